@@ -1,0 +1,67 @@
+"""The book's table of chapters: slug, part, title and notebook source.
+
+This registry is the one place that lists the chapters; the CLI, the scorecard, the tests
+and the benchmarks read it. ``_toc.yml`` must list the same notebooks (a test checks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .runtime import repo_root
+
+__all__ = ["Chapter", "CHAPTERS", "PARTS", "get_chapter", "chapter_slugs"]
+
+#: The six parts of the book, in reading order.
+PARTS: tuple[str, ...] = (
+    "Neural activity from calcium imaging",
+    "Population dynamics",
+    "Simulation-based inference",
+    "Computational microscopy",
+    "Connectomics",
+    "Representations",
+)
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter: ``source`` is the percent-format ``.py`` relative to the book root."""
+
+    slug: str
+    part: str
+    title: str
+    paper: str
+    source: str
+
+    @property
+    def path(self) -> Path:
+        return repo_root() / self.source
+
+    @property
+    def notebook(self) -> str:
+        """The paired ``.ipynb`` relative to the book root."""
+        return self.source[: -len(".py")] + ".ipynb"
+
+
+CHAPTERS: tuple[Chapter, ...] = (
+    Chapter(
+        slug="deepspike",
+        part=PARTS[0],
+        title="Amortised spike inference with a VAE (DeepSpike)",
+        paper="Speiser et al., NIPS 2017",
+        source="chapters/calcium/deepspike.py",
+    ),
+)
+
+
+def chapter_slugs() -> list[str]:
+    return [c.slug for c in CHAPTERS]
+
+
+def get_chapter(slug: str) -> Chapter:
+    """The chapter named ``slug``; an unknown slug raises ``ValueError`` listing the valid ones."""
+    for c in CHAPTERS:
+        if c.slug == slug:
+            return c
+    raise ValueError(f"unknown chapter {slug!r}; valid chapters: {', '.join(chapter_slugs())}")

@@ -1,0 +1,282 @@
+"""Amortised variational inference of spikes from calcium traces (DeepSpike).
+
+Speiser, Yan, Archer, Buesing, Turaga, Macke, "Fast amortized inference of neural activity
+from calcium imaging data with variational autoencoders", NIPS 2017.
+
+A recognition network q_φ(s | f) (see :mod:`neuroinverse.models.recognition`) and a
+generative model p_θ(f | s) p(s) with per-cell parameters θ are trained together by
+maximising the multi-sample bound
+
+    L̂ = log (1/K) Σ_k w_k,   log w_k = log p_θ(f | s⁽ᵏ⁾) + log p(s⁽ᵏ⁾) − log q_φ(s⁽ᵏ⁾ | f),
+
+with s⁽ᵏ⁾ ~ q_φ(· | f). No true spikes are used. Because s is discrete the gradient with
+respect to φ uses the score function with the VIMCO leave-one-out learning signal (Mnih &
+Rezende 2016), in the form of the authors' code: ℓ_k = L̂ − log((1/(K−1)) Σ_{j≠k} w_j).
+All log densities are summed over the frames [buffer_start, T − buffer_end) of each snippet
+only, because calcium from spikes before a snippet cannot be explained inside it.
+
+The prior is the plain Bernoulli sequence prior p(s) = Π_t Bern(s_t; π) (the reference code
+adds a binomial coefficient over the spike count; the book does not).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._checks import check_finite, check_ndim, check_positive, check_range
+from ..models.recognition import FactorisedSpikeCNN
+
+__all__ = [
+    "LinearCalciumModel",
+    "bernoulli_log_prob",
+    "vimco_objective",
+    "SpikeVAE",
+    "make_snippets",
+    "train_spike_vae",
+]
+
+
+def bernoulli_log_prob(s: torch.Tensor, p: torch.Tensor, mask: torch.Tensor | None = None,
+                       clip: float = 1e-3) -> torch.Tensor:
+    """Σ_t log Bern(s_t; p_t) over the last axis, p clipped to [clip, 1 − clip], frames masked."""
+    p = p.clamp(clip, 1 - clip)
+    lp = s * torch.log(p) + (1 - s) * torch.log1p(-p)
+    if mask is not None:
+        lp = lp * mask
+    return lp.sum(-1)
+
+
+class LinearCalciumModel(nn.Module):
+    """Differentiable M1 generative model with one parameter set per cell.
+
+    ``F_θ(s)_t = α Σ_k γ^k s_{t−k} + β`` and ``f_t ~ N(F_θ(s)_t, σ_θ²)``, with γ = sigmoid(g),
+    α = softplus(a), σ_θ = softplus(σ-param). The convolution with the kernel γ^k
+    (k < kernel_length) is done by FFT so that it is differentiable in γ and batched over
+    many spike trains at once.
+
+    Args:
+        n_cells: number of cells, each with its own θ.
+        init: initial unconstrained values ``g, a, beta, log_sigma`` (the reference's M1
+            initialisation by default: γ = 0.971, α = 0.69, β = −0.3, σ = 0.079).
+    """
+
+    def __init__(self, n_cells: int, init: dict[str, float] | None = None) -> None:
+        super().__init__()
+        if not isinstance(n_cells, int) or n_cells < 1:
+            raise ValueError(f"n_cells must be a positive integer; got {n_cells!r}")
+        init = {"g": 3.5, "a": 0.0, "beta": -0.3, "sigma_param": -2.5, **(init or {})}
+        self.g = nn.Parameter(torch.full((n_cells,), float(init["g"])))
+        self.a = nn.Parameter(torch.full((n_cells,), float(init["a"])))
+        self.beta = nn.Parameter(torch.full((n_cells,), float(init["beta"])))
+        self.sigma_param = nn.Parameter(torch.full((n_cells,), float(init["sigma_param"])))
+
+    @property
+    def n_cells(self) -> int:
+        return self.g.shape[0]
+
+    def constrained(self) -> dict[str, torch.Tensor]:
+        """γ, α, β, σ per cell (detached copies)."""
+        with torch.no_grad():
+            return dict(gamma=torch.sigmoid(self.g).clone(), alpha=F.softplus(self.a).clone(),
+                        beta=self.beta.clone(), sigma=F.softplus(self.sigma_param).clone())
+
+    def _cell(self, cell: int | torch.Tensor) -> torch.Tensor:
+        cell = torch.as_tensor(cell, device=self.g.device)
+        if ((cell < 0) | (cell >= self.n_cells)).any():
+            raise ValueError(f"cell index out of range [0, {self.n_cells}); got {cell.tolist()}")
+        return cell
+
+    def mean(self, spikes: torch.Tensor, cell: int | torch.Tensor) -> torch.Tensor:
+        """Noiseless trace ``F_θ(s)`` with the same shape as ``spikes`` ``(..., T)``.
+
+        ``cell`` is one index for all traces or a tensor broadcastable to ``spikes.shape[:-1]``.
+        """
+        cell = self._cell(cell)
+        T = spikes.shape[-1]
+        gamma = torch.sigmoid(self.g[cell])[..., None]
+        k = torch.arange(T, device=spikes.device, dtype=spikes.dtype)
+        kernel = gamma ** k  # (..., T), broadcast over the leading axes of spikes
+        n = 2 * T
+        c = torch.fft.irfft(torch.fft.rfft(spikes, n=n) * torch.fft.rfft(kernel, n=n), n=n)[..., :T]
+        return F.softplus(self.a[cell])[..., None] * c + self.beta[cell][..., None]
+
+    def log_likelihood(self, traces: torch.Tensor, spikes: torch.Tensor, cell: int | torch.Tensor,
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Σ_t log N(f_t; F_θ(s)_t, σ_θ²) over the last axis (masked frames excluded)."""
+        cell = self._cell(cell)
+        sigma = F.softplus(self.sigma_param[cell])[..., None]
+        resid = traces - self.mean(spikes, cell)
+        ll = -0.5 * (resid / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
+        if mask is not None:
+            ll = ll * mask
+        return ll.sum(-1)
+
+
+def vimco_objective(log_p: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Surrogate loss whose gradient is the VIMCO estimator, and the multi-sample bound.
+
+    Args:
+        log_p: ``(B, K)`` log p_θ(f | s⁽ᵏ⁾) + log p(s⁽ᵏ⁾), differentiable in θ.
+        log_q: ``(B, K)`` log q_φ(s⁽ᵏ⁾ | f), differentiable in φ.
+
+    Returns:
+        ``(surrogate, bound)``: ``surrogate = −mean_b Σ_k [ω_k log w_k + ℓ_k log q_k]`` with
+        normalised weights ω (no gradient) and learning signals ℓ (no gradient);
+        ``bound`` is ``L̂`` per trace ``(B,)``, detached.
+    """
+    if log_p.shape != log_q.shape or log_p.dim() != 2:
+        raise ValueError(f"log_p and log_q must both be (batch, samples); got {tuple(log_p.shape)}, {tuple(log_q.shape)}")
+    K = log_p.shape[1]
+    if K < 2:
+        raise ValueError(f"VIMCO needs at least 2 samples per trace; got K={K}")
+    log_w = log_p - log_q
+    lw = log_w.detach()
+    bound = torch.logsumexp(lw, 1) - math.log(K)
+    omega = torch.softmax(lw, 1)
+    eye = torch.eye(K, dtype=torch.bool, device=lw.device)
+    loo = torch.logsumexp(lw[:, None, :].masked_fill(eye, -math.inf), -1) - math.log(K - 1)
+    signal = bound[:, None] - loo
+    surrogate = -(omega * log_w + signal * log_q).sum(1).mean()
+    return surrogate, bound
+
+
+def make_snippets(traces: torch.Tensor, length: int, stride: int) -> torch.Tensor:
+    """Cut traces ``(N, T)`` into overlapping snippets ``(N, S, length)`` with step ``stride``.
+
+    The last snippet ends at the last frame, so both ends of each trace are used.
+    """
+    check_ndim(traces, "traces", 2, "(cells, frames)")
+    T = traces.shape[1]
+    if not (0 < length <= T):
+        raise ValueError(f"length must be in (0, {T}]; got {length}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1; got {stride}")
+    starts = list(range(0, T - length + 1, stride))
+    if starts[-1] != T - length:
+        starts.append(T - length)
+    return torch.stack([traces[:, s:s + length] for s in starts], 1)
+
+
+@dataclass
+class _Buffers:
+    start: int
+    end: int
+
+    def mask(self, T: int, device) -> torch.Tensor:
+        if self.start + self.end >= T:
+            raise ValueError(f"buffers ({self.start}, {self.end}) leave no frames of a {T}-frame snippet")
+        m = torch.zeros(T, device=device)
+        m[self.start:T - self.end] = 1.0
+        return m
+
+
+class SpikeVAE(nn.Module):
+    """Recognition network plus per-cell generative model, trained by :meth:`loss`.
+
+    Args:
+        recognition: a module mapping traces ``(B, T)`` to spike logits ``(B, T)``.
+        generative: a module with ``log_likelihood(traces, spikes, cell, mask)``, e.g.
+            :class:`LinearCalciumModel`.
+        prior_rate: prior spike probability per frame π (0.015 in the reference).
+        buffers: frames ``(start, end)`` of each snippet left out of every log density.
+    """
+
+    def __init__(self, recognition: nn.Module, generative: nn.Module, *, prior_rate: float = 0.015,
+                 buffers: tuple[int, int] = (100, 50)) -> None:
+        super().__init__()
+        check_range(prior_rate, "prior_rate", 1e-6, 1 - 1e-6)
+        if min(buffers) < 0:
+            raise ValueError(f"buffers must be non-negative; got {buffers}")
+        self.recognition = recognition
+        self.generative = generative
+        self.prior_rate = float(prior_rate)
+        self.buffers = _Buffers(*buffers)
+
+    def loss(self, traces: torch.Tensor, cell: int, n_samples: int,
+             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        """VIMCO surrogate for a batch of snippets ``(B, T)`` of one cell.
+
+        Returns the surrogate loss and metrics: ``elbo_per_1000`` (the multi-sample bound per
+        1000 evaluated frames) and ``spikes_per_1000`` (mean sampled spikes per 1000 frames).
+        """
+        check_ndim(traces, "traces", 2, "(batch, frames)")
+        check_finite(traces, "traces")
+        B, T = traces.shape
+        mask = self.buffers.mask(T, traces.device)
+        p = torch.sigmoid(self.recognition(traces))  # (B, T)
+        u = torch.rand((B, n_samples, T), generator=generator, device=traces.device)
+        s = (u < p.detach()[:, None, :]).to(traces.dtype)
+        log_q = bernoulli_log_prob(s, p[:, None, :], mask)
+        log_prior = bernoulli_log_prob(s, torch.full_like(s, self.prior_rate), mask, clip=0.0)
+        log_lik = self.generative.log_likelihood(traces[:, None, :], s, cell, mask)
+        surrogate, bound = vimco_objective(log_lik + log_prior, log_q)
+        n = float(mask.sum())
+        return surrogate, {
+            "elbo_per_1000": float(bound.mean()) * 1000.0 / n,
+            "spikes_per_1000": float((s * mask).sum(-1).mean()) * 1000.0 / n,
+        }
+
+    @torch.no_grad()
+    def reconstruction(self, traces: torch.Tensor, cell: int, generator: torch.Generator
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A posterior spike sample ``s ~ q(s | f)`` and its noiseless trace ``F_θ(s)``, ``(B, T)`` each."""
+        check_ndim(traces, "traces", 2, "(batch, frames)")
+        p = torch.sigmoid(self.recognition(traces))
+        s = (torch.rand(p.shape, generator=generator, device=p.device) < p).to(traces.dtype)
+        return s, self.generative.mean(s, cell)
+
+    @torch.no_grad()
+    def spike_probability(self, traces: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Posterior spike probabilities ``(B, T)`` for whole traces: one batched forward pass."""
+        check_ndim(traces, "traces", 2, "(batch, frames)")
+        dev = next(self.parameters()).device
+        out = [torch.sigmoid(self.recognition(traces[i:i + batch_size].to(dev))).cpu()
+               for i in range(0, traces.shape[0], batch_size)]
+        return torch.cat(out)
+
+
+def train_spike_vae(vae: SpikeVAE, snippets: torch.Tensor, *, n_steps: int, batch_size: int,
+                    n_samples: int, lr: float = 1e-3, theta_lr: float = 3e-2, clip_norm: float = 0.02,
+                    lr_decay: float = 0.995, decay_every: int = 200, seed: int = 0,
+                    eval_fn=None, eval_every: int = 0, checkpoint=None, checkpoint_every: int = 0,
+                    resume: bool = False, progress: bool = True):
+    """Train a :class:`SpikeVAE` on snippets ``(n_cells, n_snippets, T)``, one cell per batch.
+
+    Adam on the recognition network, RMSprop on the generative parameters (learning rate
+    ``theta_lr``), global gradient-norm clipping of the recognition gradients at
+    ``clip_norm``, learning rates multiplied by ``lr_decay`` every ``decay_every`` steps
+    (the reference schedule). Returns the :class:`~neuroinverse.training.History`.
+    """
+    from ..training import fit
+
+    check_ndim(snippets, "snippets", 3, "(cells, snippets, frames)")
+    check_finite(snippets, "snippets")
+    n_cells, n_snip, _ = snippets.shape
+    if n_cells != vae.generative.n_cells:
+        raise ValueError(f"snippets hold {n_cells} cells but the generative model has {vae.generative.n_cells}")
+    if not 1 <= batch_size <= n_snip:
+        raise ValueError(f"batch_size must be in [1, {n_snip}]; got {batch_size}")
+    check_positive(lr, "lr")
+    check_positive(theta_lr, "theta_lr")
+    dev = next(vae.parameters()).device
+    snippets = snippets.to(dev)
+    opt_phi = torch.optim.Adam(vae.recognition.parameters(), lr=lr)
+    opt_theta = torch.optim.RMSprop(vae.generative.parameters(), lr=theta_lr)
+    scheds = [torch.optim.lr_scheduler.StepLR(o, step_size=decay_every, gamma=lr_decay)
+              for o in (opt_phi, opt_theta)]
+
+    def loss_fn(step: int, gen: torch.Generator):
+        cell = int(torch.randint(n_cells, (1,), generator=gen, device=gen.device))
+        idx = torch.randperm(n_snip, generator=gen, device=gen.device)[:batch_size]
+        return vae.loss(snippets[cell, idx], cell, n_samples, gen)
+
+    return fit(loss_fn, module=vae, optimizers=[opt_phi, opt_theta], schedulers=scheds,
+               n_steps=n_steps, clip_params=list(vae.recognition.parameters()), clip_norm=clip_norm,
+               seed=seed, eval_fn=eval_fn, eval_every=eval_every, checkpoint=checkpoint,
+               checkpoint_every=checkpoint_every, resume=resume, progress=progress,
+               desc="DeepSpike VAE")

@@ -1,0 +1,83 @@
+"""Spike-inference metrics: binned correlation and the spike-count factor.
+
+As in Speiser et al., NIPS 2017 and the Spikefinder challenge, accuracy is the Pearson
+correlation between the inferred spike probability (or deconvolved signal) and the true
+spike train after both are summed into bins of ``bin_frames`` frames, averaged over traces.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .._checks import as_tensor, check_finite, check_ndim
+
+__all__ = ["bin_frames", "binned_correlation", "spike_count_factor", "frame_mask"]
+
+
+def frame_mask(n_frames: int, buffers: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Boolean mask of the frames ``[buffers[0], n_frames − buffers[1])``."""
+    start, end = buffers
+    if start < 0 or end < 0 or start + end >= n_frames:
+        raise ValueError(f"buffers {buffers} leave no frames out of {n_frames}")
+    m = torch.zeros(n_frames, dtype=torch.bool)
+    m[start:n_frames - end] = True
+    return m
+
+
+def bin_frames(x: torch.Tensor, width: int) -> torch.Tensor:
+    """Sum ``(N, T)`` into ``(N, T // width)`` bins (a trailing partial bin is dropped)."""
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"bin width must be a positive integer; got {width!r}")
+    n = x.shape[-1] // width
+    if n < 2:
+        raise ValueError(f"need at least 2 bins of {width} frames; traces have {x.shape[-1]} frames")
+    return x[..., : n * width].reshape(*x.shape[:-1], n, width).sum(-1)
+
+
+def _pair(pred, truth, name="prediction"):
+    pred = check_finite(as_tensor(pred, name, dtype=torch.float64), name)
+    truth = check_finite(as_tensor(truth, "spikes", dtype=torch.float64), "spikes")
+    if pred.dim() == 1:
+        pred, truth = pred[None], truth[None] if truth.dim() == 1 else truth
+    check_ndim(pred, name, 2, "(traces, frames)")
+    if pred.shape != truth.shape:
+        raise ValueError(f"{name} {tuple(pred.shape)} and spikes {tuple(truth.shape)} must have the same shape")
+    if (truth < 0).any():
+        raise ValueError("spikes must be non-negative counts")
+    return pred, truth
+
+
+def binned_correlation(pred, spikes, *, bin_width: int = 1, buffers: tuple[int, int] = (0, 0),
+                       reduce: bool = True):
+    """Pearson correlation of binned ``pred`` and ``spikes`` per trace (mean if ``reduce``).
+
+    Args:
+        pred: ``(N, T)`` spike probabilities or deconvolved activity.
+        spikes: ``(N, T)`` true spike counts.
+        bin_width: frames per bin (1 = 16.7 ms and 2 = 33 ms at 60 Hz).
+        buffers: frames left out at the start and end of each trace before binning.
+    """
+    pred, spikes = _pair(pred, spikes)
+    m = frame_mask(pred.shape[1], buffers)
+    a = bin_frames(pred[:, m], bin_width)
+    b = bin_frames(spikes[:, m], bin_width)
+    a = a - a.mean(1, keepdim=True)
+    b = b - b.mean(1, keepdim=True)
+    denom = torch.sqrt((a * a).sum(1) * (b * b).sum(1))
+    if (denom == 0).any():
+        raise ValueError("a trace has constant prediction or no spikes; correlation undefined")
+    r = (a * b).sum(1) / denom
+    return float(r.mean()) if reduce else r.numpy()
+
+
+def spike_count_factor(pred, spikes, *, buffers: tuple[int, int] = (0, 0)) -> float:
+    """Σ pred / Σ spikes over all traces (1 means the right number of spikes)."""
+    pred, spikes = _pair(pred, spikes)
+    m = frame_mask(pred.shape[1], buffers)
+    total = float(spikes[:, m].sum())
+    if total == 0:
+        raise ValueError("spikes has no spikes in the evaluated frames")
+    return float(pred[:, m].sum()) / total
+
+

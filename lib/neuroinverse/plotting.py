@@ -1,0 +1,78 @@
+"""One figure style and one save helper, used by every chapter.
+
+``apply_style()`` sets the book's matplotlib defaults (sizes, colours, no top/right spines);
+``figure()`` makes a figure in that style; ``save(fig, slug, name)`` writes a PNG under
+``_build/figures/<slug>/`` and checks that every axes that shows data has labelled axes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+
+from .runtime import repo_root
+
+__all__ = ["COLORS", "apply_style", "figure", "save", "check_labels"]
+
+#: Colour per role, the same in every chapter.
+COLORS = {
+    "data": "#4d4d4d",
+    "truth": "#000000",
+    "method": "#d62728",
+    "baseline": "#1f77b4",
+    "baseline2": "#2ca02c",
+    "reference": "#9467bd",
+}
+
+_STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 120,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "figure.constrained_layout.use": True,
+    "image.cmap": "viridis",
+}
+
+
+def apply_style() -> None:
+    """Set the book's matplotlib defaults (call once per chapter)."""
+    mpl.rcParams.update(_STYLE)
+
+
+def figure(nrows: int = 1, ncols: int = 1, *, width: float = 7.0, height: float | None = None, **kw):
+    """``plt.subplots`` in the book style; ``height`` defaults to 2.4 in per row."""
+    if nrows < 1 or ncols < 1:
+        raise ValueError(f"nrows and ncols must be >= 1; got {nrows}, {ncols}")
+    apply_style()
+    return plt.subplots(nrows, ncols, figsize=(width, height or 2.4 * nrows), squeeze=False, **kw)
+
+
+def check_labels(fig) -> None:
+    """Raise ``ValueError`` if an axes with data lacks an x or y label (images excepted).
+
+    An axes sharing its x (or y) axis with a labelled one counts as labelled on that axis.
+    """
+    for i, ax in enumerate(fig.axes):
+        if not ax.has_data() or ax.images:
+            continue
+        xlab = any(a.get_xlabel() for a in ax.get_shared_x_axes().get_siblings(ax))
+        ylab = any(a.get_ylabel() for a in ax.get_shared_y_axes().get_siblings(ax))
+        if not xlab or not ylab:
+            raise ValueError(f"axes {i} ({ax.get_title()!r}) needs both axis labels, with units")
+
+
+def save(fig, slug: str, name: str, directory: Path | str | None = None) -> Path:
+    """Check labels and write ``<directory or _build/figures/slug>/<name>.png``."""
+    check_labels(fig)
+    out = Path(directory) if directory is not None else repo_root() / "_build" / "figures" / slug
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
+    fig.savefig(path)
+    return path

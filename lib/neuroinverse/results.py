@@ -1,0 +1,281 @@
+"""Claims and results recorded per chapter, saved as xarray/netCDF, read back by the scorecard.
+
+A chapter builds a :class:`ChapterResults`, adds one :class:`Claim` per checked statement of
+its paper card, prints :meth:`ChapterResults.table` in a cell marked ``NBVAL_CHECK_OUTPUT``
+and calls :meth:`ChapterResults.save` and :meth:`ChapterResults.check`. The file
+``<results_dir>/<slug>.nc`` holds one entry per claim along the ``claim`` dimension.
+
+Verdicts:
+    ``held``            the measured value satisfies the rule at the profile it was run at;
+    ``not reproduced``  it does not (shown with the numbers, never hidden);
+    ``full only``       the claim is checked at the ``full`` profile only and this run was ``ci``;
+    ``not implemented`` the chapter does not run this experiment yet (said in the chapter).
+
+Claims whose value is a wall-time measurement are marked ``timing=True``: their verdict is
+printed in the checked output, their value only in the ignored one (it varies run to run).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import xarray as xr
+
+from .runtime import PROFILES, Runtime, check_profile, provenance, repo_root
+
+__all__ = [
+    "Claim",
+    "ChapterResults",
+    "ClaimsNotHeld",
+    "results_dir",
+    "load_results",
+    "load_all_results",
+    "scorecard_rows",
+    "scorecard_markdown",
+]
+
+HELD, NOT_REPRODUCED, FULL_ONLY, NOT_IMPLEMENTED = "held", "not reproduced", "full only", "not implemented"
+_OPS = (">=", "<=", "in")
+
+
+class ClaimsNotHeld(AssertionError):
+    """Raised by :meth:`ChapterResults.check` when a claim expected to hold did not."""
+
+
+def results_dir() -> Path:
+    """Folder of the recorded results: ``$NEUROINVERSE_RESULTS`` or ``<root>/_build/results``."""
+    env = os.environ.get("NEUROINVERSE_RESULTS")
+    return Path(env) if env else repo_root() / "_build" / "results"
+
+
+def _fmt(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    ax = abs(x)
+    if ax != 0 and (ax >= 1e4 or ax < 1e-2):
+        return f"{x:.3g}"
+    return f"{x:.3f}" if ax < 10 else f"{x:.1f}"
+
+
+@dataclass
+class Claim:
+    """One checkable statement of a paper.
+
+    Args:
+        id: short identifier from the paper card, e.g. ``"C1a"``.
+        statement: the claim in words, with units and the bin or set it is measured on.
+        paper: what the paper (or its reference code) reports, as text, e.g. ``"0.85 (ref-code)"``.
+        op: ``">="``, ``"<="`` or ``"in"`` (closed interval).
+        threshold: a number for ``>=``/``<=``; a ``(low, high)`` pair for ``in``.
+        measured: our value; ``None`` when the claim is not run at this profile.
+        profiles: the profiles at which the claim is checked.
+        timing: the value is a wall-time measurement (not reproducible to the digit).
+        implemented: ``False`` for a claim whose experiment the chapter does not run yet.
+    """
+
+    id: str
+    statement: str
+    paper: str
+    op: str
+    threshold: float | tuple[float, float]
+    measured: float | None = None
+    profiles: tuple[str, ...] = PROFILES
+    timing: bool = False
+    implemented: bool = True
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(f"op must be one of {_OPS}; got {self.op!r}")
+        if self.op == "in":
+            if not (isinstance(self.threshold, (tuple, list)) and len(self.threshold) == 2):
+                raise ValueError(f"threshold for op 'in' must be a (low, high) pair; got {self.threshold!r}")
+            lo, hi = map(float, self.threshold)
+            if not lo <= hi:
+                raise ValueError(f"threshold interval must have low <= high; got {self.threshold!r}")
+            self.threshold = (lo, hi)
+        else:
+            if isinstance(self.threshold, (tuple, list)):
+                raise ValueError(f"threshold for op {self.op!r} must be one number; got {self.threshold!r}")
+            self.threshold = float(self.threshold)
+        for p in self.profiles:
+            check_profile(p)
+        if self.measured is not None:
+            m = float(self.measured)
+            if math.isnan(m):
+                raise ValueError(f"claim {self.id}: measured value is NaN")
+            self.measured = m
+
+    @property
+    def rule(self) -> str:
+        if self.op == "in":
+            lo, hi = self.threshold
+            return f"in [{_fmt(lo)}, {_fmt(hi)}]"
+        return f"{'≥' if self.op == '>=' else '≤'} {_fmt(self.threshold)}"
+
+    def verdict(self, profile: str) -> str:
+        if not self.implemented:
+            return NOT_IMPLEMENTED if profile in self.profiles else FULL_ONLY
+        if profile not in self.profiles or self.measured is None:
+            return FULL_ONLY
+        m = self.measured
+        if self.op == ">=":
+            ok = m >= self.threshold
+        elif self.op == "<=":
+            ok = m <= self.threshold
+        else:
+            lo, hi = self.threshold
+            ok = lo <= m <= hi
+        return HELD if ok else NOT_REPRODUCED
+
+
+@dataclass
+class ChapterResults:
+    """The claims of one chapter run, with the profile they were measured at.
+
+    Args:
+        slug: chapter slug (see :mod:`neuroinverse.chapters`).
+        runtime: the chapter's :class:`~neuroinverse.runtime.Runtime` (profile, provenance).
+        expected_not_reproduced: ids of claims documented in the chapter as not reproduced;
+            :meth:`check` accepts ``not reproduced`` for these and only these.
+    """
+
+    slug: str
+    runtime: Runtime
+    expected_not_reproduced: Iterable[str] = ()
+    claims: list[Claim] = field(default_factory=list)
+
+    def add(self, claim: Claim) -> Claim:
+        if any(c.id == claim.id for c in self.claims):
+            raise ValueError(f"claim id {claim.id!r} added twice")
+        if self.runtime.profile in claim.profiles and claim.measured is None and claim.implemented:
+            raise ValueError(f"claim {claim.id} is checked at profile {self.runtime.profile!r} but has no measured value")
+        self.claims.append(claim)
+        return claim
+
+    def verdicts(self) -> dict[str, str]:
+        return {c.id: c.verdict(self.runtime.profile) for c in self.claims}
+
+    def table(self, *, timings: bool = True) -> str:
+        """A fixed-width text table of the claims: id, paper, ours, rule, verdict (rounded).
+
+        With ``timings=False`` the values of timing claims print as ``(timing)`` so that the
+        table is identical on every run (for the ``NBVAL_CHECK_OUTPUT`` cell).
+        """
+        rows = [("claim", "paper", "ours", "rule", "verdict")]
+        for c in self.claims:
+            if c.measured is None:
+                ours = "–"
+            elif c.timing and not timings:
+                ours = "(timing)"
+            else:
+                ours = _fmt(c.measured)
+            rows.append((c.id, c.paper, ours, c.rule, c.verdict(self.runtime.profile)))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        lines.append(f"(profile: {self.runtime.profile})")
+        return "\n".join(lines)
+
+    def to_dataset(self) -> xr.Dataset:
+        profile = self.runtime.profile
+        ids = [c.id for c in self.claims]
+        def _lo(c: Claim) -> float:
+            return c.threshold[0] if c.op == "in" else (c.threshold if c.op == ">=" else -np.inf)
+        def _hi(c: Claim) -> float:
+            return c.threshold[1] if c.op == "in" else (c.threshold if c.op == "<=" else np.inf)
+        ds = xr.Dataset(
+            {
+                "statement": ("claim", np.array([c.statement for c in self.claims], dtype=object)),
+                "paper": ("claim", np.array([c.paper for c in self.claims], dtype=object)),
+                "measured": ("claim", np.array([np.nan if c.measured is None else c.measured for c in self.claims])),
+                "rule": ("claim", np.array([c.rule for c in self.claims], dtype=object)),
+                "threshold_low": ("claim", np.array([_lo(c) for c in self.claims], dtype=float)),
+                "threshold_high": ("claim", np.array([_hi(c) for c in self.claims], dtype=float)),
+                "checked_at": ("claim", np.array([",".join(c.profiles) for c in self.claims], dtype=object)),
+                "verdict": ("claim", np.array([c.verdict(profile) for c in self.claims], dtype=object)),
+            },
+            coords={"claim": np.array(ids, dtype=object)},
+            attrs={"chapter": self.slug, "profile": profile,
+                   **{f"prov_{k}": str(v) for k, v in provenance(self.runtime).items()}},
+        )
+        return ds
+
+    def save(self, directory: Path | str | None = None) -> Path:
+        """Write ``<directory>/<slug>.nc`` (default :func:`results_dir`) and return its path."""
+        if not self.claims:
+            raise ValueError("no claims recorded; add claims before saving")
+        out = Path(directory) if directory is not None else results_dir()
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{self.slug}.nc"
+        self.to_dataset().to_netcdf(path, engine="h5netcdf")
+        return path
+
+    def check(self) -> None:
+        """Raise :class:`ClaimsNotHeld` if a claim not documented as not reproduced failed."""
+        allowed = set(self.expected_not_reproduced)
+        unknown = allowed - {c.id for c in self.claims}
+        if unknown:
+            raise ValueError(f"expected_not_reproduced names unknown claims: {sorted(unknown)}")
+        bad = [c for c in self.claims
+               if c.verdict(self.runtime.profile) == NOT_REPRODUCED and c.id not in allowed]
+        if bad:
+            msg = "; ".join(f"{c.id}: measured {_fmt(c.measured)}, rule {c.rule}" for c in bad)
+            raise ClaimsNotHeld(f"{self.slug}: claims not held at profile {self.runtime.profile}: {msg}")
+
+
+def load_results(path: Path | str) -> xr.Dataset:
+    """Read one chapter's results file written by :meth:`ChapterResults.save`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no results file at {path}; run the chapter first")
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def load_all_results(directory: Path | str | None = None) -> dict[str, xr.Dataset]:
+    """Every ``<slug>.nc`` in ``directory`` (default :func:`results_dir`), keyed by slug."""
+    d = Path(directory) if directory is not None else results_dir()
+    return {p.stem: load_results(p) for p in sorted(d.glob("*.nc"))}
+
+
+def scorecard_rows(directory: Path | str | None = None) -> list[dict[str, str]]:
+    """One row per (chapter, claim), in book order; chapters without results say so."""
+    from .chapters import CHAPTERS
+
+    found = load_all_results(directory)
+    rows: list[dict[str, str]] = []
+    for ch in CHAPTERS:
+        ds = found.get(ch.slug)
+        if ds is None:
+            rows.append(dict(chapter=ch.slug, claim="–", statement="(not run yet)", paper="–",
+                             ours="–", rule="–", profile="–", verdict="not run"))
+            continue
+        for cid in ds.claim.values:
+            c = ds.sel(claim=cid)
+            m = float(c.measured)
+            rows.append(dict(
+                chapter=ch.slug, claim=str(cid), statement=str(c.statement.values),
+                paper=str(c.paper.values), ours=_fmt(m), rule=str(c.rule.values),
+                profile=ds.attrs["profile"] if not math.isnan(m) else str(c.checked_at.values),
+                verdict=str(c.verdict.values),
+            ))
+    return rows
+
+
+def scorecard_markdown(directory: Path | str | None = None) -> str:
+    """The scorecard as a Markdown table (the body of ``scorecard.md``)."""
+    rows = scorecard_rows(directory)
+    head = ["chapter", "claim", "statement", "paper", "ours", "rule", "profile", "verdict"]
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        out.append("| " + " | ".join(esc(r[h]) for h in head) + " |")
+    n = {v: sum(r["verdict"] == v for r in rows) for v in (HELD, NOT_REPRODUCED, FULL_ONLY, NOT_IMPLEMENTED)}
+    summary = (f"**{n[HELD]} held, {n[NOT_REPRODUCED]} not reproduced, {n[FULL_ONLY]} checked at the "
+               f"full profile only (not measured in this build), {n[NOT_IMPLEMENTED]} not implemented.**")
+    return summary + "\n\n" + "\n".join(out) + "\n"

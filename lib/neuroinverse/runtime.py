@@ -1,0 +1,218 @@
+"""Run-time set-up shared by every chapter: profiles, seeding, threads, device, provenance.
+
+A chapter calls :func:`setup` once, right after its ``parameters`` cell::
+
+    rt = setup(profile=profile, seed=seed, device=device)
+    cfg = rt.select(ci=dict(n_cells=12), full=dict(n_cells=100))
+
+The ``ci`` profile fixes the seed and uses one intra-op thread so that printed numbers are
+identical on every run (nbval re-executes the notebooks and compares them). The ``full``
+profile uses every core and, with ``device="auto"``, the GPU when one is present.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "PROFILES",
+    "Runtime",
+    "setup",
+    "check_profile",
+    "resolve_device",
+    "seed_everything",
+    "provenance",
+    "repo_root",
+    "time_call",
+]
+
+PROFILES: tuple[str, ...] = ("ci", "full")
+
+
+def check_profile(profile: str) -> str:
+    """Return ``profile`` if it is a known profile, else raise ``ValueError`` listing them."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
+    return profile
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a ``torch.device``.
+
+    ``"auto"`` picks CUDA when it is available and the CPU otherwise. Asking for CUDA on a
+    machine without it raises ``ValueError`` rather than silently falling back.
+    """
+    if isinstance(device, torch.device):
+        device = str(device)
+    if not isinstance(device, str):
+        raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda'; got {device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} requested but CUDA is not available on this machine")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"device {device!r} is not a valid torch device: {err}") from None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    torch.manual_seed(int(seed))
+
+
+def repo_root() -> Path:
+    """The book's root folder (the one holding ``_toc.yml``), found from this file."""
+    env = os.environ.get("NEUROINVERSE_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "_toc.yml").exists():
+            return parent
+    return Path.cwd().resolve()
+
+
+def _git_revision(root: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+            timeout=5, check=False,
+        )
+        rev = out.stdout.strip()
+        if not rev:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+            capture_output=True, text=True, timeout=5, check=False,
+        ).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@dataclass
+class Runtime:
+    """What a chapter runs with: profile, seed, device, thread count and start time."""
+
+    profile: str
+    seed: int
+    device: torch.device
+    threads: int
+    started: float = field(default_factory=time.perf_counter)
+
+    def select(self, **by_profile: dict[str, Any]) -> SimpleNamespace:
+        """Pick the sizes of the active profile: ``rt.select(ci={...}, full={...})``.
+
+        Both profiles must be given and must name the same keys, so that the ``full``
+        profile can never silently miss a size that ``ci`` sets.
+        """
+        missing = [p for p in PROFILES if p not in by_profile]
+        unknown = [p for p in by_profile if p not in PROFILES]
+        if missing or unknown:
+            raise ValueError(
+                f"select() needs exactly the profiles {PROFILES}; missing {missing}, unknown {unknown}"
+            )
+        keys = {p: set(v) for p, v in by_profile.items()}
+        if len({frozenset(k) for k in keys.values()}) != 1:
+            raise ValueError(f"profiles name different sizes: {keys}")
+        return SimpleNamespace(**by_profile[self.profile])
+
+    def generator(self, offset: int = 0, device: str | torch.device = "cpu") -> torch.Generator:
+        """A ``torch.Generator`` seeded with ``seed + offset``, on the CPU unless ``device`` says.
+
+        Simulations draw from CPU generators so that the data are identical on every machine.
+        """
+        return torch.Generator(device=device).manual_seed(self.seed + offset)
+
+    def elapsed(self) -> float:
+        """Seconds since :func:`setup`."""
+        return time.perf_counter() - self.started
+
+    def provenance(self) -> dict[str, str]:
+        """Versions, git revision, device and wall time so far, as strings."""
+        return provenance(self)
+
+
+def setup(profile: str = "ci", seed: int = 0, device: str = "auto") -> Runtime:
+    """Prepare a chapter run: check the profile, seed everything, fix threads, pick a device.
+
+    Args:
+        profile: ``"ci"`` (two CPU cores, deterministic, ≤ 90 s) or ``"full"`` (paper scale).
+        seed: non-negative integer seed for every generator.
+        device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:N]"``.
+
+    Returns:
+        The :class:`Runtime` the chapter uses.
+    """
+    check_profile(profile)
+    seed_everything(seed)
+    dev = resolve_device(device)
+    if profile == "ci":
+        # One intra-op thread: the same floating-point reduction order on every run.
+        torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    return Runtime(profile=profile, seed=int(seed), device=dev, threads=threads)
+
+
+def provenance(rt: Runtime | None = None) -> dict[str, str]:
+    """Versions of the main packages, git revision, device and wall time, as strings."""
+    import matplotlib
+    import xarray
+
+    info = {
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "numpy": np.__version__,
+        "xarray": xarray.__version__,
+        "matplotlib": matplotlib.__version__,
+        "machine": platform.machine(),
+        "git_revision": _git_revision(repo_root()),
+    }
+    if rt is not None:
+        info.update(
+            profile=rt.profile,
+            seed=str(rt.seed),
+            device=str(rt.device),
+            device_name=(
+                torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else platform.processor() or "cpu"
+            ),
+            threads=str(rt.threads),
+            wall_time_s=f"{rt.elapsed():.1f}",
+        )
+    return info
+
+
+def time_call(fn, *, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time in seconds of ``fn()`` over ``repeats`` calls after ``warmup`` calls.
+
+    CUDA work is synchronised before each clock read so GPU timings are honest.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0; got {repeats}, {warmup}")
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
