@@ -50,7 +50,7 @@ def oasis_deconvolve(traces, *, gamma=None) -> tuple[np.ndarray, np.ndarray]:
     for i, yi in enumerate(y):
         g = (None,) if gamma is None else (float(gamma[i]),)
         _, s, _, g_hat, _ = deconvolve(np.ascontiguousarray(yi), g=g, penalty=1)
-        out[i] = s
+        out[i] = np.maximum(s, 0.0)  # OASIS leaves round-off of order -1e-17 where s = 0
         used[i] = float(np.ravel(g_hat)[0])
     return out, used
 

@@ -1,0 +1,218 @@
+"""Execute chapters and build the book: the logic behind ``neuroinverse run`` and ``build``.
+
+A chapter is executed straight from its percent-format ``.py`` (converted in memory with
+jupytext, run with papermill) into ``_build/executed/<same path>.ipynb``; the committed
+``.ipynb`` is never written. The book is built from a staged copy in ``_build/src`` holding
+``_config.yml``, ``_toc.yml``, the Markdown pages, a generated ``scorecard.md`` and the
+executed notebooks, so that Sphinx never sees the library, the tests or the virtualenv.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .chapters import CHAPTERS, Chapter, get_chapter
+from .runtime import check_profile, repo_root
+
+__all__ = [
+    "ChapterRun",
+    "executed_path",
+    "run_chapter",
+    "toc_files",
+    "stage",
+    "build_html",
+    "scorecard_page",
+]
+
+#: Per-cell time limit (seconds) used when none is given.
+DEFAULT_CELL_TIMEOUT = 3600
+
+
+@dataclass
+class ChapterRun:
+    """Outcome of one chapter execution."""
+
+    slug: str
+    output: Path
+    wall_s: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def build_dir(root: Path | None = None) -> Path:
+    return (root or repo_root()) / "_build"
+
+
+def executed_path(chapter: Chapter, root: Path | None = None) -> Path:
+    """``_build/executed/<chapter notebook path>``."""
+    return build_dir(root) / "executed" / chapter.notebook
+
+
+def run_chapter(
+    slug: str,
+    *,
+    profile: str = "ci",
+    seed: int = 0,
+    device: str = "auto",
+    timeout: float | None = None,
+    root: Path | None = None,
+    progress_bar: bool = True,
+) -> ChapterRun:
+    """Execute one chapter from its ``.py`` source with papermill.
+
+    Args:
+        slug: chapter slug (see :data:`neuroinverse.chapters.CHAPTERS`).
+        profile: ``"ci"`` or ``"full"``.
+        seed: non-negative integer passed to the notebook's ``seed`` parameter.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``, passed to the notebook.
+        timeout: per-cell time limit in seconds (default one hour).
+        root: book root (default :func:`~neuroinverse.runtime.repo_root`).
+
+    Returns:
+        A :class:`ChapterRun`; ``error`` holds the notebook's exception when it failed. The
+        executed notebook is written in either case.
+
+    Raises:
+        ValueError: unknown slug or profile.
+    """
+    import jupytext
+    import papermill as pm
+
+    chapter = get_chapter(slug)
+    check_profile(profile)
+    root = root or repo_root()
+    source = root / chapter.source
+    out = executed_path(chapter, root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nb = jupytext.read(source, fmt="py:percent")
+    nb.metadata.pop("jupytext", None)  # the executed copy is not paired with anything
+    # The kernel inherits this environment: results must land in this root, and figures must
+    # be drawn inline (an inherited MPLBACKEND=Agg would leave the notebook without figures).
+    saved = {k: os.environ.get(k) for k in ("NEUROINVERSE_ROOT", "MPLBACKEND")}
+    os.environ["NEUROINVERSE_ROOT"] = str(root)
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    t0 = time.perf_counter()
+    error = None
+    try:
+        pm.execute_notebook(
+            nb,
+            str(out),
+            parameters=dict(profile=profile, seed=int(seed), device=device),
+            kernel_name="python3",
+            cwd=str(out.parent),
+            execution_timeout=timeout or DEFAULT_CELL_TIMEOUT,
+            progress_bar=progress_bar,
+        )
+    except pm.PapermillExecutionError as err:
+        error = f"{err.ename}: {err.evalue}"
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return ChapterRun(slug=slug, output=out, wall_s=time.perf_counter() - t0, error=error)
+
+
+def toc_files(root: Path | None = None) -> list[str]:
+    """Every ``file:``/``root:`` entry of ``_toc.yml`` (without extension), in order."""
+    import yaml
+
+    root = root or repo_root()
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files: list[str] = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return [str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f for f in files]
+
+
+def scorecard_page(results_directory: Path | None = None) -> str:
+    """The text of ``scorecard.md``: an introduction and the table of every claim."""
+    from .results import scorecard_markdown
+
+    return (
+        "# Scorecard\n\n"
+        "Every claim that the chapters check, with the paper's value, ours, the rule it is\n"
+        "judged by and the verdict, as recorded by the chapter runs of this build.\n"
+        "`held`: our value satisfies the rule; `not reproduced`: it does not (the chapter\n"
+        "explains why); `full only`: checked at the `full` profile only, not measured here.\n\n"
+        + scorecard_markdown(results_directory)
+    )
+
+
+def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
+    """Copy the book's sources into ``_build/src`` and write ``scorecard.md`` there.
+
+    Chapters come from ``_build/executed``; with ``require_executed=False`` a chapter that
+    was not executed is staged from its committed (output-free) notebook instead.
+    """
+    root = root or repo_root()
+    src = build_dir(root) / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, src / name)
+    by_stem = {str(Path(c.notebook).with_suffix("")): c for c in CHAPTERS}
+    missing: list[str] = []
+    for entry in toc_files(root):
+        if entry == "scorecard":
+            (src / "scorecard.md").write_text(scorecard_page())
+            continue
+        dest_dir = (src / entry).parent
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        if entry in by_stem:
+            nb = executed_path(by_stem[entry], root)
+            if not nb.exists():
+                if require_executed:
+                    missing.append(f"{entry} (run `neuroinverse run {by_stem[entry].slug}` first)")
+                    continue
+                nb = root / by_stem[entry].notebook
+            shutil.copy2(nb, src / f"{entry}.ipynb")
+        elif (root / f"{entry}.md").exists():
+            shutil.copy2(root / f"{entry}.md", src / f"{entry}.md")
+        else:
+            missing.append(f"{entry} (no {entry}.md and not a registered chapter)")
+    if missing:
+        raise FileNotFoundError("cannot stage the book; missing: " + "; ".join(missing))
+    for extra in ("references.bib", "images", "logo.png"):
+        p = root / extra
+        if p.is_dir():
+            shutil.copytree(p, src / extra)
+        elif p.exists():
+            shutil.copy2(p, src / extra)
+    return src
+
+
+def build_html(root: Path | None = None) -> int:
+    """Run ``jupyter-book build _build/src --path-output . -W -n --keep-going`` from a clean
+    output folder; return its exit status. The HTML lands in ``_build/html``."""
+    root = root or repo_root()
+    b = build_dir(root)
+    for stale in ("html", ".doctrees", "jupyter_execute"):
+        shutil.rmtree(b / stale, ignore_errors=True)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(b / "src"),
+           "--path-output", ".", "-W", "-n", "--keep-going"]
+    print("$ " + " ".join(cmd), flush=True)
+    return subprocess.run(cmd, cwd=root, check=False).returncode

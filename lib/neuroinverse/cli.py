@@ -1,0 +1,142 @@
+"""Command line: ``neuroinverse run SLUG``, ``neuroinverse build``, ``neuroinverse status``.
+
+Examples::
+
+    neuroinverse run deepspike                      # ci profile, CPU or GPU (auto)
+    neuroinverse run deepspike --profile full --device cuda
+    neuroinverse build --profile ci                 # run every chapter, build _build/html
+    neuroinverse build --no-execute                 # build from _build/executed as it is
+    neuroinverse status --json                      # recorded claims and verdicts
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .runtime import PROFILES
+
+__all__ = ["main"]
+
+#: Exit status for a bad chapter name, profile or device (like argparse's usage errors).
+USAGE_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="neuroinverse", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def profile_arg(sp):
+        sp.add_argument("--profile", default="ci", help=f"one of {', '.join(PROFILES)} (default ci)")
+
+    r = sub.add_parser("run", help="execute one chapter into _build/executed")
+    r.add_argument("slug", help="chapter slug, e.g. deepspike")
+    profile_arg(r)
+    r.add_argument("--seed", type=int, default=0, help="non-negative integer seed (default 0)")
+    r.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    r.add_argument("--timeout", type=float, default=None,
+                   help="per-cell time limit in seconds (default 3600)")
+
+    b = sub.add_parser("build", help="run every chapter and build the HTML book")
+    profile_arg(b)
+    b.add_argument("--no-execute", action="store_true",
+                   help="do not run the chapters; use the notebooks already in _build/executed")
+
+    s = sub.add_parser("status", help="print every chapter's recorded claims and verdicts")
+    s.add_argument("--json", action="store_true", help="print the rows as JSON")
+    return p
+
+
+def _usage_error(msg: str) -> int:
+    print(f"neuroinverse: error: {msg}", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def _run(args) -> int:
+    from .book import run_chapter
+    from .chapters import get_chapter
+    from .runtime import check_profile, resolve_device
+
+    try:
+        chapter = get_chapter(args.slug)
+        check_profile(args.profile)
+        resolve_device(args.device)
+        if args.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {args.seed}")
+    except ValueError as err:
+        return _usage_error(str(err))
+    print(f"running {chapter.slug} ({chapter.source}) at profile {args.profile}, "
+          f"seed {args.seed}, device {args.device}", flush=True)
+    run = run_chapter(chapter.slug, profile=args.profile, seed=args.seed, device=args.device,
+                      timeout=args.timeout)
+    if not run.ok:
+        print(f"{chapter.slug}: FAILED after {run.wall_s:.1f} s wall: {run.error}\n"
+              f"  executed notebook with the traceback: {run.output}", file=sys.stderr)
+        return 1
+    print(f"{chapter.slug}: done in {run.wall_s:.1f} s wall -> {run.output}")
+    return 0
+
+
+def _build(args) -> int:
+    from .book import build_html, run_chapter, stage
+    from .chapters import CHAPTERS
+    from .runtime import check_profile
+
+    try:
+        check_profile(args.profile)
+    except ValueError as err:
+        return _usage_error(str(err))
+    if not args.no_execute:
+        failed = []
+        for ch in CHAPTERS:
+            print(f"== {ch.slug} ({args.profile})", flush=True)
+            run = run_chapter(ch.slug, profile=args.profile)
+            status = "ok" if run.ok else f"FAILED: {run.error}"
+            print(f"   {ch.slug}: {run.wall_s:.1f} s wall, {status}", flush=True)
+            if not run.ok:
+                failed.append(ch.slug)
+        if failed:
+            print(f"neuroinverse build: chapters failed: {', '.join(failed)}; see _build/executed",
+                  file=sys.stderr)
+            return 1
+    try:
+        src = stage()
+    except FileNotFoundError as err:
+        print(f"neuroinverse build: {err}", file=sys.stderr)
+        return 1
+    print(f"staged the book in {src}", flush=True)
+    rc = build_html()
+    if rc != 0:
+        print(f"neuroinverse build: jupyter-book failed (exit {rc})", file=sys.stderr)
+        return 1
+    print("built _build/html/index.html")
+    return 0
+
+
+def _status(args) -> int:
+    from .results import scorecard_rows
+
+    rows = scorecard_rows()
+    keys = ["chapter", "claim", "paper", "ours", "rule", "profile", "verdict"]
+    if args.json:
+        print(json.dumps([{k: r[k] for k in keys + ["statement"]} for r in rows], indent=2,
+                         ensure_ascii=False))
+        return 0
+    table = [keys] + [[r[k] for k in keys] for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(keys))]
+    for i, row in enumerate(table):
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``neuroinverse`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    return {"run": _run, "build": _build, "status": _status}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

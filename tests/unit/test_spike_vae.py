@@ -1,0 +1,116 @@
+"""DeepSpike pieces: the generative model, the VIMCO objective, the recognition CNN."""
+
+import math
+
+import pytest
+import torch
+
+from neuroinverse.inference.spike_vae import (LinearCalciumModel, SpikeVAE, bernoulli_log_prob,
+                                              make_snippets, train_spike_vae, vimco_objective)
+from neuroinverse.metrics.spikes import binned_correlation
+from neuroinverse.models.recognition import FactorisedSpikeCNN
+from neuroinverse.simulators.calcium import simulate_linear
+
+
+def test_generative_mean_equals_ar1_recursion():
+    m = LinearCalciumModel(2, init=dict(g=2.0, a=0.3, beta=-0.1))
+    s = (torch.rand(2, 3, 50, generator=torch.Generator().manual_seed(0)) < 0.1).float()
+    F = m.mean(s, torch.tensor([[0], [1]]))
+    gamma = torch.sigmoid(torch.tensor(2.0))
+    alpha = torch.nn.functional.softplus(torch.tensor(0.3))
+    c = torch.zeros(2, 3)
+    for t in range(50):
+        c = gamma * c + s[..., t]
+        assert torch.allclose(F[..., t], alpha * c - 0.1, atol=1e-5)
+
+
+def test_log_likelihood_is_gaussian_and_differentiable():
+    m = LinearCalciumModel(1)
+    s = torch.zeros(1, 10)
+    f = torch.randn(1, 10)
+    ll = m.log_likelihood(f, s, 0)
+    sigma = torch.nn.functional.softplus(torch.tensor(-2.5))
+    expected = torch.distributions.Normal(-0.3, sigma).log_prob(f).sum()
+    assert ll.item() == pytest.approx(expected.item(), rel=1e-5)
+    ll.sum().backward()
+    assert m.sigma_param.grad is not None and m.beta.grad.abs().sum() > 0
+
+
+def test_bernoulli_log_prob_definition_and_mask():
+    s = torch.tensor([[1.0, 0.0, 1.0]])
+    p = torch.tensor([[0.2, 0.3, 0.9]])
+    assert bernoulli_log_prob(s, p).item() == pytest.approx(math.log(0.2) + math.log(0.7) + math.log(0.9), rel=1e-6)
+    mask = torch.tensor([0.0, 1.0, 1.0])
+    assert bernoulli_log_prob(s, p, mask).item() == pytest.approx(math.log(0.7) + math.log(0.9), rel=1e-6)
+
+
+def test_vimco_bound_and_signals_match_definition():
+    log_p = torch.tensor([[-1.0, -2.0, -0.5]], requires_grad=True)
+    log_q = torch.tensor([[-0.3, -0.7, -1.2]], requires_grad=True)
+    surrogate, bound = vimco_objective(log_p, log_q)
+    lw = (log_p - log_q).detach()[0]
+    w = lw.exp()
+    assert bound.item() == pytest.approx(math.log(w.mean().item()), rel=1e-5)
+    # gradient wrt log_q: ℓ_k − ω_k, with ℓ_k = L̂ − log(mean_{j≠k} w_j); loss is its negative
+    L = math.log(w.mean().item())
+    omega = w / w.sum()
+    loo = torch.tensor([math.log((w.sum() - w[k]).item() / 2) for k in range(3)])
+    surrogate.backward()
+    assert torch.allclose(-log_q.grad[0], (L - loo) - omega, atol=1e-6)
+    assert torch.allclose(-log_p.grad[0], omega, atol=1e-6)
+
+
+def test_vimco_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="log_p"):
+        vimco_objective(torch.zeros(2, 3), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="2 samples"):
+        vimco_objective(torch.zeros(2, 1), torch.zeros(2, 1))
+
+
+def test_recognition_shapes_gradients_and_bad_input():
+    torch.manual_seed(0)
+    net = FactorisedSpikeCNN((4, 4), (5, 3), out_kernel=3)
+    x = torch.randn(3, 40, requires_grad=True)
+    out = net(x)
+    assert out.shape == (3, 40)
+    # hidden biases start at zero and the output bias at -3: a flat trace gives p = sigmoid(-3)
+    flat = torch.sigmoid(net(torch.zeros(1, 40)))
+    assert torch.allclose(flat, torch.sigmoid(torch.tensor(-3.0)), atol=1e-6)
+    out.sum().backward()
+    assert x.grad.shape == (3, 40)
+    with pytest.raises(ValueError, match="traces"):
+        net(torch.randn(3, 1, 40))
+    with pytest.raises(ValueError, match="NaN"):
+        net(torch.full((1, 40), float("nan")))
+    with pytest.raises(ValueError, match="odd"):
+        FactorisedSpikeCNN((4,), (4,))
+
+
+def test_make_snippets_covers_both_ends():
+    x = torch.arange(20.0)[None]
+    sn = make_snippets(x, 8, 5)
+    assert sn.shape == (1, 4, 8)
+    assert sn[0, 0, 0] == 0 and sn[0, -1, -1] == 19
+    with pytest.raises(ValueError, match="length"):
+        make_snippets(x, 30, 5)
+
+
+def test_short_training_improves_the_bound_and_learns_spikes():
+    d = simulate_linear(2, 1200, rate_hz=2.0, generator=torch.Generator().manual_seed(0))
+    sn = make_snippets(d.fluorescence, 300, 150)
+    torch.manual_seed(0)
+    vae = SpikeVAE(FactorisedSpikeCNN((8, 8), (15, 9), 9), LinearCalciumModel(2))
+    h = train_spike_vae(vae, sn, n_steps=300, batch_size=4, n_samples=8, progress=False)
+    first, last = h.metrics["elbo_per_1000"][:20], h.metrics["elbo_per_1000"][-20:]
+    assert sum(last) / 20 > sum(first) / 20
+    p = vae.spike_probability(d.fluorescence)
+    assert p[d.spikes > 0].mean() > 3 * p[d.spikes == 0].mean()
+    assert binned_correlation(p, d.spikes, bin_width=2) > 0.3  # untrained: ≈ 0
+
+
+def test_train_rejects_mismatched_cells():
+    vae = SpikeVAE(FactorisedSpikeCNN((4,), (3,), 3), LinearCalciumModel(3))
+    with pytest.raises(ValueError, match="cells"):
+        train_spike_vae(vae, torch.zeros(2, 5, 300), n_steps=1, batch_size=2, n_samples=4)
+    with pytest.raises(ValueError, match="prior_rate"):
+        SpikeVAE(FactorisedSpikeCNN((4,), (3,), 3), LinearCalciumModel(1), prior_rate=-0.1)

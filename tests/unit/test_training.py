@@ -1,0 +1,99 @@
+"""The training loop: it optimises, clips, evaluates, and resumes exactly from a checkpoint."""
+
+import pytest
+import torch
+from torch import nn
+
+from neuroinverse.training import fit
+
+
+def _problem(seed=0):
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))  # the same data always
+    torch.manual_seed(seed)  # the initialisation differs with ``seed``
+    model = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+
+    def loss_fn(step, gen):
+        idx = torch.randint(64, (16,), generator=gen)
+        noise = 0.01 * torch.randn(16, 1, generator=gen)  # randomness from the loop's generator
+        loss = ((model(x[idx]) - y[idx] - noise) ** 2).mean()
+        return loss, {"mse": float(loss.detach())}
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=7, gamma=0.9)
+    return model, opt, sched, loss_fn
+
+
+def test_fit_reduces_loss_and_records_history():
+    model, opt, sched, loss_fn = _problem()
+    h = fit(loss_fn, module=model, optimizers=opt, schedulers=sched, n_steps=200, progress=False,
+            eval_fn=lambda: {"one": 1.0}, eval_every=50)
+    assert len(h.loss) == 200 and h.steps == list(range(200))
+    assert sum(h.loss[-20:]) / 20 < 0.2 * sum(h.loss[:20]) / 20
+    assert h.eval_steps == [50, 100, 150, 200]
+    assert h.metrics["mse"][0] == pytest.approx(h.loss[0])
+
+
+def test_resume_after_interruption_gives_identical_parameters(tmp_path):
+    ref, opt, sched, loss_fn = _problem()
+    fit(loss_fn, module=ref, optimizers=opt, schedulers=sched, n_steps=30, seed=3, progress=False)
+
+    model, opt, sched, loss_fn = _problem()
+    calls = {"n": 0}
+
+    def interrupted(step, gen):
+        if step == 17:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return loss_fn(step, gen)
+
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(interrupted, module=model, optimizers=opt, schedulers=sched, n_steps=30, seed=3,
+            checkpoint=ckpt, checkpoint_every=5, progress=False)
+    assert ckpt.exists()
+
+    # A fresh process: new objects, differently initialised, resumed from step 15.
+    model2, opt2, sched2, loss_fn2 = _problem(seed=99)
+    h = fit(loss_fn2, module=model2, optimizers=opt2, schedulers=sched2, n_steps=30, seed=3,
+            checkpoint=ckpt, checkpoint_every=5, resume=True, progress=False)
+    assert h.steps == list(range(30))
+    for a, b in zip(ref.parameters(), model2.parameters()):
+        assert torch.equal(a, b)
+    # and the interruption really happened mid-run: the resumed run redid steps 15 and 16
+    assert calls["n"] == 17
+
+
+def test_resume_without_checkpoint_file_starts_from_scratch(tmp_path):
+    model, opt, _, loss_fn = _problem()
+    h = fit(loss_fn, module=model, optimizers=opt, n_steps=3, checkpoint=tmp_path / "none.pt",
+            resume=True, progress=False)
+    assert h.steps == [0, 1, 2]
+
+
+def test_gradient_clipping_bounds_the_update():
+    p = nn.Parameter(torch.zeros(4))
+    mod = nn.Module()
+    mod.p = p
+    opt = torch.optim.SGD([p], lr=1.0)
+    fit(lambda s, g: (1000.0 * p).sum(), module=mod, optimizers=opt, n_steps=1, clip_norm=0.5,
+        progress=False)
+    assert torch.linalg.vector_norm(p.detach()) == pytest.approx(0.5, rel=1e-5)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(n_steps=-1), "n_steps"),
+    (dict(n_steps=2, clip_norm=0.0), "clip_norm"),
+    (dict(n_steps=2, checkpoint_every=5), "checkpoint"),
+])
+def test_bad_arguments_raise(kw, match):
+    model, opt, _, loss_fn = _problem()
+    with pytest.raises(ValueError, match=match):
+        fit(loss_fn, module=model, optimizers=opt, progress=False, **kw)
+
+
+def test_non_finite_loss_raises():
+    model, opt, _, _ = _problem()
+    with pytest.raises(FloatingPointError):
+        fit(lambda s, g: model[0].weight.sum() * float("nan"), module=model, optimizers=opt,
+            n_steps=1, progress=False)
