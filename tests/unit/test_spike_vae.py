@@ -114,3 +114,46 @@ def test_train_rejects_mismatched_cells():
         train_spike_vae(vae, torch.zeros(2, 5, 300), n_steps=1, batch_size=2, n_samples=4)
     with pytest.raises(ValueError, match="prior_rate"):
         SpikeVAE(FactorisedSpikeCNN((4,), (3,), 3), LinearCalciumModel(1), prior_rate=-0.1)
+
+
+def _inverse_params(model, p):
+    inv_sig = lambda x: torch.log(x / (1 - x))  # noqa: E731
+    inv_sp = lambda x: torch.log(torch.expm1(x))  # noqa: E731
+    with torch.no_grad():
+        model.g[:] = inv_sig(p["gamma"])
+        model.e[:] = inv_sp(p["eta"])
+        model.z[:] = inv_sp(p["zeta"])
+        model.d_max[:] = p["d_max"]
+        model.k[:] = inv_sig(p["kappa"])
+        model.a[:] = inv_sp(p["alpha"])
+        model.beta[:] = p["beta"]
+
+
+def test_saturating_model_with_true_parameters_reproduces_the_simulator():
+    from neuroinverse.inference.spike_vae import SaturatingCalciumModel
+    from neuroinverse.simulators.calcium import sample_saturating_params, simulate_saturating
+
+    p = sample_saturating_params(2, generator=torch.Generator().manual_seed(1))
+    p["sigma"] = torch.zeros(2, dtype=torch.float64)
+    d = simulate_saturating(2, 400, rate_hz=3.0, generator=torch.Generator().manual_seed(0), params=p)
+    m = SaturatingCalciumModel(2)
+    _inverse_params(m, p)
+    mean = m.mean(d.spikes, torch.tensor([0, 1]))
+    assert torch.allclose(mean, d.fluorescence, atol=2e-3)
+    # every generative parameter receives a gradient through the frame loop
+    m.log_likelihood(d.fluorescence + 0.01, d.spikes, torch.tensor([0, 1])).sum().backward()
+    for name, par in m.named_parameters():
+        assert par.grad is not None and torch.isfinite(par.grad).all(), name
+    with pytest.raises(ValueError, match="unknown parameter"):
+        SaturatingCalciumModel(1, init={"tau": 1.0})
+
+
+def test_vae_trains_with_the_saturating_model():
+    from neuroinverse.inference.spike_vae import SaturatingCalciumModel
+    from neuroinverse.simulators.calcium import simulate_saturating
+
+    d = simulate_saturating(1, 600, rate_hz=2.0, generator=torch.Generator().manual_seed(0))
+    vae = SpikeVAE(FactorisedSpikeCNN((4,), (9,), 5), SaturatingCalciumModel(1), buffers=(50, 25))
+    h = train_spike_vae(vae, make_snippets(d.fluorescence, 200, 100), n_steps=5, batch_size=2,
+                        n_samples=4, progress=False)
+    assert len(h.loss) == 5 and all(math.isfinite(x) for x in h.loss)

@@ -33,6 +33,7 @@ from ..models.recognition import FactorisedSpikeCNN
 
 __all__ = [
     "LinearCalciumModel",
+    "SaturatingCalciumModel",
     "bernoulli_log_prob",
     "vimco_objective",
     "SpikeVAE",
@@ -115,6 +116,65 @@ class LinearCalciumModel(nn.Module):
         if mask is not None:
             ll = ll * mask
         return ll.sum(-1)
+
+
+class SaturatingCalciumModel(nn.Module):
+    """Differentiable M2 generative model (saturating, supralinear dye), one θ per cell.
+
+    ``c_t = γ c_{t−1} + s_t`` (by FFT convolution, as in :class:`LinearCalciumModel`), then
+    ``d_t = η c_t^{1+ζ} (D_max − min(d_{t−1}, D_max)) + κ min(d_{t−1}, D_max)`` by a loop
+    over frames, and ``f_t ~ N(α d_t + β, σ_θ²)``. Constraints: γ, κ = sigmoid; η, ζ, α,
+    σ_θ = softplus. Initial values are those of the reference M2 notebook.
+    """
+
+    _INIT = {"g": 3.0, "e": -5.0, "z": 0.8, "d_max": 6.0, "k": 2.0, "a": 0.7, "beta": -0.2,
+             "sigma_param": -4.0}
+
+    def __init__(self, n_cells: int, init: dict[str, float] | None = None) -> None:
+        super().__init__()
+        if not isinstance(n_cells, int) or n_cells < 1:
+            raise ValueError(f"n_cells must be a positive integer; got {n_cells!r}")
+        init = {**self._INIT, **(init or {})}
+        for name, value in init.items():
+            if name not in self._INIT:
+                raise ValueError(f"unknown parameter {name!r}; known: {sorted(self._INIT)}")
+            setattr(self, name, nn.Parameter(torch.full((n_cells,), float(value))))
+
+    @property
+    def n_cells(self) -> int:
+        return self.g.shape[0]
+
+    _cell = LinearCalciumModel._cell
+
+    def constrained(self) -> dict[str, torch.Tensor]:
+        """γ, η, ζ, D_max, κ, α, β, σ per cell (detached copies)."""
+        with torch.no_grad():
+            return dict(gamma=torch.sigmoid(self.g).clone(), eta=F.softplus(self.e).clone(),
+                        zeta=F.softplus(self.z).clone(), d_max=self.d_max.clone(),
+                        kappa=torch.sigmoid(self.k).clone(), alpha=F.softplus(self.a).clone(),
+                        beta=self.beta.clone(), sigma=F.softplus(self.sigma_param).clone())
+
+    def mean(self, spikes: torch.Tensor, cell: int | torch.Tensor) -> torch.Tensor:
+        """Noiseless trace ``α d_t + β`` with the shape of ``spikes`` ``(..., T)``."""
+        cell = self._cell(cell)
+        T = spikes.shape[-1]
+        gamma = torch.sigmoid(self.g[cell])[..., None]
+        k = torch.arange(T, device=spikes.device, dtype=spikes.dtype)
+        n = 2 * T
+        c = torch.fft.irfft(torch.fft.rfft(spikes, n=n) * torch.fft.rfft(gamma ** k, n=n), n=n)[..., :T]
+        drive = F.softplus(self.e[cell])[..., None] * c.clamp_min(0.0) ** (1 + F.softplus(self.z[cell])[..., None])
+        d_max = self.d_max[cell].expand(spikes.shape[:-1])
+        kappa = torch.sigmoid(self.k[cell]).expand(spikes.shape[:-1])
+        prev = torch.zeros(spikes.shape[:-1], device=spikes.device, dtype=spikes.dtype)
+        out = []
+        for t in range(T):
+            clamped = torch.minimum(prev, d_max)
+            prev = drive[..., t] * (d_max - clamped) + kappa * clamped
+            out.append(prev)
+        d = torch.stack(out, -1)
+        return F.softplus(self.a[cell])[..., None] * d + self.beta[cell][..., None]
+
+    log_likelihood = LinearCalciumModel.log_likelihood
 
 
 def vimco_objective(log_p: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
