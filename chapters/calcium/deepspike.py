@@ -185,11 +185,11 @@ t_s = np.arange(data.n_frames)[win] / FRAME_RATE
 fig, ax = plotting.figure(2, 1, width=8, height=5.2, sharex=True)
 a = ax[0, 0]
 a.plot(t_s, test.fluorescence[0, win], color=plotting.COLORS["data"], lw=0.8, label="fluorescence")
-a.vlines(t_s[test.spikes[0, win] > 0], 1.05, 1.25, color=plotting.COLORS["truth"], label="true spikes",
-         transform=a.get_xaxis_transform())
+a.vlines(t_s[test.spikes[0, win] > 0], 1.3, 1.7, color=plotting.COLORS["truth"], label="true spikes")
 a.plot(t_s, p_test[0, win] - 1.4, color=plotting.COLORS["method"], lw=0.9, label="DeepSpike p(spike)")
 s_o = s_oasis[0, win] / max(s_oasis[0, win].max(), 1e-9)
 a.plot(t_s, s_o - 2.6, color=plotting.COLORS["baseline"], lw=0.9, label="OASIS (scaled)")
+a.set_ylim(-2.7, 2.4)
 a.set_ylabel("ΔF (a.u.), offset")
 a.set_title("held-out cell")
 a.legend(loc="upper right", ncol=4)
@@ -197,10 +197,11 @@ s_rec, f_rec = vae.reconstruction(train.fluorescence[:1].to(rt.device), 0, rt.ge
 b = ax[1, 0]
 b.plot(t_s, train.fluorescence[0, win], color=plotting.COLORS["data"], lw=0.8, label="fluorescence")
 b.plot(t_s, f_rec[0, win].cpu(), color=plotting.COLORS["method"], lw=1.0, label="reconstruction F_θ(s)")
-b.vlines(t_s[train.spikes[0, win] > 0], 1.05, 1.2, color=plotting.COLORS["truth"], label="true spikes",
-         transform=b.get_xaxis_transform())
-b.vlines(t_s[s_rec[0, win].cpu() > 0], 1.22, 1.37, color=plotting.COLORS["method"], label="sampled spikes",
-         transform=b.get_xaxis_transform())
+top = float(train.fluorescence[0, win].max())
+b.vlines(t_s[train.spikes[0, win] > 0], top + 0.1, top + 0.3, color=plotting.COLORS["truth"], label="true spikes")
+b.vlines(t_s[s_rec[0, win].cpu() > 0], top + 0.35, top + 0.55, color=plotting.COLORS["method"],
+         label="sampled spikes")
+b.set_ylim(None, top + 1.0)
 b.set_xlabel("time (s)")
 b.set_ylabel("ΔF (a.u.)")
 b.set_title("training cell 0: one posterior sample and its reconstruction")
@@ -210,7 +211,8 @@ plotting.save(fig, "deepspike", "fig1_trace")
 # %% [markdown]
 # ## Figure 2: training curves
 #
-# The multi-sample bound per 1000 evaluated frames (a running mean over 25 steps) and the
+# The multi-sample bound per 1000 evaluated frames (a running mean over 25 steps; the first
+# steps, far below, are cut off) and the
 # held-out correlation at 33 ms, with OASIS as a horizontal line.
 
 # %%
@@ -219,6 +221,7 @@ smooth = np.convolve(elbo, np.ones(25) / 25, mode="valid")
 fig, ax = plotting.figure(1, 2, width=8, height=2.8)
 ax[0, 0].plot(np.arange(len(smooth)) + 25, smooth, color=plotting.COLORS["method"])
 ax[0, 0].set_xlabel("iteration")
+ax[0, 0].set_ylim(np.percentile(smooth, 5), smooth.max() + 0.1 * np.ptp(smooth[len(smooth) // 10:]))
 ax[0, 0].set_ylabel("ELBO (nats / 1000 frames)")
 ax[0, 1].plot(history.eval_steps, history.evals["r2_test"], "o-", color=plotting.COLORS["method"],
               label="DeepSpike (held-out)")
