@@ -28,6 +28,7 @@ __all__ = [
     "stage",
     "build_html",
     "scorecard_page",
+    "vendor_mathjax",
 ]
 
 #: Per-cell time limit (seconds) used when none is given.
@@ -195,6 +196,8 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
             missing.append(f"{entry} (no {entry}.md and not a registered chapter)")
     if missing:
         raise FileNotFoundError("cannot stage the book; missing: " + "; ".join(missing))
+    # Not under _static: Jupyter Book would add every .js found there to every page.
+    vendor_mathjax(src / "_vendor" / "mathjax")
     for extra in ("references.bib", "images", "logo.png"):
         p = root / extra
         if p.is_dir():
@@ -202,6 +205,36 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
         elif p.exists():
             shutil.copy2(p, src / extra)
     return src
+
+
+#: The parts of MathJax 3 (es5 build) that the book's pages load: the combined TeX/MathML to
+#: CommonHTML component, its lazily loaded TeX extensions, fonts, menu and accessibility.
+_MATHJAX_PARTS = ("tex-mml-chtml.js", "input", "output/chtml", "output/chtml.js", "ui", "a11y")
+
+
+def vendor_mathjax(dest: Path) -> Path:
+    """Copy MathJax 3 (from the ``django-static-mathjax`` wheel) into ``dest``.
+
+    ``_config.yml`` points Sphinx's ``mathjax_path`` at ``_static/mathjax/tex-mml-chtml.js``,
+    so the book renders its equations offline and loads nothing from a CDN.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("MathJax is not installed: pip install -e '.[book]' "
+                                "(package django-static-mathjax)")
+    es5 = Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax" / "es5"
+    if not (es5 / "tex-mml-chtml.js").exists():
+        raise FileNotFoundError(f"no MathJax es5 build under {es5}")
+    for part in _MATHJAX_PARTS:
+        s, d = es5 / part, dest / part
+        d.parent.mkdir(parents=True, exist_ok=True)
+        if s.is_dir():
+            shutil.copytree(s, d, dirs_exist_ok=True)
+        elif s.exists():
+            shutil.copy2(s, d)
+    return dest
 
 
 def build_html(root: Path | None = None) -> int:

@@ -87,3 +87,26 @@ def test_oasis_finds_spikes_and_checks_gamma():
     assert binned_correlation(s, d.spikes, bin_width=2) > 0.5
     with pytest.raises(ValueError, match="gamma"):
         oasis_deconvolve(d.fluorescence, gamma=[0.9])
+
+
+def _train(T, times):
+    x = torch.zeros(1, T)
+    x[0, list(times)] = 1
+    return x
+
+
+def test_spike_sync_known_cases():
+    from neuroinverse.metrics.spikes import spike_sync
+
+    a = _train(100, [10, 40, 70])
+    assert spike_sync(a, a) == 1.0
+    # small jitter (2 frames, windows ~15 frames) keeps every spike coincident
+    assert spike_sync(_train(100, [12, 38, 71]), a) == 1.0
+    # one extra spike far from everything: 6 of 7 spikes are coincident
+    assert spike_sync(_train(100, [10, 40, 70, 95]), a) == pytest.approx(6 / 7)
+    # a train shifted by half the ISI has no coincidences
+    assert spike_sync(_train(100, [25, 55, 85]), a) == 0.0
+    assert spike_sync(torch.zeros(1, 100), torch.zeros(1, 100)) == 1.0
+    assert spike_sync(torch.zeros(1, 100), a) == 0.0
+    with pytest.raises(ValueError, match="binary"):
+        spike_sync(0.5 * a, a)

@@ -157,3 +157,46 @@ def test_vae_trains_with_the_saturating_model():
     h = train_spike_vae(vae, make_snippets(d.fluorescence, 200, 100), n_steps=5, batch_size=2,
                         n_samples=4, progress=False)
     assert len(h.loss) == 5 and all(math.isfinite(x) for x in h.loss)
+
+
+def _ar_model():
+    from neuroinverse.models.recognition import AutoregressiveSpikeRNN
+
+    torch.manual_seed(0)
+    return AutoregressiveSpikeRNN((4,), (5,), n_features=3, feature_kernel=3, hidden=8, out_bias=-1.0)
+
+
+def test_autoregressive_posterior_is_normalised():
+    import itertools
+
+    net = _ar_model()
+    T = 4
+    f = torch.randn(1, T)
+    all_s = torch.tensor(list(itertools.product([0.0, 1.0], repeat=T)))[None]  # (1, 16, T)
+    logq = bernoulli_log_prob(all_s, torch.sigmoid(net.logits(f, all_s)), clip=0.0)
+    assert torch.logsumexp(logq, -1).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_autoregressive_logits_depend_only_on_past_spikes_and_sampling_matches_them():
+    net = _ar_model()
+    f = torch.randn(2, 30)
+    gen = torch.Generator().manual_seed(0)
+    s, p = net.sample(f, 3, gen, return_probability=True)
+    assert s.shape == p.shape == (2, 3, 30)
+    # sequential sampling and the teacher-forced pass give the same conditionals
+    assert torch.allclose(torch.sigmoid(net.logits(f, s)), p, atol=1e-5)
+    s2 = s.clone()
+    s2[..., 10] = 1 - s2[..., 10]
+    l1, l2 = net.logits(f, s), net.logits(f, s2)
+    assert torch.allclose(l1[..., :11], l2[..., :11]) and not torch.allclose(l1[..., 11:], l2[..., 11:])
+    assert net.spike_probability(f).shape == (2, 30)
+
+
+def test_vae_trains_with_the_autoregressive_posterior():
+    d = simulate_linear(1, 600, rate_hz=2.0, generator=torch.Generator().manual_seed(0))
+    vae = SpikeVAE(_ar_model(), LinearCalciumModel(1), buffers=(50, 25))
+    sn = make_snippets(d.fluorescence, 200, 100)
+    h = train_spike_vae(vae, sn, n_steps=3, batch_size=2, n_samples=4, progress=False)
+    assert len(h.loss) == 3 and all(math.isfinite(x) for x in h.loss)
+    assert math.isfinite(vae.bound(sn, 4, torch.Generator().manual_seed(1)))
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in vae.recognition.backward_rnn.parameters())

@@ -239,7 +239,8 @@ class SpikeVAE(nn.Module):
     """Recognition network plus per-cell generative model, trained by :meth:`loss`.
 
     Args:
-        recognition: a module mapping traces ``(B, T)`` to spike logits ``(B, T)``.
+        recognition: a recognition model with ``sample_with_logits``, ``sample`` and
+            ``spike_probability`` (see :mod:`neuroinverse.models.recognition`).
         generative: a module with ``log_likelihood(traces, spikes, cell, mask)``, e.g.
             :class:`LinearCalciumModel`.
         prior_rate: prior spike probability per frame π (0.015 in the reference).
@@ -268,10 +269,8 @@ class SpikeVAE(nn.Module):
         check_finite(traces, "traces")
         B, T = traces.shape
         mask = self.buffers.mask(T, traces.device)
-        p = torch.sigmoid(self.recognition(traces))  # (B, T)
-        u = torch.rand((B, n_samples, T), generator=generator, device=traces.device)
-        s = (u < p.detach()[:, None, :]).to(traces.dtype)
-        log_q = bernoulli_log_prob(s, p[:, None, :], mask)
+        s, logits = self.recognition.sample_with_logits(traces, n_samples, generator)
+        log_q = bernoulli_log_prob(s, torch.sigmoid(logits), mask)
         log_prior = bernoulli_log_prob(s, torch.full_like(s, self.prior_rate), mask, clip=0.0)
         log_lik = self.generative.log_likelihood(traces[:, None, :], s, cell, mask)
         surrogate, bound = vimco_objective(log_lik + log_prior, log_q)
@@ -286,18 +285,33 @@ class SpikeVAE(nn.Module):
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """A posterior spike sample ``s ~ q(s | f)`` and its noiseless trace ``F_θ(s)``, ``(B, T)`` each."""
         check_ndim(traces, "traces", 2, "(batch, frames)")
-        p = torch.sigmoid(self.recognition(traces))
-        s = (torch.rand(p.shape, generator=generator, device=p.device) < p).to(traces.dtype)
+        s = self.recognition.sample(traces, 1, generator)[:, 0]
         return s, self.generative.mean(s, cell)
 
     @torch.no_grad()
-    def spike_probability(self, traces: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """Posterior spike probabilities ``(B, T)`` for whole traces: one batched forward pass."""
-        check_ndim(traces, "traces", 2, "(batch, frames)")
+    def bound(self, snippets: torch.Tensor, n_samples: int, generator: torch.Generator,
+              batch_size: int = 32) -> float:
+        """Mean multi-sample bound per 1000 evaluated frames over snippets ``(cells, S, T)``."""
+        check_ndim(snippets, "snippets", 3, "(cells, snippets, frames)")
         dev = next(self.parameters()).device
-        out = [torch.sigmoid(self.recognition(traces[i:i + batch_size].to(dev))).cpu()
-               for i in range(0, traces.shape[0], batch_size)]
-        return torch.cat(out)
+        mask = self.buffers.mask(snippets.shape[-1], dev)
+        total, count = 0.0, 0
+        for cell in range(snippets.shape[0]):
+            for i in range(0, snippets.shape[1], batch_size):
+                f = snippets[cell, i:i + batch_size].to(dev)
+                s, logits = self.recognition.sample_with_logits(f, n_samples, generator)
+                log_p = (self.generative.log_likelihood(f[:, None, :], s, cell, mask)
+                         + bernoulli_log_prob(s, torch.full_like(s, self.prior_rate), mask, clip=0.0))
+                _, b = vimco_objective(log_p, bernoulli_log_prob(s, torch.sigmoid(logits), mask))
+                total += float(b.sum())
+                count += b.numel()
+        return total / count * 1000.0 / float(mask.sum())
+
+    @torch.no_grad()
+    def spike_probability(self, traces: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Posterior spike probabilities ``(B, T)`` for whole traces (one batched forward pass
+        for the factorised CNN)."""
+        return self.recognition.spike_probability(traces, batch_size=batch_size)
 
 
 def train_spike_vae(vae: SpikeVAE, snippets: torch.Tensor, *, n_steps: int, batch_size: int,
