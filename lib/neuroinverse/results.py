@@ -176,7 +176,7 @@ class ChapterResults:
                 ours = _fmt(c.measured)
             rows.append((c.id, c.paper, ours, c.rule, c.verdict(self.runtime.profile)))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append(f"(profile: {self.runtime.profile})")
         return "\n".join(lines)

@@ -5,9 +5,15 @@ import math
 import pytest
 import torch
 
-from neuroinverse.simulators.calcium import (M1_RANGES, decay_time, sample_linear_params,
-                                             sample_saturating_params,
-                                             simulate_linear, simulate_saturating, simulate_spikes)
+from neuroinverse.simulators.calcium import (
+    M1_RANGES,
+    decay_time,
+    sample_linear_params,
+    sample_saturating_params,
+    simulate_linear,
+    simulate_saturating,
+    simulate_spikes,
+)
 
 
 def gen(seed=0):

@@ -110,3 +110,20 @@ def test_spike_sync_known_cases():
     assert spike_sync(torch.zeros(1, 100), a) == 0.0
     with pytest.raises(ValueError, match="binary"):
         spike_sync(0.5 * a, a)
+
+
+def test_misassigned_fraction_counts_claimed_bap_events():
+    from neuroinverse.metrics.spikes import misassigned_fraction
+
+    s = torch.zeros(1, 3, 50)
+    s[0, 0, [10, 30]] = 1  # two bAPs
+    s[0, 2, 31] = 1  # a true synaptic event next to the second bAP on channel 2
+    p = torch.zeros(1, 3, 50)
+    assert misassigned_fraction(p, s) == 0.0
+    p[0, 1, 11] = 0.9  # channel 1 claims the first bAP (within ±1 frame)
+    # eligible pairs: (bAP 10, ch 1), (bAP 10, ch 2), (bAP 30, ch 1); (30, ch 2) has its own event
+    assert misassigned_fraction(p, s) == pytest.approx(1 / 3)
+    p[0, 1, 11] = 0.4  # below threshold
+    assert misassigned_fraction(p, s) == 0.0
+    with pytest.raises(ValueError, match="source"):
+        misassigned_fraction(p, s, source=5)

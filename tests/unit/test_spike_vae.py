@@ -5,8 +5,14 @@ import math
 import pytest
 import torch
 
-from neuroinverse.inference.spike_vae import (LinearCalciumModel, SpikeVAE, bernoulli_log_prob,
-                                              make_snippets, train_spike_vae, vimco_objective)
+from neuroinverse.inference.spike_vae import (
+    LinearCalciumModel,
+    SpikeVAE,
+    bernoulli_log_prob,
+    make_snippets,
+    train_spike_vae,
+    vimco_objective,
+)
 from neuroinverse.metrics.spikes import binned_correlation
 from neuroinverse.models.recognition import FactorisedSpikeCNN
 from neuroinverse.simulators.calcium import simulate_linear
@@ -200,3 +206,44 @@ def test_vae_trains_with_the_autoregressive_posterior():
     assert len(h.loss) == 3 and all(math.isfinite(x) for x in h.loss)
     assert math.isfinite(vae.bound(sn, 4, torch.Generator().manual_seed(1)))
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in vae.recognition.backward_rnn.parameters())
+
+
+def test_spine_model_with_true_parameters_reproduces_the_simulator():
+    from neuroinverse.inference.spike_vae import SpineCalciumModel
+    from neuroinverse.simulators.calcium import simulate_spines
+
+    d = simulate_spines(2, 300, n_spines=3, sigma=0.0, bap_rate_hz=3.0, syn_rate_hz=3.0,
+                        generator=torch.Generator().manual_seed(0))
+    assert d.fluorescence.shape == d.spikes.shape == (2, 4, 300)
+    p = d.params
+    m = SpineCalciumModel(2, n_spines=3)
+    logit = lambda x: torch.log(x / (1 - x))  # noqa: E731
+    inv_sp = lambda x: torch.log(torch.expm1(x))  # noqa: E731
+    with torch.no_grad():
+        m.g_b[:] = logit(p["gamma_b"])
+        m.g_s[:] = logit(p["gamma_s"])
+        m.a_d[:] = inv_sp(p["alpha_d"])
+        m.a_b[:] = inv_sp(p["a_b"])
+        m.a_s[:] = inv_sp(p["a_s"])
+        m.beta[:] = p["beta"]
+    assert torch.allclose(m.mean(d.spikes, torch.tensor([0, 1])), d.fluorescence, atol=1e-4)
+    # the dendrite sees only bAPs: a synaptic spike leaves channel 0 unchanged
+    s2 = d.spikes.clone()
+    s2[:, 1, 50] = 1 - s2[:, 1, 50]
+    assert torch.allclose(m.mean(s2, torch.tensor([0, 1]))[:, 0], m.mean(d.spikes, torch.tensor([0, 1]))[:, 0])
+
+
+def test_multichannel_vae_trains_on_spines():
+    from neuroinverse.inference.spike_vae import SpineCalciumModel
+    from neuroinverse.simulators.calcium import simulate_spines
+
+    d = simulate_spines(2, 600, n_spines=2, generator=torch.Generator().manual_seed(0))
+    net = FactorisedSpikeCNN((4,), (9,), 5, in_channels=3, out_channels=3)
+    vae = SpikeVAE(net, SpineCalciumModel(2, n_spines=2), prior_rate=(0.5 / 60, 1 / 60, 1 / 60), buffers=(50, 25))
+    sn = make_snippets(d.fluorescence, 200, 100)
+    assert sn.shape == (2, 5, 3, 200)
+    h = train_spike_vae(vae, sn, n_steps=3, batch_size=2, n_samples=4, progress=False)
+    assert all(math.isfinite(x) for x in h.loss)
+    assert vae.spike_probability(d.fluorescence).shape == (2, 3, 600)
+    with pytest.raises(ValueError, match="channels"):
+        net(torch.zeros(1, 2, 100))

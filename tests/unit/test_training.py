@@ -58,7 +58,7 @@ def test_resume_after_interruption_gives_identical_parameters(tmp_path):
     h = fit(loss_fn2, module=model2, optimizers=opt2, schedulers=sched2, n_steps=30, seed=3,
             checkpoint=ckpt, checkpoint_every=5, resume=True, progress=False)
     assert h.steps == list(range(30))
-    for a, b in zip(ref.parameters(), model2.parameters()):
+    for a, b in zip(ref.parameters(), model2.parameters(), strict=True):
         assert torch.equal(a, b)
     # and the interruption really happened mid-run: the resumed run redid steps 15 and 16
     assert calls["n"] == 17

@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_finite, check_ndim, check_positive, check_range
-from ..models.recognition import FactorisedSpikeCNN
 
 __all__ = [
     "LinearCalciumModel",
     "SaturatingCalciumModel",
+    "SpineCalciumModel",
     "bernoulli_log_prob",
     "vimco_objective",
     "SpikeVAE",
@@ -87,7 +87,7 @@ class LinearCalciumModel(nn.Module):
                         beta=self.beta.clone(), sigma=F.softplus(self.sigma_param).clone())
 
     def _cell(self, cell: int | torch.Tensor) -> torch.Tensor:
-        cell = torch.as_tensor(cell, device=self.g.device)
+        cell = torch.as_tensor(cell, device=next(self.parameters()).device)
         if ((cell < 0) | (cell >= self.n_cells)).any():
             raise ValueError(f"cell index out of range [0, {self.n_cells}); got {cell.tolist()}")
         return cell
@@ -177,6 +177,64 @@ class SaturatingCalciumModel(nn.Module):
     log_likelihood = LinearCalciumModel.log_likelihood
 
 
+class SpineCalciumModel(nn.Module):
+    """Differentiable M4 (dendrite + spines) generative model, one θ per branch.
+
+    Channel 0 of traces and spikes is the dendrite and its bAP train ``b``; channel m ≥ 1 is
+    spine m and its synaptic train ``e^m``. With ``c^b = b * γ_b^k`` and ``c^m = e^m * γ_s^k``:
+    dendrite mean ``α_D c^b + β_0``, spine mean ``a^m_b c^b + a^m_s c^m + β_m``; Gaussian noise
+    with one σ per channel. γ = sigmoid, amplitudes and σ = softplus.
+    """
+
+    def __init__(self, n_branches: int, n_spines: int = 4) -> None:
+        super().__init__()
+        if not isinstance(n_branches, int) or n_branches < 1 or not isinstance(n_spines, int) or n_spines < 1:
+            raise ValueError(f"n_branches and n_spines must be positive integers; got {n_branches}, {n_spines}")
+        N, M = n_branches, n_spines
+        self.g_b = nn.Parameter(torch.full((N,), 3.0))
+        self.g_s = nn.Parameter(torch.full((N,), 3.0))
+        self.a_d = nn.Parameter(torch.full((N,), 0.0))
+        self.a_b = nn.Parameter(torch.full((N, M), -0.5))
+        self.a_s = nn.Parameter(torch.full((N, M), -0.5))
+        self.beta = nn.Parameter(torch.zeros(N, M + 1))
+        self.sigma_param = nn.Parameter(torch.full((N, M + 1), -2.0))
+
+    @property
+    def n_cells(self) -> int:
+        return self.g_b.shape[0]
+
+    _cell = LinearCalciumModel._cell
+
+    def mean(self, spikes: torch.Tensor, cell: int | torch.Tensor) -> torch.Tensor:
+        """Noiseless traces ``(..., 1 + M, T)`` for spikes ``(..., 1 + M, T)``."""
+        cell = self._cell(cell)
+        T = spikes.shape[-1]
+        if spikes.shape[-2] != self.a_b.shape[1] + 1:
+            raise ValueError(f"spikes must have {self.a_b.shape[1] + 1} channels; got {spikes.shape[-2]}")
+        k = torch.arange(T, device=spikes.device, dtype=spikes.dtype)
+        n = 2 * T
+        gam = torch.stack([torch.sigmoid(self.g_b[cell]), torch.sigmoid(self.g_s[cell])], -1)[..., None]
+        kern = torch.fft.rfft(gam ** k, n=n)  # (..., 2, n//2+1): bAP kernel, synaptic kernel
+        spec = torch.fft.rfft(spikes, n=n)
+        c_b = torch.fft.irfft(spec[..., :1, :] * kern[..., :1, :], n=n)[..., :T]   # (..., 1, T)
+        c_s = torch.fft.irfft(spec[..., 1:, :] * kern[..., 1:, :], n=n)[..., :T]   # (..., M, T)
+        amp_b = torch.cat([F.softplus(self.a_d[cell])[..., None], F.softplus(self.a_b[cell])], -1)[..., None]
+        amp_s = F.softplus(self.a_s[cell])[..., None]
+        mean = amp_b * c_b
+        return mean + torch.cat([torch.zeros_like(c_b), amp_s * c_s], -2) + self.beta[cell][..., None]
+
+    def log_likelihood(self, traces: torch.Tensor, spikes: torch.Tensor, cell: int | torch.Tensor,
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Σ over channels and frames of log N(f; mean, σ²) (masked frames excluded)."""
+        cell = self._cell(cell)
+        sigma = F.softplus(self.sigma_param[cell])[..., None]
+        resid = traces - self.mean(spikes, cell)
+        ll = -0.5 * (resid / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
+        if mask is not None:
+            ll = ll * mask
+        return ll.sum((-1, -2))
+
+
 def vimco_objective(log_p: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Surrogate loss whose gradient is the VIMCO estimator, and the multi-sample bound.
 
@@ -205,13 +263,19 @@ def vimco_objective(log_p: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Ten
     return surrogate, bound
 
 
-def make_snippets(traces: torch.Tensor, length: int, stride: int) -> torch.Tensor:
-    """Cut traces ``(N, T)`` into overlapping snippets ``(N, S, length)`` with step ``stride``.
+def _sum_channels(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Sum a per-channel quantity ``(B, K, C)`` over channels when spikes are ``(B, K, C, T)``."""
+    return x.sum(-1) if s.dim() == 4 else x
 
-    The last snippet ends at the last frame, so both ends of each trace are used.
+
+def make_snippets(traces: torch.Tensor, length: int, stride: int) -> torch.Tensor:
+    """Cut traces ``(N, [C,] T)`` into overlapping snippets ``(N, S, [C,] length)``.
+
+    Snippets start every ``stride`` frames; the last one ends at the last frame, so both ends
+    of each trace are used.
     """
-    check_ndim(traces, "traces", 2, "(cells, frames)")
-    T = traces.shape[1]
+    check_ndim(traces, "traces", (2, 3), "(cells, frames) or (cells, channels, frames)")
+    T = traces.shape[-1]
     if not (0 < length <= T):
         raise ValueError(f"length must be in (0, {T}]; got {length}")
     if stride < 1:
@@ -219,7 +283,7 @@ def make_snippets(traces: torch.Tensor, length: int, stride: int) -> torch.Tenso
     starts = list(range(0, T - length + 1, stride))
     if starts[-1] != T - length:
         starts.append(T - length)
-    return torch.stack([traces[:, s:s + length] for s in starts], 1)
+    return torch.stack([traces[..., s:s + length] for s in starts], 1)
 
 
 @dataclass
@@ -243,20 +307,33 @@ class SpikeVAE(nn.Module):
             ``spike_probability`` (see :mod:`neuroinverse.models.recognition`).
         generative: a module with ``log_likelihood(traces, spikes, cell, mask)``, e.g.
             :class:`LinearCalciumModel`.
-        prior_rate: prior spike probability per frame π (0.015 in the reference).
+        prior_rate: prior spike probability per frame π (0.015 in the reference); for
+            multi-channel traces ``(B, C, T)`` one value per channel.
         buffers: frames ``(start, end)`` of each snippet left out of every log density.
     """
 
     def __init__(self, recognition: nn.Module, generative: nn.Module, *, prior_rate: float = 0.015,
                  buffers: tuple[int, int] = (100, 50)) -> None:
         super().__init__()
-        check_range(prior_rate, "prior_rate", 1e-6, 1 - 1e-6)
+        rates = [prior_rate] if isinstance(prior_rate, (int, float)) else list(prior_rate)
+        for r in rates:
+            check_range(r, "prior_rate", 1e-6, 1 - 1e-6)
         if min(buffers) < 0:
             raise ValueError(f"buffers must be non-negative; got {buffers}")
         self.recognition = recognition
         self.generative = generative
-        self.prior_rate = float(prior_rate)
+        self.prior_rate = float(prior_rate) if len(rates) == 1 and isinstance(prior_rate, (int, float)) \
+            else torch.tensor(rates)
         self.buffers = _Buffers(*buffers)
+
+    def _log_prior(self, s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.prior_rate, float):
+            rate = torch.full_like(s, self.prior_rate)
+        else:
+            if s.dim() < 2 or s.shape[-2] != len(self.prior_rate):
+                raise ValueError(f"prior_rate has {len(self.prior_rate)} channels; spikes {tuple(s.shape)}")
+            rate = self.prior_rate.to(s)[:, None].expand_as(s)
+        return _sum_channels(bernoulli_log_prob(s, rate, mask, clip=0.0), s)
 
     def loss(self, traces: torch.Tensor, cell: int, n_samples: int,
              generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
@@ -265,26 +342,26 @@ class SpikeVAE(nn.Module):
         Returns the surrogate loss and metrics: ``elbo_per_1000`` (the multi-sample bound per
         1000 evaluated frames) and ``spikes_per_1000`` (mean sampled spikes per 1000 frames).
         """
-        check_ndim(traces, "traces", 2, "(batch, frames)")
+        check_ndim(traces, "traces", (2, 3), "(batch, frames) or (batch, channels, frames)")
         check_finite(traces, "traces")
-        B, T = traces.shape
+        T = traces.shape[-1]
         mask = self.buffers.mask(T, traces.device)
         s, logits = self.recognition.sample_with_logits(traces, n_samples, generator)
-        log_q = bernoulli_log_prob(s, torch.sigmoid(logits), mask)
-        log_prior = bernoulli_log_prob(s, torch.full_like(s, self.prior_rate), mask, clip=0.0)
-        log_lik = self.generative.log_likelihood(traces[:, None, :], s, cell, mask)
+        log_q = _sum_channels(bernoulli_log_prob(s, torch.sigmoid(logits), mask), s)
+        log_prior = self._log_prior(s, mask)
+        log_lik = self.generative.log_likelihood(traces[:, None], s, cell, mask)
         surrogate, bound = vimco_objective(log_lik + log_prior, log_q)
         n = float(mask.sum())
         return surrogate, {
             "elbo_per_1000": float(bound.mean()) * 1000.0 / n,
-            "spikes_per_1000": float((s * mask).sum(-1).mean()) * 1000.0 / n,
+            "spikes_per_1000": float(_sum_channels((s * mask).sum(-1), s).mean()) * 1000.0 / n,
         }
 
     @torch.no_grad()
     def reconstruction(self, traces: torch.Tensor, cell: int, generator: torch.Generator
                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """A posterior spike sample ``s ~ q(s | f)`` and its noiseless trace ``F_θ(s)``, ``(B, T)`` each."""
-        check_ndim(traces, "traces", 2, "(batch, frames)")
+        check_ndim(traces, "traces", (2, 3), "(batch, [channels,] frames)")
         s = self.recognition.sample(traces, 1, generator)[:, 0]
         return s, self.generative.mean(s, cell)
 
@@ -292,7 +369,7 @@ class SpikeVAE(nn.Module):
     def bound(self, snippets: torch.Tensor, n_samples: int, generator: torch.Generator,
               batch_size: int = 32) -> float:
         """Mean multi-sample bound per 1000 evaluated frames over snippets ``(cells, S, T)``."""
-        check_ndim(snippets, "snippets", 3, "(cells, snippets, frames)")
+        check_ndim(snippets, "snippets", (3, 4), "(cells, snippets, [channels,] frames)")
         dev = next(self.parameters()).device
         mask = self.buffers.mask(snippets.shape[-1], dev)
         total, count = 0.0, 0
@@ -300,9 +377,8 @@ class SpikeVAE(nn.Module):
             for i in range(0, snippets.shape[1], batch_size):
                 f = snippets[cell, i:i + batch_size].to(dev)
                 s, logits = self.recognition.sample_with_logits(f, n_samples, generator)
-                log_p = (self.generative.log_likelihood(f[:, None, :], s, cell, mask)
-                         + bernoulli_log_prob(s, torch.full_like(s, self.prior_rate), mask, clip=0.0))
-                _, b = vimco_objective(log_p, bernoulli_log_prob(s, torch.sigmoid(logits), mask))
+                log_p = self.generative.log_likelihood(f[:, None], s, cell, mask) + self._log_prior(s, mask)
+                _, b = vimco_objective(log_p, _sum_channels(bernoulli_log_prob(s, torch.sigmoid(logits), mask), s))
                 total += float(b.sum())
                 count += b.numel()
         return total / count * 1000.0 / float(mask.sum())
@@ -328,9 +404,9 @@ def train_spike_vae(vae: SpikeVAE, snippets: torch.Tensor, *, n_steps: int, batc
     """
     from ..training import fit
 
-    check_ndim(snippets, "snippets", 3, "(cells, snippets, frames)")
+    check_ndim(snippets, "snippets", (3, 4), "(cells, snippets, [channels,] frames)")
     check_finite(snippets, "snippets")
-    n_cells, n_snip, _ = snippets.shape
+    n_cells, n_snip = snippets.shape[:2]
     if n_cells != vae.generative.n_cells:
         raise ValueError(f"snippets hold {n_cells} cells but the generative model has {vae.generative.n_cells}")
     if not 1 <= batch_size <= n_snip:

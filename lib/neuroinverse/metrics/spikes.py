@@ -12,7 +12,8 @@ import torch
 
 from .._checks import as_tensor, check_finite, check_ndim
 
-__all__ = ["bin_frames", "binned_correlation", "spike_count_factor", "frame_mask", "spike_sync"]
+__all__ = ["bin_frames", "binned_correlation", "spike_count_factor", "frame_mask", "spike_sync",
+           "misassigned_fraction"]
 
 
 def frame_mask(n_frames: int, buffers: tuple[int, int] = (0, 0)) -> torch.Tensor:
@@ -119,7 +120,7 @@ def spike_sync(pred_spikes, true_spikes) -> float:
     if not (((pred == 0) | (pred == 1)).all() and ((truth == 0) | (truth == 1)).all()):
         raise ValueError("spike_sync needs binary spike trains (0 or 1 per frame)")
     vals = []
-    for x, y in zip(pred.numpy(), truth.numpy()):
+    for x, y in zip(pred.numpy(), truth.numpy(), strict=True):
         a, b = np.flatnonzero(x).astype(float), np.flatnonzero(y).astype(float)
         n = len(a) + len(b)
         if n == 0:
@@ -128,3 +129,38 @@ def spike_sync(pred_spikes, true_spikes) -> float:
         c = _coincidences(a, b) + _coincidences(b, a)
         vals.append(c / n)
     return float(np.mean(vals))
+
+
+def misassigned_fraction(prob, spikes, *, source: int = 0, window: int = 1, threshold: float = 0.5,
+                         buffers: tuple[int, int] = (0, 0)) -> float:
+    """Fraction of true events of channel ``source`` that another channel claims.
+
+    For multi-channel inference (e.g. a bAP channel and one synaptic channel per spine):
+    for every true event of ``source`` at frame t and every other channel m with *no* true
+    event of its own within ±``window`` frames, the event counts as misassigned to m when
+    ``max(prob[m, t−window : t+window+1]) > threshold``. Returns misassigned pairs / pairs.
+
+    Args:
+        prob: ``(N, C, T)`` spike probabilities.
+        spikes: ``(N, C, T)`` true spike trains.
+    """
+    p = check_finite(as_tensor(prob, "prob", dtype=torch.float64), "prob")
+    s = check_finite(as_tensor(spikes, "spikes", dtype=torch.float64), "spikes")
+    check_ndim(p, "prob", 3, "(traces, channels, frames)")
+    if p.shape != s.shape:
+        raise ValueError(f"prob {tuple(p.shape)} and spikes {tuple(s.shape)} must have the same shape")
+    N, C, T = p.shape
+    if not 0 <= source < C or C < 2:
+        raise ValueError(f"source must index one of {C} channels (and C >= 2); got {source}")
+    m = frame_mask(T, buffers)
+    k = 2 * window + 1
+    pool = lambda x: torch.nn.functional.max_pool1d(x, k, stride=1, padding=window)  # noqa: E731
+    p_near = pool(p)  # max probability within ±window
+    s_near = pool(s)  # any true event within ±window
+    events = (s[:, source] > 0) & m  # (N, T)
+    others = [c for c in range(C) if c != source]
+    eligible = events[:, None, :] & (s_near[:, others] == 0)
+    if eligible.sum() == 0:
+        raise ValueError(f"no true events of channel {source} to assess")
+    claimed = eligible & (p_near[:, others] > threshold)
+    return float(claimed.sum()) / float(eligible.sum())

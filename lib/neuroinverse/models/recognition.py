@@ -29,16 +29,16 @@ __all__ = ["FactorisedSpikeCNN", "AutoregressiveSpikeRNN"]
 
 
 def _conv_stack(channels: Sequence[int], kernels: Sequence[int], negative_slope: float,
-                *extra_kernels: int) -> tuple[list[nn.Module], int]:
+                *extra_kernels: int, in_channels: int = 1) -> tuple[list[nn.Module], int]:
     """Conv1d + LeakyReLU layers with "same" padding and He-normal weights; returns (layers, c_out)."""
     if len(channels) != len(kernels) or not channels:
         raise ValueError(f"channels and kernels must be non-empty and equally long; got {channels}, {kernels}")
     if any(k % 2 == 0 for k in (*kernels, *extra_kernels)):
         raise ValueError(f"kernel sizes must be odd for 'same' padding; got {kernels}, {extra_kernels}")
     layers: list[nn.Module] = []
-    c_in = 1
+    c_in = in_channels
     gain = (2.0 / (1.0 + negative_slope**2)) ** 0.5
-    for c, k in zip(channels, kernels):
+    for c, k in zip(channels, kernels, strict=True):
         conv = nn.Conv1d(c_in, c, k, padding=k // 2)
         nn.init.normal_(conv.weight, 0.0, gain / (c_in * k) ** 0.5)
         nn.init.zeros_(conv.bias)
@@ -54,6 +54,9 @@ def _bernoulli_draw(p: torch.Tensor, generator: torch.Generator) -> torch.Tensor
 class FactorisedSpikeCNN(nn.Module):
     """1-D CNN mapping traces ``(B, T)`` to per-frame spike logits ``(B, T)``.
 
+    With ``in_channels``/``out_channels`` > 1 it maps ``(B, C_in, T)`` to ``(B, C_out, T)``
+    (e.g. a dendrite and its spines to a bAP train and one synaptic train per spine).
+
     Args:
         channels: hidden channels per layer, e.g. ``(30, 25, 25, 20, 15)`` (reference) or
             ``(16, 16, 16)`` (the book's ci profile).
@@ -61,31 +64,43 @@ class FactorisedSpikeCNN(nn.Module):
         out_kernel: kernel size of the output convolution (odd).
         negative_slope: LeakyReLU slope (0.2 in the paper's code).
         out_bias: initial bias of the output layer (logit of the initial spike probability).
+        in_channels, out_channels: trace channels in and spike channels out (1 and 1).
     """
 
     def __init__(self, channels: Sequence[int] = (30, 25, 25, 20, 15),
                  kernels: Sequence[int] = (31, 21, 21, 13, 11), out_kernel: int = 11,
-                 negative_slope: float = 0.2, out_bias: float = -3.0) -> None:
+                 negative_slope: float = 0.2, out_bias: float = -3.0, in_channels: int = 1,
+                 out_channels: int = 1) -> None:
         super().__init__()
-        layers, c_in = _conv_stack(channels, kernels, negative_slope, out_kernel)
-        out = nn.Conv1d(c_in, 1, out_kernel, padding=out_kernel // 2)
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"in_channels and out_channels must be >= 1; got {in_channels}, {out_channels}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        layers, c_in = _conv_stack(channels, kernels, negative_slope, out_kernel, in_channels=in_channels)
+        out = nn.Conv1d(c_in, out_channels, out_kernel, padding=out_kernel // 2)
         nn.init.normal_(out.weight, 0.0, 1.0 / (c_in * out_kernel) ** 0.5)
         nn.init.constant_(out.bias, out_bias)
         layers.append(out)
         self.net = nn.Sequential(*layers)
 
     def forward(self, traces: torch.Tensor) -> torch.Tensor:
-        """Spike logits ``(B, T)`` for traces ``(B, T)``."""
-        check_ndim(traces, "traces", 2, "(batch, frames)")
+        """Spike logits ``(B, T)`` for traces ``(B, T)`` (``(B, C_out, T)`` for ``(B, C_in, T)``)."""
+        if self.in_channels == 1:
+            check_ndim(traces, "traces", 2, "(batch, frames)")
+            traces = traces[:, None, :]
+        else:
+            check_ndim(traces, "traces", 3, f"(batch, {self.in_channels}, frames)")
+            if traces.shape[1] != self.in_channels:
+                raise ValueError(f"traces must have {self.in_channels} channels; got {traces.shape[1]}")
         check_finite(traces, "traces")
-        return self.net(traces[:, None, :])[:, 0, :]
+        out = self.net(traces)
+        return out[:, 0, :] if self.out_channels == 1 else out
 
     def sample_with_logits(self, traces: torch.Tensor, n_samples: int, generator: torch.Generator
                            ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n_samples`` spike trains ``(B, K, T)`` and the differentiable logits ``(B, 1, T)``."""
-        logits = self(traces)
-        p = torch.sigmoid(logits.detach())[:, None, :].expand(-1, n_samples, -1)
-        return _bernoulli_draw(p, generator), logits[:, None, :]
+        """``n_samples`` spike trains ``(B, K, [C,] T)`` and the differentiable logits ``(B, 1, [C,] T)``."""
+        logits = self(traces)[:, None]
+        p = torch.sigmoid(logits.detach()).expand(-1, n_samples, *logits.shape[2:])
+        return _bernoulli_draw(p, generator), logits
 
     @torch.no_grad()
     def sample(self, traces: torch.Tensor, n_samples: int, generator: torch.Generator) -> torch.Tensor:
@@ -95,7 +110,6 @@ class FactorisedSpikeCNN(nn.Module):
     @torch.no_grad()
     def spike_probability(self, traces: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Posterior spike probabilities ``(B, T)``: one batched forward pass (in chunks)."""
-        check_ndim(traces, "traces", 2, "(batch, frames)")
         dev = next(self.parameters()).device
         out = [torch.sigmoid(self(traces[i:i + batch_size].to(dev))).cpu()
                for i in range(0, traces.shape[0], batch_size)]

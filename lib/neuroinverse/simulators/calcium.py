@@ -5,6 +5,8 @@ data with variational autoencoders", NIPS 2017 (parameter ranges from the author
 reference notebooks, see ``shared/papers/deepspike.md``):
 
 * **M1, linear AR(1)**: ``c_t = γ c_{t-1} + s_t``, ``f_t = α c_t + β + σ ε_t``.
+* **M4, dendritic spines** (:func:`simulate_spines`): bAPs seen on a dendrite and all its
+  spines, synaptic inputs seen on one spine each.
 * **M2, saturating / facilitating**: ``c_t = γ c_{t-1} + s_t``,
   ``d_t = η c_t^{1+ζ} (D_max − min(d_{t-1}, D_max)) + κ min(d_{t-1}, D_max)``,
   ``f_t = α d_t + β + σ ε_t``.
@@ -27,11 +29,13 @@ __all__ = [
     "M1_RANGES",
     "M2_RANGES",
     "CalciumData",
+    "SpineData",
     "sample_linear_params",
     "sample_saturating_params",
     "simulate_spikes",
     "simulate_linear",
     "simulate_saturating",
+    "simulate_spines",
     "decay_time",
 ]
 
@@ -196,3 +200,63 @@ def simulate_saturating(n_cells: int, n_frames: int, *, rate_hz: float = 1.0,
     noise = torch.randn(n_cells, n_frames, generator=generator, dtype=torch.float64)
     f = params["alpha"][:, None] * d + params["beta"][:, None] + params["sigma"][:, None] * noise
     return CalciumData(f.float(), s.float(), c.float(), {k: v.clone() for k, v in params.items()}, frame_rate)
+
+
+@dataclass
+class SpineData:
+    """A simulated dendritic branch with spines (model M4 of the book's DeepSpike card).
+
+    Attributes:
+        fluorescence: ``(n_branches, 1 + n_spines, n_frames)``: the dendrite, then each spine.
+        spikes: ``(n_branches, 1 + n_spines, n_frames)``: the bAP train, then each spine's
+            synaptic-input train, in {0, 1}.
+        params: per-branch parameters: ``gamma_b, gamma_s, alpha_d`` ``(n_branches,)``;
+            ``a_b, a_s`` ``(n_branches, n_spines)``; ``beta, sigma`` ``(n_branches, 1 + n_spines)``.
+    """
+
+    fluorescence: torch.Tensor
+    spikes: torch.Tensor
+    params: dict[str, torch.Tensor]
+    frame_rate: float = FRAME_RATE
+
+    @property
+    def n_cells(self) -> int:
+        return self.fluorescence.shape[0]
+
+    def subset(self, idx) -> SpineData:
+        return SpineData(self.fluorescence[idx], self.spikes[idx],
+                         {k: v[idx] for k, v in self.params.items()}, self.frame_rate)
+
+
+def simulate_spines(n_branches: int, n_frames: int, *, n_spines: int = 4, bap_rate_hz: float = 0.5,
+                    syn_rate_hz: float = 1.0, sigma: float = 0.1, frame_rate: float = FRAME_RATE,
+                    generator: torch.Generator) -> SpineData:
+    """Simulate M4: back-propagating action potentials (bAPs) and synaptic inputs on spines.
+
+    The bAP train ``b`` reaches the dendrite and every spine; spine ``m`` also sees its own
+    synaptic train ``e^m``. With ``c^b_t = γ_b c^b_{t−1} + b_t`` and
+    ``c^m_t = γ_s c^m_{t−1} + e^m_t``:
+    dendrite ``f^D = α_D c^b + β_D + σ ε``, spine ``f^m = a^m_b c^b + a^m_s c^m + β_m + σ ε``.
+    γ_b, γ_s ~ U[0.95, 0.97]; α_D, a^m_b, a^m_s ~ U[0.3, 0.6]; β = 0. The paper's exact
+    equations were not available; this is the book's definition (see the card).
+    """
+    _check_sizes(n_branches, n_frames)
+    if not isinstance(n_spines, int) or n_spines < 1:
+        raise ValueError(f"n_spines must be a positive integer; got {n_spines!r}")
+    sigma = check_positive(sigma, "sigma", allow_zero=True)
+    N, M, gen = n_branches, n_spines, generator
+    p = dict(gamma_b=_uniform(0.95, 0.97, N, gen), gamma_s=_uniform(0.95, 0.97, N, gen),
+             alpha_d=_uniform(0.3, 0.6, N, gen),
+             a_b=_uniform(0.3, 0.6, N * M, gen).reshape(N, M), a_s=_uniform(0.3, 0.6, N * M, gen).reshape(N, M),
+             beta=torch.zeros(N, M + 1, dtype=torch.float64),
+             sigma=torch.full((N, M + 1), sigma, dtype=torch.float64))
+    bap = simulate_spikes(N, n_frames, rate_hz=bap_rate_hz, frame_rate=frame_rate, generator=gen)
+    syn = simulate_spikes(N * M, n_frames, rate_hz=syn_rate_hz, frame_rate=frame_rate,
+                          generator=gen).reshape(N, M, n_frames)
+    c_b = _ar1(bap, p["gamma_b"])
+    c_s = _ar1(syn.reshape(N * M, n_frames), p["gamma_s"].repeat_interleave(M)).reshape(N, M, n_frames)
+    mean = torch.cat([(p["alpha_d"][:, None] * c_b)[:, None],
+                      p["a_b"][..., None] * c_b[:, None] + p["a_s"][..., None] * c_s], 1)
+    noise = torch.randn(N, M + 1, n_frames, generator=gen, dtype=torch.float64)
+    f = mean + p["beta"][..., None] + p["sigma"][..., None] * noise
+    return SpineData(f.float(), torch.cat([bap[:, None], syn], 1).float(), p, frame_rate)
