@@ -1,0 +1,138 @@
+"""The built HTML book, served locally and opened in headless Chromium (Debian's package).
+
+Every page of the TOC answers 200, every image loads (``naturalWidth > 0``), chapter pages
+have figures, the console shows no errors but the three that Jupyter Book 1.x itself emits,
+and the scorecard has a row per chapter.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from neuroinverse.book import toc_files
+from neuroinverse.chapters import CHAPTERS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+HTML = ROOT / "_build" / "html"
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+#: Console errors that Jupyter Book 1.x emits on every page by itself.
+KNOWN_CONSOLE_ERRORS = (
+    re.compile(r"THEBE_JS_URL.*(already been declared|redeclar)|(already been declared|redeclar).*THEBE_JS_URL", re.I),
+    re.compile(r"invalid theme mode", re.I),
+    re.compile(r"status of 404.*\[\S*favicon\.ico\]", re.I),
+)
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (make deps)"),
+]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not (HTML / "index.html").exists():
+        pytest.fail("no _build/html/index.html: build the book first (neuroinverse build)")
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+PAGES = toc_files(ROOT)
+CHAPTER_PAGES = {c.notebook[: -len(".ipynb")] for c in CHAPTERS}
+
+
+def _visit(browser, url):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"{m.text} [{m.location.get('url', '')}]")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("response", lambda r: errors.append(f"HTTP {r.status} for {r.url}")
+            if r.status >= 400 and not r.url.endswith("favicon.ico") else None)
+    # The book must work offline: everything a page loads comes from the book itself.
+    page.on("request", lambda r: errors.append(f"external request: {r.url}")
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    response = page.goto(url, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    return page, response, errors
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_page(entry, server, browser):
+    assert (HTML / f"{entry}.html").exists(), f"{entry}.html was not built"
+    page, response, errors = _visit(browser, f"{server}/{entry}.html")
+    try:
+        assert response is not None and response.status == 200
+        images = page.eval_on_selector_all(
+            "img", "els => els.map(e => ({src: e.currentSrc || e.src, w: e.naturalWidth, "
+                   "complete: e.complete}))")
+        broken = [i["src"] for i in images if not i["complete"] or i["w"] <= 0]
+        assert not broken, f"images that did not load on {entry}: {broken}"
+        if entry in CHAPTER_PAGES:
+            figures = [i for i in images if "/_images/" in i["src"] or i["src"].startswith("data:")]
+            assert figures, f"chapter page {entry} shows no figure"
+        if page.locator(".math").count():
+            # MathJax (served with the book) typesets every equation.
+            page.wait_for_function(
+                "document.querySelectorAll('.math').length <= "
+                "document.querySelectorAll('mjx-container').length", timeout=20_000)
+        unexpected = [e for e in errors if not any(p.search(e) for p in KNOWN_CONSOLE_ERRORS)]
+        assert not unexpected, f"console errors on {entry}: {unexpected}"
+    finally:
+        page.close()
+
+
+def test_scorecard_has_a_row_per_chapter(server, browser):
+    page, response, _ = _visit(browser, f"{server}/scorecard.html")
+    try:
+        assert response is not None and response.status == 200
+        rows = page.eval_on_selector_all(
+            "table tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(c => c.innerText.trim()))")
+        chapters_with_rows = {r[0] for r in rows if r}
+        for c in CHAPTERS:
+            assert c.slug in chapters_with_rows, f"no scorecard row for {c.slug}: {rows}"
+        verdicts = {r[-1] for r in rows if r}
+        assert verdicts <= {"held", "not reproduced", "full only", "not implemented", "not run"}, verdicts
+        assert "not run" not in verdicts, "the book was built without running every chapter"
+    finally:
+        page.close()
+
+
+def test_every_chapter_page_links_from_index(server, browser):
+    page, _, _ = _visit(browser, f"{server}/index.html")
+    try:
+        hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+        for entry in sorted(CHAPTER_PAGES) + ["scorecard"]:
+            assert any(h and h.split("#")[0].endswith(f"{entry}.html") for h in hrefs), entry
+    finally:
+        page.close()

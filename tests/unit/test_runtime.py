@@ -1,0 +1,104 @@
+"""Profiles, devices, seeding and size selection."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from neuroinverse.runtime import PROFILES, check_profile, resolve_device, seed_everything, setup
+
+
+def test_profiles():
+    assert PROFILES == ("ci", "full")
+    for p in PROFILES:
+        assert check_profile(p) == p
+
+
+def test_bad_profile_names_the_valid_ones():
+    with pytest.raises(ValueError) as err:
+        check_profile("huge")
+    for p in PROFILES:
+        assert p in str(err.value)
+    with pytest.raises(ValueError):
+        setup(profile="huge")
+
+
+def test_auto_device_is_cpu_without_cuda():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_cuda_without_cuda_raises():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="CUDA"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError):
+        resolve_device("cuda:0")
+
+
+def test_bad_device_raises():
+    with pytest.raises(ValueError):
+        resolve_device("tpu-of-dreams")
+    with pytest.raises(ValueError):
+        resolve_device(3)
+
+
+def _draw():
+    return (random.random(), np.random.rand(3).tolist(), torch.rand(3).tolist())
+
+
+def test_seed_everything_reproduces():
+    seed_everything(123)
+    a = _draw()
+    seed_everything(123)
+    b = _draw()
+    seed_everything(124)
+    c = _draw()
+    assert a == b
+    assert a != c
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_bad_seed(seed):
+    with pytest.raises(ValueError):
+        seed_everything(seed)
+
+
+def test_setup_ci_is_deterministic_and_single_threaded():
+    threads = torch.get_num_threads()
+    try:
+        rt = setup(profile="ci", seed=7, device="cpu")
+        assert rt.threads == 1 and torch.get_num_threads() == 1
+        assert rt.profile == "ci" and rt.seed == 7 and rt.device == torch.device("cpu")
+        x = torch.randn(4, generator=rt.generator())
+        y = torch.randn(4, generator=setup(profile="ci", seed=7, device="cpu").generator())
+        assert torch.equal(x, y)
+        assert not torch.equal(x, torch.randn(4, generator=rt.generator(offset=1)))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_select_picks_the_profile():
+    threads = torch.get_num_threads()
+    try:
+        rt = setup(profile="ci", seed=0, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    cfg = rt.select(ci=dict(n=10, lr=1e-3), full=dict(n=1000, lr=1e-3))
+    assert cfg.n == 10 and cfg.lr == 1e-3
+
+
+def test_select_rejects_mismatched_keys():
+    rt = setup(profile="full", seed=0, device="cpu")
+    with pytest.raises(ValueError):
+        rt.select(ci=dict(n=10), full=dict(n=10, m=2))
+    with pytest.raises(ValueError):
+        rt.select(ci=dict(n=10))
+    with pytest.raises(ValueError):
+        rt.select(ci=dict(n=10), full=dict(n=10), huge=dict(n=10))
+    assert rt.select(ci=dict(n=10), full=dict(n=1000)).n == 1000
