@@ -43,7 +43,7 @@ def main(argv=None) -> None:
         t = time_call(lambda f=f: ref.spike_probability(f), repeats=5, warmup=2)
         rows.append(("DeepSpike CNN (reference size)", str(dev), n, t))
     for n in (1, 16):
-        t = time_call(lambda n=n: oasis_deconvolve(data.fluorescence[:n]), repeats=1, warmup=0)
+        t = time_call(lambda n=n: oasis_deconvolve(data.fluorescence[:n]), repeats=3, warmup=1)
         rows.append(("OASIS (g estimated)", "cpu", n, t))
     par = {k: data.params[k][:2].numpy() for k in ("gamma", "alpha", "beta", "sigma")}
     gf = data.fluorescence[:2, :2000]

@@ -7,6 +7,7 @@ Examples::
     neuroinverse build --profile ci                 # run every chapter, build _build/html
     neuroinverse build --no-execute                 # build from _build/executed as it is
     neuroinverse status --json                      # recorded claims and verdicts
+    neuroinverse readme [--check]                   # README's scorecard block from a ci run
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("status", help="print every chapter's recorded claims and verdicts")
     s.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+    m = sub.add_parser("readme", help="rewrite the README's scorecard block from the ci results")
+    m.add_argument("--check", action="store_true", help="only check; exit 1 if the README is stale")
     return p
 
 
@@ -132,10 +136,29 @@ def _status(args) -> int:
     return 0
 
 
+def _readme(args) -> int:
+    from .book import update_readme
+
+    try:
+        current = update_readme(check=args.check)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"neuroinverse readme: {err}", file=sys.stderr)
+        return 1
+    if current:
+        print("README.md scorecard is up to date")
+        return 0
+    if args.check:
+        print("README.md scorecard differs from the recorded ci results; run `neuroinverse readme`",
+              file=sys.stderr)
+        return 1
+    print("README.md scorecard rewritten")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neuroinverse`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    return {"run": _run, "build": _build, "status": _status}[args.command](args)
+    return {"run": _run, "build": _build, "status": _status, "readme": _readme}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -198,6 +198,7 @@ class ChapterResults:
                 "threshold_high": ("claim", np.array([_hi(c) for c in self.claims], dtype=float)),
                 "checked_at": ("claim", np.array([",".join(c.profiles) for c in self.claims], dtype=object)),
                 "verdict": ("claim", np.array([c.verdict(profile) for c in self.claims], dtype=object)),
+                "timing": ("claim", np.array([c.timing for c in self.claims], dtype=bool)),
             },
             coords={"claim": np.array(ids, dtype=object)},
             attrs={"chapter": self.slug, "profile": profile,
@@ -243,8 +244,12 @@ def load_all_results(directory: Path | str | None = None) -> dict[str, xr.Datase
     return {p.stem: load_results(p) for p in sorted(d.glob("*.nc"))}
 
 
-def scorecard_rows(directory: Path | str | None = None) -> list[dict[str, str]]:
-    """One row per (chapter, claim), in book order; chapters without results say so."""
+def scorecard_rows(directory: Path | str | None = None, *, timings: bool = True) -> list[dict[str, str]]:
+    """One row per (chapter, claim), in book order; chapters without results say so.
+
+    With ``timings=False`` the values of wall-time claims read ``(timing)``, so that the rows
+    are identical on every run (used for the README's copy of the scorecard).
+    """
     from .chapters import CHAPTERS
 
     found = load_all_results(directory)
@@ -260,16 +265,18 @@ def scorecard_rows(directory: Path | str | None = None) -> list[dict[str, str]]:
             m = float(c.measured)
             rows.append(dict(
                 chapter=ch.slug, claim=str(cid), statement=str(c.statement.values),
-                paper=str(c.paper.values), ours=_fmt(m), rule=str(c.rule.values),
+                paper=str(c.paper.values),
+                ours="(timing)" if (not timings and "timing" in ds and bool(c.timing) and not math.isnan(m)) else _fmt(m),
+                rule=str(c.rule.values),
                 profile=ds.attrs["profile"] if not math.isnan(m) else str(c.checked_at.values),
                 verdict=str(c.verdict.values),
             ))
     return rows
 
 
-def scorecard_markdown(directory: Path | str | None = None) -> str:
+def scorecard_markdown(directory: Path | str | None = None, *, timings: bool = True) -> str:
     """The scorecard as a Markdown table (the body of ``scorecard.md``)."""
-    rows = scorecard_rows(directory)
+    rows = scorecard_rows(directory, timings=timings)
     head = ["chapter", "claim", "statement", "paper", "ours", "rule", "profile", "verdict"]
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -45,3 +45,13 @@ def test_chapter_runs_at_ci(chapter, run_cli):
     bad = {str(c): str(v) for c, v in zip(ds.claim.values, ds.verdict.values, strict=True)
            if str(v) not in allowed and str(c) not in expected}
     assert not bad, f"{chapter.slug}: claims not held at ci: {bad}"
+
+
+def test_readme_scorecard_matches_this_run():
+    """The README's scorecard block equals the one generated from the ci runs above."""
+    from neuroinverse.book import update_readme
+
+    missing = [c.slug for c in CHAPTERS if not (results_dir() / f"{c.slug}.nc").exists()]
+    assert not missing, f"no ci results for {missing}; the chapter tests above must run first"
+    assert update_readme(check=True), (
+        "README.md's scorecard block is stale: run the chapters at ci, then `neuroinverse readme`")
