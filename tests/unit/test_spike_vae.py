@@ -122,17 +122,20 @@ def test_train_rejects_mismatched_cells():
         SpikeVAE(FactorisedSpikeCNN((4,), (3,), 3), LinearCalciumModel(1), prior_rate=-0.1)
 
 
-def _inverse_params(model, p):
-    inv_sig = lambda x: torch.log(x / (1 - x))  # noqa: E731
-    inv_sp = lambda x: torch.log(torch.expm1(x))  # noqa: E731
+def _set_params(model, values):
+    """Write constrained values into the model's unconstrained parameters (by name)."""
     with torch.no_grad():
-        model.g[:] = inv_sig(p["gamma"])
-        model.e[:] = inv_sp(p["eta"])
-        model.z[:] = inv_sp(p["zeta"])
-        model.d_max[:] = p["d_max"]
-        model.k[:] = inv_sig(p["kappa"])
-        model.a[:] = inv_sp(p["alpha"])
-        model.beta[:] = p["beta"]
+        for name, (transform, value) in values.items():
+            x = value.to(torch.float32)
+            inv = {"sigmoid": lambda v: torch.log(v / (1 - v)), "softplus": lambda v: torch.log(torch.expm1(v)),
+                   "identity": lambda v: v}[transform]
+            getattr(model, name)[:] = inv(x)
+
+
+def _inverse_params(model, p):
+    _set_params(model, dict(g=("sigmoid", p["gamma"]), e=("softplus", p["eta"]), z=("softplus", p["zeta"]),
+                            d_max=("identity", p["d_max"]), k=("sigmoid", p["kappa"]),
+                            a=("softplus", p["alpha"]), beta=("identity", p["beta"])))
 
 
 def test_saturating_model_with_true_parameters_reproduces_the_simulator():
@@ -217,15 +220,9 @@ def test_spine_model_with_true_parameters_reproduces_the_simulator():
     assert d.fluorescence.shape == d.spikes.shape == (2, 4, 300)
     p = d.params
     m = SpineCalciumModel(2, n_spines=3)
-    logit = lambda x: torch.log(x / (1 - x))  # noqa: E731
-    inv_sp = lambda x: torch.log(torch.expm1(x))  # noqa: E731
-    with torch.no_grad():
-        m.g_b[:] = logit(p["gamma_b"])
-        m.g_s[:] = logit(p["gamma_s"])
-        m.a_d[:] = inv_sp(p["alpha_d"])
-        m.a_b[:] = inv_sp(p["a_b"])
-        m.a_s[:] = inv_sp(p["a_s"])
-        m.beta[:] = p["beta"]
+    _set_params(m, dict(g_b=("sigmoid", p["gamma_b"]), g_s=("sigmoid", p["gamma_s"]),
+                        a_d=("softplus", p["alpha_d"]), a_b=("softplus", p["a_b"]),
+                        a_s=("softplus", p["a_s"]), beta=("identity", p["beta"])))
     assert torch.allclose(m.mean(d.spikes, torch.tensor([0, 1])), d.fluorescence, atol=1e-4)
     # the dendrite sees only bAPs: a synaptic spike leaves channel 0 unchanged
     s2 = d.spikes.clone()

@@ -34,6 +34,8 @@ __all__ = [
     "LinearCalciumModel",
     "SaturatingCalciumModel",
     "SpineCalciumModel",
+    "ar1_calcium",
+    "gaussian_log_likelihood",
     "bernoulli_log_prob",
     "vimco_objective",
     "SpikeVAE",
@@ -50,6 +52,29 @@ def bernoulli_log_prob(s: torch.Tensor, p: torch.Tensor, mask: torch.Tensor | No
     if mask is not None:
         lp = lp * mask
     return lp.sum(-1)
+
+
+def ar1_calcium(spikes: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """Calcium ``c_t = γ c_{t−1} + s_t`` (c_0 = s_0) by FFT convolution with the kernel γ^k.
+
+    ``gamma`` broadcasts against ``spikes.shape[:-1]``; the result is differentiable in γ and
+    exact for a snippet that starts with no calcium.
+    """
+    T = spikes.shape[-1]
+    k = torch.arange(T, device=spikes.device, dtype=spikes.dtype)
+    kernel = gamma[..., None] ** k
+    n = 2 * T
+    return torch.fft.irfft(torch.fft.rfft(spikes, n=n) * torch.fft.rfft(kernel, n=n), n=n)[..., :T]
+
+
+def gaussian_log_likelihood(traces: torch.Tensor, mean: torch.Tensor, sigma: torch.Tensor,
+                            mask: torch.Tensor | None, dims: tuple[int, ...] = (-1,)) -> torch.Tensor:
+    """Σ over ``dims`` of log N(traces; mean, σ²), frames with ``mask == 0`` left out."""
+    resid = traces - mean
+    ll = -0.5 * (resid / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
+    if mask is not None:
+        ll = ll * mask
+    return ll.sum(dims)
 
 
 class LinearCalciumModel(nn.Module):
@@ -98,24 +123,15 @@ class LinearCalciumModel(nn.Module):
         ``cell`` is one index for all traces or a tensor broadcastable to ``spikes.shape[:-1]``.
         """
         cell = self._cell(cell)
-        T = spikes.shape[-1]
-        gamma = torch.sigmoid(self.g[cell])[..., None]
-        k = torch.arange(T, device=spikes.device, dtype=spikes.dtype)
-        kernel = gamma ** k  # (..., T), broadcast over the leading axes of spikes
-        n = 2 * T
-        c = torch.fft.irfft(torch.fft.rfft(spikes, n=n) * torch.fft.rfft(kernel, n=n), n=n)[..., :T]
+        c = ar1_calcium(spikes, torch.sigmoid(self.g[cell]))
         return F.softplus(self.a[cell])[..., None] * c + self.beta[cell][..., None]
 
     def log_likelihood(self, traces: torch.Tensor, spikes: torch.Tensor, cell: int | torch.Tensor,
                        mask: torch.Tensor | None = None) -> torch.Tensor:
         """Σ_t log N(f_t; F_θ(s)_t, σ_θ²) over the last axis (masked frames excluded)."""
         cell = self._cell(cell)
-        sigma = F.softplus(self.sigma_param[cell])[..., None]
-        resid = traces - self.mean(spikes, cell)
-        ll = -0.5 * (resid / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
-        if mask is not None:
-            ll = ll * mask
-        return ll.sum(-1)
+        return gaussian_log_likelihood(traces, self.mean(spikes, cell),
+                                       F.softplus(self.sigma_param[cell])[..., None], mask)
 
 
 class SaturatingCalciumModel(nn.Module):
@@ -158,10 +174,7 @@ class SaturatingCalciumModel(nn.Module):
         """Noiseless trace ``α d_t + β`` with the shape of ``spikes`` ``(..., T)``."""
         cell = self._cell(cell)
         T = spikes.shape[-1]
-        gamma = torch.sigmoid(self.g[cell])[..., None]
-        k = torch.arange(T, device=spikes.device, dtype=spikes.dtype)
-        n = 2 * T
-        c = torch.fft.irfft(torch.fft.rfft(spikes, n=n) * torch.fft.rfft(gamma ** k, n=n), n=n)[..., :T]
+        c = ar1_calcium(spikes, torch.sigmoid(self.g[cell]))
         drive = F.softplus(self.e[cell])[..., None] * c.clamp_min(0.0) ** (1 + F.softplus(self.z[cell])[..., None])
         d_max = self.d_max[cell].expand(spikes.shape[:-1])
         kappa = torch.sigmoid(self.k[cell]).expand(spikes.shape[:-1])
@@ -208,16 +221,13 @@ class SpineCalciumModel(nn.Module):
     def mean(self, spikes: torch.Tensor, cell: int | torch.Tensor) -> torch.Tensor:
         """Noiseless traces ``(..., 1 + M, T)`` for spikes ``(..., 1 + M, T)``."""
         cell = self._cell(cell)
-        T = spikes.shape[-1]
-        if spikes.shape[-2] != self.a_b.shape[1] + 1:
-            raise ValueError(f"spikes must have {self.a_b.shape[1] + 1} channels; got {spikes.shape[-2]}")
-        k = torch.arange(T, device=spikes.device, dtype=spikes.dtype)
-        n = 2 * T
-        gam = torch.stack([torch.sigmoid(self.g_b[cell]), torch.sigmoid(self.g_s[cell])], -1)[..., None]
-        kern = torch.fft.rfft(gam ** k, n=n)  # (..., 2, n//2+1): bAP kernel, synaptic kernel
-        spec = torch.fft.rfft(spikes, n=n)
-        c_b = torch.fft.irfft(spec[..., :1, :] * kern[..., :1, :], n=n)[..., :T]   # (..., 1, T)
-        c_s = torch.fft.irfft(spec[..., 1:, :] * kern[..., 1:, :], n=n)[..., :T]   # (..., M, T)
+        M = self.a_b.shape[1]
+        if spikes.shape[-2] != M + 1:
+            raise ValueError(f"spikes must have {M + 1} channels; got {spikes.shape[-2]}")
+        g_b = torch.sigmoid(self.g_b[cell])[..., None]
+        gamma = torch.cat([g_b, torch.sigmoid(self.g_s[cell])[..., None].expand(*g_b.shape[:-1], M)], -1)
+        c = ar1_calcium(spikes, gamma)  # (..., 1 + M, T): the bAP channel decays with γ_b, spines with γ_s
+        c_b, c_s = c[..., :1, :], c[..., 1:, :]
         amp_b = torch.cat([F.softplus(self.a_d[cell])[..., None], F.softplus(self.a_b[cell])], -1)[..., None]
         amp_s = F.softplus(self.a_s[cell])[..., None]
         mean = amp_b * c_b
@@ -227,12 +237,8 @@ class SpineCalciumModel(nn.Module):
                        mask: torch.Tensor | None = None) -> torch.Tensor:
         """Σ over channels and frames of log N(f; mean, σ²) (masked frames excluded)."""
         cell = self._cell(cell)
-        sigma = F.softplus(self.sigma_param[cell])[..., None]
-        resid = traces - self.mean(spikes, cell)
-        ll = -0.5 * (resid / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
-        if mask is not None:
-            ll = ll * mask
-        return ll.sum((-1, -2))
+        return gaussian_log_likelihood(traces, self.mean(spikes, cell),
+                                       F.softplus(self.sigma_param[cell])[..., None], mask, dims=(-1, -2))
 
 
 def vimco_objective(log_p: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
