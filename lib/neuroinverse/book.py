@@ -9,6 +9,7 @@ executed notebooks, so that Sphinx never sees the library, the tests or the virt
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -162,6 +163,43 @@ def scorecard_page(results_directory: Path | None = None) -> str:
     )
 
 
+def _final_line_state(text: str) -> str:
+    """What a terminal shows for ``text``: on each line, only what follows the last ``\\r``."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def for_reading(nb: dict) -> dict:
+    """The executed notebook as the book shows it (a copy; the executed file is unchanged).
+
+    Papermill's injected-parameters cell is hidden (it repeats the ``parameters`` cell), and
+    progress bars written with carriage returns are reduced to their final state instead of
+    one line per refresh.
+    """
+    nb = json.loads(json.dumps(nb))
+    for cell in nb.get("cells", []):
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+        kept: list[dict] = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = out["text"] if isinstance(out["text"], str) else "".join(out["text"])
+                prev = kept[-1] if kept else None
+                # consecutive writes to one stream are one piece of terminal text (kernels
+                # deliver each tqdm refresh as its own output): join, then apply the \r's
+                if prev is not None and prev.get("output_type") == "stream" and prev.get("name") == out.get("name"):
+                    prev["text"] += text
+                    continue
+                out["text"] = text
+            kept.append(out)
+        for out in kept:
+            if out.get("output_type") == "stream":
+                out["text"] = _final_line_state(out["text"])
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    return nb
+
+
 def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
     """Copy the book's sources into ``_build/src`` and write ``scorecard.md`` there.
 
@@ -190,7 +228,8 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
                     missing.append(f"{entry} (run `neuroinverse run {by_stem[entry].slug}` first)")
                     continue
                 nb = root / by_stem[entry].notebook
-            shutil.copy2(nb, src / f"{entry}.ipynb")
+            (src / f"{entry}.ipynb").write_text(json.dumps(for_reading(json.loads(nb.read_text())),
+                                                           indent=1, ensure_ascii=False))
         elif (root / f"{entry}.md").exists():
             shutil.copy2(root / f"{entry}.md", src / f"{entry}.md")
         else:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: no ipywidgets needed, renders in the built book
 
 __all__ = ["History", "fit"]
 

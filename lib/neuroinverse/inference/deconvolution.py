@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bar: no ipywidgets needed, renders in the built book
 
 from .._checks import as_tensor, check_finite, check_ndim, check_range
 
