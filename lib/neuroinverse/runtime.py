@@ -35,6 +35,7 @@ __all__ = [
     "provenance",
     "repo_root",
     "time_call",
+    "timed",
 ]
 
 PROFILES: tuple[str, ...] = ("ci", "full")
@@ -196,6 +197,19 @@ def provenance(rt: Runtime | None = None) -> dict[str, str]:
             wall_time_s=f"{rt.elapsed():.1f}",
         )
     return info
+
+
+def timed(fn):
+    """Run ``fn()`` once; return ``(result, wall seconds)`` (CUDA synchronised).
+
+    For work too expensive to repeat just to time it (an MCMC run, say).
+    """
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    out = fn()
+    sync()
+    return out, time.perf_counter() - t0
 
 
 def time_call(fn, *, repeats: int = 5, warmup: int = 1) -> float:

@@ -102,3 +102,15 @@ def test_select_rejects_mismatched_keys():
     with pytest.raises(ValueError):
         rt.select(ci=dict(n=10), full=dict(n=10), huge=dict(n=10))
     assert rt.select(ci=dict(n=10), full=dict(n=1000)).n == 1000
+
+
+def test_timed_returns_result_and_time():
+    import time as _time
+
+    from neuroinverse.runtime import time_call, timed
+
+    out, t = timed(lambda: (_time.sleep(0.02), 7)[1])
+    assert out == 7 and 0.015 < t < 1.0
+    assert 0.015 < time_call(lambda: _time.sleep(0.02), repeats=2, warmup=0) < 1.0
+    with pytest.raises(ValueError, match="repeats"):
+        time_call(lambda: None, repeats=0)

@@ -244,3 +244,19 @@ def test_multichannel_vae_trains_on_spines():
     assert vae.spike_probability(d.fluorescence).shape == (2, 3, 600)
     with pytest.raises(ValueError, match="channels"):
         net(torch.zeros(1, 2, 100))
+
+
+def test_supervised_cnn_learns_from_true_spikes_and_checks_input():
+    from neuroinverse.inference.supervised import train_supervised_spikes
+
+    d = simulate_linear(2, 1200, rate_hz=2.0, generator=torch.Generator().manual_seed(0))
+    f, s = make_snippets(d.fluorescence, 300, 150), make_snippets(d.spikes, 300, 150)
+    torch.manual_seed(0)
+    net = FactorisedSpikeCNN((8, 8), (15, 9), 9)
+    h = train_supervised_spikes(net, f, s, n_steps=150, batch_size=8, progress=False)
+    assert sum(h.loss[-10:]) < sum(h.loss[:10])
+    assert binned_correlation(net.spike_probability(d.fluorescence), d.spikes, bin_width=2) > 0.5
+    with pytest.raises(ValueError, match="match"):
+        train_supervised_spikes(net, f, s[:, :2], n_steps=1, batch_size=2)
+    with pytest.raises(ValueError, match="0 or 1"):
+        train_supervised_spikes(net, f, 2 * s, n_steps=1, batch_size=2)
