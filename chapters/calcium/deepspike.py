@@ -96,7 +96,9 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 # $$c_t = \gamma c_{t-1} + s_t,\qquad f_t = \alpha c_t + \beta + \sigma\varepsilon_t,\qquad
 # s_t\sim\mathrm{Bern}(1\,\mathrm{Hz}/60\,\mathrm{Hz}).$$
 #
-# The first cells are used for training (no spikes seen), the rest are held out.
+# The first cells are used for training (no spikes seen), the rest are held out. Each cell
+# has one trace at 1 Hz (the reference notebooks simulated three traces per cell, at 0.7, 1.0
+# and 1.2 Hz); training snippets of 300 frames start every 150 frames.
 
 # %%
 data = simulate_linear(cfg.n_cells, cfg.n_frames, rate_hz=1.0, frame_rate=FRAME_RATE,
