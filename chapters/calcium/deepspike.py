@@ -57,8 +57,8 @@ import torch
 from neuroinverse import plotting
 from neuroinverse.inference.deconvolution import gibbs_spikes, oasis_deconvolve
 from neuroinverse.inference.supervised import train_supervised_spikes
-from neuroinverse.inference.spike_vae import (LinearCalciumModel, SaturatingCalciumModel, SpikeVAE,
-                                              SpineCalciumModel, make_snippets, train_spike_vae)
+from neuroinverse.inference.spike_vae import (LinearCalciumModel, SaturatingCalciumModel,
+                                              SpineCalciumModel, fit_spike_vae, make_snippets)
 from neuroinverse.metrics.spikes import (binned_correlation, misassigned_fraction, spike_count_factor,
                                          spike_sync)
 from neuroinverse.models.recognition import AutoregressiveSpikeRNN, FactorisedSpikeCNN
@@ -126,18 +126,19 @@ print(f"{data.n_cells} cells x {data.n_frames} frames ({data.n_frames / FRAME_RA
 # we do not). Every mini-batch holds snippets of one cell, so that its $\theta$ is used.
 
 # %%
-vae = SpikeVAE(FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11),
-               LinearCalciumModel(train.n_cells), prior_rate=0.015, buffers=BUFFERS).to(rt.device)
+recognition = FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11)
 
 
 def held_out_r2():
-    p = vae.spike_probability(test.fluorescence)
+    p = recognition.spike_probability(test.fluorescence)
     return {"r2_test": binned_correlation(p, test.spikes, bin_width=2, buffers=BUFFERS)}
 
 
-history = train_spike_vae(vae, snippets, n_steps=cfg.n_steps, batch_size=cfg.batch,
-                          n_samples=cfg.n_samples, seed=rt.seed, eval_fn=held_out_r2,
-                          eval_every=cfg.eval_every)
+vae, history = fit_spike_vae(recognition, LinearCalciumModel(train.n_cells), snippets, device=rt.device,
+                             prior_rate=0.015,
+                             buffers=BUFFERS, n_steps=cfg.n_steps, batch_size=cfg.batch,
+                             n_samples=cfg.n_samples, seed=rt.seed, eval_fn=held_out_r2,
+                             eval_every=cfg.eval_every)
 
 # %% [markdown]
 # ## Baselines
@@ -338,13 +339,11 @@ if cfg.m2_steps:
     m2_snippets = make_snippets(m2_train.fluorescence, length=250, stride=125)
     for name, model, steps in [("M2 model", SaturatingCalciumModel(cfg.n_train), cfg.m2_steps),
                                ("M1 model (misspecified)", LinearCalciumModel(cfg.n_train), cfg.m1_on_m2_steps)]:
-        vae_m2 = SpikeVAE(FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11), model,
-                          prior_rate=0.015, buffers=BUFFERS).to(rt.device)
-        train_spike_vae(vae_m2, m2_snippets, n_steps=steps, batch_size=cfg.batch, n_samples=cfg.n_samples,
-                        theta_lr=1.5e-2, seed=rt.seed)
-        r2_m2[name] = binned_correlation(vae_m2.spike_probability(m2_test.fluorescence), m2_test.spikes,
+        vaes_m2[name], _ = fit_spike_vae(FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11), model,
+                                         m2_snippets, device=rt.device, buffers=BUFFERS, n_steps=steps,
+                                         batch_size=cfg.batch, n_samples=cfg.n_samples, theta_lr=1.5e-2, seed=rt.seed)
+        r2_m2[name] = binned_correlation(vaes_m2[name].spike_probability(m2_test.fluorescence), m2_test.spikes,
                                          bin_width=2, buffers=BUFFERS)
-        vaes_m2[name] = vae_m2
     print({k: round(v, 3) for k, v in r2_m2.items()})
 else:
     print(f"skipped at the {rt.profile} profile")
@@ -361,10 +360,9 @@ else:
 # %%
 c7 = {}
 if cfg.ar_steps:
-    vae_ar = SpikeVAE(AutoregressiveSpikeRNN(), SaturatingCalciumModel(cfg.n_train), prior_rate=0.015,
-                      buffers=BUFFERS).to(rt.device)
-    train_spike_vae(vae_ar, m2_snippets, n_steps=cfg.ar_steps, batch_size=cfg.batch, n_samples=cfg.n_samples,
-                    theta_lr=1.5e-2, seed=rt.seed)
+    vae_ar, _ = fit_spike_vae(AutoregressiveSpikeRNN(), SaturatingCalciumModel(cfg.n_train), m2_snippets,
+                              device=rt.device, buffers=BUFFERS, n_steps=cfg.ar_steps, batch_size=cfg.batch,
+                              n_samples=cfg.n_samples, theta_lr=1.5e-2, seed=rt.seed)
     posteriors = {"factorised": vaes_m2["M2 model"], "autoregressive": vae_ar}
     m2_f = m2_test.fluorescence.to(rt.device)
     m2_s = m2_test.spikes.repeat_interleave(4, 0)
@@ -403,11 +401,11 @@ c8 = {}
 if cfg.spine_steps:
     sp = simulate_spines(cfg.n_branches, cfg.n_frames, n_spines=4, frame_rate=FRAME_RATE, generator=rt.generator(8))
     sp_train, sp_test = sp.subset(slice(0, cfg.n_branches_train)), sp.subset(slice(cfg.n_branches_train, None))
-    vae_sp = SpikeVAE(FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11, in_channels=5, out_channels=5),
-                      SpineCalciumModel(cfg.n_branches_train, n_spines=4),
-                      prior_rate=(0.5 / FRAME_RATE,) + (1.0 / FRAME_RATE,) * 4, buffers=BUFFERS).to(rt.device)
-    train_spike_vae(vae_sp, make_snippets(sp_train.fluorescence, 300, 150), n_steps=cfg.spine_steps,
-                    batch_size=cfg.batch, n_samples=cfg.n_samples, seed=rt.seed)
+    vae_sp, _ = fit_spike_vae(
+        FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11, in_channels=5, out_channels=5),
+        SpineCalciumModel(cfg.n_branches_train, n_spines=4), make_snippets(sp_train.fluorescence, 300, 150),
+        device=rt.device, prior_rate=(0.5 / FRAME_RATE,) + (1.0 / FRAME_RATE,) * 4, buffers=BUFFERS,
+        n_steps=cfg.spine_steps, batch_size=cfg.batch, n_samples=cfg.n_samples, seed=rt.seed)
     p_sp = vae_sp.spike_probability(sp_test.fluorescence)
     T_sp = p_sp.shape[-1]
     c8 = dict(bap=binned_correlation(p_sp[:, 0], sp_test.spikes[:, 0], bin_width=2, buffers=BUFFERS),

@@ -41,6 +41,7 @@ __all__ = [
     "SpikeVAE",
     "make_snippets",
     "train_spike_vae",
+    "fit_spike_vae",
 ]
 
 
@@ -436,3 +437,15 @@ def train_spike_vae(vae: SpikeVAE, snippets: torch.Tensor, *, n_steps: int, batc
                seed=seed, eval_fn=eval_fn, eval_every=eval_every, checkpoint=checkpoint,
                checkpoint_every=checkpoint_every, resume=resume, progress=progress,
                desc="DeepSpike VAE")
+
+
+def fit_spike_vae(recognition: nn.Module, generative: nn.Module, snippets: torch.Tensor, *,
+                  device: torch.device | str = "cpu", prior_rate=0.015,
+                  buffers: tuple[int, int] = (100, 50), **train_kw):
+    """Build a :class:`SpikeVAE` on ``device`` and train it with :func:`train_spike_vae`.
+
+    ``train_kw`` are passed on (``n_steps``, ``batch_size``, ``n_samples``, ``theta_lr``,
+    ``seed``, ``eval_fn``, ...). Returns ``(vae, history)``.
+    """
+    vae = SpikeVAE(recognition, generative, prior_rate=prior_rate, buffers=buffers).to(device)
+    return vae, train_spike_vae(vae, snippets, **train_kw)
