@@ -419,7 +419,7 @@ if cfg.spine_steps:
         a.plot(t_sp, sp_test.fluorescence[0, ch, 1000:1600], color=plotting.COLORS["data"], lw=0.7)
         a.plot(t_sp, p_sp[0, ch, 1000:1600] - 1.2, color=plotting.COLORS["method"], lw=0.9)
         a.vlines(t_sp[sp_test.spikes[0, ch, 1000:1600] > 0], -1.3, -1.5, color=plotting.COLORS["truth"])
-        a.set_ylabel("dendrite" if ch == 0 else f"spine {ch}")
+        a.set_ylabel(("dendrite" if ch == 0 else f"spine {ch}") + "\nΔF (a.u.); p − 1.2")
     ax[0, 0].set_title("trace (grey), inferred p (red: bAP on the dendrite row, synaptic on spines), truth (black)")
     ax[-1, 0].set_xlabel("time (s)")
     plotting.save(fig, "deepspike", "fig6_spines")
