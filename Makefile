@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[book,test]'
+	$(PY) -m pip install -q -e '.[book,test,bench]'
 	touch $@
 
 # Headless Chromium for the site test (Debian's package; never `playwright install`).
