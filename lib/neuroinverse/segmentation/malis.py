@@ -1,0 +1,884 @@
+"""MALIS: maximin affinity learning, plain and constrained, in 2-D and 3-D.
+
+Plain MALIS is from Turaga et al., "Maximin affinity learning of image segmentation",
+NIPS 2009 (arXiv:0911.5372). The constrained two-pass form and the quasi-linear counting are
+from Funke et al., "Large Scale Image Segmentation with Structured Loss based Deep Learning
+for Connectome Reconstruction", IEEE TPAMI 41(7), 2019 (arXiv:1709.02974), Sec. 2.2.
+
+**Maximin edge.** For two nodes ``i, j`` of the affinity graph (see
+:mod:`neuroinverse.segmentation.affinities`), the maximin affinity is
+``A*_ij = max_paths min_{e in path} a_e``. The maximin edge ``mm(i, j)`` is the edge where
+that minimum is attained. It lies on the maximum spanning tree and is exactly the edge at
+which ``i`` and ``j`` first fall into one set when Kruskal's algorithm adds edges in
+**decreasing** affinity (ties broken by a stable sort, i.e. by flat edge index).
+``i`` and ``j`` are in one connected component of ``{a_e > θ}`` iff ``A*_ij > θ``.
+
+**Pair counts.** ``n⁺(e)`` (``n⁻(e)``) is the number of unordered pairs of labelled nodes
+(label ≠ 0) with the same (a different) label whose maximin edge is ``e``. One Kruskal pass
+with a union-find whose roots carry a sparse map label → count gives both: merging roots
+``A`` and ``B`` along ``e`` gives ``n⁺(e) = Σ_l A_l B_l`` and
+``n⁻(e) = |A||B| − n⁺(e)`` (the NIPS paper's all-pairs loss regrouped per edge).
+
+**Loss.** ``L = Σ_e [w⁺_e l(1, a_e) + w⁻_e l(0, a_e)]`` with the counts computed on detached
+affinities, so the gradient reaches only maximum-spanning-tree edges with nonzero counts.
+Weights: ``w = n/Z`` with ``Z = Σ_e (n⁺ + n⁻)`` (``normalisation="total"``), or each pass
+normalised by its own total, ``w⁺ = n⁺/Σn⁺``, ``w⁻ = n⁻/Σn⁻`` (``"per_pass"``, the
+reference TensorFlow op). Per-pair losses: ``"square"`` ``l(δ, a) = (δ − a)²`` or
+``"square_square"`` with margin ``m``: ``l(1, a) = max(0, 1 − m − a)²``,
+``l(0, a) = max(0, a − m)²``.
+
+**Constrained MALIS** (Funke et al. 2019, Sec. 2.2): a positive pass on ``min(a, g)`` counts
+``n⁺`` and then zeroes it on edges with ``g = 0``; a negative pass on ``max(a, g)`` counts
+``n⁻`` and zeroes it on edges with ``g = 1`` (``g`` = ground-truth affinities). When every
+nonzero label is one connected piece (relabel crops with
+:func:`~neuroinverse.segmentation.affinities.relabel_connected`), both passes need only set
+*sizes*: the positive pass is Kruskal over the ``g = 1`` edges with ``n⁺(e) = |A||B|``; the
+negative pass starts from the pieces pre-merged and runs Kruskal over the ``g = 0`` edges
+with ``n⁻(e) = |A||B|`` (the ``mala`` card's simplification). Otherwise the label-map
+Kruskal is run on the constrained affinities. In both forms the constrained edges sort after
+(positive pass) or before (negative pass) every unconstrained edge, which is ``min(a, g)``
+and ``max(a, g)`` with ties at exactly 0 and 1 resolved in favour of the constraint.
+
+All counting runs on the CPU in float64 with ``numba`` (``cache=True``); the loss runs on
+the affinities' device.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import torch
+from numba import types
+from numba.typed import Dict
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+
+from .affinities import (
+    _as_labels,
+    _label_components,
+    _to_numpy,
+    affinities_from_labels,
+    affinity_graph,
+    check_affinities,
+    connected_components,
+)
+
+__all__ = [
+    "maximum_spanning_tree",
+    "maximin_edges",
+    "maximin_affinity",
+    "maximin_affinity_bruteforce",
+    "malis_counts",
+    "malis_counts_bruteforce",
+    "malis_weights",
+    "misclassified_pairs",
+    "maximin_path",
+    "count_checks",
+    "weighted_pair_loss",
+    "malis_loss",
+    "per_edge_loss",
+    "fit_affinity_net",
+    "branch_training",
+    "predict_affinities",
+    "rand_error_curve",
+    "edge_error",
+    "raw_threshold_rand_errors",
+]
+
+_PAIR_LOSSES = ("square", "square_square")
+_NORMALISATIONS = ("total", "per_pass")
+
+
+# ----------------------------------------------------------------------------- numba core
+@numba.njit(cache=True)
+def _find(parent, x):
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        nxt = parent[x]
+        parent[x] = root
+        x = nxt
+    return root
+
+
+@numba.njit(cache=True)
+def _kruskal_tree(order, u, v, n_nodes):
+    """Mark the edges (in ``order``) that join two different sets: the maximum spanning forest."""
+    parent = np.arange(n_nodes)
+    rank = np.zeros(n_nodes, np.int64)
+    in_tree = np.zeros(u.shape[0], np.bool_)
+    for k in range(order.shape[0]):
+        e = order[k]
+        a = _find(parent, u[e])
+        b = _find(parent, v[e])
+        if a == b:
+            continue
+        in_tree[e] = True
+        if rank[a] < rank[b]:
+            a, b = b, a
+        parent[b] = a
+        if rank[a] == rank[b]:
+            rank[a] += 1
+    return in_tree
+
+
+@numba.njit(cache=True)
+def _kruskal_size_counts(order, u, v, parent_init, size_init):
+    """Kruskal with set sizes only: ``count(e) = |A|·|B|`` for each merging edge.
+
+    The edge ends are gathered in Kruskal order first (independent loads, cache friendly),
+    then the union-find runs with path halving and union by size; the counts depend only on
+    the set sizes, not on which root survives.
+    """
+    m = order.shape[0]
+    us = np.empty(m, np.int64)
+    vs = np.empty(m, np.int64)
+    for k in range(m):
+        us[k] = u[order[k]]
+        vs[k] = v[order[k]]
+    parent = parent_init.copy()
+    size = size_init.copy()
+    counts = np.zeros(u.shape[0], np.int64)
+    for k in range(m):
+        a = us[k]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        b = vs[k]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a == b:
+            continue
+        sa, sb = size[a], size[b]
+        counts[order[k]] = sa * sb
+        if sa < sb:
+            a, b = b, a
+        parent[b] = a
+        size[a] = sa + sb
+    return counts
+
+
+@numba.njit(cache=True)
+def _kruskal_label_counts(order, u, v, node_label, n_labels):
+    """Kruskal with a sparse label → count map per root (Turaga et al. 2009, all pairs).
+
+    ``node_label`` holds 0 (unlabelled) or 1..n_labels. Returns ``(n_pos, n_neg)`` per edge.
+    """
+    n_nodes = node_label.shape[0]
+    n_e = u.shape[0]
+    n_pos = np.zeros(n_e, np.int64)
+    n_neg = np.zeros(n_e, np.int64)
+    parent = np.arange(n_nodes)
+    key_base = n_labels + 1
+    # one map entry per (root, label); entries are linked lists hanging off each root
+    head = np.full(n_nodes, -1, np.int64)
+    n_entries = np.zeros(n_nodes, np.int64)
+    total = np.zeros(n_nodes, np.int64)
+    ent_label = np.zeros(n_nodes, np.int64)
+    ent_count = np.zeros(n_nodes, np.int64)
+    ent_next = np.full(n_nodes, -1, np.int64)
+    where = Dict.empty(key_type=types.int64, value_type=types.int64)
+    for i in range(n_nodes):
+        lab = node_label[i]
+        if lab > 0:
+            ent_label[i] = lab
+            ent_count[i] = 1
+            head[i] = i
+            n_entries[i] = 1
+            total[i] = 1
+            where[i * key_base + lab] = i
+    for k in range(order.shape[0]):
+        e = order[k]
+        a = _find(parent, u[e])
+        b = _find(parent, v[e])
+        if a == b:
+            continue
+        if n_entries[a] < n_entries[b]:  # merge the smaller map into the larger
+            a, b = b, a
+        pos = 0
+        j = head[b]
+        while j != -1:
+            nxt = ent_next[j]
+            lab = ent_label[j]
+            c = ent_count[j]
+            key_a = a * key_base + lab
+            if key_a in where:
+                ia = where[key_a]
+                pos += ent_count[ia] * c
+                ent_count[ia] += c
+            else:
+                where[key_a] = j
+                ent_next[j] = head[a]
+                head[a] = j
+                n_entries[a] += 1
+            where.pop(b * key_base + lab)
+            j = nxt
+        n_pos[e] = pos
+        n_neg[e] = total[a] * total[b] - pos
+        total[a] += total[b]
+        head[b] = -1
+        n_entries[b] = 0
+        parent[b] = a
+    return n_pos, n_neg
+
+
+# ----------------------------------------------------------------------------- helpers
+def _edge_order(key: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Existing edges in decreasing ``key``; ties by flat edge index (stable sort)."""
+    idx = np.flatnonzero(valid)
+    return idx[_stable_argsort(-key[idx])].astype(np.int64)
+
+
+def _stable_argsort(x: np.ndarray) -> np.ndarray:
+    """``np.argsort(x, kind="stable")``, faster: numpy's (vectorised, unstable) default sort,
+    then the runs of equal values, if any, put back in index order. The same permutation."""
+    order = np.argsort(x)
+    xs = x[order]
+    tie = xs[1:] == xs[:-1]
+    if tie.any():
+        in_run = np.zeros(xs.size, bool)
+        in_run[1:] |= tie
+        in_run[:-1] |= tie
+        pos = np.flatnonzero(in_run)
+        run = np.cumsum(np.r_[True, ~tie])[pos]
+        sub = order[pos]
+        order[pos] = sub[np.lexsort((sub, run))]
+    return order
+
+
+def _check_pair(affinities, labels) -> tuple[np.ndarray, np.ndarray]:
+    lab = _as_labels(labels)
+    aff = check_affinities(affinities)
+    if aff.shape[0] != lab.ndim or aff.shape[1:] != lab.shape:
+        raise ValueError(f"labels of shape {lab.shape} do not match the affinities of shape {aff.shape} "
+                         f"(expected labels of shape {aff.shape[1:]})")
+    return aff, lab
+
+
+def _compact_labels(lab: np.ndarray) -> tuple[np.ndarray, int]:
+    """Labels renumbered to 0 (unlabelled) and 1..K (in increasing id order), flattened."""
+    flat = lab.ravel()
+    top = int(flat.max()) if flat.size else 0
+    if flat.size and flat.min() >= 0 and top <= 4 * flat.size + 1024:
+        # small non-negative ids: a lookup table instead of np.unique's sort (same result)
+        present = np.bincount(flat, minlength=top + 1) > 0
+        present[0] = True  # 0 stays 0 whether or not it occurs
+        rank = np.cumsum(present) - 1
+        return rank[flat].astype(np.int64), int(np.count_nonzero(present[1:]))
+    ids, inv = np.unique(flat, return_inverse=True)
+    inv = inv.ravel().astype(np.int64)
+    if ids[0] != 0:
+        inv += 1
+    return inv, int(ids.size - (ids[0] == 0))
+
+
+# ----------------------------------------------------------------------------- maximin
+def maximum_spanning_tree(affinities) -> np.ndarray:
+    """Bool mask ``(C, *spatial)`` of the maximum spanning tree's edges (Kruskal, decreasing)."""
+    aff = check_affinities(affinities)
+    u, v, valid = affinity_graph(aff.shape[1:])
+    tree = _kruskal_tree(_edge_order(aff.ravel(), valid), u, v, int(np.prod(aff.shape[1:])))
+    return tree.reshape(aff.shape)
+
+
+def maximin_edges(affinities) -> np.ndarray:
+    """Maximin edge ``mm(i, j)`` of every node pair, by Kruskal with union-find.
+
+    Quadratic memory: for small graphs (tests, figures, the ``malis`` card's C1).
+
+    Args:
+        affinities: ``(2, H, W)`` or ``(3, Z, Y, X)`` in [0, 1].
+
+    Returns:
+        int64 ``(N, N)`` flat edge indices into ``affinities``; -1 on the diagonal and for
+        pairs that no path connects.
+    """
+    aff = check_affinities(affinities)
+    n = int(np.prod(aff.shape[1:]))
+    if n > 20000:
+        raise ValueError(f"maximin_edges stores N² entries; got N = {n} nodes (use malis_counts)")
+    u, v, valid = affinity_graph(aff.shape[1:])
+    order = _edge_order(aff.ravel(), valid)
+    tree = _kruskal_tree(order, u, v, n)
+    mm = np.full((n, n), -1, dtype=np.int64)
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    root = np.arange(n)
+    for e in order[tree[order]]:  # the tree edges, in Kruskal order
+        a, b = root[u[e]], root[v[e]]
+        ma, mb = members[a], members[b]
+        mm[np.ix_(ma, mb)] = e
+        mm[np.ix_(mb, ma)] = e
+        if len(ma) < len(mb):
+            a, b, ma, mb = b, a, mb, ma
+        ma.extend(mb)
+        root[mb] = a
+        del members[b]
+    return mm
+
+
+def maximin_affinity(affinities) -> np.ndarray:
+    """Maximin affinity ``A*_ij`` of every node pair from :func:`maximin_edges`.
+
+    Returns:
+        float64 ``(N, N)``; ``+inf`` on the diagonal (the empty path), ``-inf`` for
+        disconnected pairs.
+    """
+    aff = check_affinities(affinities)
+    mm = maximin_edges(aff)
+    out = np.where(mm >= 0, aff.ravel()[np.maximum(mm, 0)], -np.inf)
+    np.fill_diagonal(out, np.inf)
+    return out
+
+
+def maximin_affinity_bruteforce(affinities) -> np.ndarray:
+    """Maximin affinities by a Floyd-Warshall max-min recursion over all paths (``O(N³)``).
+
+    ``A_ij ← max(A_ij, min(A_ik, A_kj))`` for every intermediate node ``k``; the reference for
+    the ``malis`` card's C1. Same output convention as :func:`maximin_affinity`.
+    """
+    aff = check_affinities(affinities)
+    n = int(np.prod(aff.shape[1:]))
+    if n > 4096:
+        raise ValueError(f"the brute force is O(N³); got N = {n} nodes")
+    u, v, valid = affinity_graph(aff.shape[1:])
+    w = np.full((n, n), -np.inf)
+    a = aff.ravel()
+    w[u[valid], v[valid]] = a[valid]
+    w[v[valid], u[valid]] = a[valid]
+    np.fill_diagonal(w, np.inf)
+    for k in range(n):
+        np.maximum(w, np.minimum(w[:, k:k + 1], w[k:k + 1, :]), out=w)
+    return w
+
+
+# ----------------------------------------------------------------------------- counts
+def malis_counts(affinities, labels, *, constrained: bool = False,
+                 gt_affinities=None) -> tuple[np.ndarray, np.ndarray]:
+    """MALIS pair counts ``n⁺(e)``, ``n⁻(e)`` per edge (see the module docstring).
+
+    Args:
+        affinities: predicted ``(2, H, W)`` or ``(3, Z, Y, X)`` in [0, 1] (numpy or torch;
+            detached and counted in float64).
+        labels: ground-truth ids ``(H, W)`` / ``(Z, Y, X)``; 0 = boundary/unlabelled (such
+            nodes connect paths but carry no pairs).
+        constrained: the two-pass constrained form of Funke et al. (2019).
+        gt_affinities: ground-truth affinities for the constraint (default
+            :func:`~neuroinverse.segmentation.affinities.affinities_from_labels`); values are
+            rounded to {0, 1}. Only used when ``constrained``.
+
+    Returns:
+        ``(n_pos, n_neg)``: int64 arrays of the affinities' shape. Unconstrained:
+        ``Σ n⁺ = Σ_l C(N_l, 2)`` and ``Σ (n⁺ + n⁻) = C(N_L, 2)`` on a connected grid.
+    """
+    aff, lab = _check_pair(affinities, labels)
+    shape = aff.shape
+    u, v, valid = affinity_graph(shape[1:])
+    node_label, n_labels = _compact_labels(lab)
+    a = aff.ravel()
+    if not constrained:
+        n_pos, n_neg = _kruskal_label_counts(_edge_order(a, valid), u, v, node_label, n_labels)
+        return n_pos.reshape(shape), n_neg.reshape(shape)
+    if gt_affinities is None:
+        g = affinities_from_labels(lab).ravel() > 0.5
+    else:
+        g = check_affinities(gt_affinities, spatial_shape=lab.shape, name="gt_affinities")
+        if g.shape != shape:
+            raise ValueError(f"gt_affinities must have shape {shape}; got {g.shape}")
+        g = g.ravel() > 0.5
+    g &= valid
+    n = node_label.size
+    pieces = _label_components(u, v, g, n) - 1  # = connected_components of the g = 1 graph, 0-based
+    pieces_match_labels = _pieces_match(pieces, node_label, g)
+    if pieces_match_labels:
+        # size-only passes (mala card): positive over g = 1 edges, negative from pre-merged pieces
+        labelled = (node_label > 0).astype(np.int64)
+        n_pos = _kruskal_size_counts(_edge_order(a, valid & g), u, v, np.arange(n, dtype=np.int64), labelled)
+        rep = np.full(pieces.max() + 1, n, dtype=np.int64)
+        np.minimum.at(rep, pieces, np.arange(n, dtype=np.int64))  # first node of a piece represents it
+        parent0 = rep[pieces]
+        size0 = np.zeros(n, dtype=np.int64)
+        np.add.at(size0, parent0, labelled)
+        n_neg = _kruskal_size_counts(_edge_order(a, valid & ~g), u, v, parent0, size0)
+    else:
+        n_pos, _ = _kruskal_label_counts(_edge_order(np.where(g, a, -1.0), valid), u, v, node_label, n_labels)
+        _, n_neg = _kruskal_label_counts(_edge_order(np.where(g, 2.0, a), valid), u, v, node_label, n_labels)
+    n_pos = np.where(g, n_pos, 0)
+    n_neg = np.where(g, 0, n_neg)
+    return n_pos.reshape(shape), n_neg.reshape(shape)
+
+
+def _pieces_match(pieces: np.ndarray, node_label: np.ndarray, g: np.ndarray) -> bool:
+    """True iff every nonzero label is exactly one connected piece of the ``g = 1`` graph."""
+    labelled = node_label > 0
+    if not labelled.any():
+        return True
+    lab, piece = node_label[labelled], pieces[labelled]
+    # a bijection iff label -> piece and piece -> label are both functions (each table entry
+    # written by one of its nodes must agree with all of them)
+    piece_of = np.empty(int(lab.max()) + 1, np.int64)
+    piece_of[lab] = piece
+    label_of = np.empty(int(piece.max()) + 1, np.int64)
+    label_of[piece] = lab
+    return bool(np.array_equal(piece_of[lab], piece) and np.array_equal(label_of[piece], lab))
+
+
+def malis_counts_bruteforce(affinities, labels) -> tuple[np.ndarray, np.ndarray]:
+    """Unconstrained counts by one tree-path query per node pair (pure Python; tiny graphs).
+
+    The maximum spanning tree comes from :func:`scipy.sparse.csgraph.minimum_spanning_tree`
+    on weights ``2 − a`` (independent of this module's Kruskal), rooted once. Then every
+    pair of labelled nodes climbs the tree to its common ancestor, keeping the
+    lowest-affinity edge of the path (the maximin edge), and adds itself to ``n⁺`` or ``n⁻``
+    of that edge: the naive all-pairs algorithm, whose cost grows at least as ``N²``. Ties
+    are broken as Kruskal's stable order does (the largest flat edge index); with tied
+    affinities the tree itself may differ from Kruskal's.
+    """
+    aff, lab = _check_pair(affinities, labels)
+    shape = aff.shape
+    n = int(np.prod(shape[1:]))
+    u, v, valid = affinity_graph(shape[1:])
+    a = aff.ravel()
+    e_idx = np.flatnonzero(valid)
+    g = coo_matrix((2.0 - a[e_idx], (u[e_idx], v[e_idx])), shape=(n, n)).tocsr()
+    tree = minimum_spanning_tree(g).tocoo()
+    edge_at = {}
+    for e in e_idx.tolist():
+        edge_at[(int(u[e]), int(v[e]))] = e
+    adjacency: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for r, c in zip(tree.row.tolist(), tree.col.tolist(), strict=True):
+        e = edge_at.get((r, c), edge_at.get((c, r)))
+        adjacency[r].append((c, e))
+        adjacency[c].append((r, e))
+    a_list = a.tolist()
+    lab_list = lab.ravel().tolist()
+    # root every tree component: parent, edge to parent, depth
+    parent, up_edge, depth = [-1] * n, [-1] * n, [0] * n
+    seen = [False] * n
+    for root in range(n):
+        if seen[root]:
+            continue
+        seen[root] = True
+        stack = [root]
+        while stack:
+            x = stack.pop()
+            for y, e in adjacency[x]:
+                if not seen[y]:
+                    seen[y], parent[y], up_edge[y], depth[y] = True, x, e, depth[x] + 1
+                    stack.append(y)
+    n_pos = [0] * a.size
+    n_neg = [0] * a.size
+    labelled = [i for i in range(n) if lab_list[i] != 0]
+    for k, i in enumerate(labelled):
+        for j in labelled[k + 1:]:  # one tree-path query per pair: climb to the common ancestor
+            x, y, m = i, j, -1
+            while x != y:
+                if depth[x] < depth[y]:
+                    x, y = y, x
+                if parent[x] < 0:  # different components: no path
+                    m = -2
+                    break
+                e = up_edge[x]
+                if m < 0 or a_list[e] < a_list[m] or (a_list[e] == a_list[m] and e > m):
+                    m = e
+                x = parent[x]
+            if m < 0:
+                continue
+            if lab_list[i] == lab_list[j]:
+                n_pos[m] += 1
+            else:
+                n_neg[m] += 1
+    return np.array(n_pos, dtype=np.int64).reshape(shape), np.array(n_neg, dtype=np.int64).reshape(shape)
+
+
+def misclassified_pairs(affinities, labels, *, thresholds) -> np.ndarray:
+    """Pairs misclassified by ``S_θ``: ``Σ_e n⁺(e)·1(a_e ≤ θ) + n⁻(e)·1(a_e > θ)`` per ``θ``.
+
+    The MALIS 0/1 loss (Turaga et al. 2009); equal to ``RE(θ)·C(N_L, 2)`` (the ``malis``
+    card's C2). The counts are computed once for all thresholds.
+
+    Returns:
+        int64 ``(T,)`` for ``T`` thresholds.
+    """
+    aff, lab = _check_pair(affinities, labels)
+    n_pos, n_neg = malis_counts(aff, lab)
+    thr = np.asarray(thresholds, dtype=float).ravel()
+    return np.array([n_pos[aff <= t].sum() + n_neg[aff > t].sum() for t in thr], dtype=np.int64)
+
+
+def count_checks(affinities, labels, *, thresholds) -> dict[str, float]:
+    """The bookkeeping of the MALIS counts on one graph (the ``malis`` card's C2 and C3).
+
+    Returns:
+        ``rand_deviation``: max over ``thresholds`` of
+        ``|misclassified pairs − RE(θ)·C(N_L,2)| / C(N_L,2)`` with ``RE`` from the contingency
+        table of ``S_θ`` (:func:`neuroinverse.metrics.segmentation.rand_error`);
+        ``counted_fraction``: edges with ``n⁺ + n⁻ > 0`` divided by ``N − 1``;
+        ``tree_fraction``: fraction of those edges in the maximum spanning tree;
+        ``identity_violations``: how many of ``Σn⁺ = Σ_l C(N_l,2)`` and
+        ``Σ(n⁺+n⁻) = C(N_L,2)`` fail (0, 1 or 2).
+    """
+    from ..metrics.segmentation import rand_error
+
+    aff, lab = _check_pair(affinities, labels)
+    thr = np.asarray(thresholds, dtype=float).ravel()
+    n_l = int((lab > 0).sum())
+    pairs = n_l * (n_l - 1) // 2
+    wrong = misclassified_pairs(aff, lab, thresholds=thr)
+    dev = max(abs(w / pairs - rand_error(lab, connected_components(aff, threshold=t)))
+              for w, t in zip(wrong, thr, strict=True))
+    n_pos, n_neg = malis_counts(aff, lab)
+    counted = (n_pos + n_neg) > 0
+    sizes = np.bincount(lab[lab > 0])
+    violations = int(n_pos.sum() != (sizes * (sizes - 1) // 2).sum()) + int((n_pos + n_neg).sum() != pairs)
+    return dict(rand_deviation=float(dev), counted_fraction=float(counted.sum() / (lab.size - 1)),
+                tree_fraction=float(maximum_spanning_tree(aff)[counted].mean()),
+                identity_violations=violations)
+
+
+def maximin_path(affinities, i: int, j: int) -> tuple[np.ndarray, int]:
+    """The maximum-spanning-tree path between flat nodes ``i`` and ``j`` and its maximin edge.
+
+    Returns:
+        ``(edges, mm)``: the flat edge indices along the path from ``i`` to ``j`` and the
+        maximin edge ``mm(i, j)`` (the path's lowest-affinity edge, last in Kruskal order).
+    """
+    aff = check_affinities(affinities)
+    n = int(np.prod(aff.shape[1:]))
+    if not (0 <= i < n and 0 <= j < n) or i == j:
+        raise ValueError(f"i and j must be two different node indices in [0, {n}); got {i}, {j}")
+    u, v, _ = affinity_graph(aff.shape[1:])
+    tree = np.flatnonzero(maximum_spanning_tree(aff).ravel())
+    g = coo_matrix((np.ones(2 * tree.size), (np.r_[u[tree], v[tree]], np.r_[v[tree], u[tree]])), shape=(n, n))
+    edge_of = {(int(a), int(b)): int(e) for e, a, b in zip(tree, u[tree], v[tree], strict=True)}
+    edge_of.update({(b, a): e for (a, b), e in list(edge_of.items())})
+    _, pred = breadth_first_order(g.tocsr(), int(i), directed=False, return_predecessors=True)
+    path, node = [], int(j)
+    while node != i:
+        p = int(pred[node])
+        if p < 0:
+            raise ValueError(f"nodes {i} and {j} are not connected")
+        path.append(edge_of[(p, node)])
+        node = p
+    path = np.array(path[::-1], dtype=np.int64)
+    return path, _lowest_edge(aff.ravel(), path)
+
+
+def _lowest_edge(a: np.ndarray, path: np.ndarray) -> int:
+    """The lowest-affinity edge of a tree path (ties: the largest flat index, last in Kruskal order)."""
+    vals = a[path]
+    cand = path[vals == vals.min()]
+    return int(cand.max())
+
+
+# ----------------------------------------------------------------------------- loss
+def malis_weights(affinities, labels, *, constrained: bool = False, gt_affinities=None,
+                  normalisation: str = "per_pass") -> tuple[np.ndarray, np.ndarray]:
+    """Normalised MALIS weights ``(w⁺, w⁻)`` (float64, the affinities' shape).
+
+    ``normalisation="per_pass"``: ``w⁺ = n⁺/Σn⁺``, ``w⁻ = n⁻/Σn⁻``; ``"total"``: both divided
+    by ``Σ(n⁺ + n⁻)``. A pass with no pairs gets zero weights.
+    """
+    if normalisation not in _NORMALISATIONS:
+        raise ValueError(f"normalisation must be one of {_NORMALISATIONS}; got {normalisation!r}")
+    n_pos, n_neg = malis_counts(affinities, labels, constrained=constrained, gt_affinities=gt_affinities)
+    sp, sn = float(n_pos.sum()), float(n_neg.sum())
+    if normalisation == "total":
+        sp = sn = sp + sn
+    w_pos = n_pos / sp if sp > 0 else np.zeros(n_pos.shape)
+    w_neg = n_neg / sn if sn > 0 else np.zeros(n_neg.shape)
+    return w_pos, w_neg
+
+
+def weighted_pair_loss(affinities: torch.Tensor, w_pos, w_neg, *, pair_loss: str = "square",
+                       margin: float = 0.0) -> torch.Tensor:
+    """``Σ_e [w⁺_e l(1, a_e) + w⁻_e l(0, a_e)]`` for fixed weights (summed over all entries).
+
+    Args:
+        affinities: tensor of any shape, values in [0, 1].
+        w_pos, w_neg: weights of the same shape (array or tensor; no gradient).
+        pair_loss: ``"square"`` or ``"square_square"`` (margin ``m``).
+        margin: ``m`` of the square-square loss, in [0, 0.5).
+
+    Returns:
+        Scalar tensor (the plain sum).
+    """
+    if pair_loss not in _PAIR_LOSSES:
+        raise ValueError(f"pair_loss must be one of {_PAIR_LOSSES}; got {pair_loss!r}")
+    if not (0.0 <= margin < 0.5):
+        raise ValueError(f"margin must lie in [0, 0.5); got {margin!r}")
+    wp = torch.as_tensor(w_pos, dtype=affinities.dtype, device=affinities.device)
+    wn = torch.as_tensor(w_neg, dtype=affinities.dtype, device=affinities.device)
+    if wp.shape != affinities.shape or wn.shape != affinities.shape:
+        raise ValueError(f"w_pos and w_neg must have the affinities' shape {tuple(affinities.shape)}; "
+                         f"got {tuple(wp.shape)} and {tuple(wn.shape)}")
+    m = margin if pair_loss == "square_square" else 0.0
+    l_pos = torch.clamp(1.0 - m - affinities, min=0.0) ** 2
+    l_neg = torch.clamp(affinities - m, min=0.0) ** 2
+    return (wp * l_pos + wn * l_neg).sum()
+
+
+def _split_batch(affinities: torch.Tensor, labels) -> tuple[bool, np.ndarray]:
+    lab = _to_numpy(labels, "labels")
+    shape = tuple(affinities.shape)
+    if lab.ndim in (2, 3) and lab.shape == shape[1:] and shape[0] == lab.ndim:
+        return False, lab
+    if (lab.ndim in (3, 4) and len(shape) == lab.ndim + 1 and lab.shape[0] == shape[0]
+            and lab.shape[1:] == shape[2:] and shape[1] == lab.ndim - 1):
+        return True, lab
+    raise ValueError(f"labels of shape {lab.shape} do not match affinities of shape {shape}: expected "
+                     "affinities (C, *S) with labels S, or (N, C, *S) with labels (N, *S), C = len(S)")
+
+
+def malis_loss(affinities: torch.Tensor, labels, *, constrained: bool = False, gt_affinities=None,
+               pair_loss: str = "square", margin: float = 0.0,
+               normalisation: str = "per_pass") -> torch.Tensor:
+    """The MALIS loss with gradients through the affinities (counts without gradient).
+
+    Args:
+        affinities: ``(C, *S)`` or ``(N, C, *S)`` tensor in [0, 1] (any device), ``C = 2`` for
+            ``S = (H, W)``, 3 for ``(Z, Y, X)``.
+        labels: ``S`` or ``(N, *S)`` integer ids (0 = boundary); relabel crops with
+            :func:`~neuroinverse.segmentation.affinities.relabel_connected` first.
+        constrained: two-pass constrained MALIS (Funke et al. 2019).
+        gt_affinities: optional ground-truth affinities for the constraint, the affinities'
+            shape (default: from ``labels``).
+        pair_loss / margin: per-pair loss (see :func:`weighted_pair_loss`).
+        normalisation: ``"per_pass"`` or ``"total"`` (see :func:`malis_weights`).
+
+    Returns:
+        Scalar tensor: the weighted pair loss, averaged over the batch.
+    """
+    if not isinstance(affinities, torch.Tensor):
+        raise ValueError(f"affinities must be a torch.Tensor; got {type(affinities).__name__}")
+    if pair_loss not in _PAIR_LOSSES:
+        raise ValueError(f"pair_loss must be one of {_PAIR_LOSSES}; got {pair_loss!r}")
+    if not (0.0 <= margin < 0.5):
+        raise ValueError(f"margin must lie in [0, 0.5); got {margin!r}")
+    batched, lab = _split_batch(affinities, labels)
+    aff_np = affinities.detach().to("cpu", torch.float64).numpy()
+    gt = None if gt_affinities is None else _to_numpy(gt_affinities, "gt_affinities")
+    if gt is not None and gt.shape != tuple(affinities.shape):
+        raise ValueError(f"gt_affinities must have shape {tuple(affinities.shape)}; got {gt.shape}")
+    items = range(aff_np.shape[0]) if batched else [None]
+    w_pos = np.zeros(aff_np.shape)
+    w_neg = np.zeros(aff_np.shape)
+    for i in items:
+        sel = (i,) if batched else ()
+        w_pos[sel], w_neg[sel] = malis_weights(
+            aff_np[sel], lab[sel], constrained=constrained,
+            gt_affinities=None if gt is None else gt[sel], normalisation=normalisation)
+    loss = weighted_pair_loss(affinities, w_pos, w_neg, pair_loss=pair_loss, margin=margin)
+    return loss / aff_np.shape[0] if batched else loss
+
+
+def per_edge_loss(affinities: torch.Tensor, gt_affinities, *, kind: str = "bce", balanced: bool = False,
+                  mask=None) -> torch.Tensor:
+    """The standard per-edge baseline: mean BCE or squared error over the edges.
+
+    Args:
+        affinities: predicted affinities in [0, 1], any shape.
+        gt_affinities: targets in {0, 1}, same shape.
+        kind: ``"bce"`` or ``"square"``.
+        balanced: weight each class by ``1 / (2·fraction)`` with the fraction clipped to
+            [0.05, 0.95] (gunpowder's ``BalanceLabels``, the ``mala`` card's baseline).
+        mask: optional bool/0-1 tensor of edges to include (e.g. edges inside the image).
+
+    Returns:
+        Scalar tensor (weighted mean over the included edges).
+    """
+    if kind not in ("bce", "square"):
+        raise ValueError(f"kind must be 'bce' or 'square'; got {kind!r}")
+    gt = torch.as_tensor(gt_affinities, dtype=affinities.dtype, device=affinities.device)
+    if gt.shape != affinities.shape:
+        raise ValueError(f"gt_affinities must have shape {tuple(affinities.shape)}; got {tuple(gt.shape)}")
+    m = torch.ones_like(gt) if mask is None else torch.as_tensor(mask, dtype=affinities.dtype,
+                                                                  device=affinities.device)
+    if m.shape != affinities.shape:
+        raise ValueError(f"mask must have shape {tuple(affinities.shape)}; got {tuple(m.shape)}")
+    if kind == "bce":
+        per = torch.nn.functional.binary_cross_entropy(affinities, gt, reduction="none")
+    else:
+        per = (affinities - gt) ** 2
+    w = m
+    if balanced:
+        n = m.sum().clamp(min=1.0)
+        frac_pos = float(((gt > 0.5) * m).sum() / n)
+        frac_pos = min(max(frac_pos, 0.05), 0.95)
+        w = m * torch.where(gt > 0.5, 1.0 / (2 * frac_pos), 1.0 / (2 * (1.0 - frac_pos)))
+    return (w * per).sum() / w.sum().clamp(min=1e-12)
+
+
+# ----------------------------------------------------------------------------- training and evaluation
+def fit_affinity_net(
+    net: torch.nn.Module,
+    sample_batch,
+    *,
+    loss: str,
+    n_steps: int,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    constrained: bool = False,
+    pair_loss: str = "square",
+    margin: float = 0.0,
+    normalisation: str = "per_pass",
+    balanced: bool = False,
+    bce_weight: float = 0.0,
+    desc: str | None = None,
+    progress: bool = True,
+):
+    """Train an affinity network with the per-edge BCE baseline or a MALIS loss (Adam).
+
+    Args:
+        net: maps ``(B, 1, *S_in)`` raw to ``(B, C, *S)`` affinities in [0, 1] (sigmoid head).
+        sample_batch: ``sample_batch(step)`` → ``(raw, labels, gt_affinities)``: a float tensor
+            ``(B, 1, *S_in)``, integer labels ``(B, *S)`` and a tensor ``(B, C, *S)`` matching
+            the network's output (crop them for valid convolutions).
+        loss: ``"bce"`` (per-edge, see :func:`per_edge_loss`) or ``"malis"``.
+        n_steps: optimisation steps (through :func:`neuroinverse.training.fit`, with tqdm).
+        lr: Adam learning rate.
+        seed: seed of the training loop's generator.
+        device: where the network runs; MALIS counts always run on the CPU.
+        constrained, pair_loss, margin, normalisation: MALIS options (:func:`malis_loss`).
+        balanced: class-balance the BCE (:func:`per_edge_loss`).
+        bce_weight: with ``loss="malis"``, add this multiple of the per-edge BCE.
+        desc: progress-bar label.
+
+    Returns:
+        The :class:`neuroinverse.training.History`; ``net`` is trained in place.
+    """
+    from ..training import fit
+
+    if loss not in ("bce", "malis"):
+        raise ValueError(f"loss must be 'bce' or 'malis'; got {loss!r}")
+    net.to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+
+    def loss_fn(step, _generator):
+        raw, labels, gt = sample_batch(step)
+        pred = net(raw.to(device))
+        gt = torch.as_tensor(gt, dtype=pred.dtype, device=pred.device)
+        if loss == "bce":
+            return per_edge_loss(pred, gt, balanced=balanced)
+        value = malis_loss(pred, labels, constrained=constrained, pair_loss=pair_loss, margin=margin,
+                           normalisation=normalisation)
+        if bce_weight:
+            value = value + bce_weight * per_edge_loss(pred, gt, balanced=balanced)
+        return value
+
+    return fit(loss_fn, module=net, optimizers=opt, n_steps=n_steps, seed=seed, progress=progress,
+               desc=desc or f"{loss}{' (constrained)' if constrained else ''}")
+
+
+def branch_training(warm_net: torch.nn.Module, sample_batch, *, n_steps: int, seed: int,
+                    branches: dict[str, dict], device: str | torch.device = "cpu",
+                    progress: bool = True) -> dict[str, torch.nn.Module]:
+    """Compute-matched fine-tuning: every branch starts from a copy of the same checkpoint.
+
+    Each branch gets a deep copy of ``warm_net``, a fresh Adam, the same batches
+    (``sample_batch(step)``) and ``n_steps`` steps of :func:`fit_affinity_net` with its own
+    keyword arguments, e.g. ``{"BCE": dict(loss="bce"), "MALIS": dict(loss="malis")}``.
+
+    Returns:
+        ``{name: trained copy}``.
+    """
+    import copy
+
+    out = {}
+    for name, kwargs in branches.items():
+        net = copy.deepcopy(warm_net)
+        torch.manual_seed(seed)
+        fit_affinity_net(net, sample_batch, n_steps=n_steps, seed=seed, device=device, progress=progress,
+                         desc=f"{name} (seed {seed})", **kwargs)
+        out[name] = net
+    return out
+
+
+def predict_affinities(net: torch.nn.Module, raw, *, device: str | torch.device = "cpu") -> np.ndarray:
+    """Affinities of ``raw`` ``(B, *S)`` (or ``(B, 1, *S)``) as float64 ``(B, C, *S)``, no grad."""
+    x = torch.as_tensor(np.asarray(raw) if not isinstance(raw, torch.Tensor) else raw, dtype=torch.float32)
+    if x.dim() == net.dims + 1:
+        x = x[:, None]
+    net.eval()
+    with torch.no_grad():
+        out = net(x.to(device)).double().cpu().numpy()
+    return out
+
+
+def rand_error_curve(affinities, labels, thresholds) -> np.ndarray:
+    """Rand error of the connected components ``S_θ`` for each image and threshold.
+
+    Args:
+        affinities: ``(B, C, *S)`` in [0, 1].
+        labels: ``(B, *S)`` ground truth (0 is ignored).
+        thresholds: ``(T,)`` values of ``θ``.
+
+    Returns:
+        ``(B, T)`` Rand errors (:func:`neuroinverse.metrics.segmentation.rand_error`, no
+        singleton pruning).
+    """
+    from ..metrics.segmentation import rand_error
+
+    aff = np.asarray(affinities)
+    lab = np.asarray(labels)
+    if aff.ndim != lab.ndim + 1 or aff.shape[0] != lab.shape[0] or aff.shape[2:] != lab.shape[1:]:
+        raise ValueError(f"labels of shape {lab.shape} do not match affinities of shape {aff.shape}")
+    thr = np.asarray(thresholds, dtype=float).ravel()
+    return np.array([[rand_error(lab[b], connected_components(aff[b], threshold=t)) for t in thr]
+                     for b in range(aff.shape[0])])
+
+
+def edge_error(affinities, gt_affinities, *, threshold: float = 0.5) -> float:
+    """Fraction of existing edges whose thresholded affinity ``a > θ`` disagrees with the GT.
+
+    Args:
+        affinities, gt_affinities: ``(B, C, *S)`` with ``C = len(S)``.
+        threshold: ``θ``.
+
+    Returns:
+        The per-edge error over all images; edges leaving the array are not counted.
+    """
+    a = np.asarray(affinities)
+    g = np.asarray(gt_affinities)
+    if a.shape != g.shape:
+        raise ValueError(f"gt_affinities of shape {g.shape} do not match affinities of shape {a.shape}")
+    if a.ndim not in (4, 5) or a.shape[1] != a.ndim - 2:
+        raise ValueError(f"affinities must have shape (B, 2, H, W) or (B, 3, Z, Y, X); got {a.shape}")
+    _, _, valid = affinity_graph(a.shape[2:])
+    valid = valid.reshape(a.shape[1:])
+    wrong = ((a > threshold) != (g > 0.5)) & valid
+    return float(wrong.sum() / (valid.sum() * a.shape[0]))
+
+
+def raw_threshold_rand_errors(raw, labels, thresholds, *, sigma: float = 1.0) -> np.ndarray:
+    """Classical baseline: connected components (4-connected) of ``gaussian(raw, σ) > t``.
+
+    Args:
+        raw: ``(B, H, W)`` images (bright cytoplasm, dark membranes).
+        labels: ``(B, H, W)`` ground truth.
+        thresholds: ``(T,)`` intensity thresholds ``t``.
+        sigma: Gaussian smoothing in pixels.
+
+    Returns:
+        ``(B, T)`` Rand errors.
+    """
+    from scipy import ndimage
+
+    from ..metrics.segmentation import rand_error
+
+    raw = np.asarray(raw, dtype=float)
+    lab = np.asarray(labels)
+    if raw.shape != lab.shape:
+        raise ValueError(f"labels of shape {lab.shape} do not match raw of shape {raw.shape}")
+    out = np.zeros((raw.shape[0], len(thresholds)))
+    for b in range(raw.shape[0]):
+        smooth = ndimage.gaussian_filter(raw[b], sigma)
+        for k, t in enumerate(thresholds):
+            seg, _ = ndimage.label(smooth > t)
+            # background pixels (below threshold) become singletons, not one giant segment
+            bg = seg == 0
+            seg[bg] = seg.max() + 1 + np.arange(int(bg.sum()))
+            out[b, k] = rand_error(lab[b], seg)
+    return out

@@ -1,0 +1,148 @@
+"""Fragments, region graph, quantile agglomeration and the connected-components baseline."""
+
+import numpy as np
+import pytest
+
+from neuroinverse.segmentation.affinities import affinities_from_labels
+from neuroinverse.segmentation.agglomerate import (
+    agglomerate,
+    boundary_map,
+    predict_affinities,
+    region_graph,
+    threshold_components,
+    watershed_fragments,
+)
+
+BOUNDARY = [0.1, 0.2, 0.6, 0.8, 0.9]  # the 5 x-edges between the two fragments below
+
+
+def two_regions():
+    """Fragment 1 = column 0, fragment 2 = column 1 of a (1, 5, 2) volume."""
+    frag = np.array([[[1, 2]] * 5])
+    aff = np.full((3, 1, 5, 2), 0.95)
+    aff[2, 0, :, 1] = BOUNDARY  # aff[2][y, 1] links (y, 1) with (y, 0)
+    return frag, aff
+
+
+def test_region_graph_collects_the_boundary_affinities():
+    frag, aff = two_regions()
+    g = region_graph(frag, aff)
+    assert g.n_fragments == 2 and g.pairs.tolist() == [[1, 2]]
+    assert g.edge_values(0).tolist() == BOUNDARY
+
+
+@pytest.mark.parametrize("quantile,score", [("median", 0.4), ("p75", 0.2), ("p25", 0.8), ("mean", 0.48),
+                                            ("min", 0.9), ("max", 0.1)])
+def test_two_regions_merge_exactly_below_their_score(quantile, score):
+    frag, aff = two_regions()
+    ag = agglomerate(aff, frag, thresholds=[score - 0.01, score + 0.01], quantile=quantile)
+    assert ag.n_segments().tolist() == [2, 1]
+    assert ag.merge_scores == pytest.approx([score])
+    assert np.unique(ag.segmentation(1)).size == 1
+
+
+def test_median_and_p75_differ_where_they_should():
+    frag, aff = two_regions()
+    at = dict(thresholds=[0.3])
+    assert agglomerate(aff, frag, quantile="median", **at).n_segments().tolist() == [2]
+    assert agglomerate(aff, frag, quantile="p75", **at).n_segments().tolist() == [1]
+
+
+def test_parallel_edges_are_pooled_after_a_merge():
+    # three fragments in a row 1 | 2 | 3; 1-2 merge first; then 1 and 2 both touch 3
+    frag = np.array([[[1, 2, 3], [1, 2, 3], [1, 1, 3]]])
+    aff = np.full((3, 1, 3, 3), 0.99)
+    aff[2, 0, :, 1] = 0.99            # 1-2 edges: score 0.01
+    aff[1, 0, 2, 1] = 0.99            # (2,1)-(1,1): 1-2 as well
+    aff[2, 0, :2, 2] = [0.2, 0.3]     # 2-3 edges
+    aff[2, 0, 2, 2] = 0.9             # 1-3 edge
+    # before pooling: 1-3 score 0.1; after: median of {0.2, 0.3, 0.9} = 0.3 -> score 0.7
+    ag = agglomerate(aff, frag, thresholds=[0.5, 0.75], quantile="median")
+    assert ag.n_segments().tolist() == [2, 1]
+    assert ag.merge_scores == pytest.approx([0.01, 0.7])
+
+
+def test_sweep_is_monotone_and_ends_in_one_segment():
+    rng = np.random.default_rng(1)
+    aff = rng.uniform(0, 1, size=(3, 4, 24, 24))
+    frag = watershed_fragments(aff)
+    assert frag.min() == 1 and frag.max() > 10
+    ag = agglomerate(aff, frag, thresholds=np.linspace(0.0, 1.01, 12)[::-1], quantile="median")
+    n = ag.n_segments()
+    assert np.all(np.diff(n) <= 0) and n[0] == frag.max() and n[-1] == 1
+    assert np.all(np.diff(ag.thresholds) > 0)
+
+
+def test_fragments_follow_cells_and_boundary_map_range():
+    lab = np.zeros((2, 20, 21), int)
+    lab[:, :, :10], lab[:, :, 11:] = 1, 2  # column 10 is membrane (label 0)
+    aff = affinities_from_labels(lab)
+    b = boundary_map(aff)
+    assert b.min() >= 0 and b.max() <= 1
+    assert b[0, 5, 10] == 1.0 and b[0, 5, 11] == pytest.approx(0.25)  # 1 of its 4 xy edges is cut
+    frag = watershed_fragments(aff)
+    # one fragment per cell and section; none crosses the membrane
+    assert not np.intersect1d(frag[:, :, :10], frag[:, :, 11:]).size
+    assert np.unique(frag).size == 4
+
+
+def test_threshold_components_hand_example():
+    aff = np.zeros((3, 1, 1, 4))
+    aff[2, 0, 0, 1:] = [0.9, 0.4, 0.7]  # edges (0,1), (1,2), (2,3)
+    segs = threshold_components(aff, thresholds=[0.3, 0.5, 0.95])
+    assert [np.unique(s).size for s in segs] == [1, 2, 4]
+    assert segs[1][0, 0, 0] == segs[1][0, 0, 1] != segs[1][0, 0, 2]
+
+
+def test_threshold_components_match_scipy_first_appearance():
+    # the union-find components equal scipy's graph components, numbered by first appearance
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as sp_cc
+
+    from neuroinverse.segmentation.affinities import affinity_graph
+
+    rng = np.random.default_rng(5)
+    aff = rng.random((3, 4, 7, 6))
+    u, v, valid = affinity_graph(aff.shape[1:])
+    for t, seg in zip((0.3, 0.6, 0.9), threshold_components(aff, thresholds=[0.3, 0.6, 0.9]), strict=True):
+        keep = valid & (aff.ravel() > t)
+        n = seg.size
+        _, comp = sp_cc(coo_matrix((np.ones(keep.sum()), (u[keep], v[keep])), shape=(n, n)), directed=False)
+        _, first, inv = np.unique(comp, return_index=True, return_inverse=True)
+        rank = np.empty(first.size, np.int64)
+        rank[np.argsort(first)] = np.arange(1, first.size + 1)
+        np.testing.assert_array_equal(seg.ravel(), rank[inv])
+
+
+def test_predict_affinities_pads_and_tiles():
+    import torch
+
+    from neuroinverse.models.unet import UNet
+
+    torch.manual_seed(0)
+    net = UNet(1, 3, dims=3, base_channels=2, depth=2, channel_multiplier=2, downsample=(1, 2, 2),
+               kernel_size=[(1, 3, 3), (3, 3, 3)], padding="valid", final_activation="sigmoid")
+    raw = np.random.default_rng(0).normal(size=(6, 20, 20)).astype(np.float32)
+    whole = predict_affinities(net, raw)
+    tiled = predict_affinities(net, raw, block=(4, 12, 12))
+    assert whole.shape == (3, 6, 20, 20) and whole.dtype == np.float32
+    np.testing.assert_allclose(tiled, whole, atol=1e-6)
+    assert net.training  # the mode is restored
+
+
+def test_bad_input():
+    frag, aff = two_regions()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        agglomerate(aff * 1.5, frag, thresholds=[0.5])
+    bad = aff.copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        watershed_fragments(bad)
+    with pytest.raises(ValueError, match="quantile"):
+        agglomerate(aff, frag, thresholds=[0.5], quantile="p60")
+    with pytest.raises(ValueError, match="do not match"):
+        agglomerate(aff, frag[:, :4], thresholds=[0.5])
+    with pytest.raises(ValueError, match=r"\(3, Z, Y, X\)"):
+        threshold_components(aff[:2], thresholds=[0.5])
+    with pytest.raises(ValueError, match="thresholds"):
+        agglomerate(aff, frag, thresholds=[])
