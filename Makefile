@@ -22,14 +22,14 @@ export PYTHONUNBUFFERED := 1
 # executed notebooks carry their figures. Only the unit tests run with Agg.
 
 .PHONY: help venv deps book chapter sync notebooks test test-unit test-chapters test-nbval \
-        test-build test-site benchmark status clean
+        test-build test-site benchmark benchmark-all status clean
 
 help:
 	@echo "make book                      run every chapter at PROFILE=$(PROFILE) and build _build/html"
 	@echo "make test                      every test: unit+lint, chapters, nbval, book build, site"
 	@echo "make chapter NAME=deepspike    run one chapter (PROFILE=ci|full)"
 	@echo "make sync | notebooks          jupytext --sync / regenerate the .ipynb from the .py"
-	@echo "make benchmark | status | clean"
+	@echo "make benchmark | benchmark-all | status | clean"
 
 venv: $(STAMP)
 
@@ -98,6 +98,15 @@ test-site: venv deps
 
 benchmark: venv
 	$(PY) benchmarks/chapters.py --profile $(PROFILE)
+
+# Every speed benchmark (each writes its table to benchmarks/results/); several minutes.
+benchmark-all: benchmark
+	$(PY) benchmarks/deepspike_throughput.py
+	$(PY) benchmarks/hh_throughput.py
+	$(PY) benchmarks/apt_vs_sbi.py --threads 1
+	$(PY) benchmarks/decode_throughput.py
+	$(PY) benchmarks/malis_scaling.py
+	$(PY) benchmarks/mala_throughput.py
 
 clean:
 	rm -rf _build
