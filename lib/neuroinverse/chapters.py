@@ -52,6 +52,48 @@ CHAPTERS: tuple[Chapter, ...] = (
         paper="Speiser et al., NIPS 2017",
         source="chapters/calcium/deepspike.py",
     ),
+    Chapter(
+        slug="snpe-hh",
+        part=PARTS[2],
+        title="Sequential neural posterior estimation for a Hodgkin-Huxley neuron (SNPE-B)",
+        paper="Lueckmann et al., NIPS 2017",
+        source="chapters/sbi/snpe-hh.py",
+    ),
+    Chapter(
+        slug="apt",
+        part=PARTS[2],
+        title="Automatic posterior transformation with atomic proposals (APT)",
+        paper="Greenberg et al., ICML 2019",
+        source="chapters/sbi/apt.py",
+    ),
+    Chapter(
+        slug="emulators",
+        part=PARTS[2],
+        title="Likelihood-free inference with emulator networks",
+        paper="Lueckmann et al., AABI 2018",
+        source="chapters/sbi/emulators.py",
+    ),
+    Chapter(
+        slug="decode",
+        part=PARTS[3],
+        title="Deep single-molecule localisation with temporal context (DECODE)",
+        paper="Speiser et al., Nature Methods 2021",
+        source="chapters/microscopy/decode.py",
+    ),
+    Chapter(
+        slug="malis",
+        part=PARTS[4],
+        title="Maximin affinity learning of image segmentation (MALIS)",
+        paper="Turaga et al., NIPS 2009",
+        source="chapters/connectomics/malis.py",
+    ),
+    Chapter(
+        slug="mala",
+        part=PARTS[4],
+        title="U-Net affinities, constrained MALIS and agglomeration (MALA)",
+        paper="Funke et al., TPAMI 2019",
+        source="chapters/connectomics/mala.py",
+    ),
 )
 
 

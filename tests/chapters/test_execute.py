@@ -20,7 +20,13 @@ from neuroinverse.results import load_results, results_dir
 CI_BUDGET_S = 90.0
 
 #: Claims documented in a chapter as not reproduced at the ci profile, by slug.
-EXPECTED_NOT_REPRODUCED: dict[str, set[str]] = {}
+#: Each is explained, with its numbers, in the chapter's text; a new failure fails this test.
+EXPECTED_NOT_REPRODUCED: dict[str, set[str]] = {
+    "snpe-hh": {"C1c", "C2a", "C3"},
+    "decode": {"C4a", "C4b"},
+    "malis": {"C6"},
+    "mala": {"M4", "M6"},
+}
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)

@@ -1,0 +1,519 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # U-Net affinities, constrained MALIS and agglomeration (MALA)
+#
+# **Paper.** J. Funke, F. Tschopp, W. Grisaitis, A. Sheridan, C. Singh, S. Saalfeld,
+# S. C. Turaga, *Large Scale Image Segmentation with Structured Loss based Deep Learning for
+# Connectome Reconstruction*, IEEE TPAMI 41(7), 2019
+# ([arXiv:1709.02974](https://arxiv.org/abs/1709.02974)).
+#
+# A serial-section EM volume is anisotropic (sections much thicker than the in-plane pixel)
+# and must be cut into neurons. The paper's pipeline has three stages: a 3-D U-Net predicts
+# three nearest-neighbour **affinities** per voxel; a **watershed** over-segments the volume
+# into fragments; fragments are merged greedily by a **quantile of the affinities on their
+# shared boundary**, a learning-free score. The U-Net is trained with **MALIS** (the
+# `malis` chapter), made quasi-linear and *constrained* into two passes so that it gives no
+# spurious gradients early in training. The paper reports 27 % better CREMI scores than the
+# best earlier result, a linear-time pipeline at 2.6 s per megavoxel, and that percentile
+# agglomeration beats heavier learned agglomeration.
+#
+# **What this chapter checks** (claims M1-M7 of the book's card): the size-only constrained
+# counts are exact (M1) and quasi-linear in time (M2); unconstrained MALIS at initialisation
+# puts most of its negative mass inside objects, constrained MALIS none (M3); MALIS
+# fine-tuning lowers the best VOI after median agglomeration (M4), mainly through fewer
+# merges (M6); agglomeration beats connected components of thresholded affinities (M5);
+# throughput in seconds per megavoxel (M7, reported only).
+#
+# **Figures redrawn.** A gallery of the simulated volume; constrained against unconstrained
+# MALIS weights at initialisation; VOI split against VOI merge over the agglomeration
+# threshold; BCE and MALIS affinities and segmentations side by side; the counting time
+# against crop size.
+#
+# Real CREMI / FIB-25 / SegEM data cannot be downloaded here: the volumes are simulated, so
+# only directions and relative gains are compared with the paper, never its numbers.
+
+# %% tags=["parameters"]
+profile = "ci"
+seed = 0
+device = "auto"
+
+# %% [markdown]
+# Every size below comes from the profile: `ci` runs on two CPU cores in about a minute,
+# `full` approaches the card's scale on one GPU.
+
+# %%
+import copy
+import time
+
+import numpy as np
+import torch
+
+from neuroinverse import plotting
+from neuroinverse.metrics.segmentation import score_sweep
+from neuroinverse.models.unet import UNet
+from neuroinverse.results import ChapterResults, Claim
+from neuroinverse.runtime import setup, time_call, timed
+from neuroinverse.segmentation.affinities import relabel_connected
+from neuroinverse.segmentation.agglomerate import (agglomerate, boundary_map, predict_affinities,
+                                                   threshold_components, watershed_fragments)
+from neuroinverse.segmentation.malis import (malis_counts, malis_counts_bruteforce, malis_loss,
+                                             per_edge_loss)
+from neuroinverse.simulators.neuropil import (grow_boundary, random_training_crop, simulate_neuropil,
+                                              training_ground_truth)
+from neuroinverse.training import fit
+
+rt = setup(profile=profile, seed=seed, device=device)
+cfg = rt.select(
+    ci=dict(volume=dict(shape=(16, 96, 96), anisotropy=2, n_tubes=25, p_gap=0.3, n_somata=0,
+                        p_missing_section=0.0),
+            n_train=2, net=dict(base_channels=8, depth=2, channel_multiplier=2, downsample=(1, 2, 2),
+                                kernel_size=[(1, 3, 3), (3, 3, 3)]),
+            input_shape=(12, 52, 52), lr=1e-3, warmup_steps=300, branch_steps=150, branch_seeds=(0, 1),
+            malis_bce_mix=0.1, m1_crops=5, m1_shape=(12, 32, 32), m2_sides=(16, 24, 32, 48),
+            brute_sides=(4, 5, 6, 7, 8), m4_rel=0.10, seed_stat="median"),
+    full=dict(volume=dict(shape=(48, 256, 256), anisotropy=3, n_tubes=120, p_gap=0.2, n_somata=2,
+                          p_missing_section=0.03),
+              n_train=4, net=dict(base_channels=12, depth=3, channel_multiplier=3,
+                                  downsample=[(1, 3, 3), (1, 3, 3)], kernel_size=3),
+              input_shape=(40, 124, 124), lr=1e-4, warmup_steps=2000, branch_steps=3000,
+              branch_seeds=(0, 1, 2), malis_bce_mix=0.1, m1_crops=5, m1_shape=(12, 32, 32),
+              m2_sides=(16, 24, 32, 48), brute_sides=(4, 5, 6, 7, 8), m4_rel=0.20, seed_stat="min"),
+)
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+plotting.apply_style()
+print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
+
+# %% [markdown]
+# ## Simulated neuropil
+#
+# The book's generator (`neuroinverse.simulators.neuropil`, the card's steps 1-9): persistent
+# random-walk neurites with branches fill an isotropic working grid (every voxel takes the
+# label of its nearest centreline point); membranes are drawn where labels change; every
+# $a$-th section is kept ($a$ = 2 at ci, 3 at full). The image has textured cytoplasm,
+# membranes with a contrast per interface, dark organelles (false-split decoys) and, for a
+# fraction $p_\mathrm{gap}$ of the touching pairs, one **membrane gap** in one section
+# (false-merge traps; the labels are unchanged), then blur, noise and per-section
+# brightness. Training targets: the membrane grown by one voxel in xy (label 0),
+# connected-component relabelling and the three affinities.
+
+# %%
+(volumes, gen_time) = timed(lambda: [simulate_neuropil(**cfg.volume, seed=1000 * rt.seed + k)
+                                     for k in range(cfg.n_train + 1)])
+train_vols, test = volumes[:-1], volumes[-1]
+train_labels = [grow_boundary(v.labels.astype(np.int64)) for v in train_vols]
+gt_test = test.labels.astype(np.int64)
+print(f"{len(volumes)} volumes of {test.shape} (z, y, x), anisotropy {test.anisotropy}: "
+      f"{test.meta['n_objects']} neurites, {test.meta['n_touching_pairs']} touching pairs, "
+      f"{test.meta['n_gapped_pairs']} with a gap, {test.meta['n_organelles']} organelles in the test volume")
+
+# %%
+z0, y0 = test.shape[0] // 2, test.shape[1] // 2
+over = np.stack([test.membrane[z0] & ~test.gaps[z0], test.gaps[z0], test.organelles[z0]], -1).astype(float)
+fig, ax = plotting.figure(1, 4, width=10, height=2.9)
+ax[0, 0].imshow(test.raw[z0], cmap="gray")
+ax[0, 0].set_title(f"raw, section z={z0}")
+ax[0, 1].imshow(test.raw[:, y0], cmap="gray", aspect=test.anisotropy)
+ax[0, 1].set_title(f"raw, xz cut at y={y0}")
+ax[0, 2].imshow(gt_test[z0] % 20, cmap="tab20", interpolation="nearest")
+ax[0, 2].set_title("ground-truth neurites")
+ax[0, 3].imshow(over)
+ax[0, 3].set_title("membrane (red), gaps (green),\norganelles (blue)")
+for a in ax[0]:
+    a.set_xlabel("x (voxels)")
+    a.set_ylabel("y (voxels)")
+ax[0, 1].set_ylabel("z (sections)")
+plotting.save(fig, "mala", "fig1_generator")
+
+# %% [markdown]
+# ## M1: the size-only constrained counts are exact
+#
+# After relabelling, every ground-truth id is one connected piece, so both constrained
+# passes need only set sizes (the card's simplification, implemented in
+# `neuroinverse.segmentation.malis.malis_counts(..., constrained=True)`): the positive pass
+# is Kruskal over within-object edges with $n^+(e)=|A|\,|B|$; the negative pass starts from
+# the pieces pre-merged and runs over all other edges with $n^-(e)=|A|\,|B|$. The reference
+# is the generic label-map Kruskal (Turaga et al.) run on the constrained affinities
+# $\min(a, g)$ and $\max(a, g)$, with the constrained edges zeroed afterwards.
+
+# %%
+gen = torch.Generator().manual_seed(rt.seed)
+m1_mismatch, m1_identity = 0, 0
+for _ in range(cfg.m1_crops):
+    _, lab, g, _ = random_training_crop(train_vols[0].raw, train_labels[0], input_shape=cfg.m1_shape,
+                                        output_shape=cfg.m1_shape, generator=gen, augment=False)
+    a = torch.rand(g.shape, generator=gen, dtype=torch.float64).numpy()
+    n_pos, n_neg = malis_counts(a, lab, constrained=True)
+    ref_pos = malis_counts(np.minimum(a, g), lab)[0] * (g > 0.5)
+    ref_neg = malis_counts(np.maximum(a, g), lab)[1] * (g < 0.5)
+    m1_mismatch += int(np.sum(n_pos != ref_pos) + np.sum(n_neg != ref_neg))
+    sizes = np.bincount(lab.ravel())[1:]
+    m1_identity += abs(int(n_pos.sum()) - int((sizes * (sizes - 1) // 2).sum()))
+print(f"{cfg.m1_crops} crops of {cfg.m1_shape}: {m1_mismatch} edges differ, "
+      f"|Σn⁺ − Σ C(N_l, 2)| summed = {m1_identity}")
+
+# %% [markdown]
+# ## M2: quasi-linear time
+#
+# CPU time (the fastest of 5 runs after one warm-up, so that other work on the machine
+# disturbs it least) of both constrained passes on cubes of random
+# affinities over relabelled neurite labels, against the library's all-pairs count
+# (`malis_counts_bruteforce`: a search of the maximum spanning tree from every labelled
+# voxel, quadratic in the number of voxels) on tiny cubes. Slopes are fitted in log-log.
+
+# %%
+cube = training_ground_truth(simulate_neuropil(shape=(max(cfg.m2_sides),) * 3, anisotropy=1, n_tubes=30,
+                                               seed=rt.seed + 7).labels)[0]
+rng = np.random.default_rng(rt.seed)
+
+
+def cube_case(side):
+    lab = relabel_connected(cube[:side, :side, :side])
+    return rng.uniform(0, 1, (3, side, side, side)), lab
+
+
+def min_time(fn, repeats):
+    """Fewest CPU seconds (``time.process_time``) of ``repeats`` calls after one warm-up.
+
+    CPU time of the fastest call is the estimate least disturbed by other work on the machine.
+    """
+    fn()
+    return min(timed_cpu(fn) for _ in range(repeats))
+
+
+def timed_cpu(fn):
+    t0 = time.process_time()
+    fn()
+    return time.process_time() - t0
+
+
+m2_fast = [min_time(lambda c=cube_case(s): malis_counts(*c, constrained=True), 5) for s in cfg.m2_sides]
+m2_brute = [min_time(lambda c=cube_case(s): malis_counts_bruteforce(*c), 5) for s in cfg.brute_sides]
+n_fast, n_brute = np.array(cfg.m2_sides) ** 3, np.array(cfg.brute_sides) ** 3
+slope_fast = float(np.polyfit(np.log(n_fast), np.log(m2_fast), 1)[0])
+slope_brute = float(np.polyfit(np.log(n_brute), np.log(m2_brute), 1)[0])
+
+fig, ax = plotting.figure(1, 1, width=4.5, height=3.2)
+ax[0, 0].loglog(n_fast, m2_fast, "o-", color=plotting.COLORS["method"],
+                label=f"constrained MALIS, 2 passes (slope {slope_fast:.2f})")
+ax[0, 0].loglog(n_brute, m2_brute, "s-", color=plotting.COLORS["baseline"],
+                label=f"all-pairs brute force (slope {slope_brute:.2f})")
+ax[0, 0].set_xlabel("voxels in the crop")
+ax[0, 0].set_ylabel("CPU time (s)")
+ax[0, 0].legend()
+plotting.save(fig, "mala", "fig5_scaling")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+for s, t in zip(cfg.m2_sides, m2_fast, strict=True):
+    print(f"constrained counts, {s}^3: {t * 1e3:.1f} ms")
+for s, t in zip(cfg.brute_sides, m2_brute, strict=True):
+    print(f"brute force, {s}^3: {t * 1e3:.1f} ms")
+print(f"slopes: {slope_fast:.2f} (quasi-linear), {slope_brute:.2f} (brute force)")
+
+# %% [markdown]
+# ## The network
+#
+# At ci the card's **MALA-tiny**: (1,3,3) convolutions at full resolution, max-pooling
+# (1,2,2), (3,3,3) convolutions at the bottom, valid convolutions, 3 sigmoid affinities,
+# about 13k parameters, mapping 12x52x52 to 8x36x36. At full, **MALA-small** (3 levels,
+# factors (1,3,3), 12/36/108 feature maps, 40x124x124 to 20x56x56). Both are the book's
+# `UNet`. The whole test volume is predicted by reflect-padding the raw by the network's
+# context.
+
+# %%
+torch.manual_seed(rt.seed)
+net = UNet(1, 3, dims=3, padding="valid", final_activation="sigmoid", **cfg.net).to(rt.device)
+output_shape = net.output_shape(cfg.input_shape)
+print(f"{sum(p.numel() for p in net.parameters())} parameters; input {cfg.input_shape} -> output {output_shape}")
+
+# %% [markdown]
+# ## M3: spurious gradients of unconstrained MALIS at initialisation
+#
+# On a training crop, the untrained network's affinities (all near 0.5) are counted with
+# unconstrained and with constrained MALIS. Unconstrained, the maximin edge of a pair of
+# *different* objects mostly lies *inside* an object (edges with $g_e = 1$), so the loss
+# pushes within-object affinities down; constrained MALIS puts exactly zero mass there.
+
+# %%
+x0, lab0, g0, _ = random_training_crop(train_vols[0].raw, train_labels[0], input_shape=cfg.input_shape,
+                                       output_shape=output_shape, generator=torch.Generator().manual_seed(1),
+                                       augment=False)
+with torch.no_grad():
+    a0 = net(torch.from_numpy(x0)[None, None].to(rt.device))[0].double().cpu().numpy()
+u_pos, u_neg = malis_counts(a0, lab0)
+c_pos, c_neg = malis_counts(a0, lab0, constrained=True)
+inside, across = g0 > 0.5, g0 < 0.5
+m3 = dict(neg_inside=u_neg[inside].sum() / u_neg.sum(), pos_across=u_pos[across].sum() / u_pos.sum(),
+          constrained=(c_neg[inside].sum() + c_pos[across].sum()) / (c_neg.sum() + c_pos.sum()))
+print(f"affinities at init in [{a0.min():.3f}, {a0.max():.3f}]; unconstrained: "
+      f"{m3['neg_inside']:.1%} of n⁻ on within-object edges, {m3['pos_across']:.1%} of n⁺ on boundary "
+      f"edges; constrained: {m3['constrained']:.1%}")
+
+# %%
+zc = output_shape[0] // 2
+fig, ax = plotting.figure(1, 3, width=9, height=3.0)
+ax[0, 0].imshow(lab0[zc] % 20, cmap="tab20", interpolation="nearest")
+ax[0, 0].set_title("training crop labels (0 = boundary)")
+vmax = max(float(np.log10(1 + (u_neg * inside)[:, zc].sum(0)).max()), 1.0)
+for a, neg, name in [(ax[0, 1], u_neg, "unconstrained"), (ax[0, 2], c_neg, "constrained")]:
+    a.imshow(np.log10(1 + (neg * inside)[:, zc].sum(0)), cmap="magma", vmin=0, vmax=vmax)
+    a.set_title(f"{name}: log10(1 + n⁻) on within-\nobject edges (0 to {vmax:.1f}, black = 0)")
+for a in ax[0]:
+    a.set_xlabel("x (voxels)")
+    a.set_ylabel("y (voxels)")
+plotting.save(fig, "mala", "fig2_constrained_weights")
+
+# %% [markdown]
+# ## Training: a BCE warm-up, then BCE against constrained MALIS
+#
+# Adam (PyTorch's fused implementation; learning rate 1e-3 at ci, the paper's 0.5e-4 is too
+# slow for a few hundred steps), batch 1, random crops with xy flips and transposes, the
+# ground truth relabelled per crop.
+# Warm-up: class-balanced BCE (gunpowder's `BalanceLabels` weights). From the same
+# checkpoint (network and optimiser state), each branch seed trains either more balanced
+# BCE or **constrained MALIS + 0.1 × balanced BCE** (the card allows the BCE term for
+# stability) for the same number of steps. The MALIS loss is the paper's
+# $L=\sum_e w_e (g_e-a_e)^2$ with $w = n^+/\sum n^+ + n^-/\sum n^-$ (each pass normalised
+# by its own total).
+
+# %%
+def make_loss(model, kind):
+    def loss_fn(step, g):
+        i = int(torch.randint(len(train_vols), (1,), generator=g))
+        x, lab, aff, mask = random_training_crop(train_vols[i].raw, train_labels[i], input_shape=cfg.input_shape,
+                                                 output_shape=output_shape, generator=g)
+        pred = model(torch.from_numpy(x)[None, None].to(rt.device))[0]
+        bce = per_edge_loss(pred, aff, balanced=True, mask=mask)
+        if kind == "bce":
+            return bce
+        return malis_loss(pred, lab, constrained=True) + cfg.malis_bce_mix * bce
+    return loss_fn
+
+
+opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.95, 0.999), fused=True)
+warm_hist = fit(make_loss(net, "bce"), module=net, optimizers=opt, n_steps=cfg.warmup_steps, seed=rt.seed,
+                desc="BCE warm-up")
+nets, histories = {}, {}
+for s in cfg.branch_seeds:
+    for kind in ("bce", "malis"):
+        nets[kind, s] = copy.deepcopy(net)
+        o = torch.optim.Adam(nets[kind, s].parameters(), lr=cfg.lr, betas=(0.95, 0.999), fused=True)
+        o.load_state_dict(copy.deepcopy(opt.state_dict()))
+        histories[kind, s] = fit(make_loss(nets[kind, s], kind), module=nets[kind, s], optimizers=o,
+                                 n_steps=cfg.branch_steps, seed=rt.seed + 100 + s, desc=f"{kind}, seed {s}")
+
+# %% [markdown]
+# ## Inference, fragments and agglomeration
+#
+# For every network: affinities of the whole test volume; 2-D watershed fragments per
+# section (scikit-image's watershed on $1 -$ mean xy affinity, seeds at distance-transform
+# maxima); then median agglomeration (score $1 - \mathrm{median}$ of the boundary
+# affinities, merged lowest first while below the threshold $t$) for
+# $t = 0.05, 0.10, \dots, 0.95$ in one pass. The baseline is connected components of the
+# affinity graph thresholded at $\theta$ over the same grid. Scores ignore nothing but
+# GT label 0 (there is none in the dense test labels); no CREMI border mask is applied.
+
+# %%
+def evaluate(model):
+    aff = predict_affinities(model, test.raw, device=rt.device)
+    frags = watershed_fragments(aff)
+    agg = agglomerate(aff, frags, thresholds=THRESHOLDS, quantile="median")
+    scores = score_sweep(gt_test, (agg.segmentation(i) for i in range(THRESHOLDS.size)))
+    cc = score_sweep(gt_test, threshold_components(aff, thresholds=THRESHOLDS))
+    return dict(aff=aff, frags=frags, agg=agg, scores=scores, cc=cc)
+
+
+evals = {key: evaluate(m) for key, m in nets.items()}
+
+
+def best(scores):
+    k = int(np.argmin(scores["voi"]))
+    return {name: float(v[k]) for name, v in scores.items()} | {"threshold": float(THRESHOLDS[k])}
+
+
+summary = {key: dict(agg=best(e["scores"]), cc=best(e["cc"]), n_fragments=int(e["frags"].max()))
+           for key, e in evals.items()}
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{'net':14s} {'fragments':>9s} {'t*':>5s} {'VOI':>6s} {'split':>6s} {'merge':>6s} {'ARAND':>6s} "
+      f"{'CREMI':>6s} {'RE':>6s} {'CC VOI':>7s}")
+for (kind, s), r in summary.items():
+    b = r["agg"]
+    print(f"{kind + ', seed ' + str(s):14s} {r['n_fragments']:9d} {b['threshold']:5.2f} {b['voi']:6.3f} "
+          f"{b['voi_split']:6.3f} {b['voi_merge']:6.3f} {b['arand']:6.3f} {b['cremi']:6.3f} "
+          f"{b['rand_error']:6.3f} {r['cc']['voi']:7.3f}")
+
+# %% [markdown]
+# **Reading the table.** VOI split and merge are in bits over all test voxels; `t*` is the
+# best agglomeration threshold; `CC VOI` is the best VOI of plain connected components.
+# Connected components never get close to agglomeration here: one leaky edge anywhere
+# between two neurites merges them, while agglomeration scores whole boundaries. In the
+# book's ci run, constrained MALIS fine-tuning raised the best VOI in both seeds (1.303 to
+# 1.707 and 1.312 to 1.859 bits, mostly through VOI split: M4 not reproduced at ci): the
+# MALIS gradient reaches only maximin edges, so the many other within-object affinities of
+# this small, briefly trained network drift down, and median agglomeration, which scores
+# *all* boundary affinities of two fragments, then keeps more fragments apart. Variants
+# tried while writing the chapter (MALIS + 1.0 × BCE, the square-square loss with margin
+# 0.3, a learning rate of 3e-4 for the MALIS branch) moved the gap but never reversed it at
+# this scale.
+#
+# VOI merge, the paper's mechanism (M6), is not reproduced at ci either: at the best
+# thresholds it is 0.856 against 0.606 bits (seed 0) and 0.625 against 0.635 (seed 1), a
+# median difference of +0.120. At this scale the MALIS branch is sensitive to float
+# rounding: an earlier version of the chapter, identical except that it ran the 3-D
+# convolutions as PyTorch's 3-D kernel and used the unfused Adam (the same arithmetic in a
+# different order), gave BCE rows within 0.001 bits of these but MALIS rows with VOI merge
+# 0.561 and 0.547, below BCE in both seeds (median −0.066). A sign that flips under
+# rounding-level changes is not evidence either way; the full profile (3 seeds, 3000 steps
+# per branch) is where M6 is tested.
+
+# %% [markdown]
+# ## Figure 3: VOI over the threshold, and split against merge
+#
+# Left: VOI (split + merge) against the agglomeration threshold $t$ (solid) and the
+# connected-components threshold $1-\theta$ (dashed), so that moving right merges more for
+# both. Right: VOI split against VOI merge along the sweep; the best point of each curve
+# is marked. First branch seed.
+
+# %%
+s0 = cfg.branch_seeds[0]
+style = {"bce": (plotting.COLORS["baseline"], "BCE"), "malis": (plotting.COLORS["method"], "MALIS")}
+fig, ax = plotting.figure(1, 2, width=9, height=3.4)
+for kind, (col, name) in style.items():
+    e = evals[kind, s0]
+    ax[0, 0].plot(THRESHOLDS, e["scores"]["voi"], "o-", color=col, ms=3, label=f"{name} + median agglomeration")
+    ax[0, 0].plot(1 - THRESHOLDS, e["cc"]["voi"], "--", color=col, label=f"{name} + connected components")
+    ax[0, 1].plot(e["scores"]["voi_merge"], e["scores"]["voi_split"], "o-", color=col, ms=3, label=name)
+    b = summary[kind, s0]["agg"]
+    ax[0, 1].plot(b["voi_merge"], b["voi_split"], "*", color=col, ms=14, mec="k")
+ax[0, 0].set_xlabel("threshold t (agglomeration) or 1 − θ (components)")
+ax[0, 0].set_ylabel("VOI (bits)")
+ax[0, 0].set_ylim(0, None)
+ax[0, 0].legend()
+ax[0, 1].set_xlabel("VOI merge (bits)")
+ax[0, 1].set_ylabel("VOI split (bits)")
+ax[0, 1].set_xlim(0, 3)
+ax[0, 1].set_ylim(0, 3)
+ax[0, 1].legend(title="★ best threshold")
+plotting.save(fig, "mala", "fig3_voi_curves")
+
+# %% [markdown]
+# ## Figure 4: affinities and segmentations on a test section
+#
+# The mean xy affinity and the segmentation at each network's best threshold; circles mark
+# the membrane gaps of this section (where a merge can leak through).
+
+# %%
+zs = int(np.argmax(test.gaps.sum((1, 2))))
+gap_yx = np.argwhere(test.gaps[zs])
+fig, ax = plotting.figure(1, 6, width=14, height=2.8)
+ax[0, 0].imshow(test.raw[zs], cmap="gray")
+ax[0, 0].set_title(f"raw, z={zs}")
+ax[0, 1].imshow(gt_test[zs] % 20, cmap="tab20", interpolation="nearest")
+ax[0, 1].set_title("ground truth")
+for j, kind in enumerate(("bce", "malis")):
+    e = evals[kind, s0]
+    ax[0, 2 + j].imshow(1 - boundary_map(e["aff"])[zs], cmap="gray", vmin=0, vmax=1)
+    ax[0, 2 + j].set_title(f"{style[kind][1]} affinities (xy mean)")
+    k = int(np.argmin(e["scores"]["voi"]))
+    ax[0, 4 + j].imshow(e["agg"].segmentation(k)[zs] % 20, cmap="tab20", interpolation="nearest")
+    ax[0, 4 + j].set_title(f"{style[kind][1]} segmentation, t={THRESHOLDS[k]:.2f}")
+for a in ax[0]:
+    if gap_yx.size:
+        a.scatter(gap_yx[:, 1], gap_yx[:, 0], s=60, facecolors="none", edgecolors="yellow", linewidths=0.3)
+    a.set_xlabel("x (voxels)")
+    a.set_ylabel("y (voxels)")
+plotting.save(fig, "mala", "fig4_test_section")
+
+# %% [markdown]
+# ## M7: throughput
+#
+# Wall time of prediction + fragments + agglomeration (one threshold sweep) on the test
+# volume, in seconds per megavoxel, next to the paper's 2.6 s/MVx (GPU prediction plus
+# parallel agglomeration on a cluster). Not comparable across hardware; reported only.
+
+# %%
+def pipeline(model):
+    aff = predict_affinities(model, test.raw, device=rt.device)
+    return agglomerate(aff, watershed_fragments(aff), thresholds=THRESHOLDS, quantile="median")
+
+
+_, t_pipe = timed(lambda: pipeline(nets["malis", s0]))
+s_per_mvx = t_pipe / (np.prod(test.shape) / 1e6)
+
+# %% [markdown]
+# ## Claims
+#
+# Expected not reproduced at ci (kept with their numbers): **M4** and **M6**, see the
+# discussion of the table above.
+#
+# M4 compares the best-threshold VOI after median agglomeration, MALIS against BCE, as the
+# relative reduction $(\mathrm{VOI_{BCE}} - \mathrm{VOI_{MALIS}})/\mathrm{VOI_{BCE}}$ per
+# branch seed (the median over seeds at ci, the minimum at full, so that all 3 seeds must
+# pass). M5 takes the worst network. M6 compares VOI merge at the best thresholds.
+
+# %%
+red = [(summary["bce", s]["agg"]["voi"] - summary["malis", s]["agg"]["voi"]) / summary["bce", s]["agg"]["voi"]
+       for s in cfg.branch_seeds]
+d_merge = [summary["malis", s]["agg"]["voi_merge"] - summary["bce", s]["agg"]["voi_merge"] for s in cfg.branch_seeds]
+d_cremi = [summary["malis", s]["agg"]["cremi"] - summary["bce", s]["agg"]["cremi"] for s in cfg.branch_seeds]
+stat = np.median if cfg.seed_stat == "median" else np.min
+worst = np.median if cfg.seed_stat == "median" else np.max
+full = rt.profile == "full"
+
+res = ChapterResults("mala", rt, expected_not_reproduced=("M4", "M6") if rt.profile == "ci" else ("M4",))
+res.add(Claim("M1a", f"edges whose size-only constrained counts differ from label-map Kruskal, {cfg.m1_crops} crops",
+              paper="exact (card)", op="<=", threshold=0, measured=m1_mismatch))
+res.add(Claim("M1b", "|Σn⁺ − Σ_pieces C(N_l, 2)| summed over the crops", paper="exact (card)",
+              op="<=", threshold=0, measured=m1_identity))
+res.add(Claim("M2a", "log-log slope of constrained MALIS CPU time vs voxels, cubes 16-48", paper="quasi-linear",
+              op="<=", threshold=1.3, measured=slope_fast, timing=True))
+res.add(Claim("M2b", "log-log slope of all-pairs brute-force CPU time vs voxels, cubes 4-8", paper="quadratic",
+              op=">=", threshold=1.8, measured=slope_brute, timing=True))
+res.add(Claim("M3a", "unconstrained MALIS at init: fraction of n⁻ on within-object (g=1) edges",
+              paper="spurious (card: 71-84 %)", op=">=", threshold=0.5, measured=m3["neg_inside"]))
+res.add(Claim("M3b", "unconstrained MALIS at init: fraction of n⁺ on boundary (g=0) edges (> 5 %)",
+              paper="spurious (card: 10-23 %)", op=">=", threshold=0.05, measured=m3["pos_across"]))
+res.add(Claim("M3c", "constrained MALIS at init: fraction of its mass on those edges", paper="0",
+              op="<=", threshold=0.0, measured=m3["constrained"]))
+res.add(Claim("M4", f"relative reduction of best VOI (median agglomeration), MALIS vs BCE, {cfg.seed_stat} "
+                    f"over {len(cfg.branch_seeds)} seeds", paper="27 % (CREMI score, real data)",
+              op=">=", threshold=cfg.m4_rel, measured=float(stat(red))))
+res.add(Claim("M4b", "CREMI score of MALIS − BCE at the best threshold, worst of 3 seeds", paper="lower",
+              op="<=", threshold=0.0, profiles=("full",), measured=float(max(d_cremi)) if full else None))
+res.add(Claim("M5", "best VOI of median agglomeration − best VOI of connected components, worst network",
+              paper="agglomeration helps", op="<=", threshold=0.0,
+              measured=max(r["agg"]["voi"] - r["cc"]["voi"] for r in summary.values())))
+res.add(Claim("M6", f"VOI merge of MALIS − BCE at the best thresholds ({'median' if not full else 'worst'} seed)",
+              paper="gain from merges", op="<=", threshold=0.0, measured=float(worst(d_merge))))
+print(f"{len(res.claims)} claims recorded")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(res.table(timings=False))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(res.table())
+res.save()
+print(f"M7 throughput: {s_per_mvx:.2f} s/megavoxel for prediction + fragments + agglomeration on "
+      f"{rt.device} ({rt.threads} threads), {np.prod(test.shape) / 1e6:.3f} MVx; paper: 2.6 s/MVx")
+print(f"generator: {gen_time:.2f} s for {len(volumes)} volumes")
+for k, v in rt.provenance().items():
+    print(f"{k:14s} {v}")
+
+# %%
+res.check()

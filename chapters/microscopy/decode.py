@@ -1,0 +1,470 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Deep single-molecule localisation with temporal context (DECODE)
+#
+# **Paper.** A. Speiser\*, L.-R. Müller\*, P. Hoess, U. Matti, C. J. Obara, W. R. Legant,
+# A. Kreshuk, J. H. Macke†, J. Ries†, S. C. Turaga†, *Deep learning enables fast and dense
+# single-molecule localization with high accuracy*, Nature Methods 18:1082–1090 (2021)
+# ([doi:10.1038/s41592-021-01236-x](https://doi.org/10.1038/s41592-021-01236-x)); preprint
+# A. Speiser, S. C. Turaga, J. H. Macke, [arXiv:1907.00770](https://arxiv.org/abs/1907.00770) (2019).
+#
+# In single-molecule localisation microscopy (SMLM) a random, sparse subset of fluorophores
+# blinks on in each camera frame; each appears as a diffraction-limited spot on background,
+# corrupted by shot and camera noise. From thousands of frames one infers, per frame, how many
+# emitters are on, where (to ~10 nm), how bright, and the background. Classical pipelines
+# detect local maxima and fit one Gaussian per spot, which fails when spots overlap, so
+# experimenters keep densities low and acquisitions long. DECODE trains a two-stage U-Net
+# purely on simulated data to output, per pixel, a detection probability, sub-pixel offsets,
+# photons, background **and their uncertainties**, and looks at frames $t-1, t, t+1$ to decide
+# about frame $t$ (a fluorophore stays on for several frames).
+#
+# **What the paper claims, and what this chapter checks** (claims C1–C6 of the book's card):
+# DECODE stays accurate at high density where the classical fitter fails (C1) and is as
+# precise as the fitter at low density (C2); temporal context helps at low SNR (C3); its
+# predicted uncertainties are calibrated (C4) and so is its expected count (C5); and
+# (from the preprint's unsupervised idea) the PSF width of mismatched data can be recalibrated
+# from the network's detections (C6).
+#
+# **Figures redrawn.** A simulated window with detections and the network's output maps;
+# Jaccard index, efficiency and RMSE against density for DECODE, its single-frame ablation
+# and the classical fitter; precision–recall curves of the temporal-context ablation; the
+# uncertainty calibration; a rendered super-resolution image beside the ground truth.
+#
+# Facts about the simulator, architecture, loss and evaluation come from the paper and the
+# reference code's configuration files as summarised in the card; the code here is the
+# book's own (`neuroinverse.simulators.smlm`, `neuroinverse.models.decode`,
+# `neuroinverse.inference.smlm_fitting`, `neuroinverse.metrics.localisation`).
+
+# %% tags=["parameters"]
+profile = "ci"
+seed = 0
+device = "auto"
+
+# %% [markdown]
+# Every size below comes from the profile. `ci` runs 2D (Gaussian PSF, σ0 = 1 px = 100 nm)
+# on CPU in about a minute with a reduced network ("DECODE-lite": one down-sampling, 8
+# features) trained on 16 × 16 px windows; `full` is 3D astigmatic on 40 × 40 px frames with
+# the reference widths and camera, on one GPU.
+
+# %%
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from neuroinverse import plotting
+from neuroinverse.inference.smlm_fitting import calibrate_psf, fit_frames, gaussian_crlb
+from neuroinverse.metrics.localisation import (localisation_scores, render_localisations,
+                                               uncertainty_calibration)
+from neuroinverse.models.decode import (DecodeNet, DecodeScales, decode_loss, make_targets, post_process,
+                                        precision_recall_sweep, predict, simulate_windows, train_decode)
+from neuroinverse.results import ChapterResults, Claim
+from neuroinverse.runtime import setup, timed
+from neuroinverse.simulators.smlm import Camera, EmitterTable, GaussianPSF, SMLMSimulator
+
+rt = setup(profile=profile, seed=seed, device=device)
+cfg = rt.select(
+    ci=dict(three_d=False, train_shape=(16, 16), test_shape=(24, 24), z_range=(0.0, 0.0),
+            flux=(3000.0, 800.0, 300.0), background=(20.0, 40.0), density=(0.5, 4.0),
+            features=8, inter=8, depth=1, activation="elu", n_steps=600, batch=16, lr=3e-3,
+            weight_decay=0.0, lr_step=450, shared_windows=True, lr_gamma=0.25, clip=1.0,
+            densities=(0.5, 1.0, 2.0, 3.0, 4.0), n_test=200, c6_frames=50, sr_frames=300,
+            c1_margin=0.10, c1_low_ji=0.7, c2_ratio=2.0, c2_crlb=1.4, c3_margin=0.03, c4_z=(0.7, 1.4),
+            c4_rho=0.2, c5_tol=0.10, c6_tol=0.10),
+    full=dict(three_d=True, train_shape=(40, 40), test_shape=(40, 40), z_range=(-750.0, 750.0),
+              flux=(10000.0, 3000.0, 1e-8), background=(90.0, 150.0), density=(0.25, 4.0),
+              features=48, inter=48, depth=2, activation="elu", n_steps=30000, batch=64, lr=6e-4,
+              weight_decay=0.1, lr_step=1500, lr_gamma=0.9, clip=0.03, shared_windows=False,
+              densities=(0.25, 0.5, 1.0, 2.0, 3.0, 4.0), n_test=512, c6_frames=200, sr_frames=2000,
+              c1_margin=0.20, c1_low_ji=0.85, c2_ratio=1.15, c2_crlb=1.4, c3_margin=0.05,
+              c4_z=(0.85, 1.15), c4_rho=0.35, c5_tol=0.03, c6_tol=0.03),
+)
+LOW_DENSITY, HIGH_DENSITY, LOW_SNR_DENSITY = 0.5, 3.0, 1.5
+plotting.apply_style()
+print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
+
+# %% [markdown]
+# ## The simulator
+#
+# Fluorophores blink on once for an exponential time (mean τ frames) with a Normal photon
+# flux; a frame collects the photons of the part of the on-time it overlaps, so first and
+# last frames of a blink are dimmer. Each emitter is rendered with the pixel-integrated
+# Gaussian PSF (astigmatic in 3D), added to a uniform background and passed through the
+# SMLM-2016-challenge EMCCD (Poisson → gamma EM gain → read noise → ADU); frames are then
+# converted back to photon units. Emitters with fewer than 100 photons in a frame are rendered
+# but not labelled. Two regimes are used: the **main** one
+# ($N\sim\mathcal N(3000, 800)$, $b\sim U(20, 40)$, τ = 2 at ci) and the card's **low-SNR**
+# one ($N\sim\mathcal N(800, 200)$, $b\sim U(30, 50)$, τ = 3).
+#
+# Both networks below are trained on an equal mix of the two regimes, with density drawn per
+# window uniformly in the range of `cfg.density` (visible emitters per µm² per frame). Every
+# step uses `cfg.batch` fresh, independent 3-frame sequences, half from each regime, and no
+# window is used twice. At ci all of them are simulated up front in one vectorised call
+# (much cheaper than many small calls) and both networks train on these same windows; at
+# full they are simulated in chunks of 64 steps as training goes, from the same seed for
+# both networks. At ci the learning rate drops to a
+# quarter for the last quarter of the steps. That the two regimes share one network is the book's choice to fit the ci
+# budget; the card's C3 only asks that both networks get the same budget.
+
+# %%
+psf = GaussianPSF(sigma0=1.0, astigmatic=cfg.three_d)
+camera = Camera.emccd()
+flux_mean, flux_std, flux_min = cfg.flux
+main_sim = SMLMSimulator(frame_shape=cfg.train_shape, psf=psf, camera=camera, density=cfg.density, tau=2.0,
+                         flux_mean=flux_mean, flux_std=flux_std, flux_min=flux_min, background=cfg.background,
+                         z_range=cfg.z_range)
+low_sim = replace(main_sim, flux_mean=800.0, flux_std=200.0, flux_min=100.0, background=(30.0, 50.0), tau=3.0)
+scales = replace(DecodeScales.from_simulator(main_sim), bg_max=1.2 * max(cfg.background[1], 50.0))
+
+
+def test_set(sim, density, n_frames, offset):
+    """One test sequence of `n_frames` frames at a fixed density, on the test frame size."""
+    return replace(sim, frame_shape=cfg.test_shape, density=density).sample(
+        1, n_frames, generator=rt.generator(offset))
+
+
+example = test_set(main_sim, 2.0, 3, 1)
+tests, sim_time = timed(lambda: {d: test_set(main_sim, d, cfg.n_test, 100 + i) for i, d in enumerate(cfg.densities)})
+low_test = test_set(low_sim, LOW_SNR_DENSITY, cfg.n_test, 200)
+print(f"training windows {cfg.train_shape} px; test frames {cfg.test_shape} px "
+      f"({replace(main_sim, frame_shape=cfg.test_shape).area_um2:.2f} µm²)")
+print("labelled emitters per test frame:",
+      {d: round(float(t.labels.counts().float().mean()), 2) for d, t in tests.items()},
+      f"low-SNR: {float(low_test.labels.counts().float().mean()):.2f}")
+
+# %% [markdown]
+# ## DECODE and its single-frame ablation
+#
+# The frame module (a U-Net with shared weights) maps each of the frames $t-1, t, t+1$ to
+# feature maps; the context module (a second U-Net) combines them; four heads give per pixel
+# the detection probability $p_k$, the means and standard deviations of photons, $\Delta x$,
+# $\Delta y$ (and $z$), and the background. The loss of a frame with true emitters $u_e$ is
+#
+# $$\mathcal L = -\max(E,1)\log\mathcal N\!\Big(E;\ \sum_k p_k,\ \sum_k p_k(1-p_k)\Big)
+# -\sum_{e=1}^{E}\log\sum_k \frac{p_k}{\sum_j p_j}\,\mathcal N\big(u_e;\ \mu_k, \mathrm{diag}\,\sigma_k^2\big)
+# +\sum_{\text{pixels}}(\hat b - b)^2 ,$$
+#
+# a Gaussian approximation of the count of detections, a mixture likelihood whose components
+# sit at every pixel, and a background term. The reference code weights the count term by
+# $E$, which leaves empty frames unpenalised; we use $\max(E, 1)$ as the card recommends for
+# small frames. The single-frame ablation sees frame $t$ only and is trained with the same
+# number of steps and the same data. Both modules are the book's one U-Net, which
+# down-samples by max-pooling and up-samples by transposed convolutions, where the reference
+# uses strided convolutions and nearest-neighbour up-sampling followed by a 1 × 1 convolution.
+
+# %%
+train_data, pool_time = [main_sim, low_sim], 0.0
+if cfg.shared_windows:
+    train_data, pool_time = timed(lambda: simulate_windows(
+        [main_sim, low_sim], n_steps=cfg.n_steps, batch_size=cfg.batch, scales=scales, three_d=cfg.three_d,
+        generator=rt.generator(500), device=rt.device))
+nets, histories, train_time = {}, {}, {}
+for name, n_frames in (("DECODE", 3), ("DECODE single", 1)):
+    torch.manual_seed(rt.seed)
+    nets[name] = DecodeNet(scales=scales, n_frames=n_frames, features=cfg.features, depth=cfg.depth,
+                           inter_features=cfg.inter, three_d=cfg.three_d, activation=cfg.activation).to(rt.device)
+    histories[name], train_time[name] = timed(lambda net=nets[name], d=name: train_decode(
+        net, train_data, n_steps=cfg.n_steps, batch_size=cfg.batch, lr=cfg.lr,
+        weight_decay=cfg.weight_decay, lr_step=cfg.lr_step, lr_gamma=cfg.lr_gamma, clip_norm=cfg.clip,
+        seed=rt.seed, desc=d))
+print({k: sum(p.numel() for p in v.parameters()) for k, v in nets.items()}, "parameters")
+
+# %% [markdown]
+# ## The classical baseline
+#
+# Gaussian smoothing (σ = 1 px), local maxima at least 2 px apart above $\hat b + 2\sqrt{\hat b}$
+# ($\hat b$ the frame median; k = 2 gave the best Jaccard index among 1, 1.5, 2, 3 in a check),
+# a 7 × 7 px region around each, and a Poisson maximum-likelihood fit of one pixel-integrated
+# Gaussian (x, y, N, b; z too in 3D, from three starting depths) by Levenberg–Marquardt over all
+# spots at once. Its uncertainties are the Cramér–Rao bounds of each fit (times √2 for the
+# EMCCD's excess noise).
+
+# %%
+def classical(frames):
+    return fit_frames(frames[0], psf=psf, excess_noise=camera.excess_noise, pixel_size=main_sim.pixel_size,
+                      threshold_k=2.0, min_distance=2)
+
+
+outs, locs, run_time = {}, {}, {}
+for name, net in nets.items():
+    (outs[name], run_time[name]) = timed(lambda net=net: {d: predict(net, t.frames) for d, t in tests.items()})
+    locs[name] = {d: post_process(o, scales=scales) for d, o in outs[name].items()}
+locs["classical"], run_time["classical"] = timed(lambda: {d: classical(t.frames) for d, t in tests.items()})
+scores = {m: {d: localisation_scores(loc, tests[d].labels) for d, loc in by_d.items()} for m, by_d in locs.items()}
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{'method':14s} {'density':>8s} {'JI':>6s} {'recall':>7s} {'prec.':>6s} {'RMSE_lat':>9s} {'E_lat':>6s}")
+for m, by_d in scores.items():
+    for d, s in by_d.items():
+        print(f"{m:14s} {d:8.2f} {s.jaccard:6.3f} {s.recall:7.3f} {s.precision:6.3f} {s.rmse_lat:9.1f} "
+              f"{s.efficiency_lat:6.3f}")
+
+# %% [markdown]
+# ## Figure 1: a simulated window and the network's output
+#
+# Top: frames $t-1, t, t+1$ of a test sequence at 2 emitters/µm² (photon units), with the
+# labelled emitters of each frame (circles) and DECODE's localisations in frame $t$ (crosses).
+# Below: the output maps for frame $t$ (colour scale from the minimum to the maximum given in
+# each title).
+
+# %%
+ex_out = predict(nets["DECODE"], example.frames)
+ex_loc = post_process(ex_out, scales=scales)
+maps = [("p (detection probability)", ex_out["p"][1, 0]), ("Δx mean (px)", ex_out["mean"][1, 1]),
+        ("Δy mean (px)", ex_out["mean"][1, 2]), ("photons mean (× phot_max)", ex_out["mean"][1, 0]),
+        ("σ_x (px)", ex_out["sigma"][1, 1]), ("background (× bg_max)", ex_out["bg"][1, 0])]
+fig, ax = plotting.figure(3, 3, width=8, height=8)
+for t in range(3):
+    a = ax[0, t]
+    a.imshow(example.frames[0, t].cpu(), cmap="gray")
+    lab = example.labels.in_frames(t, t + 1)
+    a.scatter(lab.x.cpu(), lab.y.cpu(), s=60, facecolors="none", edgecolors="lime", label="truth")
+    if t == 1:
+        d1 = ex_loc.in_frames(1, 2)
+        a.scatter(d1.x.cpu(), d1.y.cpu(), marker="x", color=plotting.COLORS["method"], label="DECODE")
+        a.legend(loc="lower right", fontsize=7, frameon=True)
+    a.set_title(f"frame t{t - 1:+d}" if t != 1 else "frame t")
+    a.axis("off")
+for i, (title, img) in enumerate(maps):
+    a = ax[1 + i // 3, i % 3]
+    a.imshow(img.cpu())
+    a.set_title(f"{title}\nrange [{float(img.min()):.2g}, {float(img.max()):.2g}]", fontsize=8)
+    a.axis("off")
+plotting.save(fig, "decode", "fig1_window_and_outputs")
+
+# %% [markdown]
+# ## Figure 2: accuracy against density
+#
+# Jaccard index, lateral efficiency and lateral RMSE (true positives only) against the density
+# of visible emitters, for DECODE, the single-frame ablation and the classical fitter, each on
+# the same test frames. Matching is one-to-one per frame within 250 nm (optimal assignment).
+
+# %%
+fig, ax = plotting.figure(1, 3, width=9, height=2.8)
+style = {"DECODE": ("o-", plotting.COLORS["method"]), "DECODE single": ("s--", plotting.COLORS["baseline2"]),
+         "classical": ("^-", plotting.COLORS["baseline"])}
+for m, by_d in scores.items():
+    dens = list(by_d)
+    for a, key in zip(ax[0], ("jaccard", "efficiency_lat", "rmse_lat"), strict=True):
+        a.plot(dens, [getattr(s, key) for s in by_d.values()], style[m][0], color=style[m][1], label=m)
+for a, lab in zip(ax[0], ("Jaccard index", "efficiency E_lat", "RMSE_lat (nm)"), strict=True):
+    a.set_xlabel("density (emitters / µm²)")
+    a.set_ylabel(lab)
+ax[0, 0].legend()
+plotting.save(fig, "decode", "fig2_density")
+
+# %% [markdown]
+# ## Figure 3: temporal context at low SNR (claim C3)
+#
+# On the low-SNR set (1.5 emitters/µm², N ≈ 800 photons, b ≈ 40 photons/px, τ = 3), the
+# precision–recall curves obtained by sweeping the detection threshold, and the test loss.
+
+# %%
+low_out = {m: predict(nets[m], low_test.frames) for m in ("DECODE", "DECODE single")}
+low_loc = {m: post_process(o, scales=scales) for m, o in low_out.items()}
+low_scores = {m: localisation_scores(loc, low_test.labels) for m, loc in low_loc.items()}
+low_targets = make_targets(low_test.labels, low_test.background.flatten(), frames=torch.arange(cfg.n_test),
+                           scales=scales, three_d=cfg.three_d)
+low_loss = {m: float(decode_loss({k: v.cpu() for k, v in o.items()}, low_targets)) for m, o in low_out.items()}
+thresholds = np.linspace(0.1, 0.9, 9)
+pr = {m: precision_recall_sweep(o, low_test.labels, scales=scales, thresholds=thresholds) for m, o in low_out.items()}
+fig, ax = plotting.figure(1, 1, width=4.2, height=3.4)
+for m, r in pr.items():
+    ax[0, 0].plot(r["recall"], r["precision"], style[m][0], color=style[m][1], label=f"{m} (JI {low_scores[m].jaccard:.2f})")
+ax[0, 0].set_xlabel("recall")
+ax[0, 0].set_ylabel("precision")
+ax[0, 0].legend()
+plotting.save(fig, "decode", "fig3_temporal_context")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for m, s in low_scores.items():
+    print(f"low-SNR {m:14s} JI {s.jaccard:.3f}  RMSE_lat {s.rmse_lat:.1f} nm  test loss {low_loss[m]:.2f}")
+
+# %% [markdown]
+# ## Figure 4: calibrated uncertainties (claim C4) and PSF self-calibration (claim C6)
+#
+# Left: true positives of DECODE on all main-regime test sets, binned by their predicted
+# lateral σ; the empirical RMSE of each bin against its RMS predicted σ (per axis).
+# Middle: z-scores $\Delta x/\hat\sigma_x$ and $\Delta y/\hat\sigma_y$ against a standard normal.
+#
+# Right: the preprint's idea of fitting the generative model to unlabelled data, in its
+# simplest verifiable form. Frames are simulated with a PSF 25 % wider ($\sigma_0$ = 1.25 px)
+# than the network was trained on; DECODE's detections (positions, photons) and background
+# are frozen, and $\sigma_0$ (with a global photon scale and per-frame backgrounds as
+# nuisances) is fitted by minimising the Poisson negative log-likelihood of the frames with
+# L-BFGS.
+
+# %%
+pooled_pred = EmitterTable.concat([locs["DECODE"][d] for d in cfg.densities])
+pooled_truth = EmitterTable.concat([tests[d].labels for d in cfg.densities])
+cal = uncertainty_calibration(pooled_pred, pooled_truth, n_bins=8)
+
+psf_true = replace(psf, sigma0=1.25)
+c6_set = test_set(replace(main_sim, psf=psf_true), 1.0, cfg.c6_frames, 300)
+c6_out = predict(nets["DECODE"], c6_set.frames)
+c6_det = post_process(c6_out, scales=scales)
+(sigma_hat, sigma_trace), c6_time = timed(lambda: calibrate_psf(
+    c6_set.frames[0], c6_det, background=c6_out["bg"].mean((1, 2, 3)).cpu() * scales.bg_max, psf=psf, n_iter=30))
+
+fig, ax = plotting.figure(1, 3, width=9.5, height=3.0)
+lim = [0, 1.1 * max(cal["bin_sigma"].max(), cal["bin_rmse"].max())]
+ax[0, 0].plot(lim, lim, color="0.6", lw=0.8, label="identity")
+ax[0, 0].plot(cal["bin_sigma"], cal["bin_rmse"], "o-", color=plotting.COLORS["method"], label="DECODE")
+ax[0, 0].set_xlabel("predicted σ per axis (nm)")
+ax[0, 0].set_ylabel("empirical RMSE per axis (nm)")
+ax[0, 0].legend()
+grid = np.linspace(-4, 4, 200)
+ax[0, 1].hist(np.concatenate([cal["z_x"], cal["z_y"]]), bins=60, range=(-4, 4), density=True, color=plotting.COLORS["method"],
+              alpha=0.6, label="Δ/σ̂ (x and y)")
+ax[0, 1].plot(grid, np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi), color=plotting.COLORS["truth"], label="N(0, 1)")
+ax[0, 1].set_xlabel("z-score")
+ax[0, 1].set_ylabel("density")
+ax[0, 1].legend()
+ax[0, 2].plot(np.arange(len(sigma_trace)), sigma_trace, "o-", color=plotting.COLORS["method"], ms=3,
+              label="fitted σ0")
+ax[0, 2].axhline(1.25, color=plotting.COLORS["truth"], ls="--", label="true σ0")
+ax[0, 2].axhline(1.0, color="0.6", ls=":", label="training σ0")
+ax[0, 2].set_xlabel("likelihood evaluation")
+ax[0, 2].set_ylabel("σ0 (px)")
+ax[0, 2].legend()
+plotting.save(fig, "decode", "fig4_calibration")
+
+# %% [markdown]
+# ## Figure 5: a rendered super-resolution image
+#
+# Fluorophores on a ring and two crossing filaments (binding sites 10 nm apart), 1.5
+# emitters/µm² visible per frame; every localisation of the sequence is rendered as a
+# Gaussian of 15 nm on a 12.5 nm grid. The ground truth is the labelled emitters rendered the
+# same way.
+
+# %%
+t_sites = np.linspace(0, 2 * np.pi, 600)
+H_, W_ = cfg.test_shape
+ring = np.stack([W_ / 2 + 0.3 * W_ * np.cos(t_sites), H_ / 2 + 0.3 * H_ * np.sin(t_sites)], 1)
+line1 = np.stack([np.linspace(1, W_ - 2, 300), np.linspace(2, H_ - 3, 300)], 1)
+line2 = np.stack([np.linspace(1, W_ - 2, 300), np.linspace(0.75 * H_, 0.2 * H_, 300)], 1)
+sites = np.concatenate([ring, line1, line2])
+structure = torch.tensor(np.concatenate([sites, np.zeros((len(sites), 1))], 1), dtype=torch.float32)
+sr_set = test_set(replace(main_sim, structure=structure), 1.5, cfg.sr_frames, 400)
+sr = {"ground truth": sr_set.labels, "DECODE": post_process(predict(nets["DECODE"], sr_set.frames), scales=scales),
+      "classical": classical(sr_set.frames)}
+fig, ax = plotting.figure(1, 3, width=9, height=3.2)
+for a, (name, tab) in zip(ax[0], sr.items(), strict=True):
+    img = render_localisations(tab, shape=cfg.test_shape, upsample=8, sigma_nm=15.0)
+    a.imshow(img.numpy(), cmap="magma", vmax=float(np.quantile(img.numpy(), 0.995)))
+    a.set_title(f"{name} ({len(tab)} localisations)")
+    a.axis("off")
+plotting.save(fig, "decode", "fig5_super_resolution")
+
+# %% [markdown]
+# ## Claims
+#
+# Thresholds are the card's for the active profile. Jaccard index, RMSE and efficiency follow
+# the SMLM challenge (matching within 250 nm laterally, 500 nm axially, per frame).
+# C5 compares the mean over all main-regime test frames of $\sum_k p_k$ with the mean number
+# of labelled emitters. C2's Cramér–Rao comparison needs the full profile; its bound is
+# $\sqrt{\overline{\mathrm{CRLB}_x + \mathrm{CRLB}_y}}$ over the true emitters (EMCCD excess noise
+# included, computed from the Fisher information of the pixel-integrated model).
+
+# %%
+s_hi, s_lo = scores["DECODE"][HIGH_DENSITY], scores["DECODE"][LOW_DENSITY]
+c_hi, c_lo = scores["classical"][HIGH_DENSITY], scores["classical"][LOW_DENSITY]
+p_sum = torch.cat([outs["DECODE"][d]["p"].sum((1, 2, 3)).cpu() for d in cfg.densities]).mean().item()
+true_count = torch.cat([tests[d].labels.counts().float() for d in cfg.densities]).mean().item()
+crlb = None
+if rt.profile == "full":
+    lab = tests[LOW_DENSITY].labels
+    bg_of = tests[LOW_DENSITY].background.flatten()[lab.frame]
+    cb = gaussian_crlb(lab.photons.cpu(), bg_of.cpu(), psf=psf, z=lab.z.cpu() if cfg.three_d else None,
+                       excess_noise=camera.excess_noise)
+    crlb = float(np.sqrt(((cb[:, 0] ** 2 + cb[:, 1] ** 2) * 100.0**2).mean()))
+
+res = ChapterResults("decode", rt, expected_not_reproduced=("C4a", "C4b"))
+res.add(Claim("C1a", f"JI(DECODE) − JI(classical) at {HIGH_DENSITY} /µm²", paper="DECODE best at high density",
+              op=">=", threshold=cfg.c1_margin, measured=s_hi.jaccard - c_hi.jaccard))
+res.add(Claim("C1b", f"E_lat(DECODE) − E_lat(classical) at {HIGH_DENSITY} /µm²", paper="DECODE best efficiency",
+              op=">=", threshold=0.0, measured=s_hi.efficiency_lat - c_hi.efficiency_lat))
+res.add(Claim("C1c", f"JI(DECODE) at {LOW_DENSITY} /µm²", paper="high JI at low density", op=">=",
+              threshold=cfg.c1_low_ji, measured=s_lo.jaccard))
+res.add(Claim("C1d", f"JI(classical) at {LOW_DENSITY} /µm²", paper="high JI at low density", op=">=",
+              threshold=cfg.c1_low_ji, measured=c_lo.jaccard))
+res.add(Claim("C2a", f"RMSE_lat(DECODE) / RMSE_lat(classical) at {LOW_DENSITY} /µm²",
+              paper="as precise as CSpline at low density", op="<=", threshold=cfg.c2_ratio,
+              measured=s_lo.rmse_lat / c_lo.rmse_lat))
+res.add(Claim("C2b", f"RMSE_lat(DECODE) / √(mean CRLB_lat) at {LOW_DENSITY} /µm²", paper="reaches the CRLB",
+              op="<=", threshold=cfg.c2_crlb, profiles=("full",),
+              measured=s_lo.rmse_lat / crlb if crlb else None))
+res.add(Claim("C3a", "low-SNR: JI(DECODE, 3 frames) − JI(single frame), same budget",
+              paper="context helps (Ext. Data Fig. 2)", op=">=", threshold=cfg.c3_margin,
+              measured=low_scores["DECODE"].jaccard - low_scores["DECODE single"].jaccard))
+res.add(Claim("C3b", "low-SNR: test loss(single) − test loss(DECODE, 3 frames)", paper="context helps",
+              op=">=", threshold=0.0, measured=low_loss["DECODE single"] - low_loss["DECODE"]))
+res.add(Claim("C4a", "std of z-scores Δx/σ̂x over TPs (all densities)", paper="calibrated σ", op="in",
+              threshold=cfg.c4_z, measured=cal["z_std_x"]))
+res.add(Claim("C4b", "std of z-scores Δy/σ̂y over TPs (all densities)", paper="calibrated σ", op="in",
+              threshold=cfg.c4_z, measured=cal["z_std_y"]))
+res.add(Claim("C4c", "Spearman ρ(σ̂_lat, |Δ_lat|) over TPs", paper="σ predicts the error", op=">=",
+              threshold=cfg.c4_rho, measured=cal["spearman"]))
+res.add(Claim("C5", "mean Σ_k p_k / mean labelled count per frame", paper="count calibrated", op="in",
+              threshold=(1 - cfg.c5_tol, 1 + cfg.c5_tol), measured=p_sum / true_count))
+res.add(Claim("C6", "fitted σ̂0 / true σ0 (1.25 px; net trained at 1.0 px)", paper="PSF self-calibration (arXiv)",
+              op="in", threshold=(1 - cfg.c6_tol, 1 + cfg.c6_tol), measured=sigma_hat / 1.25))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(res.table(timings=False))
+mad = {ax: 1.4826 * float(np.median(np.abs(cal[f"z_{ax}"] - np.median(cal[f"z_{ax}"])))) for ax in ("x", "y")}
+print(f"robust SD (1.4826 × MAD) of the z-scores: x {mad['x']:.2f}, y {mad['y']:.2f}")
+
+# %% [markdown]
+# **Not reproduced at ci.** Two claims fail with the ci budget (600 steps of a 17 k
+# parameter network on CPU, where the reference trains for hours on a GPU):
+#
+# * **C4a/C4b**: the z-scores' core follows N(0, 1) (robust SD printed above, about 1.1–1.2;
+#   histogram in Figure 4), but heavy tails — mostly detections matched to a neighbouring
+#   emitter at high density — push the standard deviation (about 1.6) above the card's 1.4.
+#   Uncertainties still rank the errors (C4c).
+#
+# C3a (Jaccard index of the three-frame net at least 0.03 above the single-frame net's on
+# the low-SNR set) holds here, but it is the claim most sensitive to the training run: in an
+# earlier version of this chapter (700 steps on differently drawn training windows) the two
+# networks' Jaccard indices at the default threshold were equal, although the three-frame
+# network's test loss (C3b) and RMSE were already far lower. Figure 3 shows the whole
+# precision–recall trade-off.
+#
+# The full profile trains the reference-size network for tens of thousands of steps and
+# checks the card's stricter thresholds.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(res.table())
+res.save()
+n_frames_eval = len(cfg.densities) * cfg.n_test
+print(f"simulation of {n_frames_eval} test frames: {sim_time:.2f} s")
+print(f"simulation of {cfg.n_steps * cfg.batch} training windows (shared by both networks): {pool_time:.2f} s")
+for m, t in train_time.items():
+    print(f"training {m}: {t:.1f} s ({cfg.n_steps} steps, {1e3 * t / cfg.n_steps:.0f} ms/step)")
+for m, t in run_time.items():
+    n_loc = sum(len(v) for v in locs[m].values())
+    print(f"{m}: {n_frames_eval / t:.0f} frames/s, {n_loc / t:.0f} localisations/s "
+          f"({'network forward only' if m != 'classical' else 'detection + fit'})")
+print(f"PSF self-calibration: {c6_time:.2f} s")
+for k, v in rt.provenance().items():
+    print(f"{k:14s} {v}")
+
+# %%
+res.check()

@@ -1,0 +1,459 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Sequential neural posterior estimation for a Hodgkin-Huxley neuron (SNPE-B)
+#
+# **Paper.** J.-M. Lueckmann, P. J. Gonçalves, G. Bassetto, K. Öcal, M. Nonnenmacher,
+# J. H. Macke, *Flexible statistical inference for mechanistic models of neural dynamics*,
+# NIPS 2017 ([arXiv:1711.01861](https://arxiv.org/abs/1711.01861)).
+#
+# A mechanistic neuron model can be simulated but its likelihood $p(x\mid\theta)$ is
+# intractable. The paper trains a **mixture density network** (MDN) $q_\phi(\theta\mid x)$ on
+# simulated pairs $(\theta_n, x_n)$ and refines it over rounds: round $r$ draws $\theta$ from
+# the current posterior estimate (a *proposal* $\tilde p_r$), and the loss weights every pair
+# by $w_n = p(\theta_n)/\tilde p_r(\theta_n)$,
+#
+# $$L(\phi) = -\frac1N\sum_n w_n \log q_\phi(\theta_n\mid x_n) + \frac1N\,\mathrm{KL},$$
+#
+# so that, unlike the earlier Gaussian-division method, any proposal and any posterior shape
+# are allowed. The MDN is Bayesian (SVI weights; the KL term keeps them near the prior in
+# round 1 and near the previous round's weights afterwards: *continual learning*), can impute
+# missing features with learned values, and simulator failures can be predicted by a
+# classifier and avoided.
+#
+# **What the chapter checks** (claims C1–C6 of the book's card): importance weights are
+# needed (C1), several rounds beat one round at the same budget (C2), the posterior predictive
+# matches the observation (C3), a failure classifier reduces failed simulations (C4), missing
+# features are handled by imputation (C5) and, at the full profile only, a GRU learns summary
+# features from raw traces (C6).
+#
+# **Figures redrawn.** HH traces and input (paper Fig. 3a), posterior marginals per round
+# (Fig. 3), the importance-weighting toy (Fig. 2 in spirit: true posterior vs SNPE-B vs the
+# unweighted estimate), and the autapse failure experiment (Fig. 4).
+#
+# Settings of the reference code (delfi) come from the book's card; the code is the book's
+# own (`neuroinverse.simulators.hodgkin_huxley`, `.autapse`, `neuroinverse.models.mdn`,
+# `neuroinverse.inference.snpe`).
+
+# %% tags=["parameters"]
+profile = "ci"
+seed = 0
+device = "auto"
+
+# %% [markdown]
+# Every size comes from the profile. `ci` uses the 2-parameter HH model (ḡ_Na, ḡ_K) with the
+# 7 delfi features at dt = 0.025 ms; `full` uses the paper's 12-parameter model with a
+# log-uniform prior and the 20 "moments" features at dt = 0.01 ms on a GPU.
+
+# %%
+import functools
+
+import numpy as np
+import torch
+
+from neuroinverse import plotting
+from neuroinverse.inference.abc import rejection_abc
+from neuroinverse.inference.snpe import SNPEB, marginal_summary, weighted_and_unweighted
+from neuroinverse.models.mdn import MDN, GRUEmbedding
+from neuroinverse.results import ChapterResults, Claim
+from neuroinverse.runtime import setup, timed
+from neuroinverse.simulators.autapse import AUTAPSE_PRIOR, AUTAPSE_THETA_STAR, AutapseSimulator
+from neuroinverse.simulators.hodgkin_huxley import (FEATURE_SETS, HHSimulator, feature_report, hh_model,
+                                                    pilot_zscore)
+from neuroinverse.simulators.toy import gaussian_linear, gaussian_linear_posterior, gaussian_linear_prior
+
+rt = setup(profile=profile, seed=seed, device=device)
+cfg = rt.select(
+    ci=dict(model="2param", features="7", dt=0.025, n_pilot=200, n_rounds=3, n_sims=300, n_single=900,
+            hidden=(20, 20), epochs=100, n_predictive=20, n_abc=900,
+            toy_seeds=3, toy_sims=1000, toy_epochs=100, toy_batch=200, toy_lr=2e-3, c1_std_range=(0.8, 1.25),
+            aut_rounds=5, aut_sims=200, aut_dt=0.05, aut_pilot=200, aut_epochs=50,
+            c5_sims=500, c5_epochs=100, c6_sims=0, c6_durations=(60.0, 240.0), c2_inside_min=2),
+    full=dict(model="12param", features="moments", dt=0.01, n_pilot=1000, n_rounds=5, n_sims=2000,
+              n_single=10000, hidden=(50,), epochs=100, n_predictive=20, n_abc=10000,
+              toy_seeds=20, toy_sims=1000, toy_epochs=100, toy_batch=50, toy_lr=1e-3, c1_std_range=(0.9, 1.1),
+              aut_rounds=10, aut_sims=2000, aut_dt=0.01, aut_pilot=1000, aut_epochs=100,
+              c5_sims=2000, c5_epochs=100, c6_sims=1000, c6_durations=(60.0, 240.0), c2_inside_min=10),
+)
+plotting.apply_style()
+dev = rt.device
+model = hh_model(cfg.model)
+prior = model.prior
+print(f"profile={rt.profile} device={dev} threads={rt.threads}; HH model {model.name}: "
+      f"{model.dim} parameters {model.names}; features {cfg.features!r}")
+
+# %% [markdown]
+# ## The simulator and the observation
+#
+# A single-compartment neuron with Pospischil et al. (2008) kinetics: Na⁺, delayed-rectifier
+# K⁺, leak and a slow M-type K⁺ current, white current noise, and a 0.5 nA step into a soma of
+# radius 70 µm from 10 to 110 ms, integrated by exponential Euler. The features are z-scored
+# with the mean and standard deviation (ddof 1) of a pilot run of prior simulations (failed
+# pilot runs are redrawn). The observation $x_o$ is one noisy simulation at θ*.
+
+# %%
+raw_sim = HHSimulator(model, features=cfg.features, dt=cfg.dt, device=dev)
+(pilot_mean, pilot_std), t_pilot = timed(lambda: pilot_zscore(raw_sim, prior, cfg.n_pilot,
+                                                             generator=rt.generator(1)))
+sim = HHSimulator(model, features=cfg.features, dt=cfg.dt, device=dev, zscore=(pilot_mean, pilot_std))
+x_o = sim(model.theta_star[None], generator=rt.generator(2))[0][0]
+obs_traces = sim.traces(model.theta_star[None], generator=rt.generator(2))
+prior_theta = prior.sample(3, generator=rt.generator(3))
+prior_traces = sim.traces(prior_theta, generator=rt.generator(4))
+print(f"pilot: {cfg.n_pilot} simulations in {t_pilot:.1f} s")
+print("x_o (z-scored):", np.round(x_o.numpy(), 2).tolist())
+print("3 prior draws:", np.round(model.natural(prior_theta).numpy(), 2).tolist())
+
+# %% [markdown]
+# ## Figure 1: traces
+#
+# The observed trace at θ* and three traces from prior draws, with the injected current.
+
+# %%
+t_ms = obs_traces.t.numpy()
+fig, ax = plotting.figure(2, 1, width=7.5, height=4.4, sharex=True, gridspec_kw=dict(height_ratios=[4, 1]))
+ax[0, 0].plot(t_ms, obs_traces.voltage[0].cpu(), color=plotting.COLORS["truth"], lw=0.9, label="observed (θ*)")
+for i, c in enumerate(["#1f77b4", "#2ca02c", "#9467bd"]):
+    ax[0, 0].plot(t_ms, prior_traces.voltage[i].cpu() - 130 * (i + 1), color=c, lw=0.7,
+                  label=f"prior draw {i + 1} (offset −{130 * (i + 1)} mV)")
+ax[0, 0].set_ylabel("membrane potential (mV)")
+ax[0, 0].legend(loc="upper right", fontsize=7)
+ax[1, 0].plot(t_ms, obs_traces.current.cpu(), color=plotting.COLORS["data"])
+ax[1, 0].set_ylabel("I (µA/cm²)")
+ax[1, 0].set_xlabel("time (ms)")
+plotting.save(fig, "snpe-hh", "fig1_traces")
+
+# %% [markdown]
+# ## SNPE-B on the HH neuron, and the single-round baseline (claim C2)
+#
+# SNPE-B as in delfi: the MDN (tanh layers, K = 2 full-covariance components, SVI weights) is
+# re-used across rounds and trained on each round's data only; proposals are the posterior
+# at $x_o$ turned into a Student-t mixture with 3 degrees of freedom, drawn inside the prior
+# box; weights are normalised to mean 1 per round. The baseline spends the same budget in one
+# round from the prior. Rejection ABC with the same budget (closest 5 %) is shown for reference.
+
+# %%
+def new_mdn(d_x, **kw):
+    return MDN(model.dim, d_x, n_components=2, hidden=cfg.hidden, bayesian=True, **kw).to(dev)
+
+
+torch.manual_seed(rt.seed)
+multi = SNPEB(prior, sim, x_o, new_mdn(sim.x_dim), epochs=cfg.epochs, seed=rt.seed)
+_, t_multi = timed(lambda: multi.run(cfg.n_rounds, cfg.n_sims, generator=rt.generator(10)))
+torch.manual_seed(rt.seed)
+single = SNPEB(prior, sim, x_o, new_mdn(sim.x_dim), epochs=cfg.epochs, seed=rt.seed)
+_, t_single = timed(lambda: single.run(1, cfg.n_single, generator=rt.generator(11)))
+abc_sim = HHSimulator(model, features=cfg.features, dt=cfg.dt, device=dev, zscore=(pilot_mean, pilot_std),
+                      return_bad=False)
+abc = rejection_abc(prior, abc_sim, x_o, n_simulations=cfg.n_abc, quantile=0.05, generator=rt.generator(12))
+
+post = {"SNPE-B": multi.posterior_samples(10000, generator=rt.generator(21)),
+        "single round": single.posterior_samples(10000, generator=rt.generator(22)),
+        "rejection ABC": abc.theta}
+summ = {k: marginal_summary(v) for k, v in post.items()}
+prior_sd = prior.std.double()
+star = model.theta_star.double()
+print(f"{'method':14s} {'mean sd/prior sd':>17s} {'θ* inside 95%':>14s}")
+for k, s in summ.items():
+    inside = int(((s["low"] <= star) & (star <= s["high"])).sum())
+    print(f"{k:14s} {float((s['std'] / prior_sd).mean()):17.4f} {inside:>10d}/{model.dim}")
+print("effective sample sizes per round:", [round(r.ess, 1) for r in multi.rounds])
+
+# %% [markdown]
+# The effective sample size $(\sum w)^2/\sum w^2$ of rounds ≥ 2 is a small fraction of the
+# round's simulations: the Student-t proposal is much narrower than the prior box, so the few
+# draws that land in its tails carry most of the weight (the card's first pitfall).
+
+# %% [markdown]
+# ## Figure 2: posterior marginals per round
+#
+# Marginals of $q(\theta\mid x_o)$ after each round of SNPE-B (draws inside the prior box),
+# the single-round posterior, θ* (black) and the prior range as the axis limits.
+
+# %%
+round_samples = [r.posterior.sample(8000, generator=rt.generator(23 + i)).float() for i, r in enumerate(multi.rounds)]
+round_samples = [smp[prior.contains(smp)] for smp in round_samples]
+names = model.names
+ncol = min(model.dim, 4)
+nrow = int(np.ceil(model.dim / ncol))
+fig, ax = plotting.figure(nrow, ncol, width=2.3 * ncol, height=2.2 * nrow)
+cmap = plotting.plt.get_cmap("Reds")
+for j in range(model.dim):
+    a = ax[j // ncol, j % ncol]
+    lo, hi = float(prior.low[j]), float(prior.high[j])
+    bins = np.linspace(lo, hi, 80)
+    for r, smp in enumerate(round_samples):
+        a.hist(smp[:, j].numpy(), bins=bins, density=True, histtype="step",
+               color=cmap(0.35 + 0.65 * (r + 1) / len(round_samples)), label=f"after round {r + 1}")
+    a.hist(post["single round"][:, j].numpy(), bins=bins, density=True, histtype="step", ls="--",
+           color=plotting.COLORS["baseline"], label="single round")
+    a.axvline(float(star[j]), color=plotting.COLORS["truth"], lw=1)
+    a.set_xlim(lo, hi)
+    a.set_xlabel(names[j] + (" (log)" if model.log_space else ""))
+    a.set_ylabel("density")
+for j in range(model.dim, nrow * ncol):
+    ax[j // ncol, j % ncol].axis("off")
+ax[0, 0].legend(fontsize=6)
+plotting.save(fig, "snpe-hh", "fig2_marginals")
+
+# %% [markdown]
+# ## Posterior predictive check (claim C3)
+#
+# Twenty posterior and twenty prior draws are simulated; we compare the median Euclidean
+# distance of their z-scored features to $x_o$. Twenty simulations at θ* itself show the
+# noise floor of this distance.
+
+# %%
+n_pp = cfg.n_predictive
+x_post = sim(multi.posterior_samples(n_pp, generator=rt.generator(30)), generator=rt.generator(31))[0]
+x_prior = sim(prior.sample(n_pp, generator=rt.generator(32)), generator=rt.generator(33))[0]
+x_star = sim(model.theta_star.repeat(n_pp, 1), generator=rt.generator(34))[0]
+dist = {k: float(torch.nan_to_num((x - x_o).norm(dim=1), nan=np.inf).median())
+        for k, x in [("posterior", x_post), ("prior", x_prior), ("θ*", x_star)]}
+print({k: round(v, 3) for k, v in dist.items()})
+print("median |z-difference| per feature, posterior draws:",
+      np.round((x_post - x_o).abs().median(0).values.numpy(), 2).tolist())
+print("                                   prior draws:    ",
+      np.round((x_prior - x_o).abs().median(0).values.numpy(), 2).tolist())
+
+# %% [markdown]
+# ## Importance weights are needed (claim C1)
+#
+# The conjugate toy θ ~ N(0, 2²), x | θ ~ N(θ, 1), $x_o$ = 1.5 has the posterior
+# N(1.2, 0.8). After a shared first round from the prior, round 2 proposes from the round-1
+# posterior (Student-t) and trains once with and once without the weights. Without them the
+# network learns $p(\theta\mid x)\,\tilde p(\theta)/p(\theta)$, which is too narrow.
+# At the ci profile each toy round trains 100 epochs in minibatches of 200 (500 steps), to
+# stay near the card's C1 time budget; the full profile uses minibatches of 50.
+
+# %%
+toy_prior = gaussian_linear_prior(1, prior_var=4.0)
+toy_sim = functools.partial(gaussian_linear, noise_var=1.0)
+toy_xo = torch.tensor([1.5])
+toy_mean, toy_cov = gaussian_linear_posterior(toy_xo, prior_var=4.0, noise_var=1.0)
+toy_sd = float(toy_cov[0, 0].sqrt())
+toy_runs = []
+for s in range(cfg.toy_seeds):
+    torch.manual_seed(rt.seed + s)
+    toy_runs.append(weighted_and_unweighted(
+        toy_prior, toy_sim, toy_xo, MDN(1, 1, n_components=2, hidden=(20,)).to(dev), n_simulations=cfg.toy_sims,
+        generator=rt.generator(100 + s), epochs=cfg.toy_epochs, batch_size=cfg.toy_batch, lr=cfg.toy_lr,
+        seed=rt.seed + s,
+        progress=s == 0))
+toy_stats = np.array([[[float(v) for v in run.density.moments(toy_xo)] for run in pair] for pair in toy_runs])
+toy_err = np.abs(toy_stats[:, :, 0] - float(toy_mean[0])) / toy_sd  # (seed, weighted/unweighted)
+toy_ratio = np.sqrt(toy_stats[:, :, 1]) / toy_sd
+print("std ratio (weighted, unweighted) per seed:", np.round(toy_ratio, 3).tolist())
+print("|mean error| / true sd per seed:", np.round(toy_err, 3).tolist())
+
+# %% [markdown]
+# ## Figure 3: the toy posterior after round 2
+
+# %%
+grid = torch.linspace(-2.5, 5.0, 600)[:, None]
+fig, ax = plotting.figure(1, 1, width=5.5, height=3.2)
+a = ax[0, 0]
+a.plot(grid, torch.exp(-0.5 * ((grid - toy_mean) / toy_sd) ** 2) / (toy_sd * np.sqrt(2 * np.pi)),
+       color=plotting.COLORS["truth"], lw=2, label="true posterior")
+for run, name, col in zip(toy_runs[0], ["SNPE-B (weighted)", "unweighted"],
+                          [plotting.COLORS["method"], plotting.COLORS["baseline"]], strict=True):
+    with torch.no_grad():
+        a.plot(grid, run.density.log_prob(grid.to(dev), toy_xo.to(dev)).exp().cpu(), color=col, label=name)
+a.set_xlabel("θ")
+a.set_ylabel("density p(θ | x_o = 1.5)")
+a.legend()
+plotting.save(fig, "snpe-hh", "fig3_toy")
+
+# %% [markdown]
+# ## Simulator failures: the autapse model (claim C4)
+#
+# A rate unit with self-excitation J and time constant τ grows at rate (J − 1)/τ and so
+# diverges for J > 1 (τ > 0) or τ < 0 (J < 1); a run is bad if |x(T)| > 1000. Both runs resample failed simulations; one also fits a logistic
+# regression P(bad | θ) on every θ simulated so far and rejects proposals with P(bad) > 0.5.
+# The failure region {(J − 1)/τ > 0} is two-sided, which a logistic regression *linear*
+# in θ cannot represent; the classifier here uses all monomials of the z-scored θ up to
+# degree 2 (still a logistic regression; the paper does not say which features it used).
+# The summary features of the autapse runs are the book's choice (card: not stated).
+
+# %%
+aut_raw = AutapseSimulator(dt=cfg.aut_dt, device=dev)
+aut_z = pilot_zscore(aut_raw, AUTAPSE_PRIOR, cfg.aut_pilot, generator=rt.generator(40))
+aut_sim = AutapseSimulator(dt=cfg.aut_dt, device=dev, zscore=aut_z)
+aut_xo = aut_sim(AUTAPSE_THETA_STAR[None], generator=rt.generator(41))[0][0]
+aut_runs = {}
+for mode in ("resample", "classifier"):
+    torch.manual_seed(rt.seed)
+    aut_runs[mode] = SNPEB(AUTAPSE_PRIOR, aut_sim, aut_xo, MDN(2, aut_sim.x_dim, hidden=cfg.hidden).to(dev),
+                           failures=mode, classifier_degree=2, epochs=cfg.aut_epochs, seed=rt.seed)
+    aut_runs[mode].run(cfg.aut_rounds, cfg.aut_sims, generator=rt.generator(42))
+bad_pct = {k: np.array([100 * r.frac_bad for r in v.rounds]) for k, v in aut_runs.items()}
+for k, v in bad_pct.items():
+    print(f"% bad simulations per round, {k:10s}:", np.round(v, 1).tolist())
+
+# %% [markdown]
+# ## Figure 4: failed simulations per round and posterior predictive traces
+
+# %%
+aut_obs = aut_sim.traces(AUTAPSE_THETA_STAR[None], generator=rt.generator(41))
+aut_pp = aut_sim.traces(aut_runs["classifier"].posterior_samples(3, generator=rt.generator(43)),
+                        generator=rt.generator(44))
+fig, ax = plotting.figure(1, 2, width=8, height=3.0)
+rounds = np.arange(1, cfg.aut_rounds + 1)
+ax[0, 0].plot(rounds, bad_pct["resample"], "o-", color=plotting.COLORS["baseline"], label="resampling only")
+ax[0, 0].plot(rounds, bad_pct["classifier"], "s-", color=plotting.COLORS["method"], label="failure classifier")
+ax[0, 0].set_ylim(0, max(55, float(max(v.max() for v in bad_pct.values())) + 5))
+ax[0, 0].set_xlabel("round")
+ax[0, 0].set_ylabel("bad simulations (%)")
+ax[0, 0].legend()
+ta = aut_obs.t.numpy()
+ax[0, 1].plot(ta, aut_obs.observed[0].cpu(), color=plotting.COLORS["truth"], lw=0.8, label="observed (θ*)")
+for i in range(3):
+    ax[0, 1].plot(ta, aut_pp.observed[i].cpu(), color=plotting.COLORS["method"], lw=0.6, alpha=0.7,
+                  label="posterior samples" if i == 0 else None)
+ax[0, 1].set_xlabel("time (ms)")
+ax[0, 1].set_ylabel("rate y(t) (a.u.)")
+ax[0, 1].legend(fontsize=7)
+plotting.save(fig, "snpe-hh", "fig4_autapse")
+
+# %% [markdown]
+# ## Missing features (claim C5)
+#
+# The hand-crafted features (firing rate, first-spike latency, spike overshoot, resting
+# potential, AHP depth, accommodation index, spike width) are undefined (NaN) when a
+# draw spikes too little. The MDN replaces NaN entries of the z-scored input by a learned
+# vector (initialised N(0, 0.01²)); one round from the prior.
+
+# %%
+hc_raw = HHSimulator(model, features="handcrafted", dt=cfg.dt, device=dev)
+hc_z = pilot_zscore(hc_raw, prior, cfg.n_pilot, generator=rt.generator(50))
+hc_sim = HHSimulator(model, features="handcrafted", dt=cfg.dt, device=dev, zscore=hc_z)
+hc_xo = hc_sim(model.theta_star[None], generator=rt.generator(2))[0][0]
+torch.manual_seed(rt.seed)
+hc_run = SNPEB(prior, hc_sim, hc_xo, new_mdn(hc_sim.x_dim, impute=True), epochs=cfg.c5_epochs, seed=rt.seed)
+hc_run.run(1, cfg.c5_sims, generator=rt.generator(51))
+hc_x = hc_run.rounds[0].x
+missing = torch.isnan(hc_x).any(0)
+print(feature_report(hc_x, torch.zeros(hc_x.shape[0], dtype=torch.bool)))
+hc_summ = marginal_summary(hc_run.posterior_samples(10000, generator=rt.generator(52)))
+hc_dev = ((hc_summ["mean"] - star).abs() / hc_summ["std"])
+imputed = hc_run.density.impute_values.detach().cpu()
+print("training loss finite in every step:", bool(np.isfinite(hc_run.rounds[0].history.loss).all()))
+print("|posterior mean − θ*| / posterior sd:", np.round(hc_dev.numpy(), 2).tolist())
+print("learned imputation values (z units):",
+      {n: round(float(v), 3) for n, v, m in zip(FEATURE_SETS["handcrafted"], imputed, missing, strict=True) if m})
+
+# %% [markdown]
+# ## Full profile: learned summary features (claim C6)
+#
+# A GRU (25 units, final state) reads the raw voltage and input current every 0.2 ms and
+# feeds the MDN, trained end to end on one round of 1000 simulations per trace duration
+# (500 iterations, minibatch 250). Skipped at the ci profile.
+
+# %%
+c6 = {}
+if cfg.c6_sims:
+    m2 = hh_model("2param")
+    for dur in cfg.c6_durations:
+        gsim = HHSimulator(m2, features="raw", dt=0.01, duration=dur, device=dev)
+        torch.manual_seed(rt.seed)
+        q = MDN(2, gsim.x_dim, hidden=(50,), embedding=GRUEmbedding(2, 25), embedding_dim=25).to(dev)
+        gx_o = gsim(m2.theta_star[None], generator=rt.generator(60))[0][0]
+        run = SNPEB(m2.prior, gsim, gx_o, q, epochs=125, batch_size=250, seed=rt.seed)
+        run.run(1, cfg.c6_sims, generator=rt.generator(61))
+        sd = marginal_summary(run.posterior_samples(5000, generator=rt.generator(62)))["std"]
+        c6[dur] = float((sd / m2.prior.std.double()).mean())
+    print({f"{k:.0f} ms": round(v, 3) for k, v in c6.items()})
+else:
+    print(f"skipped at the {rt.profile} profile")
+
+# %% [markdown]
+# ## Claims
+#
+# Thresholds are the card's for the active profile. C1 uses the median over seeds. C2's
+# ratio compares the mean over parameters of posterior sd / prior sd (posterior samples
+# inside the prior box) of SNPE-B with that of the single-round run. C5b (learned
+# imputation differs from 0) is checked at the full profile and only reported at ci; the card
+# gives no number, so "differs" is taken as max |r_j| ≥ 0.1 over the features that were
+# missing, ten times the scale of its initialisation.
+
+# %%
+s_multi, s_single = summ["SNPE-B"], summ["single round"]
+ratio_multi = float((s_multi["std"] / prior_sd).mean())
+ratio_single = float((s_single["std"] / prior_sd).mean())
+inside_multi = int(((s_multi["low"] <= star) & (star <= s_multi["high"])).sum())
+inside_single = int(((s_single["low"] <= star) & (star <= s_single["high"])).sum())
+narrow = int((s_multi["std"] < 0.5 * prior_sd).sum())
+late = slice(2, None)
+c4_ratio = float(bad_pct["classifier"][late].mean() / max(bad_pct["resample"][late].mean(), 1e-9))
+
+res = ChapterResults("snpe-hh", rt, expected_not_reproduced=("C1c", "C2a", "C3"))
+res.add(Claim("C1a", "toy, round 2: SNPE-B posterior sd / true sd (median over seeds)",
+              paper="exact for any proposal", op="in", threshold=cfg.c1_std_range,
+              measured=float(np.median(toy_ratio[:, 0]))))
+res.add(Claim("C1b", "toy, round 2: SNPE-B |mean error| / true sd (median over seeds)",
+              paper="exact for any proposal", op="<=", threshold=0.25, measured=float(np.median(toy_err[:, 0]))))
+res.add(Claim("C1c", "toy, round 2: unweighted posterior sd / true sd (median over seeds)",
+              paper="biased (posterior × proposal / prior)", op="<=", threshold=0.85,
+              measured=float(np.median(toy_ratio[:, 1]))))
+res.add(Claim("C2a", f"HH: mean sd/prior sd, SNPE-B {cfg.n_rounds}×{cfg.n_sims} over single round 1×{cfg.n_single}",
+              paper="multi-round helps", op="<=", threshold=0.9, measured=ratio_multi / ratio_single))
+res.add(Claim("C2b", "HH: parameters with θ* inside SNPE-B's 95 % marginal interval",
+              paper="marginals cover θ*", op=">=", threshold=cfg.c2_inside_min, measured=inside_multi))
+res.add(Claim("C2c", "HH: parameters with θ* inside the single-round 95 % marginal interval",
+              paper="marginals cover θ*", op=">=", threshold=cfg.c2_inside_min, measured=inside_single))
+res.add(Claim("C2d", "HH 12 parameters: parameters with posterior sd < 0.5 prior sd", paper="Fig. 3",
+              op=">=", threshold=6, profiles=("full",), measured=narrow if rt.profile == "full" else None))
+res.add(Claim("C3", "median feature distance to x_o, posterior over prior draws (20 each)",
+              paper="predictive resembles x_o", op="<=", threshold=0.5, measured=dist["posterior"] / dist["prior"]))
+res.add(Claim("C4", "autapse: % bad in rounds 3-5, failure classifier over resampling only",
+              paper="falls with classifier (Fig. 4)", op="<=", threshold=0.5, measured=c4_ratio))
+res.add(Claim("C5a", "missing features: max |posterior mean − θ*| / posterior sd (imputation, 1 round)",
+              paper="works with imputation", op="<=", threshold=2.0, measured=float(hc_dev.max())))
+res.add(Claim("C5b", "missing features: max |learned imputation value| (z units)",
+              paper="learned values (suppl.)", op=">=", threshold=0.1, profiles=("full",),
+              measured=float(imputed[missing].abs().max()) if bool(missing.any()) else 0.0))
+res.add(Claim("C6", "GRU features: mean posterior sd/prior sd at 240 ms over 60 ms", paper="contracts (Fig. 5)",
+              op="<=", threshold=1.0, profiles=("full",), measured=c6[240.0] / c6[60.0] if c6 else None))
+print(f"{len(res.claims)} claims recorded")
+
+# %% [markdown]
+# **Not reproduced at ci (documented):** C1c — the unweighted round-2 posterior is narrower
+# than SNPE-B's (see the per-seed ratios above; median sd ratio 0.96 against SNPE-B's 1.07)
+# but not by the card's margin (≤ 0.85): the continual-learning
+# KL keeps the SVI network close to its round-1 weights, so round 2 moves only part of the way
+# towards the biased target $p(\theta\mid x_o)\tilde p(\theta)/p(\theta)$ (sd ratio ≈ 0.78 for
+# this Student-t proposal). C2a (measured 3.19: SNPE-B's mean sd/prior sd 0.160 against the
+# single round's 0.050) — with the SVI network and continual learning,
+# rounds 2–3 barely change the round-1 posterior: their importance weights have an effective
+# sample size of a few draws (the proposal is far narrower than the 2-parameter prior box),
+# and the KL to the previous round's weights keeps the network where it was, while the single
+# round trains on three times as many prior draws. C3 — two of the seven features (resting
+# mean and resting sd before the stimulus) do not depend on (ḡ_Na, ḡ_K) and are pure noise
+# after z-scoring, so even simulations at θ* itself are about as far from $x_o$ as prior
+# draws (see the θ* distance printed above; measured ratio 0.73).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(res.table(timings=False))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(res.table())
+print(f"SNPE-B {cfg.n_rounds} rounds: {t_multi:.1f} s; single round: {t_single:.1f} s")
+res.save()
+for k, v in rt.provenance().items():
+    print(f"{k:14s} {v}")
+
+# %%
+res.check()
