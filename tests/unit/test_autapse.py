@@ -14,13 +14,7 @@ from neuroinverse.simulators.autapse import (
     simulate_autapse,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_stable_parameters_are_good_and_reach_the_steady_state():

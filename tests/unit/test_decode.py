@@ -21,14 +21,7 @@ from neuroinverse.models.decode import (
 )
 from neuroinverse.simulators.smlm import EmitterTable, SMLMSimulator
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny convolutions: one thread avoids oversubscription on shared CPUs
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SC = DecodeScales(input_offset=30.0, input_scale=60.0, phot_max=1000.0, bg_max=50.0)

@@ -9,15 +9,7 @@ from torch.distributions import Categorical, MixtureSameFamily, MultivariateNorm
 from neuroinverse.models.density import ConditionalDensity
 from neuroinverse.models.mdn import MDN, BayesianLinear, GRUEmbedding, gaussian_kl
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensor ops: one intra-op thread is faster and immune to a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _mdn(d=2, c=3, **kw):

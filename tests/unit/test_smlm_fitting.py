@@ -14,14 +14,7 @@ from neuroinverse.inference.smlm_fitting import (
 )
 from neuroinverse.simulators.smlm import EmitterTable, GaussianPSF, SMLMSimulator
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # small batched linear algebra: one thread avoids oversubscription on shared CPUs
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gen(seed=0):

@@ -26,14 +26,7 @@ from neuroinverse.simulators.toy import (
     gaussian_linear_prior,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensor ops: one intra-op thread is faster and immune to a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 TOY_SIM = functools.partial(gaussian_linear, noise_var=1.0)
