@@ -43,7 +43,7 @@ from ..training import History, fit
 
 __all__ = ["StudentTMixture", "SNPEProposal", "FailureClassifier", "RoundRecord", "SNPEB",
            "importance_weights", "effective_sample_size", "calibration_kernel", "marginal_summary",
-           "weighted_and_unweighted"]
+           "weighted_and_unweighted", "snpe_a_correction"]
 
 
 # -- proposal -----------------------------------------------------------------------------------
@@ -107,6 +107,72 @@ class StudentTMixture:
             u = torch.randn(n, self.dof, generator=generator, dtype=torch.float64).pow(2).sum(1)
             x = x * torch.sqrt(self.dof / u)[:, None]
         return self.means[k] + x
+
+
+def snpe_a_correction(mixture: StudentTMixture, proposal_mean, proposal_cov, *, prior_mean=None,
+                      prior_cov=None) -> StudentTMixture:
+    """SNPE-A's analytic proposal correction (CDE-LFI; Papamakarios & Murray, NIPS 2016).
+
+    A mixture density network trained *without* weights on draws from a Gaussian proposal
+    p̃(θ) = N(m̃, S̃) estimates q(θ | x) ∝ p(θ | x) p̃(θ) / p(θ). With a Gaussian mixture q and a
+    Gaussian (or uniform) prior p = N(m_p, S_p), the posterior p(θ | x) ∝ q(θ | x) p(θ) / p̃(θ)
+    is again a Gaussian mixture, component by component (P = precision):
+
+        P'_k = P_k + P_p − P̃,    P'_k m'_k = P_k m_k + P_p m_p − P̃ m̃,
+        a'_k ∝ a_k |S'_k|^½ |S̃|^½ / (|S_k|^½ |S_p|^½)
+               · exp(−½ [m_kᵀP_k m_k + m_pᵀP_p m_p − m̃ᵀP̃ m̃ − m'_kᵀP'_k m'_k]).
+
+    With a uniform prior (``prior_mean`` and ``prior_cov`` None) the prior terms drop (the
+    result holds inside the prior box). The correction fails when a P'_k is not positive
+    definite (the proposal narrower than that component): this is the failure mode the
+    Lueckmann et al. (NIPS 2017) card counts for CDE-LFI, raised here as ``ValueError``.
+
+    Args:
+        mixture: the estimate q(θ | x_o) as a Gaussian mixture (``dof=None``), e.g.
+            ``SNPEB(...).posterior_mixture(dof=None)``.
+        proposal_mean, proposal_cov: m̃ ``(d,)`` and S̃ ``(d, d)`` of the Gaussian proposal.
+        prior_mean, prior_cov: m_p and S_p of a Gaussian prior; both None for a uniform prior.
+
+    Returns:
+        The corrected posterior as a Gaussian :class:`StudentTMixture` (``dof=None``).
+    """
+    if mixture.dof is not None:
+        raise ValueError("mixture must be a Gaussian mixture (dof=None)")
+    d = mixture.dim
+    m0 = as_tensor(proposal_mean, "proposal_mean", dtype=torch.float64).reshape(-1)
+    S0 = as_tensor(proposal_cov, "proposal_cov", dtype=torch.float64)
+    if m0.shape != (d,) or S0.shape != (d, d):
+        raise ValueError(f"proposal_mean must be ({d},) and proposal_cov ({d}, {d}); got {tuple(m0.shape)}, "
+                         f"{tuple(S0.shape)}")
+    if (prior_mean is None) != (prior_cov is None):
+        raise ValueError("give both prior_mean and prior_cov (Gaussian prior) or neither (uniform prior)")
+    P0 = torch.linalg.inv(S0)
+    if prior_mean is None:
+        Pp, hp, cp, logdet_Sp = torch.zeros(d, d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64), 0.0, 0.0
+    else:
+        mp = as_tensor(prior_mean, "prior_mean", dtype=torch.float64).reshape(-1)
+        Sp = as_tensor(prior_cov, "prior_cov", dtype=torch.float64)
+        if mp.shape != (d,) or Sp.shape != (d, d):
+            raise ValueError(f"prior_mean must be ({d},) and prior_cov ({d}, {d}); got {tuple(mp.shape)}, "
+                             f"{tuple(Sp.shape)}")
+        Pp = torch.linalg.inv(Sp)
+        hp, cp, logdet_Sp = Pp @ mp, float(mp @ Pp @ mp), float(torch.logdet(Sp))
+    Pk = torch.linalg.inv(mixture.scales)  # (K, d, d)
+    hk = (Pk @ mixture.means.unsqueeze(-1)).squeeze(-1)
+    Pn = Pk + Pp - P0
+    Pn = 0.5 * (Pn + Pn.transpose(-1, -2))
+    _, info = torch.linalg.cholesky_ex(Pn)
+    bad = torch.nonzero(info != 0).flatten().tolist()
+    if bad:
+        raise ValueError(f"SNPE-A correction failed: the corrected precision of component(s) {bad} is not "
+                         "positive definite (the proposal is narrower than the estimate)")
+    Sn = torch.linalg.inv(Pn)
+    hn = hk + hp - P0 @ m0
+    mn = (Sn @ hn.unsqueeze(-1)).squeeze(-1)
+    quad = ((mixture.means * hk).sum(-1) + cp - float(m0 @ P0 @ m0) - (mn * hn).sum(-1))
+    log_c = 0.5 * (torch.logdet(Sn) + float(torch.logdet(S0)) - torch.logdet(mixture.scales) - logdet_Sp) - 0.5 * quad
+    log_w = torch.log(mixture.weights) + log_c
+    return StudentTMixture(torch.softmax(log_w, 0), mn, Sn, dof=None)
 
 
 class FailureClassifier:
