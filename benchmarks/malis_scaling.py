@@ -1,14 +1,14 @@
 """Scaling of the constrained MALIS loss with crop size, against an all-pairs brute force.
 
 The ``mala`` card's claim M2 (Funke et al., TPAMI 2019: the quasi-linear MALIS gradient
-replaces the original quadratic algorithm): the median time of the constrained MALIS loss
+replaces the original quadratic algorithm): the median CPU time of the constrained MALIS loss
 (both Kruskal passes, plus the weighted loss and its backward pass) on 3-D cubes of side
 16, 24, 32, 48, 64 with random affinities U(0, 1) and Voronoi labels should grow close to
 ``n log n`` in the voxel count ``n`` (log-log slope ≤ 1.3). The naive brute force (one
 tree-path query per voxel pair, :func:`neuroinverse.segmentation.malis.malis_counts_bruteforce`)
 on cubes of side 4-8 should grow at least quadratically (slope ≥ 1.8).
 
-    python benchmarks/malis_scaling.py [--sides 16 24 32 48 64] [--brute 4 5 6 7 8] [--repeats 3]
+    python benchmarks/malis_scaling.py [--sides 16 24 32 48 64] [--brute 4 5 6 7 8] [--repeats 5]
 
 Writes a Markdown table to stdout and to ``benchmarks/results/malis_scaling.md``.
 """
@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy import ndimage
 
+from neuroinverse.runtime import cpu_times
 from neuroinverse.segmentation.affinities import relabel_connected
 from neuroinverse.segmentation.malis import malis_counts, malis_counts_bruteforce, malis_loss
 
@@ -48,15 +48,6 @@ def voronoi_labels(side: int, rng: np.random.Generator, *, cell: float = 8.0) ->
     return relabel_connected(np.where(boundary, 0, cells))
 
 
-def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def slope(n: list[int], t: list[float]) -> float:
     return float(np.polyfit(np.log(n), np.log(t), 1)[0])
 
@@ -65,7 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sides", type=int, nargs="+", default=[16, 24, 32, 48, 64])
     ap.add_argument("--brute", type=int, nargs="+", default=[4, 5, 6, 7, 8])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -76,32 +67,27 @@ def main() -> None:
     malis_loss(torch.rand(3, 8, 8, 8, dtype=torch.float64), lab, constrained=True)
     malis_counts(rng.random((3, 8, 8, 8)), lab)
 
-    rows, n_fast, t_loss, t_counts = [], [], [], []
+    fast_cases = []
     for side in args.sides:
         lab = voronoi_labels(side, rng)
         aff = torch.rand((3, side, side, side), dtype=torch.float64, generator=torch.Generator().manual_seed(side))
-        aff.requires_grad_(True)
+        fast_cases.append((side, aff.requires_grad_(True), lab))
 
-        def loss_step(aff=aff, lab=lab):
-            malis_loss(aff, lab, constrained=True).backward()
+    def loss_step(aff, lab):
+        malis_loss(aff, lab, constrained=True).backward()
 
-        tc = median_time(lambda aff=aff, lab=lab: malis_counts(aff.detach().numpy(), lab, constrained=True),
-                         args.repeats)
-        tl = median_time(loss_step, args.repeats)
-        n_fast.append(side**3)
-        t_counts.append(tc)
-        t_loss.append(tl)
-        rows.append(f"| constrained MALIS | {side}³ | {side**3} | {int(lab.max())} | {tc:.4f} | {tl:.4f} |")
-        print(rows[-1], flush=True)
-    n_brute, t_brute = [], []
-    for side in args.brute:
-        lab = voronoi_labels(side, rng, cell=3.0)
-        aff = rng.random((3, side, side, side))
-        tb = median_time(lambda aff=aff, lab=lab: malis_counts_bruteforce(aff, lab), 1)
-        n_brute.append(side**3)
-        t_brute.append(tb)
-        rows.append(f"| brute force (all pairs) | {side}³ | {side**3} | {int(lab.max())} | {tb:.4f} | – |")
-        print(rows[-1], flush=True)
+    t_counts = cpu_times([lambda a=a, lab=lab: malis_counts(a.detach().numpy(), lab, constrained=True)
+                          for _, a, lab in fast_cases], repeats=args.repeats)
+    t_loss = cpu_times([lambda a=a, lab=lab: loss_step(a, lab) for _, a, lab in fast_cases], repeats=args.repeats)
+    n_fast = [side**3 for side, _, _ in fast_cases]
+    rows = [f"| constrained MALIS | {side}³ | {side**3} | {int(lab.max())} | {tc:.4f} | {tl:.4f} |"
+            for (side, _, lab), tc, tl in zip(fast_cases, t_counts, t_loss, strict=True)]
+    brute_cases = [(side, rng.random((3, side, side, side)), voronoi_labels(side, rng, cell=3.0)) for side in args.brute]
+    t_brute = cpu_times([lambda a=a, lab=lab: malis_counts_bruteforce(a, lab) for _, a, lab in brute_cases],
+                        repeats=args.repeats)
+    n_brute = [side**3 for side, _, _ in brute_cases]
+    rows += [f"| brute force (all pairs) | {side}³ | {side**3} | {int(lab.max())} | {tb:.4f} | – |"
+             for (side, _, lab), tb in zip(brute_cases, t_brute, strict=True)]
     s_counts, s_loss, s_brute = slope(n_fast, t_counts), slope(n_fast, t_loss), slope(n_brute, t_brute)
     try:
         load = os.getloadavg()[0]
@@ -111,8 +97,9 @@ def main() -> None:
         "# Constrained MALIS: time against crop size",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
-        f"{load:.1f} at the end, torch threads 1, numba (serial). Median of {args.repeats} runs "
-        "(brute force: 1 run). Random affinities U(0,1), Voronoi labels (relabelled connected pieces).",
+        f"{load:.1f} at the end, torch threads 1, numba (serial). CPU seconds per call: median over "
+        f"{args.repeats} interleaved rounds of ~50 ms blocks (`neuroinverse.runtime.cpu_times`). "
+        "Random affinities U(0,1), Voronoi labels (relabelled connected pieces).",
         "",
         "| method | crop | voxels n | objects | counts (s) | loss + backward (s) |",
         "|---|---|---|---|---|---|",

@@ -64,7 +64,7 @@ from neuroinverse import plotting
 from neuroinverse.metrics.segmentation import score_sweep
 from neuroinverse.models.unet import UNet
 from neuroinverse.results import ChapterResults, Claim
-from neuroinverse.runtime import setup, time_call, timed
+from neuroinverse.runtime import cpu_times, setup, time_call, timed
 from neuroinverse.segmentation.affinities import relabel_connected
 from neuroinverse.segmentation.agglomerate import (agglomerate, boundary_map, predict_affinities,
                                                    threshold_components, watershed_fragments)
@@ -169,7 +169,7 @@ print(f"{cfg.m1_crops} crops of {cfg.m1_shape}: {m1_mismatch} edges differ, "
 # CPU time of both constrained passes on cubes of random affinities over relabelled neurite
 # labels, against the library's all-pairs count (`malis_counts_bruteforce`: a search of the
 # maximum spanning tree from every labelled voxel, quadratic in the number of voxels) on tiny
-# cubes. Slopes are fitted in log-log. Each time is the median (the card's statistic) over 5
+# cubes. Slopes are fitted in log-log. Each time (`cpu_times`) is the median (the card's statistic) over 5
 # rounds of a block of calls lasting about 50 ms of CPU time (a single call on a 16³ cube lasts
 # about a millisecond, where the machine's timing noise is large); each round visits every
 # size in turn, so that a drift of the machine's speed cannot tilt the slope.
@@ -188,32 +188,8 @@ def cube_case(side):
     return rng.uniform(0, 1, (3, side, side, side)), lab
 
 
-def median_times(fns, repeats=5, block=0.05):
-    """Median over ``repeats`` rounds of the CPU seconds (``time.process_time``) per call of each fn.
-
-    Each fn runs in blocks that last about ``block`` seconds (judged from a call after a
-    warm-up call, which compiles numba code), so that timer noise matters little even for
-    millisecond calls; the rounds visit the fns in turn, so that a slow drift of the machine's
-    speed over the measurement touches every size alike instead of tilting the slope.
-    """
-    ks = []
-    for fn in fns:
-        fn()
-        t0 = time.process_time()
-        fn()
-        ks.append(max(1, int(np.ceil(block / max(time.process_time() - t0, 1e-6)))))
-    per_call = np.empty((repeats, len(fns)))
-    for r in range(repeats):
-        for j, (fn, k) in enumerate(zip(fns, ks, strict=True)):
-            t0 = time.process_time()
-            for _ in range(k):
-                fn()
-            per_call[r, j] = (time.process_time() - t0) / k
-    return np.median(per_call, axis=0)
-
-
-m2_fast = median_times([lambda c=cube_case(s): malis_counts(*c, constrained=True) for s in cfg.m2_sides])
-m2_brute = median_times([lambda c=cube_case(s): malis_counts_bruteforce(*c) for s in cfg.brute_sides])
+m2_fast = cpu_times([lambda c=cube_case(s): malis_counts(*c, constrained=True) for s in cfg.m2_sides])
+m2_brute = cpu_times([lambda c=cube_case(s): malis_counts_bruteforce(*c) for s in cfg.brute_sides])
 n_fast, n_brute = np.array(cfg.m2_sides) ** 3, np.array(cfg.brute_sides) ** 3
 slope_fast = float(np.polyfit(np.log(n_fast), np.log(m2_fast), 1)[0])
 slope_brute = float(np.polyfit(np.log(n_brute), np.log(m2_brute), 1)[0])

@@ -35,6 +35,7 @@ __all__ = [
     "provenance",
     "repo_root",
     "time_call",
+    "cpu_times",
     "timed",
 ]
 
@@ -230,3 +231,35 @@ def time_call(fn, *, repeats: int = 5, warmup: int = 1) -> float:
         sync()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+def cpu_times(fns, *, repeats: int = 5, block: float = 0.05) -> np.ndarray:
+    """Median CPU seconds per call of each of ``fns``, for scaling laws fitted across sizes.
+
+    Each fn is called once to warm up (numba compiles on the first call), once more to size
+    its block: a block repeats the fn as often as needed to last about ``block`` seconds, so
+    that timer and scheduling noise matter little even for millisecond calls. ``repeats``
+    rounds then time one block of every fn in turn (interleaved, so that a drift of the
+    machine's speed touches every fn alike instead of tilting a fitted slope); the result is
+    the median over rounds of each fn's CPU time (``time.process_time``) per call.
+
+    Returns:
+        float64 array ``(len(fns),)``.
+    """
+    fns = list(fns)
+    if not fns or repeats < 1 or not block > 0:
+        raise ValueError(f"need at least one fn, repeats >= 1 and block > 0; got {len(fns)}, {repeats}, {block}")
+    ks = []
+    for fn in fns:
+        fn()
+        t0 = time.process_time()
+        fn()
+        ks.append(max(1, int(np.ceil(block / max(time.process_time() - t0, 1e-6)))))
+    per_call = np.empty((repeats, len(fns)))
+    for r in range(repeats):
+        for j, (fn, k) in enumerate(zip(fns, ks, strict=True)):
+            t0 = time.process_time()
+            for _ in range(k):
+                fn()
+            per_call[r, j] = (time.process_time() - t0) / k
+    return np.median(per_call, axis=0)

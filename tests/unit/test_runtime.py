@@ -114,3 +114,18 @@ def test_timed_returns_result_and_time():
     assert 0.015 < time_call(lambda: _time.sleep(0.02), repeats=2, warmup=0) < 1.0
     with pytest.raises(ValueError, match="repeats"):
         time_call(lambda: None, repeats=0)
+
+
+def test_cpu_times_orders_workloads_and_rejects_bad_input():
+    from neuroinverse.runtime import cpu_times
+
+    small, big = np.random.default_rng(0).random(10_000), np.random.default_rng(1).random(1_000_000)
+    calls = []
+    t = cpu_times([lambda: calls.append(np.sort(small)), lambda: np.sort(big)], repeats=3, block=0.01)
+    assert t.shape == (2,) and (t > 0).all()
+    assert t[1] > 20 * t[0]  # ~100x the elements, n log n work
+    assert len(calls) >= 2 + 3  # warm-up, sizing call, then one block per round
+    for bad in (dict(fns=[]), dict(fns=[lambda: None], repeats=0), dict(fns=[lambda: None], block=0.0)):
+        fns = bad.pop("fns")
+        with pytest.raises(ValueError, match="repeats"):
+            cpu_times(fns, **bad)
