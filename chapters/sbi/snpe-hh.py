@@ -228,6 +228,26 @@ print("                                   prior draws:    ",
       np.round((x_prior - x_o).abs().median(0).values.numpy(), 2).tolist())
 
 # %% [markdown]
+# ## Figure 2b: traces from posterior draws
+#
+# The observed trace and the traces of three draws from the SNPE-B posterior (new noise),
+# offset for legibility, over the same stimulus as Figure 1.
+
+# %%
+pp_theta = multi.posterior_samples(3, generator=rt.generator(35))
+pp_traces = sim.traces(pp_theta, generator=rt.generator(36))
+fig, ax = plotting.figure(1, 1, width=7.5, height=3.8)
+ax[0, 0].plot(t_ms, obs_traces.voltage[0].cpu(), color=plotting.COLORS["truth"], lw=0.9, label="observed (θ*)")
+for i, c in enumerate(["#d62728", "#ff7f0e", "#8c564b"]):
+    ax[0, 0].plot(t_ms, pp_traces.voltage[i].cpu() - 130 * (i + 1), color=c, lw=0.7,
+                  label=f"posterior draw {i + 1} (offset −{130 * (i + 1)} mV)")
+ax[0, 0].set_xlabel("time (ms)")
+ax[0, 0].set_ylabel("membrane potential (mV)")
+ax[0, 0].legend(loc="upper right", fontsize=7)
+plotting.save(fig, "snpe-hh", "fig2b_posterior_traces")
+print("posterior draws (natural units):", np.round(model.natural(pp_theta).numpy(), 2).tolist())
+
+# %% [markdown]
 # ## Importance weights are needed (claim C1)
 #
 # The conjugate toy θ ~ N(0, 2²), x | θ ~ N(θ, 1), $x_o$ = 1.5 has the posterior
