@@ -1,7 +1,8 @@
 """Scaling of the constrained MALIS loss with crop size, against an all-pairs brute force.
 
-The ``mala`` card's claim M2 (Funke et al., TPAMI 2019: the quasi-linear MALIS gradient
-replaces the original quadratic algorithm): the median CPU time of the constrained MALIS loss
+Claim M2 of the mala chapter (Funke et al., TPAMI 2019, Sec. 2.2: the quasi-linear MALIS
+gradient replaces the original quadratic algorithm). The chapter judges it on counted work
+(``malis_work``), reported here too; besides, the median CPU time of the constrained MALIS loss
 (both Kruskal passes, plus the weighted loss and its backward pass) on 3-D cubes of side
 16, 24, 32, 48, 64 with random affinities U(0, 1) and Voronoi labels should grow close to
 ``n log n`` in the voxel count ``n`` (log-log slope ≤ 1.3). The naive brute force (one
@@ -26,7 +27,13 @@ from scipy import ndimage
 
 from neuroinverse.runtime import cpu_times
 from neuroinverse.segmentation.affinities import relabel_connected
-from neuroinverse.segmentation.malis import malis_counts, malis_counts_bruteforce, malis_loss
+from neuroinverse.segmentation.malis import (
+    malis_counts,
+    malis_counts_bruteforce,
+    malis_loss,
+    malis_work,
+    malis_work_bruteforce,
+)
 
 OUT = Path(__file__).resolve().parent / "results" / "malis_scaling.md"
 
@@ -79,36 +86,41 @@ def main() -> None:
     t_counts = cpu_times([lambda a=a, lab=lab: malis_counts(a.detach().numpy(), lab, constrained=True)
                           for _, a, lab in fast_cases], repeats=args.repeats)
     t_loss = cpu_times([lambda a=a, lab=lab: loss_step(a, lab) for _, a, lab in fast_cases], repeats=args.repeats)
+    w_counts = [malis_work(a.detach().numpy(), lab, constrained=True)["total"] for _, a, lab in fast_cases]
     n_fast = [side**3 for side, _, _ in fast_cases]
-    rows = [f"| constrained MALIS | {side}³ | {side**3} | {int(lab.max())} | {tc:.4f} | {tl:.4f} |"
-            for (side, _, lab), tc, tl in zip(fast_cases, t_counts, t_loss, strict=True)]
+    rows = [f"| constrained MALIS | {side}³ | {side**3} | {int(lab.max())} | {w} | {tc:.4f} | {tl:.4f} |"
+            for (side, _, lab), w, tc, tl in zip(fast_cases, w_counts, t_counts, t_loss, strict=True)]
     brute_cases = [(side, rng.random((3, side, side, side)), voronoi_labels(side, rng, cell=3.0)) for side in args.brute]
     t_brute = cpu_times([lambda a=a, lab=lab: malis_counts_bruteforce(a, lab) for _, a, lab in brute_cases],
                         repeats=args.repeats)
+    w_brute = [malis_work_bruteforce(a, lab)["total"] for _, a, lab in brute_cases]
     n_brute = [side**3 for side, _, _ in brute_cases]
-    rows += [f"| brute force (all pairs) | {side}³ | {side**3} | {int(lab.max())} | {tb:.4f} | – |"
-             for (side, _, lab), tb in zip(brute_cases, t_brute, strict=True)]
+    rows += [f"| brute force (all pairs) | {side}³ | {side**3} | {int(lab.max())} | {w} | {tb:.4f} | – |"
+             for (side, _, lab), w, tb in zip(brute_cases, w_brute, t_brute, strict=True)]
     s_counts, s_loss, s_brute = slope(n_fast, t_counts), slope(n_fast, t_loss), slope(n_brute, t_brute)
+    sw_counts, sw_brute = slope(n_fast, w_counts), slope(n_brute, w_brute)
     try:
         load = os.getloadavg()[0]
     except OSError:
         load = float("nan")
     text = "\n".join([
-        "# Constrained MALIS: time against crop size",
+        "# Constrained MALIS: work and time against crop size",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
         f"{load:.1f} at the end, torch threads 1, numba (serial). CPU seconds per call: median over "
         f"{args.repeats} interleaved rounds of ~50 ms blocks (`neuroinverse.runtime.cpu_times`). "
         "Random affinities U(0,1), Voronoi labels (relabelled connected pieces).",
         "",
-        "| method | crop | voxels n | objects | counts (s) | loss + backward (s) |",
-        "|---|---|---|---|---|---|",
+        "| method | crop | voxels n | objects | work (operations) | counts (s) | loss + backward (s) |",
+        "|---|---|---|---|---:|---:|---:|",
         *rows,
         "",
-        f"Log-log slope against n: constrained counts {s_counts:.2f}, loss + backward {s_loss:.2f} "
-        f"(card mala M2: ≤ 1.3); brute force {s_brute:.2f} (card: ≥ 1.8).",
+        f"Log-log slope of the counted work (edges visited + union-find steps; pairs + tree steps "
+        f"for the brute force) against n: constrained {sw_counts:.3f} (Funke et al. 2019 M2: ≤ 1.3), "
+        f"brute force {sw_brute:.3f} (≥ 1.8). These are what the mala chapter judges.",
         "",
-        f"M2 verdict: {'held' if s_loss <= 1.3 and s_brute >= 1.8 else 'not reproduced'}.",
+        f"Log-log slope of CPU time against n (shown, not judged): constrained counts {s_counts:.2f}, "
+        f"loss + backward {s_loss:.2f}; brute force {s_brute:.2f}.",
         "",
     ])
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,7 @@ from neuroinverse.inference.abc import rejection_abc
 from neuroinverse.inference.snpe import SNPEB, marginal_summary, weighted_and_unweighted
 from neuroinverse.models.mdn import MDN, GRUEmbedding
 from neuroinverse.results import ChapterResults, Claim
-from neuroinverse.runtime import setup, timed
+from neuroinverse.runtime import background, setup, timed
 from neuroinverse.simulators.autapse import AUTAPSE_PRIOR, AUTAPSE_THETA_STAR, AutapseSimulator
 from neuroinverse.simulators.hodgkin_huxley import (FEATURE_SETS, HHSimulator, feature_report, hh_model,
                                                     pilot_zscore)
@@ -92,6 +92,48 @@ model = hh_model(cfg.model)
 prior = model.prior
 print(f"profile={rt.profile} device={dev} threads={rt.threads}; HH model {model.name}: "
       f"{model.dim} parameters {model.names}; features {cfg.features!r}")
+
+
+# %% [markdown]
+# The conjugate toy of claim C1 and the autapse runs of claim C4 (both below) share nothing
+# with the Hodgkin-Huxley fits, so they train in a background process on the second core
+# while those run (`neuroinverse.runtime.background`: one thread and explicit seeds, so the
+# numbers are exactly those of a run in this kernel); their sections collect the results and
+# explain them.
+
+# %%
+toy_prior = gaussian_linear_prior(1, prior_var=4.0)
+toy_sim = functools.partial(gaussian_linear, noise_var=1.0)
+toy_xo = torch.tensor([1.5])
+
+
+def toy_pair(s):
+    """One seed of claim C1: round 1 from the prior, round 2 with and without the weights."""
+    torch.manual_seed(rt.seed + s)
+    q = MDN(1, 1, n_components=2, hidden=(20,)).to(dev)
+    return weighted_and_unweighted(toy_prior, toy_sim, toy_xo, q, n_simulations=cfg.toy_sims,
+                                   generator=rt.generator(100 + s), epochs=cfg.toy_epochs,
+                                   batch_size=cfg.toy_batch, lr=cfg.toy_lr, seed=rt.seed + s, progress=False)
+
+
+def autapse_runs():
+    """Claim C4: SNPE-B on the autapse model, resampling failures with and without the classifier."""
+    aut_raw = AutapseSimulator(dt=cfg.aut_dt, device=dev)
+    aut_z = pilot_zscore(aut_raw, AUTAPSE_PRIOR, cfg.aut_pilot, generator=rt.generator(40))
+    aut_sim = AutapseSimulator(dt=cfg.aut_dt, device=dev, zscore=aut_z)
+    aut_xo = aut_sim(AUTAPSE_THETA_STAR[None], generator=rt.generator(41))[0][0]
+    runs = {}
+    for mode in ("resample", "classifier"):
+        torch.manual_seed(rt.seed)
+        runs[mode] = SNPEB(AUTAPSE_PRIOR, aut_sim, aut_xo, MDN(2, aut_sim.x_dim, hidden=cfg.hidden).to(dev),
+                           failures=mode, classifier_degree=2, epochs=cfg.aut_epochs, seed=rt.seed)
+        runs[mode].run(cfg.aut_rounds, cfg.aut_sims, generator=rt.generator(42))
+    return aut_sim, runs
+
+
+on_cpu = dev.type == "cpu"  # on a GPU both run in this kernel, in their sections
+toy_jobs = [background(toy_pair, s) for s in range(cfg.toy_seeds)] if on_cpu else None
+aut_job = background(autapse_runs) if on_cpu else None
 
 # %% [markdown]
 # ## The simulator and the observation
@@ -258,19 +300,9 @@ print("posterior draws (natural units):", np.round(model.natural(pp_theta).numpy
 # stay near the card's C1 time budget; the full profile uses minibatches of 50.
 
 # %%
-toy_prior = gaussian_linear_prior(1, prior_var=4.0)
-toy_sim = functools.partial(gaussian_linear, noise_var=1.0)
-toy_xo = torch.tensor([1.5])
 toy_mean, toy_cov = gaussian_linear_posterior(toy_xo, prior_var=4.0, noise_var=1.0)
 toy_sd = float(toy_cov[0, 0].sqrt())
-toy_runs = []
-for s in range(cfg.toy_seeds):
-    torch.manual_seed(rt.seed + s)
-    toy_runs.append(weighted_and_unweighted(
-        toy_prior, toy_sim, toy_xo, MDN(1, 1, n_components=2, hidden=(20,)).to(dev), n_simulations=cfg.toy_sims,
-        generator=rt.generator(100 + s), epochs=cfg.toy_epochs, batch_size=cfg.toy_batch, lr=cfg.toy_lr,
-        seed=rt.seed + s,
-        progress=s == 0))
+toy_runs = [job.result() for job in toy_jobs] if toy_jobs else [toy_pair(s) for s in range(cfg.toy_seeds)]
 toy_stats = np.array([[[float(v) for v in run.density.moments(toy_xo)] for run in pair] for pair in toy_runs])
 toy_err = np.abs(toy_stats[:, :, 0] - float(toy_mean[0])) / toy_sd  # (seed, weighted/unweighted)
 toy_ratio = np.sqrt(toy_stats[:, :, 1]) / toy_sd
@@ -307,16 +339,7 @@ plotting.save(fig, "snpe-hh", "fig3_toy")
 # The summary features of the autapse runs are the book's choice (card: not stated).
 
 # %%
-aut_raw = AutapseSimulator(dt=cfg.aut_dt, device=dev)
-aut_z = pilot_zscore(aut_raw, AUTAPSE_PRIOR, cfg.aut_pilot, generator=rt.generator(40))
-aut_sim = AutapseSimulator(dt=cfg.aut_dt, device=dev, zscore=aut_z)
-aut_xo = aut_sim(AUTAPSE_THETA_STAR[None], generator=rt.generator(41))[0][0]
-aut_runs = {}
-for mode in ("resample", "classifier"):
-    torch.manual_seed(rt.seed)
-    aut_runs[mode] = SNPEB(AUTAPSE_PRIOR, aut_sim, aut_xo, MDN(2, aut_sim.x_dim, hidden=cfg.hidden).to(dev),
-                           failures=mode, classifier_degree=2, epochs=cfg.aut_epochs, seed=rt.seed)
-    aut_runs[mode].run(cfg.aut_rounds, cfg.aut_sims, generator=rt.generator(42))
+aut_sim, aut_runs = aut_job.result() if aut_job else autapse_runs()  # defined and started at the top
 bad_pct = {k: np.array([100 * r.frac_bad for r in v.rounds]) for k, v in aut_runs.items()}
 for k, v in bad_pct.items():
     print(f"% bad simulations per round, {k:10s}:", np.round(v, 1).tolist())

@@ -37,6 +37,7 @@ __all__ = [
     "time_call",
     "cpu_times",
     "timed",
+    "background",
 ]
 
 PROFILES: tuple[str, ...] = ("ci", "full")
@@ -263,3 +264,45 @@ def cpu_times(fns, *, repeats: int = 5, block: float = 0.05) -> np.ndarray:
                 fn()
             per_call[r, j] = (time.process_time() - t0) / k
     return np.median(per_call, axis=0)
+
+
+_POOLS: dict = {}
+
+
+def _one_thread_worker() -> None:
+    """Initialiser of the background workers: one torch and one BLAS thread, as the ci kernel."""
+    torch.set_num_threads(1)
+
+
+def _pool(workers: int):
+    if workers not in _POOLS:
+        import atexit
+
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        # loky: fresh interpreters (no fork of a process that has run torch), functions sent
+        # with cloudpickle, so a function defined in a notebook cell can run there
+        ex = ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_worker,
+                                 env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                                      "OPENBLAS_NUM_THREADS": "1"})
+        _POOLS[workers] = ex
+        atexit.register(ex.shutdown, wait=False)
+    return _POOLS[workers]
+
+
+def background(fn, /, *args, workers: int = 1, **kwargs):
+    """Start ``fn(*args, **kwargs)`` in a background process; return a ``concurrent.futures.Future``.
+
+    The ci profile runs a chapter's kernel on one thread of a two-core machine; independent
+    work (a classifier test, another seed's fit) runs here on the other core while the kernel
+    goes on. Jobs run one after another in a pool of ``workers`` processes (one pool per
+    ``workers`` value, started on first use, each process on one thread), so ``.result()`` is
+    exactly what ``fn(*args, **kwargs)`` returns in a one-thread kernel: pass seeds or
+    generators explicitly, never rely on the kernel's global random state. Exceptions are
+    re-raised by ``.result()``.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable; got {type(fn).__name__}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer; got {workers!r}")
+    return _pool(workers).submit(fn, *args, **kwargs)

@@ -29,8 +29,8 @@ def _generic_constrained(aff, labels):
     u, v, valid = affinity_graph(labels.shape)
     nl, k = M._compact_labels(labels)
     a = aff.ravel()
-    n_pos, _ = M._kruskal_label_counts(M._edge_order(np.where(g, a, -1.0), valid), u, v, nl, k)
-    _, n_neg = M._kruskal_label_counts(M._edge_order(np.where(g, 2.0, a), valid), u, v, nl, k)
+    n_pos, _, _, _ = M._kruskal_label_counts(M._edge_order(np.where(g, a, -1.0), valid), u, v, nl, k)
+    _, n_neg, _, _ = M._kruskal_label_counts(M._edge_order(np.where(g, 2.0, a), valid), u, v, nl, k)
     return np.where(g, n_pos, 0).reshape(aff.shape), np.where(g, 0, n_neg).reshape(aff.shape)
 
 
@@ -221,3 +221,34 @@ def test_maximin_path_ends_and_edge():
     u, v, _ = affinity_graph((5, 5))
     nodes = np.r_[u[path], v[path]]
     assert 0 in nodes and 24 in nodes and len(path) >= 8
+
+
+def test_work_counts_are_exact_on_a_path_and_deterministic():
+    """A 1x4 chain, one label: 3 edges, every pair; the brute force queries C(4, 2) pairs."""
+    aff = np.zeros((2, 1, 4))
+    aff[1, 0, :3] = [0.9, 0.5, 0.7]  # x-edges; y-edges do not exist in a 1-row image
+    labels = np.ones((1, 4), dtype=np.int64)
+    w = M.malis_work(aff, labels)
+    assert w["edges"] == 3 and w["merges"] == 3  # three unions, one map entry moved each
+    assert w["total"] == w["edges"] + w["hops"] + w["merges"]
+    assert M.malis_work(aff, labels) == w  # counted, not timed: identical on every call
+    wb = M.malis_work_bruteforce(aff, labels)
+    assert wb["pairs"] == 6 and wb["steps"] >= 6 and wb["total"] == wb["pairs"] + wb["steps"]
+    # constrained: the positive pass visits the 3 within-object edges, the negative pass none
+    wc = M.malis_work(aff, labels, constrained=True)
+    assert wc["edges"] == 3 and wc["merges"] == 3
+
+
+def test_work_slopes_separate_quasi_linear_from_quadratic():
+    """Work grows ~n for the constrained passes and ~n² for the all-pairs brute force."""
+    rng = np.random.default_rng(0)
+    sides, fast, brute = (8, 12, 16), [], []
+    for side in sides:
+        lab = relabel_connected(rng.integers(1, 4, size=(side, side)))
+        aff = rng.random((2, side, side))
+        fast.append(M.malis_work(aff, lab, constrained=True)["total"])
+        brute.append(M.malis_work_bruteforce(aff, lab)["total"])
+    n = np.array(sides) ** 2
+    s_fast = np.polyfit(np.log(n), np.log(fast), 1)[0]
+    s_brute = np.polyfit(np.log(n), np.log(brute), 1)[0]
+    assert 0.8 < s_fast < 1.3 and s_brute > 1.8

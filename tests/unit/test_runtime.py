@@ -129,3 +129,25 @@ def test_cpu_times_orders_workloads_and_rejects_bad_input():
         fns = bad.pop("fns")
         with pytest.raises(ValueError, match="repeats"):
             cpu_times(fns, **bad)
+
+
+def _seeded_draw(seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(5, generator=g), torch.get_num_threads()
+
+
+def _fail():
+    raise KeyError("boom")
+
+
+def test_background_gives_the_in_process_result_on_one_thread():
+    from neuroinverse.runtime import background
+
+    out, threads = background(_seeded_draw, 3).result(timeout=120)
+    assert torch.equal(out, _seeded_draw(3)[0]) and threads == 1
+    with pytest.raises(KeyError, match="boom"):
+        background(_fail).result(timeout=120)
+    with pytest.raises(ValueError, match="workers"):
+        background(_seeded_draw, 1, workers=0)
+    with pytest.raises(TypeError, match="callable"):
+        background(3)

@@ -8,12 +8,13 @@ when the two distributions are the same and 1.0 when they do not overlap.
 
 from __future__ import annotations
 
-import atexit
 import warnings
 from concurrent.futures import Future
 
 import numpy as np
 import torch
+
+from ..runtime import background
 
 __all__ = ["c2st", "c2st_async"]
 
@@ -87,29 +88,13 @@ def c2st(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int =
     return float(np.mean(scores))
 
 
-_EXECUTORS: dict = {}
-
-
-def _executor(workers: int):
-    """A private loky process pool (fresh interpreters, no fork of a process that ran torch, no
-    re-import of ``__main__``; not joblib's shared reusable pool, which scikit-learn resizes)."""
-    if workers not in _EXECUTORS:
-        from joblib.externals.loky import ProcessPoolExecutor
-
-        ex = ProcessPoolExecutor(max_workers=workers)
-        _EXECUTORS[workers] = ex
-        atexit.register(ex.shutdown, wait=False)
-    return _EXECUTORS[workers]
-
-
 def c2st_async(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int = 10000,
                workers: int = 1) -> Future:
     """Start :func:`c2st` in a background process; returns a ``concurrent.futures.Future``.
 
-    The test runs in a pool of ``workers`` worker processes (one pool per ``workers`` value,
-    started on first use and reused), so that a single-threaded caller, e.g. a chapter
-    training torch models on one core, keeps working while the classifiers train on another
-    core. ``future.result()`` is exactly ``c2st(p_samples, q_samples, folds=folds, seed=seed,
+    The test runs in :func:`neuroinverse.runtime.background`'s pool of ``workers``
+    processes, so that a single-threaded caller, e.g. a chapter training torch models on one
+    core, keeps working while the classifiers train on another core. ``future.result()`` is exactly ``c2st(p_samples, q_samples, folds=folds, seed=seed,
     max_iter=max_iter)``: the folds are fitted one after the other in the worker. The
     samples are checked here, so bad input raises at once rather than in ``result()``.
     """
@@ -117,4 +102,4 @@ def c2st_async(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter:
     q = _as_samples(q_samples, "q_samples")
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer; got {workers!r}")
-    return _executor(workers).submit(c2st, p, q, folds=folds, seed=seed, max_iter=max_iter, n_jobs=1)
+    return background(c2st, p, q, folds=folds, seed=seed, max_iter=max_iter, n_jobs=1, workers=workers)

@@ -70,6 +70,8 @@ __all__ = [
     "maximin_affinity_bruteforce",
     "malis_counts",
     "malis_counts_bruteforce",
+    "malis_work",
+    "malis_work_bruteforce",
     "malis_weights",
     "misclassified_pairs",
     "maximin_path",
@@ -91,10 +93,12 @@ _NORMALISATIONS = ("total", "per_pass")
 
 # ----------------------------------------------------------------------------- numba core
 @numba.njit(cache=True)
-def _find(parent, x):
+def _find(parent, x, work):
+    """Root of ``x`` with full path compression; adds the pointer steps taken to ``work[0]``."""
     root = x
     while parent[root] != root:
         root = parent[root]
+        work[0] += 1
     while parent[x] != root:
         nxt = parent[x]
         parent[x] = root
@@ -108,10 +112,11 @@ def _kruskal_tree(order, u, v, n_nodes):
     parent = np.arange(n_nodes)
     rank = np.zeros(n_nodes, np.int64)
     in_tree = np.zeros(u.shape[0], np.bool_)
+    work = np.zeros(1, np.int64)
     for k in range(order.shape[0]):
         e = order[k]
-        a = _find(parent, u[e])
-        b = _find(parent, v[e])
+        a = _find(parent, u[e], work)
+        b = _find(parent, v[e], work)
         if a == b:
             continue
         in_tree[e] = True
@@ -127,6 +132,9 @@ def _kruskal_tree(order, u, v, n_nodes):
 def _kruskal_size_counts(order, u, v, parent_init, size_init):
     """Kruskal with set sizes only: ``count(e) = |A|·|B|`` for each merging edge.
 
+    Returns ``(counts, hops, unions)``: the counts per edge, the union-find pointer steps
+    taken by all finds, and the number of unions (deterministic measures of the work).
+
     The edge ends are gathered in Kruskal order first (independent loads, cache friendly),
     then the union-find runs with path halving and union by size; the counts depend only on
     the set sizes, not on which root survives.
@@ -140,15 +148,19 @@ def _kruskal_size_counts(order, u, v, parent_init, size_init):
     parent = parent_init.copy()
     size = size_init.copy()
     counts = np.zeros(u.shape[0], np.int64)
+    hops = 0  # union-find pointer steps, the algorithm's work beside the m edges visited
+    unions = 0
     for k in range(m):
         a = us[k]
         while parent[a] != a:
             parent[a] = parent[parent[a]]
             a = parent[a]
+            hops += 1
         b = vs[k]
         while parent[b] != b:
             parent[b] = parent[parent[b]]
             b = parent[b]
+            hops += 1
         if a == b:
             continue
         sa, sb = size[a], size[b]
@@ -157,14 +169,17 @@ def _kruskal_size_counts(order, u, v, parent_init, size_init):
             a, b = b, a
         parent[b] = a
         size[a] = sa + sb
-    return counts
+        unions += 1
+    return counts, hops, unions
 
 
 @numba.njit(cache=True)
 def _kruskal_label_counts(order, u, v, node_label, n_labels):
     """Kruskal with a sparse label → count map per root (Turaga et al. 2009, all pairs).
 
-    ``node_label`` holds 0 (unlabelled) or 1..n_labels. Returns ``(n_pos, n_neg)`` per edge.
+    ``node_label`` holds 0 (unlabelled) or 1..n_labels. Returns ``(n_pos, n_neg, hops,
+    moves)``: the counts per edge, the union-find pointer steps of all finds, and the map
+    entries moved by all merges (deterministic measures of the work).
     """
     n_nodes = node_label.shape[0]
     n_e = u.shape[0]
@@ -189,10 +204,12 @@ def _kruskal_label_counts(order, u, v, node_label, n_labels):
             n_entries[i] = 1
             total[i] = 1
             where[i * key_base + lab] = i
+    work = np.zeros(1, np.int64)
+    moves = 0
     for k in range(order.shape[0]):
         e = order[k]
-        a = _find(parent, u[e])
-        b = _find(parent, v[e])
+        a = _find(parent, u[e], work)
+        b = _find(parent, v[e], work)
         if a == b:
             continue
         if n_entries[a] < n_entries[b]:  # merge the smaller map into the larger
@@ -215,13 +232,14 @@ def _kruskal_label_counts(order, u, v, node_label, n_labels):
                 n_entries[a] += 1
             where.pop(b * key_base + lab)
             j = nxt
+            moves += 1
         n_pos[e] = pos
         n_neg[e] = total[a] * total[b] - pos
         total[a] += total[b]
         head[b] = -1
         n_entries[b] = 0
         parent[b] = a
-    return n_pos, n_neg
+    return n_pos, n_neg, work[0], moves
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -372,41 +390,83 @@ def malis_counts(affinities, labels, *, constrained: bool = False,
         ``(n_pos, n_neg)``: int64 arrays of the affinities' shape. Unconstrained:
         ``Σ n⁺ = Σ_l C(N_l, 2)`` and ``Σ (n⁺ + n⁻) = C(N_L, 2)`` on a connected grid.
     """
+    n_pos, n_neg, _ = _malis_counts_and_work(affinities, labels, constrained=constrained,
+                                             gt_affinities=gt_affinities)
+    return n_pos, n_neg
+
+
+def malis_work(affinities, labels, *, constrained: bool = False, gt_affinities=None) -> dict[str, int]:
+    """The work :func:`malis_counts` does on these inputs, counted, not timed.
+
+    Deterministic measures of the algorithm's cost (Funke et al. 2019, Sec. 2.2: quasi-linear
+    in the number of voxels), for scaling laws that timing noise cannot tilt.
+
+    Returns:
+        ``edges`` visited by the Kruskal passes (both passes when ``constrained``), union-find
+        ``hops`` (pointer steps of every find), ``merges`` (unions, or label-map entries moved
+        by the label-count form), and ``total = edges + hops + merges``.
+    """
+    _, _, work = _malis_counts_and_work(affinities, labels, constrained=constrained,
+                                        gt_affinities=gt_affinities)
+    return work
+
+
+def _malis_counts_and_work(affinities, labels, *, constrained: bool,
+                           gt_affinities) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     aff, lab = _check_pair(affinities, labels)
     shape = aff.shape
     u, v, valid = affinity_graph(shape[1:])
     node_label, n_labels = _compact_labels(lab)
     a = aff.ravel()
+    work = dict(edges=0, hops=0, merges=0)
+
+    def label_pass(key):
+        order = _edge_order(key, valid)
+        p, q, hops, moves = _kruskal_label_counts(order, u, v, node_label, n_labels)
+        work["edges"] += int(order.size)
+        work["hops"] += int(hops)
+        work["merges"] += int(moves)
+        return p, q
+
+    def size_pass(edges, parent0, size0):
+        order = _edge_order(a, edges)
+        counts, hops, unions = _kruskal_size_counts(order, u, v, parent0, size0)
+        work["edges"] += int(order.size)
+        work["hops"] += int(hops)
+        work["merges"] += int(unions)
+        return counts
+
     if not constrained:
-        n_pos, n_neg = _kruskal_label_counts(_edge_order(a, valid), u, v, node_label, n_labels)
-        return n_pos.reshape(shape), n_neg.reshape(shape)
-    if gt_affinities is None:
-        g = affinities_from_labels(lab).ravel() > 0.5
+        n_pos, n_neg = label_pass(a)
     else:
-        g = check_affinities(gt_affinities, spatial_shape=lab.shape, name="gt_affinities")
-        if g.shape != shape:
-            raise ValueError(f"gt_affinities must have shape {shape}; got {g.shape}")
-        g = g.ravel() > 0.5
-    g &= valid
-    n = node_label.size
-    pieces = _label_components(u, v, g, n) - 1  # = connected_components of the g = 1 graph, 0-based
-    pieces_match_labels = _pieces_match(pieces, node_label, g)
-    if pieces_match_labels:
-        # size-only passes (mala card): positive over g = 1 edges, negative from pre-merged pieces
-        labelled = (node_label > 0).astype(np.int64)
-        n_pos = _kruskal_size_counts(_edge_order(a, valid & g), u, v, np.arange(n, dtype=np.int64), labelled)
-        rep = np.full(pieces.max() + 1, n, dtype=np.int64)
-        np.minimum.at(rep, pieces, np.arange(n, dtype=np.int64))  # first node of a piece represents it
-        parent0 = rep[pieces]
-        size0 = np.zeros(n, dtype=np.int64)
-        np.add.at(size0, parent0, labelled)
-        n_neg = _kruskal_size_counts(_edge_order(a, valid & ~g), u, v, parent0, size0)
-    else:
-        n_pos, _ = _kruskal_label_counts(_edge_order(np.where(g, a, -1.0), valid), u, v, node_label, n_labels)
-        _, n_neg = _kruskal_label_counts(_edge_order(np.where(g, 2.0, a), valid), u, v, node_label, n_labels)
-    n_pos = np.where(g, n_pos, 0)
-    n_neg = np.where(g, 0, n_neg)
-    return n_pos.reshape(shape), n_neg.reshape(shape)
+        if gt_affinities is None:
+            g = affinities_from_labels(lab).ravel() > 0.5
+        else:
+            g = check_affinities(gt_affinities, spatial_shape=lab.shape, name="gt_affinities")
+            if g.shape != shape:
+                raise ValueError(f"gt_affinities must have shape {shape}; got {g.shape}")
+            g = g.ravel() > 0.5
+        g &= valid
+        n = node_label.size
+        pieces = _label_components(u, v, g, n) - 1  # connected_components of the g = 1 graph, 0-based
+        if _pieces_match(pieces, node_label, g):
+            # size-only passes (Funke et al. 2019): positive over g = 1 edges, negative from
+            # the pieces pre-merged
+            labelled = (node_label > 0).astype(np.int64)
+            n_pos = size_pass(valid & g, np.arange(n, dtype=np.int64), labelled)
+            rep = np.full(pieces.max() + 1, n, dtype=np.int64)
+            np.minimum.at(rep, pieces, np.arange(n, dtype=np.int64))  # a piece's first node represents it
+            parent0 = rep[pieces]
+            size0 = np.zeros(n, dtype=np.int64)
+            np.add.at(size0, parent0, labelled)
+            n_neg = size_pass(valid & ~g, parent0, size0)
+        else:
+            n_pos, _ = label_pass(np.where(g, a, -1.0))
+            _, n_neg = label_pass(np.where(g, 2.0, a))
+        n_pos = np.where(g, n_pos, 0)
+        n_neg = np.where(g, 0, n_neg)
+    work["total"] = work["edges"] + work["hops"] + work["merges"]
+    return n_pos.reshape(shape), n_neg.reshape(shape), work
 
 
 def _pieces_match(pieces: np.ndarray, node_label: np.ndarray, g: np.ndarray) -> bool:
@@ -426,6 +486,22 @@ def _pieces_match(pieces: np.ndarray, node_label: np.ndarray, g: np.ndarray) -> 
 
 def malis_counts_bruteforce(affinities, labels) -> tuple[np.ndarray, np.ndarray]:
     """Unconstrained counts by one tree-path query per node pair (pure Python; tiny graphs).
+
+    See :func:`_bruteforce_counts_and_work`.
+    """
+    n_pos, n_neg, _ = _bruteforce_counts_and_work(affinities, labels)
+    return n_pos, n_neg
+
+
+def malis_work_bruteforce(affinities, labels) -> dict[str, int]:
+    """The work of :func:`malis_counts_bruteforce`, counted: ``pairs`` queried, tree ``steps``
+    climbed by all queries, and ``total = pairs + steps`` (compare :func:`malis_work`)."""
+    _, _, work = _bruteforce_counts_and_work(affinities, labels)
+    return work
+
+
+def _bruteforce_counts_and_work(affinities, labels) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """Unconstrained counts by one tree-path query per node pair, and the work done.
 
     The maximum spanning tree comes from :func:`scipy.sparse.csgraph.minimum_spanning_tree`
     on weights ``2 − a`` (independent of this module's Kruskal), rooted once. Then every
@@ -470,10 +546,13 @@ def malis_counts_bruteforce(affinities, labels) -> tuple[np.ndarray, np.ndarray]
     n_pos = [0] * a.size
     n_neg = [0] * a.size
     labelled = [i for i in range(n) if lab_list[i] != 0]
+    pairs = steps = 0
     for k, i in enumerate(labelled):
         for j in labelled[k + 1:]:  # one tree-path query per pair: climb to the common ancestor
             x, y, m = i, j, -1
+            pairs += 1
             while x != y:
+                steps += 1
                 if depth[x] < depth[y]:
                     x, y = y, x
                 if parent[x] < 0:  # different components: no path
@@ -489,7 +568,9 @@ def malis_counts_bruteforce(affinities, labels) -> tuple[np.ndarray, np.ndarray]
                 n_pos[m] += 1
             else:
                 n_neg[m] += 1
-    return np.array(n_pos, dtype=np.int64).reshape(shape), np.array(n_neg, dtype=np.int64).reshape(shape)
+    work = dict(pairs=pairs, steps=steps, total=pairs + steps)
+    return (np.array(n_pos, dtype=np.int64).reshape(shape), np.array(n_neg, dtype=np.int64).reshape(shape),
+            work)
 
 
 def misclassified_pairs(affinities, labels, *, thresholds) -> np.ndarray:
