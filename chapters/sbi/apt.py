@@ -39,7 +39,7 @@
 # Any density family (here a normalising flow) and any mixture of proposals can be used, so
 # the simulations of all rounds are pooled.
 #
-# **What the paper claims, and what this chapter checks** (claims A1–A5 of the book's card):
+# **What the paper claims, and what this chapter checks** (claims A1–A5):
 # APT corrects the proposal where naive multi-round maximum likelihood does not (A1); at equal
 # budget, sequential APT beats amortised NPE on two moons (A2); the atomic loss does at least
 # as well as importance weights (SNPE-B, A3); APT's density at the true parameter matches the
@@ -47,9 +47,14 @@
 # "distractor" data dimensions (A5).
 #
 # **Figures redrawn.** Two-moons posteriors after each round against a reference (paper
-# Fig. 1); C2ST against the number of simulations with the sbibm benchmark's values (Fig. 6
-# and the benchmark); estimated against true posterior widths per round on a Gaussian task;
-# leakage of posterior mass outside the prior box per round.
+# Fig. 1); posterior quality per method at equal budget (the paper's Fig. 6 compares methods
+# by MMD, we use KL and HPD mass); estimated against true posterior widths per round on a
+# Gaussian task; leakage of posterior mass outside the prior box per round.
+#
+# **How the claims are judged.** Every claim is judged twice by the same rule: on our value
+# and on a *control*, a deliberately wrong answer of the same kind (the uncorrected estimator,
+# a widened posterior, NPE with a quarter of the budget). A claim whose control passes too is
+# *inconclusive*: its rule could not have told right from wrong.
 #
 # The reference posteriors are the book's own: analytic for the Gaussian task, a fine grid on
 # the analytic likelihood for two moons, MCMC on the analytic likelihood for SLCP. The code
@@ -73,10 +78,10 @@ import torch
 from neuroinverse import plotting
 from neuroinverse.inference.abc import rejection_abc, resample_with_jitter
 from neuroinverse.inference.npe import run_npe
-from neuroinverse.metrics.posterior import c2st, c2st_async
+from neuroinverse.metrics.posterior import GridDensity, c2st, c2st_calibrated_async, hpd_mass, kl_from_samples
 from neuroinverse.models.density import ConditionalFlow
 from neuroinverse.results import ChapterResults, Claim
-from neuroinverse.runtime import setup
+from neuroinverse.runtime import background, setup
 from neuroinverse.simulators.toy import (SLCP_THETA_O, TWO_MOONS_THETA_O, TWO_MOONS_X_O, gaussian_linear,
                                          gaussian_linear_posterior, gaussian_linear_prior, slcp,
                                          slcp_distractors, slcp_prior, slcp_reference_posterior, two_moons,
@@ -87,17 +92,18 @@ rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
     ci=dict(gl_dim=2, gl_rounds=3, gl_sims=300, gl_flow=dict(kind="maf", transforms=3, hidden=(32, 32)),
             flow=dict(kind="nsf", transforms=2, hidden=(32, 32)), tm_budgets=((4, 250),), seeds=(0, 1, 2),
-            n_obs=1, batch=100, max_steps=100, patience=10, n_post=1000, a1_range=(0.8, 1.25),
-            leak_flow=dict(kind="maf", transforms=3, hidden=(32, 32)), c2st_per_round=False, c2st_jobs=1,
-            c2st_n=500, c2st_folds=3,
+            n_obs=1, batch=100, max_steps=100, patience=10, n_post=1000, n_kl=10_000, a1_range=(0.8, 1.25),
+            a2b_min=0.80, leak_flow=dict(kind="maf", transforms=3, hidden=(32, 32)), c2st_jobs=1,
+            c2st_n=1000, c2st_folds=5,
             slcp_rounds=0, slcp_sims=0, n_distractors=20, abc_sims=10_000),
     full=dict(gl_dim=10, gl_rounds=5, gl_sims=1000, gl_flow=dict(kind="maf", transforms=5, hidden=(50, 50)),
               flow=dict(kind="nsf", transforms=5, hidden=(50, 50)), tm_budgets=((10, 100), (10, 1000)),
-              seeds=(0, 1, 2), n_obs=10, batch=100, max_steps=1000, patience=20, n_post=1000,
-              a1_range=(0.9, 1.1), leak_flow=dict(kind="maf", transforms=5, hidden=(50, 50)), c2st_per_round=True,
-              c2st_jobs=8, c2st_n=1000, c2st_folds=5, slcp_rounds=10, slcp_sims=1000, n_distractors=20, abc_sims=100_000),
+              seeds=(0, 1, 2), n_obs=10, batch=100, max_steps=1000, patience=20, n_post=10_000, n_kl=10_000,
+              a1_range=(0.9, 1.1), a2b_min=0.90, leak_flow=dict(kind="maf", transforms=5, hidden=(50, 50)),
+              c2st_jobs=8, c2st_n=10_000, c2st_folds=5, slcp_rounds=10, slcp_sims=1000, n_distractors=20, abc_sims=100_000),
 )
 plotting.apply_style()
+on_cpu = rt.device.type == "cpu"  # on the CPU, independent fits also use the second core
 print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 
 
@@ -107,18 +113,12 @@ def score(reference, samples, seed):
                 n_jobs=cfg.c2st_jobs)
 
 
-def score_async(reference, samples, seed):
-    """The same C2ST started in a background process (``c2st_jobs`` of them); ``.result()`` gives it."""
-    return c2st_async(reference[:cfg.c2st_n], samples[:cfg.c2st_n], seed=seed, folds=cfg.c2st_folds,
-                      workers=cfg.c2st_jobs)
-
-
-def fit(prior, simulator, x_o, method, n_rounds, sims, seed, flow=cfg.flow, **kw):
+def fit(prior, simulator, x_o, method, n_rounds, sims, seed, flow=cfg.flow, max_steps=cfg.max_steps, **kw):
     """One run of the book's NPE loop; the network is initialised from ``seed``."""
     torch.manual_seed(rt.seed + 1000 + seed)
     q = ConditionalFlow(prior.dim, len(x_o), **flow).to(rt.device)
     return run_npe(prior, simulator, torch.as_tensor(x_o, dtype=torch.float32), density=q, n_rounds=n_rounds,
-                   simulations_per_round=sims, method=method, batch_size=cfg.batch, max_steps=cfg.max_steps,
+                   simulations_per_round=sims, method=method, batch_size=cfg.batch, max_steps=max_steps,
                    patience=cfg.patience, record_samples=cfg.n_post, generator=rt.generator(seed),
                    desc=f"{method} seed {seed}", **kw)
 
@@ -152,6 +152,10 @@ gl_mean_err = {m: ((r.round_samples[-1].double().mean(0) - gl_mean).abs() / gl_s
 post = torch.distributions.MultivariateNormal(gl_mean, gl_cov)
 nll_true = float(-post.log_prob(gl_theta_o[0].double()))
 nll_apt = float(-gl["apt"].posterior.log_prob(gl_theta_o.to(rt.device)))
+# A4's control: a Gaussian with APT's sample mean and twice its standard deviations
+apt_last = gl["apt"].round_samples[-1].double()
+wide = torch.distributions.MultivariateNormal(apt_last.mean(0), 4 * torch.cov(apt_last.T))
+nll_wide = float(-wide.log_prob(gl_theta_o[0].double()))
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -159,7 +163,7 @@ for m in gl:
     print(f"{m:6s} std ratio per round (mean over dims): {np.round(gl_ratio[m].mean(1), 3)}; final "
           f"min/max {gl_ratio[m][-1].min():.3f}/{gl_ratio[m][-1].max():.3f}; "
           f"max |mean err|/sd {gl_mean_err[m].max():.3f}")
-print(f"-log p(θ*|x_o) analytic {nll_true:.3f}, APT {nll_apt:.3f}")
+print(f"-log p(θ*|x_o) analytic {nll_true:.3f}, APT {nll_apt:.3f}, APT widened 2x (control) {nll_wide:.3f}")
 
 # %% [markdown]
 # ## Two moons: data and reference posterior
@@ -179,6 +183,12 @@ if cfg.n_obs > 1:  # our own further observations (sbibm's other nine are not sh
     tm_obs += list(two_moons(extra_theta, generator=rt.generator(22)))
 tm_ref = [two_moons_reference_posterior(x, cfg.n_post, generator=rt.generator(30 + i)) for i, x in enumerate(tm_obs)]
 grid_axis, grid_density = two_moons_grid_posterior(TWO_MOONS_X_O)
+tm_grid = [GridDensity((a, a), d) for a, d in (two_moons_grid_posterior(x) for x in tm_obs)]
+# KL(p_ref ‖ q) is estimated on n_kl reference samples (log p_ref from the grid, log q from the flow)
+kl_ref = [two_moons_reference_posterior(x, cfg.n_kl, generator=rt.generator(60 + i)) for i, x in enumerate(tm_obs)]
+kl_ref_logp = [g.log_prob(r) for g, r in zip(tm_grid, kl_ref, strict=True)]
+# the C2ST's floor and positive control need an independent reference draw
+tm_ref_2 = two_moons_reference_posterior(TWO_MOONS_X_O, cfg.c2st_n, generator=rt.generator(70))
 demo_theta = tm_prior.sample(2000, generator=rt.generator(23))
 demo_x = two_moons(demo_theta, generator=rt.generator(24))
 
@@ -203,78 +213,125 @@ plotting.save(fig, "apt", "fig0_two_moons_data")
 # The same neural spline flow (zuko NSF, 2 transforms × 2 hidden layers of 32 at `ci`) for
 # every method, z-scored with round-1 statistics; Adam (lr $10^{-3}$), batch 100, 10 atoms,
 # early stopping on a 10 % validation split (validation loss every epoch or 10 steps, patience
-# 10 evaluations, at most `max_steps` = 100 steps per round at `ci`, the low end of the card's
-# 100–200).
+# 10 evaluations).
 #
 # * **APT**: 4 rounds × 250 simulations, atomic loss on the pooled data from round 2 on;
 #   proposals are the current $q(\cdot\mid x_o)$ restricted to the prior box by rejection.
 # * **NPE**: 1 round of 1000 prior simulations (amortised).
 # * **SNPE-B**: 4 × 250, importance-weighted maximum likelihood with weights $p/\tilde p$,
 #   $\tilde p$ the mixture of all proposals so far.
+# * **NPE 1 × 250** (the control of A2a and A3): NPE with a quarter of the budget, an
+#   estimator known to be worse; a rule that could not reject it would say nothing.
 # * **Rejection ABC**: the 100 nearest of `abc_sims` prior simulations, resampled with
 #   Gaussian jitter to 1000 samples (the classical baseline; 10× the budget).
 #
-# The metric is C2ST accuracy (sbibm's MLP classifier) between posterior and reference
-# samples: 0.5 is perfect, 1.0 total failure. At `full` it is the card's 5-fold test on 1000
-# against 1000 samples; at `ci` the card's cheaper setting, 3-fold on 500 against 500 (each
-# C2ST of 1000 against 1000 costs several seconds, ten of them would not fit the budget).
-# The C2STs run in a background process while the next flows train (the training uses one
-# core); each gives exactly the number it would give in the foreground.
+# **Equal compute.** Every arm trains under the same rule with the same total cap on gradient
+# steps: `max_steps` (100 at `ci`) per round for the four-round arms, four times that for the
+# one-round NPE arms, so that each arm may take up to 400 steps; the steps each arm used are
+# printed below.
 #
-# A caveat on compute: the step cap is per round, so at `ci` NPE (one round) gets at most 100
-# gradient steps while APT and SNPE-B get up to 400. This follows the card's `ci` settings
-# and favours the sequential methods; the sbibm benchmark, which trains every method to
-# convergence, reports the same ordering (NPE 0.725, APT 0.643 at $10^3$ simulations).
+# **Metrics.** The classifier two-sample test (C2ST) is blind at these sample sizes on two
+# moons: the crescents are about 0.01 wide, and a classifier trained on 1000 samples per side
+# cannot see a posterior that is visibly too blobby. Posterior quality is therefore measured by
+# (i) $\mathrm{KL}(p_\mathrm{ref}\,\|\,q)=\mathbb E_{p_\mathrm{ref}}[\log p_\mathrm{ref}-\log q]$ on
+# `n_kl` = $10^4$ reference samples, with $\log p_\mathrm{ref}$ from the normalised grid and
+# $\log q$ from the flow itself, renormalised to the prior box by its acceptance rate (lower is
+# better, 0 is perfect); (ii) the fraction of the estimate's samples inside the reference's
+# 95 % highest-density region (HPD mass; 0.95 is perfect). The C2ST (1000 vs 1000, 5 folds,
+# sbibm's classifier) is still reported for seed 0, beside its floor (the reference against an
+# independent reference draw) and a positive control (the reference with $\mathcal N(0, 0.05^2)$
+# jitter added), so that a reader can see what it can and cannot detect.
 
 # %%
 abc = rejection_abc(tm_prior, two_moons, TWO_MOONS_X_O, n_simulations=cfg.abc_sims, n_keep=100,
                     generator=rt.generator(40))
 abc_samples = resample_with_jitter(abc.theta, cfg.n_post, prior=tm_prior, generator=rt.generator(41))
-pending = {"abc": score_async(tm_ref[0], abc_samples, 0)}  # C2STs run in the background while flows train
-tm_runs = {}
+R0, N0 = cfg.tm_budgets[0]
+ARMS = {"apt": ("apt", None, None), "npe": ("apt", 1, None), "snpe-b": ("snpe-b", None, None),
+        "npe-quarter": ("apt", 1, 1)}  # method, rounds (None: R), simulations scale (None: N, 1: R·N/R)
+
+
+def arm(name, R, N, s, x_o):
+    """One arm at budget R × N: every arm may take R · max_steps gradient steps in all."""
+    method, rounds, _ = ARMS[name]
+    if rounds is None:
+        return fit(tm_prior, two_moons, x_o, method, R, N, seed=s)
+    sims = N if name == "npe-quarter" else R * N
+    return fit(tm_prior, two_moons, x_o, method, 1, sims, seed=s, max_steps=R * cfg.max_steps)
+
+
+def kl(run, i):
+    """KL(p_ref ‖ q) in nats for observation i, q renormalised to the prior box."""
+    log_q = run.posterior.log_prob(kl_ref[i].to(rt.device)).double().cpu() - math.log(run.posterior.acceptance_rate)
+    return kl_from_samples(kl_ref_logp[i], log_q)[0]
+
+
+def all_arms(R, N, s, x_o):
+    return {name: arm(name, R, N, s, x_o) for name in ARMS}
+
+
+# On the CPU the last seed trains in a background process on the second core (one thread,
+# explicit seeds: the numbers are those of a run here); the C2STs queue there after it.
+in_bg = {(R, N, i): background(all_arms, R, N, cfg.seeds[-1], x_o)
+         for (R, N) in cfg.tm_budgets for i, x_o in enumerate(tm_obs)} if on_cpu else {}
+tm_runs, tm_kl, tm_hpd = {}, {}, {}
 for (R, N) in cfg.tm_budgets:
     for s in cfg.seeds:
         for i, x_o in enumerate(tm_obs):
-            for method, rounds, sims in (("apt", R, N), ("npe", 1, R * N), ("snpe-b", R, N)):
-                run = fit(tm_prior, two_moons, x_o, "apt" if method == "npe" else method, rounds, sims, seed=s)
-                tm_runs[(R * N, s, i, method)] = run
-                pending[(R * N, s, i, method)] = score_async(tm_ref[i], run.round_samples[-1], s)
-# The two MAF runs of Figure 4 (leakage) train here, while the C2STs above finish.
+            bg = in_bg.get((R, N, i)) if s == cfg.seeds[-1] else None
+            arms = bg.result() if bg else all_arms(R, N, s, x_o)
+            for name, run in arms.items():
+                key = (R * N, s, i, name)
+                tm_runs[key], tm_kl[key] = run, kl(run, i)
+                tm_hpd[key] = hpd_mass(run.round_samples[-1], tm_grid[i])
+        if s == cfg.seeds[0]:  # C2ST with its floor and positive control, in the background
+            c2st_pending = {m: c2st_calibrated_async(tm_ref[0][:cfg.c2st_n], tm_ref_2,
+                                                     tm_runs[(R * N, s, 0, m)].round_samples[-1][:cfg.c2st_n],
+                                                     folds=cfg.c2st_folds, generator=rt.generator(71))
+                            for m in ("apt", "npe")}
+# The two MAF runs of Figure 4 (leakage) train here, while the C2STs finish.
 leak = {f"APT, MAF{' + combined loss' if comb else ''}": fit(
-            tm_prior, two_moons, TWO_MOONS_X_O, "apt", *cfg.tm_budgets[0], seed=cfg.seeds[0], flow=cfg.leak_flow,
+            tm_prior, two_moons, TWO_MOONS_X_O, "apt", R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow,
             combined_loss=comb) for comb in (False, True)}
-c2st_abc = pending.pop("abc").result()
-tm_c2st = {key: job.result() for key, job in pending.items()}
+tm_c2st = {m: job.result() for m, job in c2st_pending.items()}
+hpd_abc = hpd_mass(abc_samples, tm_grid[0])
+# A2b's control: the reference itself, jittered by N(0, 0.05²) (the C2ST's positive control)
+hpd_jitter = hpd_mass(tm_ref_2 + 0.05 * torch.randn(tm_ref_2.shape, generator=rt.generator(72)), tm_grid[0])
 
 
-def median_c2st(budget, method, obs=None):
-    """Median over seeds (and observations) of the C2ST accuracy."""
-    return float(np.median([v for (b, s, i, m), v in tm_c2st.items()
-                            if b == budget and m == method and (obs is None or i == obs)]))
+def median_of(table, budget, method):
+    """Median over seeds (and observations) of a per-run metric."""
+    return float(np.median([v for (b, s, i, m), v in table.items() if b == budget and m == method]))
 
 
-budget0 = cfg.tm_budgets[0][0] * cfg.tm_budgets[0][1]
-# APT after each round, seed 0, observation 1 (for the figures)
+budget0 = R0 * N0
 apt0 = tm_runs[(budget0, cfg.seeds[0], 0, "apt")]
 snpeb0 = tm_runs[(budget0, cfg.seeds[0], 0, "snpe-b")]
-apt_by_round = ([score(tm_ref[0], smp, 0) for smp in apt0.round_samples[:-1]]
-                if cfg.c2st_per_round else [math.nan] * (len(apt0.round_samples) - 1))
-apt_by_round.append(tm_c2st[(budget0, cfg.seeds[0], 0, "apt")])
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"{'budget':>7s} {'method':7s} " + " ".join(f"seed {s}" for s in cfg.seeds) + "  median")
+print(f"{'budget':>7s} {'arm':12s} {'KL per seed (nats)':>24s} {'median':>7s}  {'HPD-95 mass per seed':>22s} median")
 for (R, N) in cfg.tm_budgets:
-    for method in ("apt", "npe", "snpe-b"):
-        vals = [float(np.median([tm_c2st[(R * N, s, i, method)] for i in range(len(tm_obs))])) for s in cfg.seeds]
-        print(f"{R * N:7d} {method:7s} " + " ".join(f"{v:6.3f}" for v in vals) + f"  {median_c2st(R * N, method):.3f}")
-print(f"rejection ABC ({cfg.abc_sims} sims, 100 kept): {c2st_abc:.3f}")
-if cfg.c2st_per_round:
-    print("APT C2ST after each round (seed 0):", np.round(apt_by_round, 3))
+    for name in ARMS:
+        kls = [float(np.median([tm_kl[(R * N, s, i, name)] for i in range(len(tm_obs))])) for s in cfg.seeds]
+        hpds = [float(np.median([tm_hpd[(R * N, s, i, name)] for i in range(len(tm_obs))])) for s in cfg.seeds]
+        print(f"{R * N:7d} {name:12s} " + " ".join(f"{v:7.3f}" for v in kls) + f" {median_of(tm_kl, R * N, name):7.3f}  "
+              + " ".join(f"{v:6.3f}" for v in hpds) + f"  {median_of(tm_hpd, R * N, name):.3f}")
+print(f"HPD-95 mass: rejection ABC ({cfg.abc_sims} sims, 100 kept) {hpd_abc:.3f}; "
+      f"reference + N(0, 0.05²) jitter {hpd_jitter:.3f}")
+for m, cal in tm_c2st.items():
+    print(f"{m.upper()} seed {cfg.seeds[0]}: {cal}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("gradient steps per round (cap: 100 per round, 400 per one-round arm), seed 0:")
+for name in ARMS:
+    r = tm_runs[(budget0, cfg.seeds[0], 0, name)]
+    print(f"  {name:12s}", [x.steps for x in r.rounds], "total", sum(x.steps for x in r.rounds))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-for key in [(budget0, cfg.seeds[0], 0, m) for m in ("apt", "npe", "snpe-b")]:
+for key in [(budget0, cfg.seeds[0], 0, m) for m in ARMS]:
     r = tm_runs[key]
     print(key[-1], f"train {r.train_seconds:.1f} s;", [(x.round, x.steps, round(x.leakage, 3)) for x in r.rounds])
 
@@ -308,38 +365,37 @@ for a in ax.ravel()[len(panels):]:
 plotting.save(fig, "apt", "fig1_posteriors")
 
 # %% [markdown]
-# ## Figure 2: C2ST against the number of simulations
+# ## Figure 2: posterior quality per arm
 #
-# Our C2ST (sbibm's classifier) for every seed at the full budget of APT, NPE and SNPE-B,
-# against the reference posterior of observation 1, and (at the full profile, where it is
-# affordable) for APT after each of its rounds.
-# Open markers: the sbibm benchmark's means over 10 observations (NSF flows; "SNPE" there is
-# APT with 10 rounds).
+# KL$(p_\mathrm{ref}\,\|\,q)$ (left, log scale) and the HPD-95 mass (right) of every arm and
+# seed at 1000 simulations, observation 1 of sbibm. Our KL and HPD values have no counterpart
+# in the sbibm benchmark, whose C2ST used $10^4$ against $10^4$ samples; we do not set our
+# numbers beside its table.
 
 # %%
-SBIBM = {"npe": {1000: 0.725, 10000: 0.606, 100000: 0.542}, "apt": {1000: 0.643, 10000: 0.554, 100000: 0.530}}
-fig, ax = plotting.figure(1, 1, width=5.5, height=3.6)
-a = ax[0, 0]
-sims_axis = np.cumsum([r.n_simulations for r in apt0.rounds])
-if cfg.c2st_per_round:
-    a.plot(sims_axis, apt_by_round, "-", color=plotting.COLORS["method"], label="APT, after each round (seed 0)")
-styles = {"apt": ("o", "method"), "npe": ("s", "baseline"), "snpe-b": ("^", "baseline2")}
-for (b, s, i, m), v in tm_c2st.items():
-    mk, col = styles[m]
-    a.plot(b * (1.04 if m == "snpe-b" else 0.96 if m == "npe" else 1.0), v, mk, color=plotting.COLORS[col],
-           alpha=0.6, label=f"{m.upper()} (each seed)" if (s == cfg.seeds[0] and i == 0) else None)
-for m, vals in SBIBM.items():
-    mk, col = styles[m]
-    a.plot(list(vals), list(vals.values()), mk, mfc="none", ms=9, color=plotting.COLORS[col],
-           label=f"sbibm {'SNPE (APT)' if m == 'apt' else 'NPE'}")
-a.plot(cfg.abc_sims, c2st_abc, "x", color=plotting.COLORS["data"], ms=8, label="rejection ABC")
-a.axhline(0.5, color="0.7", lw=0.8, ls=":")
-a.set_xscale("log")
-a.set_ylim(0.45, 1.02)
-a.set_xlabel("number of simulations")
-a.set_ylabel("C2ST accuracy (0.5 = perfect)")
-a.legend(fontsize=7, ncol=2)
-plotting.save(fig, "apt", "fig2_c2st_vs_budget")
+fig, ax = plotting.figure(1, 2, width=8, height=3.2)
+names = list(ARMS)
+styles = {"apt": ("o", "method"), "npe": ("s", "baseline"), "snpe-b": ("^", "baseline2"),
+          "npe-quarter": ("v", "data")}
+for j, name in enumerate(names):
+    mk, col = styles[name]
+    for s in cfg.seeds:
+        key = (budget0, s, 0, name)
+        ax[0, 0].plot(j, tm_kl[key], mk, color=plotting.COLORS[col], alpha=0.7)
+        ax[0, 1].plot(j, tm_hpd[key], mk, color=plotting.COLORS[col], alpha=0.7)
+ax[0, 1].plot(len(names), hpd_abc, "x", color=plotting.COLORS["data"], ms=8)
+ax[0, 1].plot(len(names) + 1, hpd_jitter, "d", color=plotting.COLORS["truth"], ms=6)
+ax[0, 1].axhline(0.95, color="0.6", lw=0.8, ls=":")
+ax[0, 1].axhline(cfg.a2b_min, color="0.6", lw=0.8, ls="--")
+ax[0, 0].set_yscale("log")
+ax[0, 0].set_xticks(range(len(names)), ["APT 4×250", "NPE 1×1000", "SNPE-B 4×250", "NPE 1×250"], rotation=20)
+ax[0, 1].set_xticks(range(len(names) + 2), ["APT", "NPE", "SNPE-B", "NPE 1×250", "ABC", "ref+jitter"],
+                    rotation=30)
+ax[0, 0].set_xlabel("arm (3 seeds each)")
+ax[0, 1].set_xlabel("arm (3 seeds each)")
+ax[0, 0].set_ylabel("KL(p_ref ‖ q) (nats)")
+ax[0, 1].set_ylabel("fraction of samples in ref. HPD-95")
+plotting.save(fig, "apt", "fig2_quality_per_arm")
 
 # %% [markdown]
 # ## Figure 3: APT corrects the proposal, naive maximum likelihood does not
@@ -435,37 +491,56 @@ else:
 # {0, 1, 2} at `ci`; at `full`, medians over seeds and 10 observations, the first being
 # sbibm's observation 1 and the others drawn by the book). A4 is
 # $|\log q(\theta^*\mid x_o) - \log p(\theta^*\mid x_o)|$ on the Gaussian task. A3 (SLCP)
-# and A5 run at the full profile only.
+# and A5 run at the full profile only. A2c–f compare with the sbibm benchmark's C2ST table
+# and need its protocol ($10^4$ against $10^4$ samples and its reference samples for ten
+# observations, which the book does not ship): they are not implemented. Thresholds are fixed
+# in advance (A2b: HPD mass ≥ 0.80 at `ci`, ≥ 0.90 at `full`); each control is named below
+# the table.
 
 # %%
-res = ChapterResults("apt", rt)
+# Full-only claims get their controls when they are first run at the full profile.
+res = ChapterResults("apt", rt, require_controls=rt.profile == "ci",
+                     expected_not_reproduced=("A1b", "A2b", "A3", "A4") if rt.profile == "ci" else ())
+naive_last = gl_ratio["naive"][-1]
 res.add(Claim("A1a", f"Gaussian d={cfg.gl_dim}, APT after {cfg.gl_rounds} rounds: smallest per-dim std ratio",
-              paper="corrects the proposal", op="in", threshold=cfg.a1_range, measured=gl_ratio["apt"][-1].min()))
+              paper="corrects the proposal (Sec. 4, Prop. 1)", op="in", threshold=cfg.a1_range,
+              measured=gl_ratio["apt"][-1].min(), control=naive_last.min(), control_label="naive multi-round MLE"))
 res.add(Claim("A1b", f"Gaussian d={cfg.gl_dim}, APT after {cfg.gl_rounds} rounds: largest per-dim std ratio",
-              paper="corrects the proposal", op="in", threshold=cfg.a1_range, measured=gl_ratio["apt"][-1].max()))
+              paper="corrects the proposal (Sec. 4, Prop. 1)", op="in", threshold=cfg.a1_range,
+              measured=gl_ratio["apt"][-1].max(), control=naive_last.max(), control_label="naive multi-round MLE"))
 res.add(Claim("A1c", "Gaussian, APT: largest per-dim |posterior mean − true mean| / true sd",
-              paper="corrects the proposal", op="<=", threshold=0.3, measured=gl_mean_err["apt"].max()))
+              paper="corrects the proposal (Sec. 4)", op="<=", threshold=0.3, measured=gl_mean_err["apt"].max(),
+              control=float(np.max(np.abs(gl_mean_err["apt"] + 0.5))),
+              control_label="APT's mean shifted by 0.5 true sd"))
 res.add(Claim("A1d", "Gaussian, naive multi-round MLE: std ratio (mean over dims) after the last round",
-              paper="biased without correction", op="<=", threshold=0.85, measured=gl_ratio["naive"][-1].mean()))
-res.add(Claim("A2a", f"two moons, {budget0} sims: median C2ST(APT 4×250) − median C2ST(NPE 1×1000)",
-              paper="0.643 vs 0.725 (sbibm)", op="<=", threshold=-0.02,
-              measured=median_c2st(budget0, "apt") - median_c2st(budget0, "npe")))
-res.add(Claim("A2b", f"two moons, {budget0} sims: median C2ST of APT", paper="0.643 ± 0.061 (sbibm)",
-              op="<=", threshold=0.80, measured=median_c2st(budget0, "apt")))
+              paper="biased without correction (Sec. 3)", op="<=", threshold=0.85, measured=naive_last.mean(),
+              control=gl_ratio["apt"][-1].mean(), control_label="APT (the corrected estimator)"))
+res.add(Claim("A2a", f"two moons, {budget0} sims: median KL(APT 4×250) − median KL(NPE 1×1000), nats",
+              paper="APT better (Fig. 6)", op="<=", threshold=0.0,
+              measured=median_of(tm_kl, budget0, "apt") - median_of(tm_kl, budget0, "npe"),
+              control=median_of(tm_kl, budget0, "npe-quarter") - median_of(tm_kl, budget0, "npe"),
+              control_label="NPE 1×250 in place of APT"))
+res.add(Claim("A2b", f"two moons, {budget0} sims: median HPD-95 mass of APT's samples",
+              paper="recovers both crescents (Fig. 1)", op=">=", threshold=cfg.a2b_min,
+              measured=median_of(tm_hpd, budget0, "apt"), control=hpd_jitter,
+              control_label="reference + N(0, 0.05²) jitter"))
 for cid, budget, method, ref_value in (("A2c", 1000, "apt", 0.643), ("A2d", 1000, "npe", 0.725),
                                        ("A2e", 10000, "apt", 0.554), ("A2f", 10000, "npe", 0.606)):
-    measured = median_c2st(budget, method) if cfg.n_obs > 1 and any(b == budget for (b, *_r) in tm_c2st) else None
-    res.add(Claim(cid, f"two moons, {budget} sims, 10 observations: median C2ST of "
-                  f"{method.upper()}", paper=f"{ref_value} (sbibm)", op="in",
-                  threshold=(ref_value - 0.05, ref_value + 0.05), measured=measured, profiles=("full",)))
-res.add(Claim("A3", f"two moons, {budget0} sims: median C2ST(APT) − median C2ST(SNPE-B, same flow)",
-              paper="APT ≤ SNPE-B", op="<=", threshold=0.0,
-              measured=median_c2st(budget0, "apt") - median_c2st(budget0, "snpe-b")))
+    res.add(Claim(cid, f"two moons, {budget} sims, sbibm protocol (10⁴ vs 10⁴ samples, 5 folds, 10 "
+                  f"observations): median C2ST of {method.upper()}", paper=f"{ref_value} (sbibm)", op="in",
+                  threshold=(ref_value - 0.05, ref_value + 0.05), measured=None, implemented=False,
+                  profiles=("full",)))
+res.add(Claim("A3", f"two moons, {budget0} sims: median KL(APT) − median KL(SNPE-B, same flow), nats",
+              paper="APT ≤ SNPE-B (Fig. 6)", op="<=", threshold=0.0,
+              measured=median_of(tm_kl, budget0, "apt") - median_of(tm_kl, budget0, "snpe-b"),
+              control=median_of(tm_kl, budget0, "npe-quarter") - median_of(tm_kl, budget0, "snpe-b"),
+              control_label="NPE 1×250 in place of APT"))
 res.add(Claim("A3-slcp", "SLCP 10×1000: C2ST(APT) − C2ST(SNPE-B)", paper="APT ≪ SNPE-B (Fig. 2)", op="<=",
               threshold=-0.05, measured=slcp_res["apt"] - slcp_res["snpe-b"] if slcp_res else None,
               profiles=("full",)))
-res.add(Claim("A4", "Gaussian: |−log q(θ*|x_o) − (−log p(θ*|x_o))| of APT (nats)", paper="close to truth",
-              op="<=", threshold=1.0, measured=abs(nll_apt - nll_true)))
+res.add(Claim("A4", "Gaussian: |−log q(θ*|x_o) − (−log p(θ*|x_o))| of APT (nats)", paper="close to truth (Sec. 5)",
+              op="<=", threshold=1.0, measured=abs(nll_apt - nll_true), control=abs(nll_wide - nll_true),
+              control_label="APT's Gaussian fit widened 2x"))
 res.add(Claim("A5", f"SLCP 10×1000: C2ST(APT, +{cfg.n_distractors} distractor dims) − C2ST(APT)",
               paper="barely degrades (Fig. 3)", op="<=", threshold=0.05,
               measured=slcp_res["apt-distractors"] - slcp_res["apt"] if slcp_res else None, profiles=("full",)))
@@ -483,3 +558,25 @@ for k, v in rt.provenance().items():
 
 # %%
 res.check()
+
+# %% [markdown]
+# ## What held, what did not, and why
+#
+# *Held* at the `ci` profile: APT corrects the proposal where the naive estimator narrows
+# round by round (A1a, A1c, A1d; the naive estimator ends at 0.76 of the true width), and at
+# 1000 simulations APT's KL to the two-moons reference is lower than NPE's with the same
+# gradient-step budget (A2a), a difference that NPE with a quarter of the budget does not show.
+#
+# *Inconclusive*: A1b (the largest std ratio) also accepts the naive estimator, whose widest
+# dimension still lies inside [0.8, 1.25]; A3 (APT no worse than SNPE-B) also accepts NPE with a
+# quarter of the budget, because SNPE-B is so poor here (its importance weights leave few
+# effective samples) that the rule "≤ SNPE-B" cannot separate good from mediocre; A4 (within
+# 1 nat at θ*) also accepts a posterior twice too wide, so a single density value cannot test
+# calibration in two dimensions.
+#
+# *Not reproduced*: A2b. With 4 × 250 simulations and at most 400 gradient steps on two CPU
+# cores, no arm draws the crescents sharply: about a third of APT's samples fall inside the
+# reference's 95 % HPD region against the 0.80 required. The C2ST at 1000 against 1000 samples
+# could not have shown this: it scores the reference with 0.05 jitter at its own floor (printed
+# above), which is why the first version of this chapter reported the posterior as near-perfect.
+# The full profile (10 rounds × 100 and × 1000, longer training) tests A2b at 0.90.

@@ -122,7 +122,7 @@ def _status(args) -> int:
     from .results import scorecard_rows
 
     rows = scorecard_rows()
-    keys = ["chapter", "claim", "paper", "ours", "rule", "profile", "verdict"]
+    keys = ["chapter", "claim", "paper", "ours", "control", "rule", "profile", "verdict"]
     if args.json:
         print(json.dumps([{k: r[k] for k in keys + ["statement"]} for r in rows], indent=2,
                          ensure_ascii=False))

@@ -5,9 +5,18 @@ its paper card, prints :meth:`ChapterResults.table` in a cell marked ``NBVAL_CHE
 and calls :meth:`ChapterResults.save` and :meth:`ChapterResults.check`. The file
 ``<results_dir>/<slug>.nc`` holds one entry per claim along the ``claim`` dimension.
 
+Claims that can fail. Beside our value a claim records its **control**: the value that a
+deliberately wrong answer of the same kind (a widened posterior, shuffled spikes, an
+untrained network, a baseline given the same compute) gets under the same rule. A rule that
+the control passes too cannot tell right from wrong, so such a claim is ``inconclusive``,
+never ``held``. A claim whose rule is exact (a counting identity checked against brute
+force, say) gives instead a one-line reason in ``exact``.
+
 Verdicts:
-    ``held``            the measured value satisfies the rule at the profile it was run at;
-    ``not reproduced``  it does not (shown with the numbers, never hidden);
+    ``held``            the measured value satisfies the rule at the profile it was run at,
+                        and the control does not (or the rule is exact);
+    ``inconclusive``    both our value and the control satisfy the rule;
+    ``not reproduced``  our value does not satisfy it (shown with the numbers, never hidden);
     ``full only``       the claim is checked at the ``full`` profile only and this run was ``ci``;
     ``not implemented`` the chapter does not run this experiment yet (said in the chapter).
 
@@ -32,6 +41,7 @@ __all__ = [
     "Claim",
     "ChapterResults",
     "ClaimsNotHeld",
+    "VERDICTS",
     "results_dir",
     "load_results",
     "load_all_results",
@@ -39,7 +49,10 @@ __all__ = [
     "scorecard_markdown",
 ]
 
-HELD, NOT_REPRODUCED, FULL_ONLY, NOT_IMPLEMENTED = "held", "not reproduced", "full only", "not implemented"
+HELD, INCONCLUSIVE, NOT_REPRODUCED = "held", "inconclusive", "not reproduced"
+FULL_ONLY, NOT_IMPLEMENTED = "full only", "not implemented"
+#: Every verdict, in the order the scorecard counts them.
+VERDICTS = (HELD, INCONCLUSIVE, NOT_REPRODUCED, FULL_ONLY, NOT_IMPLEMENTED)
 _OPS = (">=", "<=", "in")
 
 
@@ -76,6 +89,11 @@ class Claim:
         profiles: the profiles at which the claim is checked.
         timing: the value is a wall-time measurement (not reproducible to the digit).
         implemented: ``False`` for a claim whose experiment the chapter does not run yet.
+        control: the value of the claim's control under the same rule (see the module
+            docstring); ``None`` when not measured at this profile or when ``exact``.
+        control_label: what the control is, in a few words (e.g. ``"shuffled spikes"``).
+        exact: a one-line reason why the rule needs no control; mutually exclusive with
+            ``control``.
     """
 
     id: str
@@ -87,6 +105,9 @@ class Claim:
     profiles: tuple[str, ...] = PROFILES
     timing: bool = False
     implemented: bool = True
+    control: float | None = None
+    control_label: str = ""
+    exact: str = ""
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
@@ -109,6 +130,28 @@ class Claim:
             if math.isnan(m):
                 raise ValueError(f"claim {self.id}: measured value is NaN")
             self.measured = m
+        if self.control is not None:
+            c = float(self.control)
+            if math.isnan(c):
+                raise ValueError(f"claim {self.id}: control value is NaN")
+            if self.exact:
+                raise ValueError(f"claim {self.id}: give a control or an exact-rule reason, not both")
+            if not self.control_label:
+                raise ValueError(f"claim {self.id}: a control needs a control_label saying what it is")
+            self.control = c
+
+    @property
+    def has_control(self) -> bool:
+        """A control value or an exact-rule reason was given."""
+        return self.control is not None or bool(self.exact)
+
+    def _passes(self, value: float) -> bool:
+        if self.op == ">=":
+            return value >= self.threshold
+        if self.op == "<=":
+            return value <= self.threshold
+        lo, hi = self.threshold
+        return lo <= value <= hi
 
     @property
     def rule(self) -> str:
@@ -122,15 +165,11 @@ class Claim:
             return NOT_IMPLEMENTED if profile in self.profiles else FULL_ONLY
         if profile not in self.profiles or self.measured is None:
             return FULL_ONLY
-        m = self.measured
-        if self.op == ">=":
-            ok = m >= self.threshold
-        elif self.op == "<=":
-            ok = m <= self.threshold
-        else:
-            lo, hi = self.threshold
-            ok = lo <= m <= hi
-        return HELD if ok else NOT_REPRODUCED
+        if not self._passes(self.measured):
+            return NOT_REPRODUCED
+        if self.control is not None and self._passes(self.control):
+            return INCONCLUSIVE
+        return HELD
 
 
 @dataclass
@@ -140,20 +179,27 @@ class ChapterResults:
     Args:
         slug: chapter slug (see :mod:`neuroinverse.chapters`).
         runtime: the chapter's :class:`~neuroinverse.runtime.Runtime` (profile, provenance).
-        expected_not_reproduced: ids of claims documented in the chapter as not reproduced;
-            :meth:`check` accepts ``not reproduced`` for these and only these.
+        expected_not_reproduced: ids of claims documented in the chapter as not reproduced
+            or inconclusive; :meth:`check` accepts those verdicts for these and only these.
+        require_controls: every claim measured at this profile must carry a control or an
+            exact-rule reason (:meth:`add` refuses one without).
     """
 
     slug: str
     runtime: Runtime
     expected_not_reproduced: Iterable[str] = ()
     claims: list[Claim] = field(default_factory=list)
+    require_controls: bool = False
 
     def add(self, claim: Claim) -> Claim:
         if any(c.id == claim.id for c in self.claims):
             raise ValueError(f"claim id {claim.id!r} added twice")
-        if self.runtime.profile in claim.profiles and claim.measured is None and claim.implemented:
+        measured_here = self.runtime.profile in claim.profiles and claim.implemented
+        if measured_here and claim.measured is None:
             raise ValueError(f"claim {claim.id} is checked at profile {self.runtime.profile!r} but has no measured value")
+        if self.require_controls and measured_here and not claim.has_control:
+            raise ValueError(f"claim {claim.id} has neither a control nor an exact-rule reason; a claim "
+                             "is worth something only if the same rule rejects a wrong answer")
         self.claims.append(claim)
         return claim
 
@@ -166,7 +212,7 @@ class ChapterResults:
         With ``timings=False`` the values of timing claims print as ``(timing)`` so that the
         table is identical on every run (for the ``NBVAL_CHECK_OUTPUT`` cell).
         """
-        rows = [("claim", "paper", "ours", "rule", "verdict")]
+        rows = [("claim", "paper", "ours", "control", "rule", "verdict")]
         for c in self.claims:
             if c.measured is None:
                 ours = "–"
@@ -174,11 +220,18 @@ class ChapterResults:
                 ours = "(timing)"
             else:
                 ours = _fmt(c.measured)
-            rows.append((c.id, c.paper, ours, c.rule, c.verdict(self.runtime.profile)))
-        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+            rows.append((c.id, c.paper, ours, _control_text(c, timings=timings), c.rule,
+                         c.verdict(self.runtime.profile)))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append(f"(profile: {self.runtime.profile})")
+        controls = [f"  {c.id}: {c.control_label}" for c in self.claims if c.control is not None]
+        exact = [f"  {c.id}: {c.exact}" for c in self.claims if c.exact]
+        if controls:
+            lines += ["controls (a wrong answer judged by the same rule):", *controls]
+        if exact:
+            lines += ["exact rules (no control needed):", *exact]
         return "\n".join(lines)
 
     def to_dataset(self) -> xr.Dataset:
@@ -199,6 +252,9 @@ class ChapterResults:
                 "checked_at": ("claim", np.array([",".join(c.profiles) for c in self.claims], dtype=object)),
                 "verdict": ("claim", np.array([c.verdict(profile) for c in self.claims], dtype=object)),
                 "timing": ("claim", np.array([c.timing for c in self.claims], dtype=bool)),
+                "control": ("claim", np.array([np.nan if c.control is None else c.control for c in self.claims])),
+                "control_label": ("claim", np.array([c.control_label for c in self.claims], dtype=object)),
+                "exact": ("claim", np.array([c.exact for c in self.claims], dtype=object)),
             },
             coords={"claim": np.array(ids, dtype=object)},
             attrs={"chapter": self.slug, "profile": profile,
@@ -223,10 +279,20 @@ class ChapterResults:
         if unknown:
             raise ValueError(f"expected_not_reproduced names unknown claims: {sorted(unknown)}")
         bad = [c for c in self.claims
-               if c.verdict(self.runtime.profile) == NOT_REPRODUCED and c.id not in allowed]
+               if c.verdict(self.runtime.profile) in (NOT_REPRODUCED, INCONCLUSIVE) and c.id not in allowed]
         if bad:
-            msg = "; ".join(f"{c.id}: measured {_fmt(c.measured)}, rule {c.rule}" for c in bad)
+            msg = "; ".join(f"{c.id}: {c.verdict(self.runtime.profile)}, measured {_fmt(c.measured)}"
+                            + (f", control {_fmt(c.control)}" if c.control is not None else "")
+                            + f", rule {c.rule}" for c in bad)
             raise ClaimsNotHeld(f"{self.slug}: claims not held at profile {self.runtime.profile}: {msg}")
+
+
+def _control_text(c: Claim, *, timings: bool = True) -> str:
+    if c.exact:
+        return "exact"
+    if c.control is None:
+        return "–"
+    return "(timing)" if c.timing and not timings else _fmt(c.control)
 
 
 def load_results(path: Path | str) -> xr.Dataset:
@@ -258,15 +324,19 @@ def scorecard_rows(directory: Path | str | None = None, *, timings: bool = True)
         ds = found.get(ch.slug)
         if ds is None:
             rows.append(dict(chapter=ch.slug, claim="–", statement="(not run yet)", paper="–",
-                             ours="–", rule="–", profile="–", verdict="not run"))
+                             ours="–", control="–", rule="–", profile="–", verdict="not run"))
             continue
         for cid in ds.claim.values:
             c = ds.sel(claim=cid)
             m = float(c.measured)
+            hide = not timings and "timing" in ds and bool(c.timing)
+            ctl = float(c.control) if "control" in ds else math.nan
+            exact = str(c.exact.values) if "exact" in ds else ""
             rows.append(dict(
                 chapter=ch.slug, claim=str(cid), statement=str(c.statement.values),
                 paper=str(c.paper.values),
-                ours="(timing)" if (not timings and "timing" in ds and bool(c.timing) and not math.isnan(m)) else _fmt(m),
+                ours="(timing)" if (hide and not math.isnan(m)) else _fmt(m),
+                control="exact" if exact else ("(timing)" if (hide and not math.isnan(ctl)) else _fmt(ctl)),
                 rule=str(c.rule.values),
                 profile=ds.attrs["profile"] if not math.isnan(m) else str(c.checked_at.values),
                 verdict=str(c.verdict.values),
@@ -277,12 +347,15 @@ def scorecard_rows(directory: Path | str | None = None, *, timings: bool = True)
 def scorecard_markdown(directory: Path | str | None = None, *, timings: bool = True) -> str:
     """The scorecard as a Markdown table (the body of ``scorecard.md``)."""
     rows = scorecard_rows(directory, timings=timings)
-    head = ["chapter", "claim", "statement", "paper", "ours", "rule", "profile", "verdict"]
+    head = ["chapter", "claim", "statement", "paper", "ours", "control", "rule", "profile", "verdict"]
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         out.append("| " + " | ".join(esc(r[h]) for h in head) + " |")
-    n = {v: sum(r["verdict"] == v for r in rows) for v in (HELD, NOT_REPRODUCED, FULL_ONLY, NOT_IMPLEMENTED)}
-    summary = (f"**{n[HELD]} held, {n[NOT_REPRODUCED]} not reproduced, {n[FULL_ONLY]} checked at the "
-               f"full profile only (not measured in this build), {n[NOT_IMPLEMENTED]} not implemented.**")
+    n = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
+    summary = (f"**{n[HELD]} held, {n[INCONCLUSIVE]} inconclusive (the control passes too), "
+               f"{n[NOT_REPRODUCED]} not reproduced, {n[FULL_ONLY]} checked at the full profile only "
+               f"(not measured in this build), {n[NOT_IMPLEMENTED]} not implemented.** "
+               "The control column is the value of a deliberately wrong answer under the same rule "
+               "(\"exact\": the rule needs none; \"–\": no control recorded yet).")
     return summary + "\n\n" + "\n".join(out) + "\n"

@@ -149,7 +149,7 @@ def test_scorecard(tmp_path):
     assert any("| C1 |" in ln and "| held |" in ln for ln in lines)
     assert any("| C2 |" in ln and "| not reproduced |" in ln for ln in lines)
     assert "corr ≥ 0.8 \\| all cells" in md  # pipes escaped inside a cell
-    assert "1 held, 1 not reproduced, 1" in md
+    assert "1 held, 0 inconclusive (the control passes too), 1 not reproduced, 1" in md
     rows = scorecard_rows(tmp_path)
     assert [r["claim"] for r in rows if r["chapter"] == slug] == ["C1", "C2", "C3"]
 
@@ -157,3 +157,45 @@ def test_scorecard(tmp_path):
 def test_scorecard_without_results(tmp_path):
     rows = scorecard_rows(tmp_path)
     assert rows and all(r["verdict"] == "not run" for r in rows)
+
+
+def test_a_claim_whose_control_passes_cannot_be_held():
+    kw = dict(statement="s", paper="p", op=">=", threshold=0.5, measured=0.9, control_label="shuffled")
+    assert Claim("A", control=0.1, **kw).verdict("ci") == "held"
+    assert Claim("B", control=0.6, **kw).verdict("ci") == "inconclusive"
+    assert Claim("C", control=0.5, **kw).verdict("ci") == "inconclusive"  # the boundary passes
+    # our value failing is "not reproduced" whatever the control does
+    assert Claim("D", **{**kw, "measured": 0.4}, control=0.9).verdict("ci") == "not reproduced"
+    interval = Claim("E", "s", paper="p", op="in", threshold=(0.8, 1.25), measured=1.0, control=1.2,
+                     control_label="jittered")
+    assert interval.verdict("ci") == "inconclusive"
+
+
+def test_control_needs_a_label_and_excludes_exact():
+    with pytest.raises(ValueError, match="control_label"):
+        Claim("A", "s", paper="p", op=">=", threshold=0.5, measured=0.9, control=0.1)
+    with pytest.raises(ValueError, match="not both"):
+        Claim("A", "s", paper="p", op=">=", threshold=0.5, measured=0.9, control=0.1, control_label="x",
+              exact="identity")
+    with pytest.raises(ValueError, match="NaN"):
+        Claim("A", "s", paper="p", op=">=", threshold=0.5, measured=0.9, control=float("nan"), control_label="x")
+
+
+def test_require_controls_and_inconclusive_fails_check(tmp_path):
+    rt = _rt()
+    res = ChapterResults("deepspike", rt, require_controls=True)
+    with pytest.raises(ValueError, match="neither a control nor an exact-rule reason"):
+        res.add(Claim("A", "s", paper="p", op=">=", threshold=0.5, measured=0.9))
+    res.add(Claim("B", "s", paper="p", op=">=", threshold=0.5, measured=0.9, control=0.7, control_label="wrong"))
+    res.add(Claim("C", "s", paper="p", op="<=", threshold=0, measured=0, exact="counting identity"))
+    res.add(Claim("F", "s", paper="p", op=">=", threshold=0.5, profiles=("full",)))  # not measured at ci
+    assert res.verdicts() == {"B": "inconclusive", "C": "held", "F": "full only"}
+    with pytest.raises(ClaimsNotHeld, match="B: inconclusive.*control 0.700"):
+        res.check()
+    table = res.table()
+    assert "control" in table.splitlines()[0] and "0.700" in table and "B: wrong" in table
+    ds = load_results(res.save(tmp_path))
+    assert float(ds.control.sel(claim="B")) == 0.7 and str(ds.exact.sel(claim="C").values) == "counting identity"
+    rows = {r["claim"]: r for r in scorecard_rows(tmp_path)}
+    assert rows["B"]["control"] == "0.700" and rows["C"]["control"] == "exact" and rows["B"]["verdict"] == "inconclusive"
+    ChapterResults("deepspike", rt, expected_not_reproduced=("B",), claims=res.claims).check()
