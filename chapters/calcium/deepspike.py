@@ -26,8 +26,8 @@
 # evidence lower bound, **without any ground-truth spikes**. After training, inference for
 # a new trace is one forward pass, and its output is a distribution over spike trains.
 #
-# **What the paper claims, and what this chapter checks** (claims C1–C8 of the book's card
-# for this paper):
+# **What the paper claims, and what this chapter checks** (claims C1–C8; C1–C5 at the
+# `ci` profile):
 # accuracy of unsupervised inference (C1), competitive with MAP deconvolution (C2), orders
 # of magnitude faster than MCMC (C3), the generative parameters are learned without ground
 # truth (C4), the network generalises to new cells (C5); at the full profile only, a
@@ -48,7 +48,7 @@ device = "auto"
 
 # %% [markdown]
 # Every size below comes from the profile: `ci` runs on two CPU cores in about a minute and
-# shows each effect the card marks for CI; `full` approaches the paper's scale on one GPU.
+# still shows claims C1–C5; `full` approaches the paper's scale on one GPU.
 
 # %%
 import numpy as np
@@ -134,11 +134,10 @@ def held_out_r2():
     return {"r2_test": binned_correlation(p, test.spikes, bin_width=2, buffers=BUFFERS)}
 
 
-vae, history = fit_spike_vae(recognition, LinearCalciumModel(train.n_cells), snippets, device=rt.device,
-                             prior_rate=0.015,
-                             buffers=BUFFERS, n_steps=cfg.n_steps, batch_size=cfg.batch,
-                             n_samples=cfg.n_samples, seed=rt.seed, eval_fn=held_out_r2,
-                             eval_every=cfg.eval_every)
+(vae, history), vae_time = timed(lambda: fit_spike_vae(
+    recognition, LinearCalciumModel(train.n_cells), snippets, device=rt.device, prior_rate=0.015,
+    buffers=BUFFERS, n_steps=cfg.n_steps, batch_size=cfg.batch, n_samples=cfg.n_samples, seed=rt.seed,
+    eval_fn=held_out_r2, eval_every=cfg.eval_every))
 
 # %% [markdown]
 # ## Baselines
@@ -151,8 +150,9 @@ vae, history = fit_spike_vae(recognition, LinearCalciumModel(train.n_cells), sni
 # * **Supervised CNN**: the same network trained with binary cross-entropy on the *true*
 #   spikes of the training cells: an upper bound for what the VAE can learn without them.
 #
-# Compare the two OASIS rows below: the card warns that OASIS's decay estimate is biased
-# for slow indicators, so both the estimated and the true decay are reported.
+# Compare the two OASIS rows below: OASIS estimates the decay from the trace's power
+# spectrum, an estimate that can be biased for slow indicators at 60 Hz, so both the
+# estimated and the true decay are reported.
 
 # %%
 supervised = FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11).to(rt.device)
@@ -282,10 +282,11 @@ plotting.save(fig, "deepspike", "fig3_parameters")
 #
 # Claim C3 is this chapter's one timing claim. It is a ratio of two timings taken in the
 # same run on the same machine, so a slow or busy machine slows both, and it keeps a wide
-# margin: the threshold (100×) lies about an order of magnitude below the ratio measured
-# here (printed below; about 900× on our two-core machine), while repeated runs, one of them
-# beside a busy process, move the ratio by well under a factor of two. Noise cannot flip it;
-# an inference that lost its speed advantage would.
+# margin: the threshold (100×) lies a factor of three to four below the ratio measured here
+# (printed below; 290–380× in our runs on a two-core machine, some beside busy processes), while
+# repeated runs, one of them beside a busy process, move the ratio by well under a factor of
+# two. Noise cannot flip it; an inference that lost its speed advantage would, as the
+# control below shows (fitting the VAE instead of one forward pass: about 1×).
 
 # %%
 def ds_time(n):
@@ -434,12 +435,55 @@ else:
     print(f"skipped at the {rt.profile} profile")
 
 # %% [markdown]
+# ## Controls
+#
+# A claim is worth something only if its rule would have rejected a wrong answer. Each claim
+# below is judged on our number and on a **control**, a deliberately wrong answer of the same
+# kind put through the same rule; if the control passes too, the claim is "inconclusive".
+#
+# * **DeepSpike's probabilities shifted by 10 frames** (167 ms, circularly) for the
+#   correlation claims C1a, C1b, C2 and C5: right spike count and shape, wrong times;
+# * for the timing claim C3, **amortisation removed**: the wall time per frame of the VAE fit
+#   itself (what variational inference without a recognition network pays on every new data
+#   set) in place of DeepSpike's forward pass;
+# * for C4a, the **learned τ̂ assigned to the wrong cells** (shifted by one cell); for C4b, the
+#   **decay at initialisation** (the same τ for every cell: nothing learned);
+# * for C4c, the **untrained network** (the same architecture, freshly initialised).
+
+# %%
+SHIFT = 10
+p_test_shifted = torch.as_tensor(p_test).roll(SHIFT, dims=-1)
+r_shifted = [binned_correlation(p_test_shifted, test.spikes, bin_width=b, buffers=BUFFERS) for b in (1, 2)]
+tau_init = decay_time(LinearCalciumModel(train.n_cells).constrained()["gamma"].double(), FRAME_RATE).numpy()
+tau_corr_wrong = float(np.corrcoef(np.roll(tau_hat, 1), tau_true)[0, 1])
+tau_rel_init = float(np.median(np.abs(tau_init - tau_true) / tau_true))
+torch.manual_seed(rt.seed)
+untrained = FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11)
+count_untrained = spike_count_factor(untrained.spike_probability(train.fluorescence), train.spikes, buffers=BUFFERS)
+count_constant = spike_count_factor(torch.full_like(p_train, 0.015), train.spikes, buffers=BUFFERS)
+speedup_fit = (gibbs_time / gibbs_f.numel()) / (vae_time / train.fluorescence.numel())
+speedup_oasis = (gibbs_time / gibbs_f.numel()) / (t_oasis[-1] / frames[-1])
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"DeepSpike shifted by {SHIFT} frames, held-out: r_1 {r_shifted[0]:.3f}, r_2 {r_shifted[1]:.3f}")
+print(f"learned τ̂ on the wrong cells: Pearson {tau_corr_wrong:.3f}; τ at initialisation "
+      f"({tau_init[0]:.2f} s for every cell): median relative error {tau_rel_init:.3f}")
+print(f"spike-count factor: untrained network {count_untrained:.3f}, constant rate 0.015/frame {count_constant:.3f}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"VAE fit: {vae_time:.1f} s for {train.fluorescence.numel()} frames "
+      f"({vae_time / train.fluorescence.numel() * 1e6:.0f} µs/frame); Gibbs over it: {speedup_fit:.1f}x")
+print(f"Gibbs over OASIS per frame: {speedup_oasis:.0f}x")
+
+# %% [markdown]
 # ## Claims
 #
 # $r_b$ is the mean over traces of the Pearson correlation between the posterior spike
 # probability and the true spikes, both summed into bins of $b$ frames ($b=1$: 16.7 ms,
-# $b=2$: 33 ms), on frames outside the buffers. Thresholds are those of the book's card for
-# the active profile. C6–C8 need the full profile; at the ci profile they are listed as
+# $b=2$: 33 ms), on frames outside the buffers. Thresholds are the book's targets for the
+# active profile, set before the runs from the reference notebooks' numbers. C6–C8 need the full profile; at the ci profile they are listed as
 # "full only" and never counted as held.
 
 # %%
@@ -450,44 +494,78 @@ tau_corr = float(np.corrcoef(tau_hat, tau_true)[0, 1])
 tau_rel = float(np.median(np.abs(tau_hat - tau_true) / tau_true))
 count_factor = spike_count_factor(p_train, train.spikes, buffers=BUFFERS)
 
-res = ChapterResults("deepspike", rt)
-res.add(Claim("C1a", "r_1 (16.7 ms) of the VAE-trained CNN on held-out M1 cells", paper="0.85 (ref-code)",
-              op=">=", threshold=cfg.c1_r1, measured=r1_test))
-res.add(Claim("C1b", "r_2 (33 ms) of the VAE-trained CNN on held-out M1 cells", paper="≈0.86 (card)",
-              op=">=", threshold=cfg.c1_r2, measured=r2_test))
+res = ChapterResults("deepspike", rt, require_controls=rt.profile == "ci")
+shift_label = f"p shifted by {SHIFT} frames"
+res.add(Claim("C1a", "r_1 (16.7 ms) of the VAE-trained CNN on held-out M1 cells",
+              paper="0.85–0.86 on training cells (reference notebooks)", op=">=", threshold=cfg.c1_r1,
+              measured=r1_test, control=r_shifted[0], control_label=shift_label))
+res.add(Claim("C1b", "r_2 (33 ms) of the VAE-trained CNN on held-out M1 cells",
+              paper="book's target (r_1 0.85, reference notebooks)", op=">=", threshold=cfg.c1_r2,
+              measured=r2_test, control=r_shifted[1], control_label=shift_label))
 res.add(Claim("C2", "r_2(DeepSpike) − r_2(OASIS, g estimated) on the same held-out traces",
-              paper="competitive", op=">=", threshold=cfg.c2_margin, measured=r2_test - r2_oasis))
-res.add(Claim("C3", "speed-up per frame of one forward pass over Gibbs MCMC", paper="orders of magnitude",
-              op=">=", threshold=100, measured=speedup, timing=True))
-res.add(Claim("C4a", "Pearson corr of learned and true decay τ across training cells", paper="θ recovered",
-              op=">=", threshold=0.8, measured=tau_corr))
-res.add(Claim("C4b", "median |τ̂ − τ| / τ across training cells", paper="θ recovered",
-              op="<=", threshold=cfg.c4_rel, measured=tau_rel))
-res.add(Claim("C4c", "spike-count factor Σp / Σs on training cells", paper="1.03–1.10 (ref-code)",
-              op="in", threshold=(0.8, 1.25), measured=count_factor))
-res.add(Claim("C5", "r_2(held-out) − r_2(training cells)", paper="generalises",
-              op=">=", threshold=-0.05, measured=r2_test - r2_train))
+              paper="competitive accuracy (abstract)", op=">=", threshold=cfg.c2_margin,
+              measured=r2_test - r2_oasis, control=r_shifted[1] - r2_oasis, control_label=shift_label))
+res.add(Claim("C3", "speed-up per frame of one forward pass over Gibbs MCMC",
+              paper="faster than MCMC (abstract)", op=">=", threshold=100, measured=speedup, timing=True,
+              control=speedup_fit, control_label="VAE fit time per frame (no amortisation)"))
+res.add(Claim("C4a", "Pearson corr of learned and true decay τ across training cells",
+              paper="θ recovered (reference notebooks)", op=">=", threshold=0.8, measured=tau_corr,
+              control=tau_corr_wrong, control_label="τ̂ assigned to the wrong cells"))
+res.add(Claim("C4b", "median |τ̂ − τ| / τ across training cells", paper="θ recovered (reference notebooks)",
+              op="<=", threshold=cfg.c4_rel, measured=tau_rel, control=tau_rel_init,
+              control_label="τ at initialisation, every cell"))
+res.add(Claim("C4c", "spike-count factor Σp / Σs on training cells",
+              paper="1.03–1.10 (reference notebooks)", op="in", threshold=(0.8, 1.25), measured=count_factor,
+              control=count_untrained, control_label="untrained network"))
+res.add(Claim("C5", "r_2(held-out) − r_2(training cells)", paper="inference on new traces (abstract)",
+              op=">=", threshold=-0.05, measured=r2_test - r2_train, control=r_shifted[1] - r2_train,
+              control_label=shift_label))
 res.add(Claim("C6", "M2 data: r_2(M2 model) − r_2(misspecified M1 model), held-out cells",
-              paper="r_1 ≈ 0.64 (ref-code)", op=">=", threshold=0.05, profiles=("full",),
+              paper="r_1 ≈ 0.64 (reference notebooks)", op=">=", threshold=0.05, profiles=("full",),
               measured=r2_m2["M2 model"] - r2_m2["M1 model (misspecified)"] if r2_m2 else None))
-res.add(Claim("C7a", "M2: ELBO per 1000 frames of the AR posterior − factorised", paper="AR ≥ factorised",
+res.add(Claim("C7a", "M2: ELBO per 1000 frames of the AR posterior − factorised", paper="book's target (AR ≥ factorised)",
               op=">=", threshold=0.0, profiles=("full",),
               measured=c7["autoregressive"]["elbo"] - c7["factorised"]["elbo"] if c7 else None))
-res.add(Claim("C7b", "M2: SPIKE-sync of AR posterior samples − factorised samples", paper="0.87 (ref-code)",
+res.add(Claim("C7b", "M2: SPIKE-sync of AR posterior samples − factorised samples", paper="0.87 (reference notebooks)",
               op=">=", threshold=0.02, profiles=("full",),
               measured=c7["autoregressive"]["sync"] - c7["factorised"]["sync"] if c7 else None))
 res.add(Claim("C8a", "spines: r_2 of the inferred bAP train, held-out branches",
-              paper="first probabilistic separation", op=">=", threshold=0.8, profiles=("full",),
+              paper="bAPs separated from synaptic inputs (abstract)", op=">=", threshold=0.8, profiles=("full",),
               measured=c8.get("bap")))
 res.add(Claim("C8b", "spines: r_2 of the inferred synaptic trains, held-out branches",
-              paper="first probabilistic separation", op=">=", threshold=0.6, profiles=("full",),
+              paper="bAPs separated from synaptic inputs (abstract)", op=">=", threshold=0.6, profiles=("full",),
               measured=c8.get("syn")))
 res.add(Claim("C8c", "spines: fraction of true bAPs claimed by a synaptic channel (p > 0.5 within ±1 frame)",
-              paper="bAPs separated", op="<=", threshold=0.10, profiles=("full",), measured=c8.get("leak")))
+              paper="bAPs separated (abstract)", op="<=", threshold=0.10, profiles=("full",), measured=c8.get("leak")))
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(res.table(timings=False))
+
+# %% [markdown]
+# ## What held, what did not, and why
+#
+# *Held* at the `ci` profile, each against a control the same rule rejects: without seeing a
+# spike, the VAE-trained network's held-out correlation with the true spikes is 0.818 at
+# 16.7 ms and 0.860 at 33 ms (C1a, C1b), while the same probabilities shifted by 10 frames
+# score 0.004 and 0.020; it is 0.236 above OASIS with an estimated decay at 33 ms (C2; the
+# shifted probabilities are 0.605 below); held-out cells lose only 0.037 against training
+# cells (C5); one forward pass is a few hundred times faster per frame than the Gibbs sampler
+# (C3), while fitting the VAE itself, which is what variational inference without a
+# recognition network would pay for every new data set, is no faster than Gibbs (the control,
+# about 1×); the learned decays follow the true ones (C4a, Pearson 0.993, against −0.32 when
+# the learned values are given to the wrong cells; C4b, median relative error 0.060 against
+# 0.47 for the decay at initialisation); and the network predicts the right number of spikes
+# (C4c, 0.935; untrained, 2.8).
+#
+# *Limits of these rules*: C4c checks only the total count: a constant rate at the prior's
+# 0.015 per frame scores 0.906 and would pass too (printed in the controls above), so it says
+# nothing about timing, which C1 and C2 test. And C3 compares amortised inference with MCMC,
+# as the paper does; OASIS, a MAP method with no posterior, is as fast on a CPU (also several
+# hundred times faster than Gibbs here), and the chapter claims no speed advantage over it.
+#
+# *Not reproduced*: none at `ci`. C6–C8 (a nonlinear indicator, a correlated posterior,
+# dendritic spines) need the full profile and are not counted here.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

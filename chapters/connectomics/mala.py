@@ -29,17 +29,19 @@
 # best earlier result, a linear-time pipeline at 2.6 s per megavoxel, and that percentile
 # agglomeration beats heavier learned agglomeration.
 #
-# **What this chapter checks** (claims M1-M7 of the book's card): the size-only constrained
+# **What this chapter checks** (claims M1-M7, the book's choice of the paper's checkable statements): the size-only constrained
 # counts are exact (M1) and quasi-linear in time (M2); unconstrained MALIS at initialisation
 # puts most of its negative mass inside objects, constrained MALIS none (M3); MALIS
 # fine-tuning lowers the best VOI after median agglomeration (M4), mainly through fewer
 # merges (M6); agglomeration beats connected components of thresholded affinities (M5);
-# throughput in seconds per megavoxel (M7, reported only).
+# throughput in seconds per megavoxel (M7, reported only). Every claim judged at ci carries a
+# **control**, a deliberately wrong answer judged by the same rule, or is an exact identity.
 #
 # **Figures redrawn.** A gallery of the simulated volume; constrained against unconstrained
 # MALIS weights at initialisation; VOI split against VOI merge over the agglomeration
-# threshold; BCE and MALIS affinities and segmentations side by side; the counting time
-# against crop size.
+# threshold; BCE and MALIS affinities and segmentations side by side; the counting work and
+# time against crop size; and, as a diagnostic, the Rand error of connected components over
+# the threshold for both nets (what MALIS optimises).
 #
 # Real CREMI / FIB-25 / SegEM data cannot be downloaded here: the volumes are simulated, so
 # only directions and relative gains are compared with the paper, never its numbers.
@@ -51,28 +53,29 @@ device = "auto"
 
 # %% [markdown]
 # Every size below comes from the profile: `ci` runs on two CPU cores in about a minute,
-# `full` approaches the card's scale on one GPU.
+# `full` approaches the paper's scale on one GPU.
 
 # %%
+
 import copy
-import time
 
 import numpy as np
 import torch
 
 from neuroinverse import plotting
-from neuroinverse.metrics.segmentation import score_sweep
+from neuroinverse.metrics.segmentation import mask_boundaries, score_sweep
 from neuroinverse.models.unet import UNet
 from neuroinverse.results import ChapterResults, Claim
-from neuroinverse.runtime import cpu_times, setup, time_call, timed
+from neuroinverse.runtime import background, cpu_times, setup, timed
 from neuroinverse.segmentation.affinities import relabel_connected
 from neuroinverse.segmentation.agglomerate import (agglomerate, boundary_map, predict_affinities,
-                                                   threshold_components, watershed_fragments)
-from neuroinverse.segmentation.malis import (malis_counts, malis_counts_bruteforce, malis_loss,
-                                             malis_work, malis_work_bruteforce, per_edge_loss)
+                                                   seeded_threshold_components, threshold_components,
+                                                   watershed_fragments)
+from neuroinverse.segmentation.malis import (branch_training, fit_affinity_net, malis_counts,
+                                             malis_counts_bruteforce, malis_gradient_scale, malis_work,
+                                             malis_work_bruteforce)
 from neuroinverse.simulators.neuropil import (grow_boundary, random_training_crop, simulate_neuropil,
                                               training_ground_truth)
-from neuroinverse.training import fit
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
@@ -98,7 +101,7 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 # %% [markdown]
 # ## Simulated neuropil
 #
-# The book's generator (`neuroinverse.simulators.neuropil`, the card's steps 1-9): persistent
+# The book's generator (`neuroinverse.simulators.neuropil`): persistent
 # random-walk neurites with branches fill an isotropic working grid (every voxel takes the
 # label of its nearest centreline point); membranes are drawn where labels change; every
 # $a$-th section is kept ($a$ = 2 at ci, 3 at full). The image has textured cytoplasm,
@@ -140,7 +143,7 @@ plotting.save(fig, "mala", "fig1_generator")
 # ## M1: the size-only constrained counts are exact
 #
 # After relabelling, every ground-truth id is one connected piece, so both constrained
-# passes need only set sizes (the card's simplification, implemented in
+# passes need only set sizes (the book's simplification of Sec. 2.2, implemented in
 # `neuroinverse.segmentation.malis.malis_counts(..., constrained=True)`): the positive pass
 # is Kruskal over within-object edges with $n^+(e)=|A|\,|B|$; the negative pass starts from
 # the pieces pre-merged and runs over all other edges with $n^-(e)=|A|\,|B|$. The reference
@@ -236,7 +239,7 @@ print(f"CPU-time slopes: {tslope_fast:.2f} (constrained), {tslope_brute:.2f} (br
 # %% [markdown]
 # ## The network
 #
-# At ci the card's **MALA-tiny**: (1,3,3) convolutions at full resolution, max-pooling
+# At ci the book's **MALA-tiny**: (1,3,3) convolutions at full resolution, max-pooling
 # (1,2,2), (3,3,3) convolutions at the bottom, valid convolutions, 3 sigmoid affinities,
 # about 13k parameters, mapping 12x52x52 to 8x36x36. At full, **MALA-small** (3 levels,
 # factors (1,3,3), 12/36/108 feature maps, 40x124x124 to 20x56x56). Both are the book's
@@ -289,41 +292,59 @@ plotting.save(fig, "mala", "fig2_constrained_weights")
 # %% [markdown]
 # ## Training: a BCE warm-up, then BCE against constrained MALIS
 #
-# Adam (PyTorch's fused implementation; learning rate 1e-3 at ci, the paper's 0.5e-4 is too
-# slow for a few hundred steps), batch 1, random crops with xy flips and transposes, the
-# ground truth relabelled per crop.
-# Warm-up: class-balanced BCE (gunpowder's `BalanceLabels` weights). From the same
-# checkpoint (network and optimiser state), each branch seed trains either more balanced
-# BCE or **constrained MALIS + 0.1 × balanced BCE** (the card allows the BCE term for
-# stability) for the same number of steps. The MALIS loss is the paper's
-# $L=\sum_e w_e (g_e-a_e)^2$ with $w = n^+/\sum n^+ + n^-/\sum n^-$ (each pass normalised
-# by its own total).
+# Adam (learning rate 1e-3 at ci, the paper's 0.5e-4 is too slow for a few hundred steps;
+# $\beta = (0.95, 0.999)$), batch 1, random crops with xy flips and transposes, the ground
+# truth relabelled per crop; the book's `fit_affinity_net` and `branch_training` run the
+# training loop. Warm-up: class-balanced BCE (gunpowder's `BalanceLabels` weights). Then,
+# for each branch seed, two branches start from the warm-up weights, each with a **fresh
+# optimiser**, and see the same crops for the same number of steps: more balanced BCE, or
+# **constrained MALIS + 0.1 × balanced BCE** (the BCE term for stability is the book's
+# choice). The MALIS loss is the paper's $L=\sum_e w_e (g_e-a_e)^2$ with
+# $w = n^+/\sum n^+ + n^-/\sum n^-$ (each pass normalised by its own total). Because that
+# normalisation leaves the MALIS term far smaller than the BCE, it is multiplied by a scale
+# $s$ fixed at the start of each branch: the ratio of the gradient norms (over all
+# parameters) of the balanced BCE and of the MALIS term on the branch's first crop, at the
+# warm-up weights. After scaling, both terms start with the same gradient norm.
 
 # %%
-def make_loss(model, kind):
-    def loss_fn(step, g):
+def sampler(key):
+    def sample(step):
+        g = torch.Generator().manual_seed(1_000_003 * key + step)
         i = int(torch.randint(len(train_vols), (1,), generator=g))
         x, lab, aff, mask = random_training_crop(train_vols[i].raw, train_labels[i], input_shape=cfg.input_shape,
                                                  output_shape=output_shape, generator=g)
-        pred = model(torch.from_numpy(x)[None, None].to(rt.device))[0]
-        bce = per_edge_loss(pred, aff, balanced=True, mask=mask)
-        if kind == "bce":
-            return bce
-        return malis_loss(pred, lab, constrained=True) + cfg.malis_bce_mix * bce
-    return loss_fn
+        return (torch.from_numpy(x)[None, None], lab[None], torch.from_numpy(aff)[None],
+                torch.from_numpy(mask)[None].to(rt.device))
+    return sample
 
 
-opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.95, 0.999), fused=True)
-warm_hist = fit(make_loss(net, "bce"), module=net, optimizers=opt, n_steps=cfg.warmup_steps, seed=rt.seed,
-                desc="BCE warm-up")
-nets, histories = {}, {}
-for s in cfg.branch_seeds:
-    for kind in ("bce", "malis"):
-        nets[kind, s] = copy.deepcopy(net)
-        o = torch.optim.Adam(nets[kind, s].parameters(), lr=cfg.lr, betas=(0.95, 0.999), fused=True)
-        o.load_state_dict(copy.deepcopy(opt.state_dict()))
-        histories[kind, s] = fit(make_loss(nets[kind, s], kind), module=nets[kind, s], optimizers=o,
-                                 n_steps=cfg.branch_steps, seed=rt.seed + 100 + s, desc=f"{kind}, seed {s}")
+adam = dict(lr=cfg.lr, betas=(0.95, 0.999), balanced=True)
+warm = copy.deepcopy(net)
+fit_affinity_net(warm, sampler(rt.seed), loss="bce", n_steps=cfg.warmup_steps, seed=rt.seed,
+                 device=rt.device, desc="BCE warm-up", **adam)
+
+
+def train_branches(s):
+    sample = sampler(rt.seed + 100 + s)
+    scale = malis_gradient_scale(warm, sample(0), device=rt.device, balanced=True, constrained=True)
+    branches = {"bce": dict(loss="bce", **adam),
+                "malis": dict(loss="malis", constrained=True, malis_weight=scale,
+                              bce_weight=cfg.malis_bce_mix, **adam)}
+    return scale, branch_training(warm, sample, n_steps=cfg.branch_steps, seed=rt.seed + 100 + s,
+                                  branches=branches, device=rt.device, progress=False)
+
+
+# on the CPU, the last seed's branches run on the second core (same numbers, one thread each)
+in_bg = {cfg.branch_seeds[-1]: background(train_branches, cfg.branch_seeds[-1])} if str(rt.device) == "cpu" else {}
+done = {s: train_branches(s) for s in cfg.branch_seeds if s not in in_bg} | {s: j.result() for s, j in in_bg.items()}
+malis_scale = {s: done[s][0] for s in cfg.branch_seeds}
+nets = {(kind, s): done[s][1][kind] for s in cfg.branch_seeds for kind in ("bce", "malis")}
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+for s, v in malis_scale.items():
+    print(f"seed {s}: MALIS term scaled by s = {v:.1f} (gradient norm of the balanced BCE / of MALIS "
+          "at the warm-up weights)")
 
 # %% [markdown]
 # ## Inference, fragments and agglomeration
@@ -332,21 +353,37 @@ for s in cfg.branch_seeds:
 # section (scikit-image's watershed on $1 -$ mean xy affinity, seeds at distance-transform
 # maxima); then median agglomeration (score $1 - \mathrm{median}$ of the boundary
 # affinities, merged lowest first while below the threshold $t$) for
-# $t = 0.05, 0.10, \dots, 0.95$ in one pass. The baseline is connected components of the
-# affinity graph thresholded at $\theta$ over the same grid. Scores ignore nothing but
-# GT label 0 (there is none in the dense test labels); no CREMI border mask is applied.
+# $t = 0.05, 0.10, \dots, 0.95$ in one pass.
+#
+# **Baseline (M5).** Connected components of the affinity graph thresholded at $\theta$
+# over the same grid, with every voxel left unassigned (a singleton: no kept edge) given to
+# its nearest component by a seeded watershed on the boundary map
+# (`seeded_threshold_components`), so that boundary voxels do not count as thousands of
+# one-voxel segments.
+#
+# **Scores, as CREMI computes them.** VOI (split, merge), ARAND and the CREMI score
+# $\sqrt{\mathrm{VOI}\cdot\mathrm{ARAND}}$ ignore ground-truth voxels within 1 voxel, in xy,
+# of a ground-truth boundary (`mask_boundaries`); the unmasked numbers are printed beside
+# them. The warm-up network is evaluated too: it is the control of M4 and M6.
 
 # %%
-def evaluate(model):
+gt_masked = mask_boundaries(gt_test, distance=1)
+
+
+def evaluate(model, baseline=True):
     aff = predict_affinities(model, test.raw, device=rt.device)
     frags = watershed_fragments(aff)
     agg = agglomerate(aff, frags, thresholds=THRESHOLDS, quantile="median")
-    scores = score_sweep(gt_test, (agg.segmentation(i) for i in range(THRESHOLDS.size)))
-    cc = score_sweep(gt_test, threshold_components(aff, thresholds=THRESHOLDS))
-    return dict(aff=aff, frags=frags, agg=agg, scores=scores, cc=cc)
+    segs = [agg.segmentation(i) for i in range(THRESHOLDS.size)]
+    cc = seeded_threshold_components(aff, thresholds=THRESHOLDS) if baseline else [frags]
+    return dict(aff=aff, frags=frags, agg=agg, scores=score_sweep(gt_masked, segs),
+                unmasked=score_sweep(gt_test, segs), fragments=score_sweep(gt_masked, [frags]),
+                cc=score_sweep(gt_masked, cc),
+                cc_plain=score_sweep(gt_masked, threshold_components(aff, thresholds=THRESHOLDS)))
 
 
 evals = {key: evaluate(m) for key, m in nets.items()}
+evals["warm-up", None] = evaluate(warm, baseline=False)
 
 
 def best(scores):
@@ -354,42 +391,57 @@ def best(scores):
     return {name: float(v[k]) for name, v in scores.items()} | {"threshold": float(THRESHOLDS[k])}
 
 
-summary = {key: dict(agg=best(e["scores"]), cc=best(e["cc"]), n_fragments=int(e["frags"].max()))
+summary = {key: dict(agg=best(e["scores"]), raw=best(e["unmasked"]), cc=best(e["cc"]),
+                     frag_voi=float(e["fragments"]["voi"][0]), n_fragments=int(e["frags"].max()))
            for key, e in evals.items()}
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"{'net':14s} {'fragments':>9s} {'t*':>5s} {'VOI':>6s} {'split':>6s} {'merge':>6s} {'ARAND':>6s} "
-      f"{'CREMI':>6s} {'RE':>6s} {'CC VOI':>7s}")
+      f"{'CREMI':>6s} {'CC VOI':>7s} {'frag VOI':>8s} | unmasked: {'VOI':>6s} {'ARAND':>6s} {'CREMI':>6s}")
 for (kind, s), r in summary.items():
-    b = r["agg"]
-    print(f"{kind + ', seed ' + str(s):14s} {r['n_fragments']:9d} {b['threshold']:5.2f} {b['voi']:6.3f} "
+    b, u = r["agg"], r["raw"]
+    name = kind + ("" if s is None else f", seed {s}")
+    cc_voi = f"{r['cc']['voi']:7.3f}" if s is not None else f"{'–':>7s}"
+    print(f"{name:14s} {r['n_fragments']:9d} {b['threshold']:5.2f} {b['voi']:6.3f} "
           f"{b['voi_split']:6.3f} {b['voi_merge']:6.3f} {b['arand']:6.3f} {b['cremi']:6.3f} "
-          f"{b['rand_error']:6.3f} {r['cc']['voi']:7.3f}")
+          f"{cc_voi} {r['frag_voi']:8.3f} | {'':9s} {u['voi']:6.3f} {u['arand']:6.3f} {u['cremi']:6.3f}")
 
 # %% [markdown]
-# **Reading the table.** VOI split and merge are in bits over all test voxels; `t*` is the
-# best agglomeration threshold; `CC VOI` is the best VOI of plain connected components.
-# Connected components never get close to agglomeration here: one leaky edge anywhere
-# between two neurites merges them, while agglomeration scores whole boundaries. In the
-# book's ci run, constrained MALIS fine-tuning raised the best VOI in both seeds (1.303 to
-# 1.707 and 1.312 to 1.859 bits, mostly through VOI split: M4 not reproduced at ci): the
-# MALIS gradient reaches only maximin edges, so the many other within-object affinities of
-# this small, briefly trained network drift down, and median agglomeration, which scores
-# *all* boundary affinities of two fragments, then keeps more fragments apart. Variants
-# tried while writing the chapter (MALIS + 1.0 × BCE, the square-square loss with margin
-# 0.3, a learning rate of 3e-4 for the MALIS branch) moved the gap but never reversed it at
-# this scale.
+# **Reading the table.** VOI split and merge are in bits over the scored voxels (boundary
+# voxels of the ground truth ignored); `t*` is the best agglomeration threshold; `CC VOI` is
+# the best VOI of the connected-components baseline (singletons grown by the seeded
+# watershed); `frag VOI` is the VOI of the watershed fragments before any merging. The
+# unmasked columns score every voxel of the test volume (at its own best threshold).
 #
-# VOI merge, the paper's mechanism (M6), is not reproduced at ci either: at the best
-# thresholds it is 0.856 against 0.606 bits (seed 0) and 0.625 against 0.635 (seed 1), a
-# median difference of +0.120. At this scale the MALIS branch is sensitive to float
-# rounding: an earlier version of the chapter, identical except that it ran the 3-D
-# convolutions as PyTorch's 3-D kernel and used the unfused Adam (the same arithmetic in a
-# different order), gave BCE rows within 0.001 bits of these but MALIS rows with VOI merge
-# 0.561 and 0.547, below BCE in both seeds (median −0.066). A sign that flips under
-# rounding-level changes is not evidence either way; the full profile (3 seeds, 3000 steps
-# per branch) is where M6 is tested.
+# ## What MALIS optimises: the Rand error of connected components over θ
+#
+# MALIS is a loss on the Rand error of the *plain* connected components $S_\theta$ (Turaga
+# et al. 2009), not on VOI after agglomeration. The diagnostic below draws that Rand error
+# (boundary voxels ignored) for both branches of each seed: if the MALIS curve lies below
+# the BCE curve, MALIS improved its own objective, whatever happens downstream.
+
+# %%
+fig, ax = plotting.figure(1, len(cfg.branch_seeds), width=4.5 * len(cfg.branch_seeds), height=3.2)
+for j, s in enumerate(cfg.branch_seeds):
+    for kind, col, name in [("bce", plotting.COLORS["baseline"], "BCE"), ("malis", plotting.COLORS["method"], "MALIS")]:
+        ax[0, j].semilogy(THRESHOLDS, evals[kind, s]["cc_plain"]["rand_error"], "o-", ms=3, color=col, label=name)
+    ax[0, j].semilogy(THRESHOLDS, evals["warm-up", None]["cc_plain"]["rand_error"], "--", color="0.5",
+                      label="warm-up")
+    ax[0, j].set_xlabel("threshold θ")
+    ax[0, j].set_ylabel("Rand error of connected components")
+    ax[0, j].set_title(f"seed {s}")
+    ax[0, j].legend()
+plotting.save(fig, "mala", "fig6_rand_error_cc")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+re_cc = {key: e["cc_plain"]["rand_error"] for key, e in evals.items()}
+for s in cfg.branch_seeds:
+    print(f"seed {s}: min over θ of the Rand error of connected components: BCE {re_cc['bce', s].min():.4f}, "
+          f"MALIS {re_cc['malis', s].min():.4f}; mean over θ: BCE {re_cc['bce', s].mean():.4f}, "
+          f"MALIS {re_cc['malis', s].mean():.4f}")
+print(f"warm-up: min {re_cc['warm-up', None].min():.4f}, mean {re_cc['warm-up', None].mean():.4f}")
 
 # %% [markdown]
 # ## Figure 3: VOI over the threshold, and split against merge
@@ -468,24 +520,51 @@ s_per_mvx = t_pipe / (np.prod(test.shape) / 1e6)
 # %% [markdown]
 # ## Claims
 #
-# Expected not reproduced at ci (kept with their numbers): **M4** and **M6**, see the
-# discussion of the table above.
-#
 # M4 compares the best-threshold VOI after median agglomeration, MALIS against BCE, as the
 # relative reduction $(\mathrm{VOI_{BCE}} - \mathrm{VOI_{MALIS}})/\mathrm{VOI_{BCE}}$ per
 # branch seed (the median over seeds at ci, the minimum at full, so that all 3 seeds must
 # pass). M5 takes the worst network. M6 compares VOI merge at the best thresholds.
+#
+# Expected at ci, from the numbers explained in the closing section: M3b inconclusive, M4
+# and M6 not reproduced.
+#
+# **Controls.** M2a and M2b control each other (the other algorithm's work slope). M3a and
+# M3b are recounted with the warm-up network's affinities in place of the untrained ones (a
+# trained network should not show the spurious mass); M3c's control is the same fraction for
+# the unconstrained counts. M4 and M6 put the warm-up network (no fine-tuning at all) in
+# place of the MALIS branch; M4b puts the BCE branch of the next seed in place of MALIS. M5
+# puts the watershed fragments, unmerged, in place of the agglomeration.
 
 # %%
-red = [(summary["bce", s]["agg"]["voi"] - summary["malis", s]["agg"]["voi"]) / summary["bce", s]["agg"]["voi"]
-       for s in cfg.branch_seeds]
-d_merge = [summary["malis", s]["agg"]["voi_merge"] - summary["bce", s]["agg"]["voi_merge"] for s in cfg.branch_seeds]
-d_cremi = [summary["malis", s]["agg"]["cremi"] - summary["bce", s]["agg"]["cremi"] for s in cfg.branch_seeds]
+x0t = torch.from_numpy(x0)[None, None].to(rt.device)
+with torch.no_grad():
+    a_warm = warm(x0t)[0].double().cpu().numpy()
+w_pos, w_neg = malis_counts(a_warm, lab0)
+m3_control = dict(neg_inside=w_neg[inside].sum() / w_neg.sum(), pos_across=w_pos[across].sum() / w_pos.sum(),
+                  constrained=(u_neg[inside].sum() + u_pos[across].sum()) / (u_neg.sum() + u_pos.sum()))
+
+
+def agg_of(kind, s):
+    return summary[(kind, s) if kind != "warm-up" else ("warm-up", None)]["agg"]
+
+
+seeds_b = list(cfg.branch_seeds)
+nxt = dict(zip(seeds_b, seeds_b[1:] + seeds_b[:1], strict=True))
+red = [(agg_of("bce", s)["voi"] - agg_of("malis", s)["voi"]) / agg_of("bce", s)["voi"] for s in seeds_b]
+red_ctl = [(agg_of("bce", s)["voi"] - agg_of("warm-up", s)["voi"]) / agg_of("bce", s)["voi"] for s in seeds_b]
+d_merge = [agg_of("malis", s)["voi_merge"] - agg_of("bce", s)["voi_merge"] for s in seeds_b]
+d_merge_ctl = [agg_of("warm-up", s)["voi_merge"] - agg_of("bce", s)["voi_merge"] for s in seeds_b]
+d_cremi = [agg_of("malis", s)["cremi"] - agg_of("bce", s)["cremi"] for s in seeds_b]
+d_cremi_ctl = [agg_of("bce", nxt[s])["cremi"] - agg_of("bce", s)["cremi"] for s in seeds_b]
+branch_keys = [k for k in summary if k[0] != "warm-up"]
+m5 = max(summary[k]["agg"]["voi"] - summary[k]["cc"]["voi"] for k in branch_keys)
+m5_ctl = max(summary[k]["frag_voi"] - summary[k]["cc"]["voi"] for k in branch_keys)
 stat = np.median if cfg.seed_stat == "median" else np.min
 worst = np.median if cfg.seed_stat == "median" else np.max
 full = rt.profile == "full"
+expected = ("M3b", "M4", "M6") if rt.profile == "ci" else ("M4",)
 
-res = ChapterResults("mala", rt, expected_not_reproduced=("M4", "M6") if rt.profile == "ci" else ("M4",))
+res = ChapterResults("mala", rt, require_controls=rt.profile == "ci", expected_not_reproduced=expected)
 res.add(Claim("M1a", f"edges whose size-only constrained counts differ from label-map Kruskal, {cfg.m1_crops} crops",
               paper="exact (Sec. 2.2)", op="<=", threshold=0, measured=m1_mismatch,
               exact="edge-by-edge equality with the label-map Kruskal"))
@@ -498,21 +577,28 @@ res.add(Claim("M2b", "log-log slope of all-pairs brute-force work (pairs + tree 
               paper="quadratic (Sec. 2.2)", op=">=", threshold=1.8, measured=slope_brute,
               control=slope_fast, control_label="the constrained passes' work slope"))
 res.add(Claim("M3a", "unconstrained MALIS at init: fraction of n⁻ on within-object (g=1) edges",
-              paper="spurious (card: 71-84 %)", op=">=", threshold=0.5, measured=m3["neg_inside"]))
+              paper="spurious (Sec. 2.2)", op=">=", threshold=0.5, measured=m3["neg_inside"],
+              control=m3_control["neg_inside"], control_label="the warm-up network's affinities on the same crop"))
 res.add(Claim("M3b", "unconstrained MALIS at init: fraction of n⁺ on boundary (g=0) edges (> 5 %)",
-              paper="spurious (card: 10-23 %)", op=">=", threshold=0.05, measured=m3["pos_across"]))
+              paper="spurious (Sec. 2.2)", op=">=", threshold=0.05, measured=m3["pos_across"],
+              control=m3_control["pos_across"], control_label="the warm-up network's affinities on the same crop"))
 res.add(Claim("M3c", "constrained MALIS at init: fraction of its mass on those edges", paper="0",
-              op="<=", threshold=0.0, measured=m3["constrained"]))
+              op="<=", threshold=0.0, measured=m3["constrained"],
+              control=m3_control["constrained"], control_label="the same fraction for unconstrained MALIS"))
 res.add(Claim("M4", f"relative reduction of best VOI (median agglomeration), MALIS vs BCE, {cfg.seed_stat} "
-                    f"over {len(cfg.branch_seeds)} seeds", paper="27 % (CREMI score, real data)",
-              op=">=", threshold=cfg.m4_rel, measured=float(stat(red))))
+                    f"over {len(seeds_b)} seeds", paper="27 % (CREMI score, real data)",
+              op=">=", threshold=cfg.m4_rel, measured=float(stat(red)),
+              control=float(stat(red_ctl)), control_label="the warm-up network in place of MALIS"))
 res.add(Claim("M4b", "CREMI score of MALIS − BCE at the best threshold, worst of 3 seeds", paper="lower",
-              op="<=", threshold=0.0, profiles=("full",), measured=float(max(d_cremi)) if full else None))
-res.add(Claim("M5", "best VOI of median agglomeration − best VOI of connected components, worst network",
-              paper="agglomeration helps", op="<=", threshold=0.0,
-              measured=max(r["agg"]["voi"] - r["cc"]["voi"] for r in summary.values())))
+              op="<=", threshold=0.0, profiles=("full",), measured=float(max(d_cremi)) if full else None,
+              control=float(max(d_cremi_ctl)) if full else None,
+              control_label="the next seed's BCE branch in place of MALIS"))
+res.add(Claim("M5", "best VOI of median agglomeration − best VOI of connected components (singletons grown), "
+              "worst network", paper="agglomeration helps (Sec. 4)", op="<=", threshold=0.0, measured=m5,
+              control=m5_ctl, control_label="the unmerged watershed fragments in place of agglomeration"))
 res.add(Claim("M6", f"VOI merge of MALIS − BCE at the best thresholds ({'median' if not full else 'worst'} seed)",
-              paper="gain from merges", op="<=", threshold=0.0, measured=float(worst(d_merge))))
+              paper="gain from merges", op="<=", threshold=0.0, measured=float(worst(d_merge)),
+              control=float(worst(d_merge_ctl)), control_label="the warm-up network in place of MALIS"))
 print(f"{len(res.claims)} claims recorded")
 
 # %%
@@ -528,6 +614,37 @@ print(f"M7 throughput: {s_per_mvx:.2f} s/megavoxel for prediction + fragments + 
 print(f"generator: {gen_time:.2f} s for {len(volumes)} volumes")
 for k, v in rt.provenance().items():
     print(f"{k:14s} {v}")
+
+# %% [markdown]
+# ## What held, what did not, and why
+#
+# **Held at ci.** The counting machinery is exact: no edge of 5 crops differs from the
+# label-map Kruskal and the pair identity holds (M1). The constrained passes' work grows with
+# a log-log slope of 1.015, the all-pairs brute force's with 2.446, and each fails the
+# other's rule (M2). At initialisation unconstrained MALIS puts 78.4 % of its negative mass
+# on within-object edges, against 22.6 % with the warm-up network's affinities (M3a), and
+# constrained MALIS puts none there, against 68.7 % unconstrained (M3c). Median
+# agglomeration beats the connected-components baseline, with its singletons grown, for every
+# network, though narrowly for the worst (MALIS, seed 0: 1.046 against 1.074 bits; M5 −0.027),
+# while the unmerged fragments are 4.46 bits worse (the control).
+#
+# **Inconclusive.** M3b: 37.3 % of the positive mass sits on boundary edges at
+# initialisation, but the trained warm-up network still puts 5.1 % there, so the 5 % rule
+# does not tell an untrained network from a trained one.
+#
+# **Not reproduced at ci.** M4: MALIS fine-tuning *raised* the best VOI after median
+# agglomeration in both seeds (0.848 → 1.046 and 0.699 → 0.779 bits, boundary voxels
+# ignored; median relative change −0.175), mostly through VOI split (0.611 → 0.782 and
+# 0.521 → 0.597). M6: VOI merge moved by +0.028 and +0.004 bits (median +0.016), not down.
+# The Rand-error diagnostic says why the gain does not reach the segmentation: MALIS did
+# improve its own objective *across* thresholds (mean Rand error of connected components
+# over θ 0.317 against 0.619, and 0.430 against 0.554), but not at the best threshold (0.0632
+# against 0.0587, and 0.0600 against 0.0566), which is where agglomeration operates. The
+# MALIS gradient reaches only maximin edges, so the many other within-object affinities of
+# this small, briefly trained network drift down, and median agglomeration, which scores all
+# boundary affinities of two fragments, keeps more fragments apart. The scale matching the
+# gradient norms (s = 0.2 and 0.1) does not change this at 150 steps. The full profile (3
+# seeds, 3000 steps per branch) is where M4, M4b and M6 are meant to be tested.
 
 # %%
 res.check()

@@ -30,7 +30,7 @@
 # photons, background **and their uncertainties**, and looks at frames $t-1, t, t+1$ to decide
 # about frame $t$ (a fluorophore stays on for several frames).
 #
-# **What the paper claims, and what this chapter checks** (claims C1–C6 of the book's card):
+# **What the paper claims, and what this chapter checks** (claims C1–C6):
 # DECODE stays accurate at high density where the classical fitter fails (C1) and is as
 # precise as the fitter at low density (C2); temporal context helps at low SNR (C3); its
 # predicted uncertainties are calibrated (C4) and so is its expected count (C5); and
@@ -42,8 +42,8 @@
 # and the classical fitter; precision–recall curves of the temporal-context ablation; the
 # uncertainty calibration; a rendered super-resolution image beside the ground truth.
 #
-# Facts about the simulator, architecture, loss and evaluation come from the paper and the
-# reference code's configuration files as summarised in the card; the code here is the
+# Facts about the simulator, architecture, loss and evaluation come from the paper's Methods
+# and the configuration files of its reference code (`TuragaLab/DECODE`); the code here is the
 # book's own (`neuroinverse.simulators.smlm`, `neuroinverse.models.decode`,
 # `neuroinverse.inference.smlm_fitting`, `neuroinverse.metrics.localisation`).
 
@@ -66,12 +66,12 @@ import torch
 
 from neuroinverse import plotting
 from neuroinverse.inference.smlm_fitting import calibrate_psf, fit_frames, gaussian_crlb
-from neuroinverse.metrics.localisation import (localisation_scores, render_localisations,
-                                               uncertainty_calibration)
+from neuroinverse.metrics.localisation import (isolated, localisation_scores, match_localisations,
+                                               render_localisations, uncertainty_calibration)
 from neuroinverse.models.decode import (DecodeNet, DecodeScales, decode_loss, make_targets, post_process,
                                         precision_recall_sweep, predict, simulate_windows, train_decode)
 from neuroinverse.results import ChapterResults, Claim
-from neuroinverse.runtime import setup, timed
+from neuroinverse.runtime import background, setup, timed
 from neuroinverse.simulators.smlm import Camera, EmitterTable, GaussianPSF, SMLMSimulator
 
 rt = setup(profile=profile, seed=seed, device=device)
@@ -105,8 +105,8 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 # SMLM-2016-challenge EMCCD (Poisson → gamma EM gain → read noise → ADU); frames are then
 # converted back to photon units. Emitters with fewer than 100 photons in a frame are rendered
 # but not labelled. Two regimes are used: the **main** one
-# ($N\sim\mathcal N(3000, 800)$, $b\sim U(20, 40)$, τ = 2 at ci) and the card's **low-SNR**
-# one ($N\sim\mathcal N(800, 200)$, $b\sim U(30, 50)$, τ = 3).
+# ($N\sim\mathcal N(3000, 800)$, $b\sim U(20, 40)$, τ = 2 at ci) and a **low-SNR**
+# one (the book's choice) ($N\sim\mathcal N(800, 200)$, $b\sim U(30, 50)$, τ = 3).
 #
 # Both networks below are trained on an equal mix of the two regimes, with density drawn per
 # window uniformly in the range of `cfg.density` (visible emitters per µm² per frame). Every
@@ -116,7 +116,7 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 # full they are simulated in chunks of 64 steps as training goes, from the same seed for
 # both networks. At ci the learning rate drops to a
 # quarter for the last quarter of the steps. That the two regimes share one network is the book's choice to fit the ci
-# budget; the card's C3 only asks that both networks get the same budget.
+# budget; claim C3 only asks that both networks get the same budget.
 
 # %%
 psf = GaussianPSF(sigma0=1.0, astigmatic=cfg.three_d)
@@ -158,8 +158,8 @@ print("labelled emitters per test frame:",
 #
 # a Gaussian approximation of the count of detections, a mixture likelihood whose components
 # sit at every pixel, and a background term. The reference code weights the count term by
-# $E$, which leaves empty frames unpenalised; we use $\max(E, 1)$ as the card recommends for
-# small frames. The single-frame ablation sees frame $t$ only and is trained with the same
+# $E$, which leaves empty frames unpenalised; we use $\max(E, 1)$, the book's choice for
+# small frames (where empty frames are common). The single-frame ablation sees frame $t$ only and is trained with the same
 # number of steps and the same data. Both modules are the book's one U-Net, which
 # down-samples by max-pooling and up-samples by transposed convolutions, where the reference
 # uses strided convolutions and nearest-neighbour up-sampling followed by a 1 × 1 convolution.
@@ -170,15 +170,28 @@ if cfg.shared_windows:
     train_data, pool_time = timed(lambda: simulate_windows(
         [main_sim, low_sim], n_steps=cfg.n_steps, batch_size=cfg.batch, scales=scales, three_d=cfg.three_d,
         generator=rt.generator(500), device=rt.device))
-nets, histories, train_time = {}, {}, {}
-for name, n_frames in (("DECODE", 3), ("DECODE single", 1)):
+
+
+def train_net(name, n_frames, progress=True):
+    """Build and train one network from the same seed and data; returns (net, history, seconds)."""
     torch.manual_seed(rt.seed)
-    nets[name] = DecodeNet(scales=scales, n_frames=n_frames, features=cfg.features, depth=cfg.depth,
-                           inter_features=cfg.inter, three_d=cfg.three_d, activation=cfg.activation).to(rt.device)
-    histories[name], train_time[name] = timed(lambda net=nets[name], d=name: train_decode(
+    net = DecodeNet(scales=scales, n_frames=n_frames, features=cfg.features, depth=cfg.depth,
+                    inter_features=cfg.inter, three_d=cfg.three_d, activation=cfg.activation).to(rt.device)
+    history, seconds = timed(lambda: train_decode(
         net, train_data, n_steps=cfg.n_steps, batch_size=cfg.batch, lr=cfg.lr,
         weight_decay=cfg.weight_decay, lr_step=cfg.lr_step, lr_gamma=cfg.lr_gamma, clip_norm=cfg.clip,
-        seed=rt.seed, desc=d))
+        seed=rt.seed, desc=name, progress=progress))
+    return net, history, seconds
+
+
+# On the CPU the single-frame ablation trains in a background process on the second core
+# (one thread, the same seed and data: the same network as if trained here).
+single_job = background(train_net, "DECODE single", 1, progress=False) if rt.device.type == "cpu" else None
+trained = {"DECODE": train_net("DECODE", 3),
+           "DECODE single": single_job.result() if single_job else train_net("DECODE single", 1)}
+nets = {k: v[0] for k, v in trained.items()}
+histories = {k: v[1] for k, v in trained.items()}
+train_time = {k: v[2] for k, v in trained.items()}
 print({k: sum(p.numel() for p in v.parameters()) for k, v in nets.items()}, "parameters")
 
 # %% [markdown]
@@ -211,6 +224,15 @@ for m, by_d in scores.items():
     for d, s in by_d.items():
         print(f"{m:14s} {d:8.2f} {s.jaccard:6.3f} {s.recall:7.3f} {s.precision:6.3f} {s.rmse_lat:9.1f} "
               f"{s.efficiency_lat:6.3f}")
+
+# %% [markdown]
+# **At low density the classical fitter beats DECODE here.** At 0.5 emitters/µm² the
+# classical fitter's Jaccard index is 0.848 against DECODE's 0.773 (recall 0.851 against
+# 0.790; precision 0.995 against 0.973), and its efficiency is higher too (0.763 against
+# 0.728); only DECODE's RMSE is lower (15.1 against 18.1 nm). The paper's Fig. 2 shows DECODE
+# at least matching the spline fitter at low density; our DECODE-lite (17 k parameters, 600
+# CPU steps at ci) misses more of the dim emitters. From 1 emitter/µm² on, DECODE is ahead,
+# and the gap grows with density (0.633 against 0.500 at 3 /µm²).
 
 # %% [markdown]
 # ## Figure 1: a simulated window and the network's output
@@ -344,6 +366,58 @@ ax[0, 2].legend()
 plotting.save(fig, "decode", "fig4_calibration")
 
 # %% [markdown]
+# ### Why are the z-scores too wide?
+#
+# Claim C4 (below) pools the z-scores of all densities, and their standard deviation comes
+# out above the paper's calibration. Two explanations can be told apart with numbers we
+# already have. (i) *Crowding*: at high density a detection can be matched to a neighbour of
+# the emitter it describes, or be pulled by it; then the error is large for a reason the
+# network's σ cannot know about. Restricting the z-scores to **isolated** emitters (no other
+# emitter, labelled or not, within 2 px in the same frame) removes this. (ii) *Diffuse
+# detection maps*: the network's output is a mixture with one component per pixel; when one
+# emitter spreads its detection probability over several pixels, the peak pixel's σ describes
+# only its own component. The **mixture-moment** read-out replaces it by the σ of the
+# detection-weighted mixture over the 3 × 3 neighbourhood,
+# $\sigma^2=\sum_k w_k\big(\sigma_k^2+(\mu_k-\bar\mu)^2\big)$ with $w_k=p_k/\sum_j p_j$ and
+# $\bar\mu=\sum_k w_k\mu_k$ (positions stay those of the peak pixel). The table gives the
+# z-score standard deviation (x / y) per density for each combination. This analysis is the
+# book's, not the paper's.
+
+# %%
+matchings = {d: match_localisations(locs["DECODE"][d], tests[d].labels) for d in cfg.densities}
+mixture_locs = {d: post_process(outs["DECODE"][d], scales=scales, sigma_readout="mixture") for d in cfg.densities}
+iso = {d: isolated(tests[d].labels, radius=2.0, others=tests[d].truth).numpy() for d in cfg.densities}
+z_table = {}
+for d in cfg.densities:
+    for readout, tab in (("pixel", locs["DECODE"][d]), ("mixture", mixture_locs[d])):
+        for subset, mask in (("all", None), ("isolated", iso[d])):
+            c = uncertainty_calibration(tab, tests[d].labels, matching=matchings[d], n_bins=2, truth_mask=mask)
+            z_table[d, readout, subset] = (c["z_std_x"], c["z_std_y"], len(c["z_x"]))
+cal_mix = uncertainty_calibration(EmitterTable.concat([mixture_locs[d] for d in cfg.densities]), pooled_truth,
+                                  n_bins=8)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"{'density':>7s} {'TPs':>5s} {'isolated':>8s}   z-score SD (x / y):  {'peak σ, all':>12s} "
+      f"{'peak σ, isolated':>16s} {'mixture σ, all':>14s} {'mixture σ, isolated':>19s}")
+for d in cfg.densities:
+    cells = [z_table[d, r, sub] for r in ("pixel", "mixture") for sub in ("all", "isolated")]
+    print(f"{d:7.2f} {cells[0][2]:5d} {cells[1][2]:8d}   {'':20s}" + "".join(
+        f"{f'{zx:.2f} / {zy:.2f}':>{w + 1}s}" for (zx, zy, _), w in zip(cells, (12, 16, 14, 19), strict=True)))
+print(f"all densities pooled, mixture σ: z-score SD x {cal_mix['z_std_x']:.3f}, y {cal_mix['z_std_y']:.3f}; "
+      f"Spearman ρ {cal_mix['spearman']:.3f}")
+
+# %% [markdown]
+# Crowding explains much of the excess width: on isolated emitters the peak-pixel z-scores'
+# standard deviation falls to 0.96–1.14 at 0.5 /µm² and stays at or below about 1.4 up to
+# 4 /µm², while over all true positives it reaches 1.5–1.8 at the higher densities. Diffuse
+# detection maps do not explain it: the mixture-moment σ over-corrects, giving standard
+# deviations of 0.52–0.73, i.e. predicted σ now about 1.4–1.9 times too wide, at every density
+# and on isolated emitters too. The spread of the neighbouring pixels' means is larger than
+# the missing part of the error; the peak pixel's own σ is the better read-out, as in the
+# reference code. C4 below is judged, as before, on the peak-pixel σ over all true positives.
+
+# %% [markdown]
 # ## Figure 5: a rendered super-resolution image
 #
 # Fluorophores on a ring and two crossing filaments (binding sites 10 nm apart), 1.5
@@ -371,10 +445,68 @@ for a, (name, tab) in zip(ax[0], sr.items(), strict=True):
 plotting.save(fig, "decode", "fig5_super_resolution")
 
 # %% [markdown]
+# ## Controls
+#
+# A claim is worth something only if its rule would have rejected a wrong answer. Each claim
+# below is therefore judged twice: on our number, and on a **control**, a deliberately wrong
+# answer of the same kind, put through the same rule. If the control passes too, the claim
+# is "inconclusive", not "held". The controls, all cheap:
+#
+# * an **untrained DECODE** (the same architecture and initialisation, no training step) on
+#   the low-density set, for the Jaccard-index floors C1c and C1d;
+# * the **single-frame ablation** in place of DECODE for C1a (does the margin over the
+#   classical fitter need the full method?);
+# * **DECODE's positions jittered** by $\mathcal N(0, (50\ \text{nm})^2)$ per axis (half a
+#   pixel; same detections) for the efficiency and precision claims C1b and C2a;
+# * the **three-frame network with its context removed** (each window holds frame $t$ three
+#   times) in place of the three-frame network, for C3a and C3b: the rule must reject a
+#   network that has the same weights but no temporal information;
+# * **σ shuffled** among DECODE's localisations (the same values, assigned to the wrong
+#   detections) for the calibration claims C4a–c;
+# * the **number of thresholded detections** in place of $\sum_k p_k$ for the count claim C5;
+# * the **training PSF width** (σ0 = 1.0 px, i.e. no recalibration) for C6.
+
+# %%
+torch.manual_seed(rt.seed)
+untrained = DecodeNet(scales=scales, n_frames=3, features=cfg.features, depth=cfg.depth, inter_features=cfg.inter,
+                      three_d=cfg.three_d, activation=cfg.activation).to(rt.device)
+untrained_lo = localisation_scores(post_process(predict(untrained, tests[LOW_DENSITY].frames), scales=scales),
+                                   tests[LOW_DENSITY].labels)
+
+
+def jittered(tab, sd_nm, offset):
+    g = rt.generator(offset)
+    noise = torch.randn(2, len(tab), generator=g, dtype=tab.x.dtype).to(tab.x.device)
+    return replace(tab, x=tab.x + noise[0] * sd_nm / tab.pixel_size[0], y=tab.y + noise[1] * sd_nm / tab.pixel_size[1])
+
+
+jit_hi = localisation_scores(jittered(locs["DECODE"][HIGH_DENSITY], 50.0, 600), tests[HIGH_DENSITY].labels)
+jit_lo = localisation_scores(jittered(locs["DECODE"][LOW_DENSITY], 50.0, 601), tests[LOW_DENSITY].labels)
+noctx_out = predict(nets["DECODE"], low_test.frames[0][:, None])  # every frame its own sequence: (t, t, t)
+noctx_score = localisation_scores(post_process(noctx_out, scales=scales), low_test.labels)
+noctx_loss = float(decode_loss({k: v.cpu() for k, v in noctx_out.items()}, low_targets))
+perm = torch.randperm(len(pooled_pred), generator=rt.generator(602)).to(pooled_pred.x.device)
+cal_shuffled = uncertainty_calibration(replace(pooled_pred, sigma_x=pooled_pred.sigma_x[perm],
+                                               sigma_y=pooled_pred.sigma_y[perm]), pooled_truth, n_bins=8)
+n_detections = sum(len(locs["DECODE"][d]) for d in cfg.densities) / (len(cfg.densities) * cfg.n_test)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"untrained DECODE, {LOW_DENSITY} /µm²: JI {untrained_lo.jaccard:.3f}")
+print(f"DECODE jittered 50 nm: E_lat {jit_hi.efficiency_lat:.3f} at {HIGH_DENSITY} /µm², "
+      f"RMSE_lat {jit_lo.rmse_lat:.1f} nm at {LOW_DENSITY} /µm²")
+print(f"low-SNR, three-frame net without context: JI {noctx_score.jaccard:.3f}, test loss {noctx_loss:.2f}")
+print(f"σ shuffled: z-score SD x {cal_shuffled['z_std_x']:.3f}, y {cal_shuffled['z_std_y']:.3f}, "
+      f"Spearman ρ {cal_shuffled['spearman']:.3f}")
+print(f"thresholded detections per frame {n_detections:.2f}")
+
+# %% [markdown]
 # ## Claims
 #
-# Thresholds are the card's for the active profile. Jaccard index, RMSE and efficiency follow
-# the SMLM challenge (matching within 250 nm laterally, 500 nm axially, per frame).
+# Thresholds are the book's targets for the active profile, fixed before any run; the paper
+# reports its comparisons as figures (Fig. 2, Extended Data Fig. 2) rather than thresholds.
+# Jaccard index, RMSE and efficiency follow the SMLM challenge (matching within 250 nm
+# laterally, 500 nm axially, per frame).
 # C5 compares the mean over all main-regime test frames of $\sum_k p_k$ with the mean number
 # of labelled emitters. C2's Cramér–Rao comparison needs the full profile; its bound is
 # $\sqrt{\overline{\mathrm{CRLB}_x + \mathrm{CRLB}_y}}$ over the true emitters (EMCCD excess noise
@@ -393,36 +525,55 @@ if rt.profile == "full":
                        excess_noise=camera.excess_noise)
     crlb = float(np.sqrt(((cb[:, 0] ** 2 + cb[:, 1] ** 2) * 100.0**2).mean()))
 
-res = ChapterResults("decode", rt, expected_not_reproduced=("C4a", "C4b"))
-res.add(Claim("C1a", f"JI(DECODE) − JI(classical) at {HIGH_DENSITY} /µm²", paper="DECODE best at high density",
-              op=">=", threshold=cfg.c1_margin, measured=s_hi.jaccard - c_hi.jaccard))
-res.add(Claim("C1b", f"E_lat(DECODE) − E_lat(classical) at {HIGH_DENSITY} /µm²", paper="DECODE best efficiency",
-              op=">=", threshold=0.0, measured=s_hi.efficiency_lat - c_hi.efficiency_lat))
-res.add(Claim("C1c", f"JI(DECODE) at {LOW_DENSITY} /µm²", paper="high JI at low density", op=">=",
-              threshold=cfg.c1_low_ji, measured=s_lo.jaccard))
-res.add(Claim("C1d", f"JI(classical) at {LOW_DENSITY} /µm²", paper="high JI at low density", op=">=",
-              threshold=cfg.c1_low_ji, measured=c_lo.jaccard))
+res = ChapterResults("decode", rt, require_controls=rt.profile == "ci",
+                     expected_not_reproduced=("C4a", "C4b") + (("C3a",) if rt.profile == "ci" else ()))
+res.add(Claim("C1a", f"JI(DECODE) − JI(classical) at {HIGH_DENSITY} /µm²",
+              paper="DECODE best JI at high density (Fig. 2)", op=">=", threshold=cfg.c1_margin,
+              measured=s_hi.jaccard - c_hi.jaccard,
+              control=scores["DECODE single"][HIGH_DENSITY].jaccard - c_hi.jaccard,
+              control_label="single-frame ablation in place of DECODE"))
+res.add(Claim("C1b", f"E_lat(DECODE) − E_lat(classical) at {HIGH_DENSITY} /µm²",
+              paper="DECODE best efficiency (Fig. 2)", op=">=", threshold=0.0,
+              measured=s_hi.efficiency_lat - c_hi.efficiency_lat,
+              control=jit_hi.efficiency_lat - c_hi.efficiency_lat, control_label="DECODE jittered by 50 nm"))
+res.add(Claim("C1c", f"JI(DECODE) at {LOW_DENSITY} /µm²", paper="high JI at low density (Fig. 2)", op=">=",
+              threshold=cfg.c1_low_ji, measured=s_lo.jaccard, control=untrained_lo.jaccard,
+              control_label="untrained DECODE"))
+res.add(Claim("C1d", f"JI(classical) at {LOW_DENSITY} /µm²", paper="high JI at low density (Fig. 2)", op=">=",
+              threshold=cfg.c1_low_ji, measured=c_lo.jaccard, control=untrained_lo.jaccard,
+              control_label="untrained DECODE"))
 res.add(Claim("C2a", f"RMSE_lat(DECODE) / RMSE_lat(classical) at {LOW_DENSITY} /µm²",
-              paper="as precise as CSpline at low density", op="<=", threshold=cfg.c2_ratio,
-              measured=s_lo.rmse_lat / c_lo.rmse_lat))
-res.add(Claim("C2b", f"RMSE_lat(DECODE) / √(mean CRLB_lat) at {LOW_DENSITY} /µm²", paper="reaches the CRLB",
-              op="<=", threshold=cfg.c2_crlb, profiles=("full",),
+              paper="as precise as CSpline at low density (Fig. 2)", op="<=", threshold=cfg.c2_ratio,
+              measured=s_lo.rmse_lat / c_lo.rmse_lat, control=jit_lo.rmse_lat / c_lo.rmse_lat,
+              control_label="DECODE jittered by 50 nm"))
+res.add(Claim("C2b", f"RMSE_lat(DECODE) / √(mean CRLB_lat) at {LOW_DENSITY} /µm²",
+              paper="reaches the CRLB (Fig. 2)", op="<=", threshold=cfg.c2_crlb, profiles=("full",),
               measured=s_lo.rmse_lat / crlb if crlb else None))
 res.add(Claim("C3a", "low-SNR: JI(DECODE, 3 frames) − JI(single frame), same budget",
               paper="context helps (Ext. Data Fig. 2)", op=">=", threshold=cfg.c3_margin,
-              measured=low_scores["DECODE"].jaccard - low_scores["DECODE single"].jaccard))
-res.add(Claim("C3b", "low-SNR: test loss(single) − test loss(DECODE, 3 frames)", paper="context helps",
-              op=">=", threshold=0.0, measured=low_loss["DECODE single"] - low_loss["DECODE"]))
-res.add(Claim("C4a", "std of z-scores Δx/σ̂x over TPs (all densities)", paper="calibrated σ", op="in",
-              threshold=cfg.c4_z, measured=cal["z_std_x"]))
-res.add(Claim("C4b", "std of z-scores Δy/σ̂y over TPs (all densities)", paper="calibrated σ", op="in",
-              threshold=cfg.c4_z, measured=cal["z_std_y"]))
-res.add(Claim("C4c", "Spearman ρ(σ̂_lat, |Δ_lat|) over TPs", paper="σ predicts the error", op=">=",
-              threshold=cfg.c4_rho, measured=cal["spearman"]))
-res.add(Claim("C5", "mean Σ_k p_k / mean labelled count per frame", paper="count calibrated", op="in",
-              threshold=(1 - cfg.c5_tol, 1 + cfg.c5_tol), measured=p_sum / true_count))
-res.add(Claim("C6", "fitted σ̂0 / true σ0 (1.25 px; net trained at 1.0 px)", paper="PSF self-calibration (arXiv)",
-              op="in", threshold=(1 - cfg.c6_tol, 1 + cfg.c6_tol), measured=sigma_hat / 1.25))
+              measured=low_scores["DECODE"].jaccard - low_scores["DECODE single"].jaccard,
+              control=noctx_score.jaccard - low_scores["DECODE single"].jaccard,
+              control_label="3-frame net, context removed"))
+res.add(Claim("C3b", "low-SNR: test loss(single) − test loss(DECODE, 3 frames)",
+              paper="context helps (Ext. Data Fig. 2)", op=">=", threshold=0.0,
+              measured=low_loss["DECODE single"] - low_loss["DECODE"],
+              control=low_loss["DECODE single"] - noctx_loss, control_label="3-frame net, context removed"))
+res.add(Claim("C4a", "std of z-scores Δx/σ̂x over TPs (all densities)", paper="calibrated σ (Fig. 2)", op="in",
+              threshold=cfg.c4_z, measured=cal["z_std_x"], control=cal_shuffled["z_std_x"],
+              control_label="σ shuffled among localisations"))
+res.add(Claim("C4b", "std of z-scores Δy/σ̂y over TPs (all densities)", paper="calibrated σ (Fig. 2)", op="in",
+              threshold=cfg.c4_z, measured=cal["z_std_y"], control=cal_shuffled["z_std_y"],
+              control_label="σ shuffled among localisations"))
+res.add(Claim("C4c", "Spearman ρ(σ̂_lat, |Δ_lat|) over TPs", paper="σ predicts the error (Fig. 2)", op=">=",
+              threshold=cfg.c4_rho, measured=cal["spearman"], control=cal_shuffled["spearman"],
+              control_label="σ shuffled among localisations"))
+res.add(Claim("C5", "mean Σ_k p_k / mean labelled count per frame", paper="count loss (Methods)", op="in",
+              threshold=(1 - cfg.c5_tol, 1 + cfg.c5_tol), measured=p_sum / true_count,
+              control=n_detections / true_count, control_label="thresholded detections in place of Σp"))
+res.add(Claim("C6", "fitted σ̂0 / true σ0 (1.25 px; net trained at 1.0 px)",
+              paper="model learned from data (arXiv:1907.00770, abstract)", op="in",
+              threshold=(1 - cfg.c6_tol, 1 + cfg.c6_tol), measured=sigma_hat / 1.25,
+              control=psf.sigma0 / 1.25, control_label="training σ0, no recalibration"))
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -431,23 +582,41 @@ mad = {ax: 1.4826 * float(np.median(np.abs(cal[f"z_{ax}"] - np.median(cal[f"z_{a
 print(f"robust SD (1.4826 × MAD) of the z-scores: x {mad['x']:.2f}, y {mad['y']:.2f}")
 
 # %% [markdown]
-# **Not reproduced at ci.** Two claims fail with the ci budget (600 steps of a 17 k
-# parameter network on CPU, where the reference trains for hours on a GPU):
+# ## What held, what did not, and why
 #
-# * **C4a/C4b**: the z-scores' core follows N(0, 1) (robust SD printed above, about 1.1–1.2;
-#   histogram in Figure 4), but heavy tails — mostly detections matched to a neighbouring
-#   emitter at high density — push the standard deviation (about 1.6) above the card's 1.4.
-#   Uncertainties still rank the errors (C4c).
+# *Held* at the `ci` profile: at 3 emitters/µm² DECODE's Jaccard index is 0.133 above the
+# classical fitter's (C1a; the single-frame ablation is only 0.024 above, so the rule
+# separates) and its efficiency is higher (C1b; DECODE with 50 nm of added position noise
+# would fall 0.152 below); both methods exceed a Jaccard index of 0.7 at 0.5 /µm² (C1c, C1d;
+# an untrained network scores 0); DECODE's RMSE at low density is 0.83 times the fitter's
+# (C2a; jittered by 50 nm, 4.0 times); on the low-SNR set the three-frame network's test loss
+# (per frame) is 4.9 below the single-frame network's (C3b), which the same network with its
+# context removed does not achieve (its loss is 3.9 above the single-frame network's);
+# predicted σ ranks the errors
+# (C4c, Spearman 0.54 against 0.006 for shuffled σ); the expected count $\sum_k p_k$ is within
+# 10 % of the true count (C5, 1.083; the number of thresholded detections is only 0.68 of
+# it); and the
+# PSF width of mismatched data is recovered to 6 % (C6; leaving σ0 at the training value is
+# 20 % off).
 #
-# C3a (Jaccard index of the three-frame net at least 0.03 above the single-frame net's on
-# the low-SNR set) holds here, but it is the claim most sensitive to the training run: in an
-# earlier version of this chapter (700 steps on differently drawn training windows) the two
-# networks' Jaccard indices at the default threshold were equal, although the three-frame
-# network's test loss (C3b) and RMSE were already far lower. Figure 3 shows the whole
-# precision–recall trade-off.
+# *Inconclusive*: C3a. The three-frame network's Jaccard index on the low-SNR set is 0.173
+# above the single-frame network's, but the same three-frame network fed the middle frame
+# three times (no temporal information) is 0.191 above it (Jaccard index 0.705 against
+# 0.687 with context). At the default threshold the gain in Jaccard index therefore comes
+# from the larger, better-trained two-stage network, not from temporal context; context does
+# lower the test loss (C3b) and shows in the precision–recall curves of Figure 3. Earlier
+# versions of this chapter reported C3a as held because they lacked this control.
 #
-# The full profile trains the reference-size network for tens of thousands of steps and
-# checks the card's stricter thresholds.
+# *Not reproduced*: C4a and C4b. Pooled over all densities the z-scores' standard deviation
+# is 1.60 (x) and 1.55 (y), above the upper bound 1.4; the core follows N(0, 1) (robust SD
+# 1.15 and 1.13; Figure 4). The table after Figure 4 locates the excess in crowded frames: on
+# isolated emitters the standard deviation is 0.96–1.41 at every density, and a
+# mixture-moment σ that widens each detection by its neighbours' spread over-corrects
+# (0.52–0.73). The training budget (600 steps of a 17 k parameter network on CPU, where the
+# reference trains for hours on a GPU) is the likely cause; the full profile checks the
+# stricter thresholds with the reference-size network. Also not as in the paper, though no
+# claim fails: at 0.5 emitters/µm² the classical fitter detects more emitters than DECODE
+# (Jaccard index 0.848 against 0.773).
 
 # %%
 # NBVAL_IGNORE_OUTPUT

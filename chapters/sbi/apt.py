@@ -124,6 +124,53 @@ def fit(prior, simulator, x_o, method, n_rounds, sims, seed, flow=cfg.flow, max_
 
 
 # %% [markdown]
+# ## Work that starts now, on the second core
+#
+# On the CPU the two-moons runs of the last seed and one of the two MAF runs of Figure 4 do
+# not depend on anything below, so they start here in a background process on the second core
+# (`neuroinverse.runtime.background`: one thread and explicit seeds, so the numbers are
+# exactly those of a run in this kernel); the two-moons section below explains the arms and
+# collects the results. Every arm may take `max_steps` gradient steps per round of a
+# four-round budget: the one-round arms get four times the per-round cap.
+
+# %%
+tm_prior = two_moons_prior()
+tm_obs = [torch.tensor(TWO_MOONS_X_O)]
+if cfg.n_obs > 1:  # our own further observations (sbibm's other nine are not shipped with the book)
+    extra_theta = tm_prior.sample(cfg.n_obs - 1, generator=rt.generator(21))
+    tm_obs += list(two_moons(extra_theta, generator=rt.generator(22)))
+R0, N0 = cfg.tm_budgets[0]
+ARMS = {"apt": ("apt", None, None), "npe": ("apt", 1, None), "snpe-b": ("snpe-b", None, None),
+        "npe-quarter": ("apt", 1, 1)}  # method, rounds (None: R), simulations scale (None: N, 1: R·N/R)
+
+
+def arm(name, R, N, s, x_o):
+    """One arm at budget R × N: every arm may take R · max_steps gradient steps in all."""
+    method, rounds, _ = ARMS[name]
+    if rounds is None:
+        return fit(tm_prior, two_moons, x_o, method, R, N, seed=s)
+    sims = N if name == "npe-quarter" else R * N
+    return fit(tm_prior, two_moons, x_o, method, 1, sims, seed=s, max_steps=R * cfg.max_steps)
+
+
+def all_arms(R, N, s, x_o):
+    return {name: arm(name, R, N, s, x_o) for name in ARMS}
+
+
+def leak_run(combined):
+    """APT with the affine MAF of Figure 4, with or without the combined loss."""
+    return fit(tm_prior, two_moons, TWO_MOONS_X_O, "apt", R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow,
+               combined_loss=combined)
+
+
+# On the CPU the last seed and one of the two MAF runs of Figure 4 (leakage) train in a
+# background process on the second core (one thread, explicit seeds: the numbers are those
+# of a run here); the C2STs queue there after them.
+in_bg = {(R, N, i): background(all_arms, R, N, cfg.seeds[-1], x_o)
+         for (R, N) in cfg.tm_budgets for i, x_o in enumerate(tm_obs)} if on_cpu else {}
+leak_jobs = {True: background(leak_run, True)} if on_cpu else {}  # the other one trains here
+
+# %% [markdown]
 # ## A Gaussian task with an analytic posterior (claims A1, A4)
 #
 # The sbibm *Gaussian linear* task: $\theta\sim\mathcal N(0, 0.1\,I)$,
@@ -176,11 +223,6 @@ print(f"-log p(θ*|x_o) analytic {nll_true:.3f}, APT {nll_apt:.3f}, APT widened 
 # jitter inside the cell.
 
 # %%
-tm_prior = two_moons_prior()
-tm_obs = [torch.tensor(TWO_MOONS_X_O)]
-if cfg.n_obs > 1:  # our own further observations (sbibm's other nine are not shipped with the book)
-    extra_theta = tm_prior.sample(cfg.n_obs - 1, generator=rt.generator(21))
-    tm_obs += list(two_moons(extra_theta, generator=rt.generator(22)))
 tm_ref = [two_moons_reference_posterior(x, cfg.n_post, generator=rt.generator(30 + i)) for i, x in enumerate(tm_obs)]
 grid_axis, grid_density = two_moons_grid_posterior(TWO_MOONS_X_O)
 tm_grid = [GridDensity((a, a), d) for a, d in (two_moons_grid_posterior(x) for x in tm_obs)]
@@ -246,34 +288,12 @@ plotting.save(fig, "apt", "fig0_two_moons_data")
 abc = rejection_abc(tm_prior, two_moons, TWO_MOONS_X_O, n_simulations=cfg.abc_sims, n_keep=100,
                     generator=rt.generator(40))
 abc_samples = resample_with_jitter(abc.theta, cfg.n_post, prior=tm_prior, generator=rt.generator(41))
-R0, N0 = cfg.tm_budgets[0]
-ARMS = {"apt": ("apt", None, None), "npe": ("apt", 1, None), "snpe-b": ("snpe-b", None, None),
-        "npe-quarter": ("apt", 1, 1)}  # method, rounds (None: R), simulations scale (None: N, 1: R·N/R)
-
-
-def arm(name, R, N, s, x_o):
-    """One arm at budget R × N: every arm may take R · max_steps gradient steps in all."""
-    method, rounds, _ = ARMS[name]
-    if rounds is None:
-        return fit(tm_prior, two_moons, x_o, method, R, N, seed=s)
-    sims = N if name == "npe-quarter" else R * N
-    return fit(tm_prior, two_moons, x_o, method, 1, sims, seed=s, max_steps=R * cfg.max_steps)
-
-
 def kl(run, i):
     """KL(p_ref ‖ q) in nats for observation i, q renormalised to the prior box."""
     log_q = run.posterior.log_prob(kl_ref[i].to(rt.device)).double().cpu() - math.log(run.posterior.acceptance_rate)
     return kl_from_samples(kl_ref_logp[i], log_q)[0]
 
 
-def all_arms(R, N, s, x_o):
-    return {name: arm(name, R, N, s, x_o) for name in ARMS}
-
-
-# On the CPU the last seed trains in a background process on the second core (one thread,
-# explicit seeds: the numbers are those of a run here); the C2STs queue there after it.
-in_bg = {(R, N, i): background(all_arms, R, N, cfg.seeds[-1], x_o)
-         for (R, N) in cfg.tm_budgets for i, x_o in enumerate(tm_obs)} if on_cpu else {}
 tm_runs, tm_kl, tm_hpd = {}, {}, {}
 for (R, N) in cfg.tm_budgets:
     for s in cfg.seeds:
@@ -285,15 +305,13 @@ for (R, N) in cfg.tm_budgets:
                 tm_runs[key], tm_kl[key] = run, kl(run, i)
                 tm_hpd[key] = hpd_mass(run.round_samples[-1], tm_grid[i])
         if s == cfg.seeds[0]:  # C2ST with its floor and positive control, in the background
-            c2st_pending = {m: c2st_calibrated_async(tm_ref[0][:cfg.c2st_n], tm_ref_2,
-                                                     tm_runs[(R * N, s, 0, m)].round_samples[-1][:cfg.c2st_n],
-                                                     folds=cfg.c2st_folds, generator=rt.generator(71))
-                            for m in ("apt", "npe")}
-# The two MAF runs of Figure 4 (leakage) train here, while the C2STs finish.
-leak = {f"APT, MAF{' + combined loss' if comb else ''}": fit(
-            tm_prior, two_moons, TWO_MOONS_X_O, "apt", R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow,
-            combined_loss=comb) for comb in (False, True)}
-tm_c2st = {m: job.result() for m, job in c2st_pending.items()}
+            c2st_pending = c2st_calibrated_async(
+                tm_ref[0][:cfg.c2st_n], tm_ref_2,
+                {m: tm_runs[(R * N, s, 0, m)].round_samples[-1][:cfg.c2st_n] for m in ("apt", "npe")},
+                folds=cfg.c2st_folds, generator=rt.generator(71))
+leak = {f"APT, MAF{' + combined loss' if comb else ''}": leak_jobs[comb].result() if comb in leak_jobs
+        else leak_run(comb) for comb in (False, True)}
+tm_c2st = c2st_pending.result()
 hpd_abc = hpd_mass(abc_samples, tm_grid[0])
 # A2b's control: the reference itself, jittered by N(0, 0.05²) (the C2ST's positive control)
 hpd_jitter = hpd_mass(tm_ref_2 + 0.05 * torch.randn(tm_ref_2.shape, generator=rt.generator(72)), tm_grid[0])
@@ -434,7 +452,7 @@ plotting.save(fig, "apt", "fig3_gaussian_std")
 # used above (NSF) leaks little on this task; an affine MAF (3 transforms × 2 × 32) leaks far
 # more, so we also run APT with a MAF, with and without sbi's
 # "combined loss" (the maximum-likelihood term on the prior-drawn simulations added); these
-# two runs were trained in the two-moons cell above, while its C2STs ran in the background.
+# two runs were trained in the two-moons cell above.
 
 # %%
 leak["APT, NSF"], leak["SNPE-B, NSF"] = apt0, snpeb0
@@ -462,7 +480,7 @@ for lab, run in leak.items():
 # correlation are set by $\theta$; the posterior has four symmetric modes. The reference
 # posterior comes from Metropolis chains on the analytic likelihood (folded onto one mode
 # and reflected). The distractor variant appends 20 uninformative $\mathcal N(0,1)$ data
-# dimensions (the card's A5; sbibm's own variant uses Student-t mixtures). Skipped at `ci`.
+# dimensions (claim A5, after the paper's Fig. 3; sbibm's own variant uses Student-t mixtures). Skipped at `ci`.
 
 # %%
 slcp_res = {}

@@ -27,17 +27,29 @@
 # an **acquisition function** that targets either uncertainty about the posterior or
 # uncertainty about the emulator parameters.
 #
-# **What the paper claims, and what this chapter checks** (claims E1–E5 of the book's card):
-# emulators give accurate posteriors where rejection ABC with many more simulations does not
-# (E1); active acquisition beats simulating from the prior at the same budget (E2); the
-# posterior-uncertainty acquisition puts its simulations where the posterior is (E3); the
-# ensemble's disagreement flags where the emulated likelihood is wrong (E4); and, at the full
-# profile only, the method works on a biophysical (Hodgkin–Huxley) neuron model (E5).
+# **What the paper claims, and what this chapter checks** (claims E1–E5). The paper's
+# abstract states that emulators "allow accurate and efficient inference even on problems
+# which are challenging for conventional ABC approaches", on synthetic examples and a
+# biophysical neuron model, without ABC distances or thresholds. From this the book derives
+# five checkable claims: emulators give better posteriors than rejection ABC with ten times
+# the simulations (E1); active acquisition beats simulating from the prior at the same budget
+# (E2); the posterior-uncertainty acquisition puts its simulations where the posterior is
+# (E3); the ensemble's disagreement flags where the emulated likelihood is wrong (E4); and, at
+# the full profile only, the method works on a biophysical (Hodgkin–Huxley) neuron model (E5).
+# E2–E4 are the book's hypotheses about the mechanism the abstract describes, not numbers
+# the paper reports.
 #
-# **Figures redrawn** (the card's figures 1–4): a 1-D illustration of the members, both
-# acquisition functions and the acquired points; the two-moons posterior after each round;
-# C2ST against the number of simulations for three acquisition rules and rejection ABC; the
+# **Figures drawn** (the book's choice; the paper's figures could not be consulted): a 1-D
+# illustration of the members, both acquisition functions and the acquired points; the
+# two-moons posterior after each round; posterior quality (KL divergence to the reference)
+# against the number of simulations for three acquisition rules and rejection ABC; the
 # ensemble's standard deviation against the true error of the log likelihood.
+#
+# **How the claims are judged.** Every claim is judged twice by the same rule: on our value
+# and on a *control*, a deliberately wrong answer of the same kind (the untrained round-0
+# emulator in place of the trained one, a random choice of points in place of the
+# acquisition's choice, an uncertainty estimate shuffled across parameters). A claim whose
+# control passes too is *inconclusive*: its rule could not have told right from wrong.
 #
 # **What is ours.** Only the paper's abstract was available to the book's authors; the
 # details below (an ensemble of flows rather than the prototype's Bayesian network, the
@@ -51,8 +63,8 @@ seed = 0
 device = "auto"
 
 # %% [markdown]
-# Every size below comes from the profile: `ci` runs on two CPU cores in about a minute and
-# shows each effect the card marks for CI; `full` approaches the paper's scale on one GPU.
+# Every size below comes from the profile: `ci` runs on two CPU cores in about a minute;
+# `full` uses ten seeds, more members and longer training on one GPU (the book's choice).
 
 # %%
 import numpy as np
@@ -61,11 +73,12 @@ from scipy.stats import spearmanr, wilcoxon
 
 from neuroinverse import plotting
 from neuroinverse.inference.abc import rejection_abc, resample_with_jitter
-from neuroinverse.inference.emulators import (fraction_in_hpd, grid_posterior, hpd_threshold, make_flow_ensemble,
-                                              posterior_samples, run_active_learning, sample_grid)
-from neuroinverse.metrics.posterior import c2st
+from neuroinverse.inference.emulators import (fraction_in_hpd, grid_kde, grid_posterior, hpd_threshold,
+                                              make_flow_ensemble, posterior_samples, run_active_learning,
+                                              sample_grid)
+from neuroinverse.metrics.posterior import GridDensity, c2st, c2st_calibrated_async, hpd_mass
 from neuroinverse.results import ChapterResults, Claim
-from neuroinverse.runtime import setup
+from neuroinverse.runtime import background, setup
 from neuroinverse.simulators.toy import (GAUSSIAN_1D_X_O, TWO_MOONS_X_O, gaussian_1d, gaussian_1d_log_likelihood,
                                          gaussian_1d_prior, two_moons, two_moons_grid_posterior,
                                          two_moons_log_likelihood, two_moons_prior, two_moons_reference_posterior)
@@ -74,19 +87,20 @@ rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
     ci=dict(members=5, flow=dict(kind="maf", transforms=2, hidden=(32, 32)), n_initial=20, n_rounds=6, batch=30,
             train=dict(max_steps=60, batch_size=128, lr=3e-3, patience=30, eval_every=10), steps0=200,
-            n_candidates=2000, prior_fraction=0.5, exclusion=0.05, grid=200, candidate_grid=100, seeds=2,
-            c2st_n=1000, abc_sims=(2000,), abc_keep=0.02, fig3_rounds=(6,), e4_grid=100,
+            n_candidates=2000, prior_fraction=0.5, exclusion=0.05, grid=200, candidate_grid=100, seeds=3,
+            c2st_n=1000, abc_sims=(2000,), abc_keep=0.02, fig3_rounds=(6,),
             toy=dict(n_initial=5, n_rounds=6, batch_size=3, steps0=100, steps=30),
             hh=dict(n_initial=0, n_rounds=0, batch=0, pilot=0, snpe_rounds=0, snpe_sims=0)),
     full=dict(members=10, flow=dict(kind="maf", transforms=3, hidden=(64, 64)), n_initial=20, n_rounds=6, batch=80,
               train=dict(max_steps=500, batch_size=128, lr=1e-3, patience=100, eval_every=10), steps0=3000,
-              n_candidates=4000, prior_fraction=0.5, exclusion=0.05, grid=300, candidate_grid=200, seeds=10,
+              n_candidates=4000, prior_fraction=0.5, exclusion=0.05, grid=400, candidate_grid=200, seeds=10,
               c2st_n=2000,
-              abc_sims=(10_000, 100_000), abc_keep=0.02, fig3_rounds=(0, 1, 2, 3, 4, 5, 6), e4_grid=200,
+              abc_sims=(10_000, 100_000), abc_keep=0.02, fig3_rounds=(0, 1, 2, 3, 4, 5, 6),
               toy=dict(n_initial=5, n_rounds=6, batch_size=3, steps0=500, steps=200),
               hh=dict(n_initial=60, n_rounds=6, batch=40, pilot=1000, snpe_rounds=3, snpe_sims=1000)),
 )
 BUDGET = cfg.n_initial + cfg.n_rounds * cfg.batch
+on_cpu = rt.device.type == "cpu"  # on the CPU, the last seed trains on the second core
 plotting.apply_style()
 print(f"profile={rt.profile} device={rt.device} threads={rt.threads}; two-moons budget {BUDGET} simulations")
 
@@ -100,9 +114,9 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}; two-moons 
 # centre. The members differ in their random initialisation, their minibatch order and
 # their 10 % hold-out set; all are trained by maximum likelihood on *all* simulations so
 # far, warm-started from the previous round, and keep the weights of their best hold-out
-# loss (early stopping). A cap on the standardised log density (equivalent to the card's
-# $\log\sigma^2\ge-10$ for Gaussian heads) guards against peaked, overfitted likelihoods.
-# The synthetic likelihood is the ensemble mean $\bar q(x_o\mid\theta)=\frac1M\sum_m
+# loss (early stopping). A cap on the standardised log density (equivalent to clamping
+# $\log\sigma^2\ge-10$ for Gaussian heads, the book's choice) guards against peaked,
+# overfitted likelihoods. The synthetic likelihood is the ensemble mean $\bar q(x_o\mid\theta)=\frac1M\sum_m
 # q_m(x_o\mid\theta)$.
 #
 # **Acquisition** (our reconstruction of the two families the abstract names):
@@ -180,6 +194,16 @@ plotting.save(fig, "emulators", "fig1_toy_acquisition")
 # around a centre that depends on $|\theta_1+\theta_2|$ and $\theta_2-\theta_1$, so the
 # posterior for sbibm's first observation $x_o=(-0.6397, 0.1623)$ is two thin crescents.
 # The reference posterior is computed on a 400 × 400 grid from the analytic likelihood.
+#
+# **Posterior quality.** Every emulated posterior here is a grid density (200 × 200 cells at
+# `ci`, 400 × 400 at `full`), and so is the reference; on the emulator's grid (at `ci` the
+# reference's cells merged 2 × 2) the divergence $\mathrm{KL}(p_\mathrm{ref}\,\|\,q)=\sum_\text{cells}p_\mathrm{ref}
+# \log(p_\mathrm{ref}/q)\,\Delta$ is computed exactly (0 is perfect). Beside it, the share of
+# 1000 samples of the estimate that fall inside the reference's 95 % highest-posterior-density
+# (HPD) region (0.95 is right). The classifier two-sample test (C2ST) is reported only beside
+# its floor and a positive control: at 1000 against 1000 samples it cannot see how thin the
+# crescents are (an earlier version of this chapter scored posteriors with only 36–40 % of
+# their samples in the HPD region at 0.48–0.55, "indistinguishable").
 
 # %%
 prior = two_moons_prior()
@@ -187,6 +211,11 @@ X_O = torch.tensor(TWO_MOONS_X_O)
 ref_axis, ref_dens = two_moons_grid_posterior(X_O)
 ref_axes = [ref_axis, ref_axis]
 reference = two_moons_reference_posterior(X_O, cfg.c2st_n, generator=rt.generator(2))
+reference_2 = two_moons_reference_posterior(X_O, cfg.c2st_n, generator=rt.generator(3))  # the C2ST's floor
+ref_grid = GridDensity((ref_axis, ref_axis), ref_dens)
+k = len(ref_axis) // cfg.grid  # the reference's cells merged k × k onto the emulator's grid
+ref_coarse = GridDensity([ref_axis.reshape(-1, k).mean(1)] * 2,
+                         ref_dens.reshape(cfg.grid, k, cfg.grid, k).mean((1, 3)))
 ref_cells = torch.cartesian_prod(torch.as_tensor(ref_axis), torch.as_tensor(ref_axis))
 hpd_area = fraction_in_hpd(ref_cells, ref_axes, ref_dens)  # exact: the share of grid cells in the region
 demo_theta = prior.sample(500, generator=rt.generator(4))
@@ -214,9 +243,12 @@ plotting.save(fig, "emulators", "two_moons_data")
 # For every seed, round 0 (20 prior simulations, training from scratch) is run once and
 # shared; from there the $\alpha_\text{post}$ and prior (random) rules each add 6 rounds of
 # 30 simulations, so both use 200 simulations and the same training schedule. For the
-# first seed the $\alpha_\text{info}$ rule is run as well. The card asks for 3 seeds at
-# `ci`; to stay within the time budget we use its fallback of **2 seeds** (10 at `full`).
-# Candidates are drawn from the emulated posterior on a coarser 100 × 100 grid.
+# first seed the $\alpha_\text{info}$ rule is run as well. Three seeds at `ci` (ten at
+# `full`); on the CPU the last seed trains in a background process on the second core (one
+# thread, explicit seeds: its numbers are those of a run here). Candidates are drawn from
+# the emulated posterior on a coarser 100 × 100 grid. The round-0 emulator of each seed,
+# trained on its 20 prior simulations only, is kept as the *control* of E1 and E2: an
+# untrained answer that a meaningful rule must reject.
 
 # %%
 def grid_snapshot(keep):
@@ -236,45 +268,68 @@ def run(s, acquisition, start=None, n_rounds=cfg.n_rounds):
                                generator=rt.generator(1000 * s + (acquisition != "prior")), **kw)
 
 
-runs = {}
-for s in range(rt.seed, rt.seed + cfg.seeds):
+def seed_runs(s):
+    """Round 0 once, then every acquisition rule from it (α_info for the first seed only)."""
     shared = run(s, "prior", n_rounds=0)
-    for acq in ("post", "prior", "info") if s == rt.seed else ("post", "prior"):
-        runs[acq, s] = run(s, acq, start=shared)
+    return {acq: run(s, acq, start=shared) for acq in (("post", "prior", "info") if s == rt.seed else ("post", "prior"))}
 
 
-def final_samples(res, n=cfg.c2st_n, r=-1):
-    axes, dens = res.snapshots[r]
+def samples_of(axes_dens, n=cfg.c2st_n):
+    """n samples of a grid posterior (axes, density)."""
+    axes, dens = axes_dens
     return sample_grid(axes, dens, n, generator=rt.generator(6))
 
 
-c2st_final = {key: c2st(reference, final_samples(res), seed=0) for key, res in runs.items()}
-hpd_mass = {key: fraction_in_hpd(final_samples(res), ref_axes, ref_dens) for key, res in runs.items()}
+seeds = range(rt.seed, rt.seed + cfg.seeds)
+in_bg = background(seed_runs, seeds[-1]) if on_cpu else None
+runs = {}
+for s in seeds:
+    for acq, r in (in_bg.result() if (s == seeds[-1] and in_bg) else seed_runs(s)).items():
+        runs[acq, s] = r
+    if s == rt.seed:  # seed 0's C2ST, with its floor and positive control, queues in the background
+        c2st_emulator = c2st_calibrated_async(reference, reference_2, samples_of(runs["post", s].snapshots[-1]),
+                                              generator=rt.generator(9))
+
+# quality of the final posterior of every run and of each seed's round-0 emulator (the control)
+kl_final = {key: ref_coarse.kl_to(GridDensity(*res.snapshots[-1])) for key, res in runs.items()}
+hpd_final = {key: hpd_mass(samples_of(res.snapshots[-1]), ref_grid) for key, res in runs.items()}
+kl_round0 = {s: ref_coarse.kl_to(GridDensity(*runs["post", s].snapshots[0])) for s in seeds}
+hpd_round0 = {s: hpd_mass(samples_of(runs["post", s].snapshots[0]), ref_grid) for s in seeds}
+post0 = runs["post", rt.seed]
 
 # %% [markdown]
 # ### Rejection ABC
 #
 # The nearest 2 % of the prior simulations by Euclidean distance of z-scored data, resampled
-# to the same number of samples with a Gaussian kernel (Scott's bandwidth).
+# to the same number of samples with a Gaussian kernel (Scott's bandwidth). The density of
+# these resampled draws is that kernel density estimate, truncated to the prior box; on the
+# emulator's grid it gives ABC an exact grid KL too. (ABC is not scored by C2ST: a classifier
+# that can tell two sample sets apart trains long, about 20 s of CPU time at `ci`, and the KL and HPD mass
+# already show ABC's error.)
 
 # %%
-abc_c2st, abc_mass = {}, {}
+abc_kl, abc_mass = {}, {}
 for n_sims in cfg.abc_sims:
     acc = rejection_abc(prior, two_moons, X_O, n_simulations=n_sims, quantile=cfg.abc_keep, generator=rt.generator(7))
     abc_samples = resample_with_jitter(acc.theta, cfg.c2st_n, prior=prior, generator=rt.generator(8))
-    abc_c2st[n_sims] = c2st(reference, abc_samples, seed=0)
-    abc_mass[n_sims] = fraction_in_hpd(abc_samples, ref_axes, ref_dens)
+    abc_kl[n_sims] = ref_coarse.kl_to(GridDensity(ref_coarse.axes, grid_kde(acc.theta, ref_coarse.axes)))
+    abc_mass[n_sims] = hpd_mass(abc_samples, ref_grid)
+c2st_emulator = c2st_emulator.result()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"C2ST against the reference ({cfg.c2st_n} vs {cfg.c2st_n} samples; 0.5 = indistinguishable) and the "
-      "share of the samples inside the reference's 95 % HPD region (0.95 = right)")
-for (acq, s), v in sorted(c2st_final.items()):
-    print(f"  emulator, {acq:5s} acquisition, seed {s}, {BUDGET} simulations: C2ST {v:.3f}, "
-          f"in HPD {hpd_mass[acq, s]:.2f}")
-for n_sims, v in abc_c2st.items():
-    print(f"  rejection ABC, {n_sims} simulations ({int(cfg.abc_keep * n_sims)} kept): C2ST {v:.3f}, "
-          f"in HPD {abc_mass[n_sims]:.2f}")
+print(f"KL(p_ref ‖ q) on the {cfg.grid} × {cfg.grid} grid (nats; 0 = exact) and the share of {cfg.c2st_n} samples "
+      "inside the reference's 95 % HPD region (0.95 = right)")
+for (acq, s), v in sorted(kl_final.items()):
+    print(f"  emulator, {acq:5s} acquisition, seed {s}, {BUDGET} simulations: KL {v:6.3f}, "
+          f"in HPD {hpd_final[acq, s]:.3f}")
+for s in seeds:
+    print(f"  emulator after round 0 (control), seed {s}, {cfg.n_initial} simulations: KL {kl_round0[s]:6.3f}, "
+          f"in HPD {hpd_round0[s]:.3f}")
+for n_sims in cfg.abc_sims:
+    print(f"  rejection ABC, {n_sims} simulations ({int(cfg.abc_keep * n_sims)} kept): KL {abc_kl[n_sims]:6.3f}, "
+          f"in HPD {abc_mass[n_sims]:.3f}")
+print(f"emulator, α_post, seed {rt.seed}: {c2st_emulator}")
 
 # %% [markdown]
 # ## Figure 2: the emulated posterior, round by round
@@ -284,7 +339,6 @@ for n_sims, v in abc_c2st.items():
 # design) and the reference's 95 % highest-density region as a contour.
 
 # %%
-post0 = runs["post", rt.seed]
 fig, ax = plotting.figure(2, 4, width=10, height=5.2, sharex=True, sharey=True)
 for k, a in enumerate(ax.ravel()):
     if k == 0:
@@ -307,68 +361,88 @@ for a in ax[:, 0]:
 plotting.save(fig, "emulators", "fig2_rounds")
 
 # %% [markdown]
-# ## Figure 3: C2ST against the number of simulations
+# ## Figure 3: posterior quality against the number of simulations
 #
-# Seed 0, for the three acquisition rules, and rejection ABC at its (larger) budgets. At
-# `ci` only the final budget is scored (each C2ST of a poor posterior costs several seconds:
-# the classifier trains long when it can tell the samples apart); the `full` profile scores
-# every round. The round-0 emulator is shared by all rules.
+# Seed 0: the exact grid KL divergence to the reference for the three acquisition rules after
+# the rounds whose posterior was kept (every round for $\alpha_\text{post}$; at `ci` only
+# round 0, shared by all rules, and the last round for the others), and rejection ABC at its
+# (larger) budgets.
 
 # %%
-curve = {acq: [(int((runs[acq, rt.seed].round <= r).sum()),
-                c2st_final[acq, rt.seed] if r == cfg.n_rounds else
-                c2st(reference, final_samples(runs[acq, rt.seed], r=r), seed=0)) for r in cfg.fig3_rounds]
+curve = {acq: [(int((runs[acq, rt.seed].round <= r).sum()), ref_coarse.kl_to(GridDensity(*snap)))
+               for r, snap in enumerate(runs[acq, rt.seed].snapshots) if snap is not None]
          for acq in ("post", "info", "prior")}
 fig, ax = plotting.figure(1, 1, width=5, height=3.4)
 a = ax[0, 0]
 for acq, color, label in [("post", "method", "emulator, α_post"), ("info", "baseline2", "emulator, α_info"),
                           ("prior", "baseline", "emulator, random (prior)")]:
-    a.semilogx(*zip(*curve[acq], strict=True), "o-", color=plotting.COLORS[color], label=label)
-a.semilogx(list(abc_c2st), list(abc_c2st.values()), "s", color=plotting.COLORS["data"], label="rejection ABC")
-a.axhline(0.5, color="0.7", lw=0.8)
+    a.loglog(*zip(*curve[acq], strict=True), "o-", color=plotting.COLORS[color], label=label)
+a.loglog(list(abc_kl), list(abc_kl.values()), "s", color=plotting.COLORS["data"], label="rejection ABC")
 a.set_xlabel("number of simulations")
-a.set_ylabel("C2ST accuracy")
+a.set_ylabel("KL(p_ref ‖ q) (nats)")
 a.legend()
-plotting.save(fig, "emulators", "fig3_c2st")
+plotting.save(fig, "emulators", "fig3_kl")
 
 # %% [markdown]
 # ## Where the acquisitions go (E3)
 #
 # The fraction of acquired parameters (rounds 1–6, all seeds) that fall inside the
-# reference's 95 % highest-posterior-density region, against the fraction expected for
-# prior draws (the region's share of the prior box, computed exactly above).
+# reference's 95 % highest-posterior-density region. Half of each round's 2000 candidates are
+# drawn from the current emulated posterior, so the candidates alone already favour the
+# posterior: the comparison that isolates the acquisition function is a **random choice of
+# the same number of points from the same candidate sets**. As a control, a second,
+# independent random choice is judged against the first by the same rule. The fraction for
+# prior draws (the region's exact share of the prior box) is reported for scale.
 
 # %%
+def random_choice(res, g):
+    """As many points per round as the rule acquired, drawn at random from that round's candidates."""
+    return torch.cat([c[torch.randperm(len(c), generator=g)[:int((res.round == r + 1).sum())]]
+                      for r, c in enumerate(res.candidates)])
+
+
 frac = {acq: fraction_in_hpd(torch.cat([res.acquired() for (a_, s), res in runs.items() if a_ == acq]),
                              ref_axes, ref_dens) for acq in ("post", "info", "prior")}
+frac_random = [fraction_in_hpd(torch.cat([random_choice(runs["post", s], rt.generator(80 + j)) for s in seeds]),
+                               ref_axes, ref_dens) for j in (0, 1)]
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"prior box share of the 95 % HPD region: {hpd_area:.4f}")
 for acq, v in frac.items():
-    print(f"acquired by {acq:5s}: {v:.3f} inside the 95 % HPD region")
+    print(f"acquired by {acq:5s}: {v:.3f} inside the 95 % HPD region ({v / hpd_area:.1f} × the prior share)")
+print(f"random choice from α_post's candidates: {frac_random[0]:.3f}; a second random choice: {frac_random[1]:.3f}")
 
 # %% [markdown]
 # ## Figure 4: the ensemble's disagreement flags its errors (E4)
 #
-# On a grid over the prior box: the standard deviation across members of
-# $\log q_m(x_o\mid\theta)$ against the absolute error of the ensemble-mean log likelihood,
-# $|\log\bar q(x_o\mid\theta)-\log p(x_o\mid\theta)|$, with the analytic two-moons likelihood.
+# Where the error matters: on the reference's grid cells inside its 99 % HPD region, the
+# standard deviation across members of $\log q_m(x_o\mid\theta)$ against the absolute error
+# of the ensemble-mean log likelihood, $|\log\bar q(x_o\mid\theta)-\log p(x_o\mid\theta)|$,
+# with the analytic two-moons likelihood (seed 0, $\alpha_\text{post}$, after the last round).
+# The control shuffles the standard deviations across these cells: an uncertainty estimate
+# that carries no information about where the errors are.
 
 # %%
-g = torch.linspace(-1, 1, cfg.e4_grid + 1)[:-1] + 1 / cfg.e4_grid
-e4_theta = torch.cartesian_prod(g, g)
+e4_mask = torch.as_tensor(ref_grid.density >= ref_grid.hpd_level(0.99)).reshape(-1)
+e4_theta = ref_cells[e4_mask].float()
 with torch.no_grad():
     e4_std = post0.ensemble.log_likelihood_std(e4_theta, X_O).cpu().double()
     e4_err = (post0.ensemble.log_likelihood(e4_theta, X_O).cpu().double()
-              - two_moons_log_likelihood(e4_theta, X_O)).abs()
+              - two_moons_log_likelihood(e4_theta.double(), X_O)).abs()
 rho_e4 = float(spearmanr(e4_std.numpy(), e4_err.numpy()).statistic)
+e4_shuffled = e4_std[torch.randperm(len(e4_std), generator=rt.generator(90))]
+rho_e4_control = float(spearmanr(e4_shuffled.numpy(), e4_err.numpy()).statistic)
 fig, ax = plotting.figure(1, 1, width=4.5, height=3.4)
 ax[0, 0].loglog(e4_std, e4_err, ".", ms=2, alpha=0.4, color=plotting.COLORS["method"])
 ax[0, 0].set_xlabel("ensemble std of log q_m(x_o|θ) (nats)")
 ax[0, 0].set_ylabel("|log q̄(x_o|θ) − log p(x_o|θ)| (nats)")
-ax[0, 0].set_title(f"Spearman ρ = {rho_e4:.2f}")
+ax[0, 0].set_title(f"{len(e4_std)} cells in the 99 % HPD region: Spearman ρ = {rho_e4:.2f}")
 plotting.save(fig, "emulators", "fig4_std_vs_error")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"E4 on {len(e4_std)} cells: Spearman ρ {rho_e4:.3f}; with the std shuffled across cells {rho_e4_control:.3f}")
 
 # %% [markdown]
 # ## Full profile: a Hodgkin–Huxley neuron (claim E5)
@@ -411,46 +485,73 @@ else:
 # %% [markdown]
 # ## Claims
 #
-# C2ST uses the SBI benchmark's classifier (an MLP with two hidden layers of 10·d units,
-# 5-fold cross-validation) on 1000 reference against 1000 estimated samples at `ci`. With so
-# few samples it mostly sees where the posterior mass lies (the two crescents and their
-# weights), much less the crescents' width: read the numbers together with Figure 2 and the
-# share of samples inside the reference's 95 % HPD region printed above. At `ci` the
-# emulators are trained briefly (at most 200 + 6 × 60 steps) and their posteriors find both
-# crescents but do not resolve their thin, curved shape; the `full` profile trains about ten
-# times longer. E2 compares two seeds at `ci` and its margin is small: other seeds can move
-# it across the threshold. E4 is computed over the whole prior box, most of which lies far
-# from any simulation, where both the error and the members' disagreement are large.
-# E2 compares the two rules seed by seed (paired: the same round 0); at `ci` its
-# threshold is the card's median difference of 0.03, at `full` a two-sided Wilcoxon test
-# over 10 seeds. E3's prior fraction is the exact share of the HPD region in the prior box.
+# The paper's own numbers could not be consulted (only its abstract), so every rule below is
+# the book's, fixed before the run. **E1** and **E2** measure posterior quality twice, by the
+# exact grid KL divergence and by the HPD-95 mass of 1000 samples; E1 compares the median over
+# seeds of the $\alpha_\text{post}$ emulator (200 simulations) with rejection ABC (2000), E2
+# the two rules seed by seed (paired: the same round 0), as the median over 3 seeds at `ci` of
+# KL(random) − KL($\alpha_\text{post}$) (> 0) and of HPD-mass($\alpha_\text{post}$) −
+# HPD-mass(random) (≥ 0.05); at `full` a two-sided Wilcoxon test on the KL over 10 seeds. Their
+# control puts each seed's round-0 emulator (20 prior simulations, untrained beyond round 0)
+# in the place of the final $\alpha_\text{post}$ emulator. **E3** divides the fraction of
+# $\alpha_\text{post}$'s acquisitions inside the 95 % HPD region by that of a random choice
+# from the same candidates (≥ 1.3); **E4** is Spearman's ρ over the cells inside the 99 % HPD
+# region (≥ 0.3). At `ci` the emulators are trained briefly (at most 200 + 6 × 60 steps); the
+# `full` profile trains about ten times longer.
 
 # %%
-seeds = range(rt.seed, rt.seed + cfg.seeds)
-diff = [c2st_final["prior", s] - c2st_final["post", s] for s in seeds]
-emu = float(np.median([c2st_final["post", s] for s in seeds]))
-abc_small, abc_large = abc_c2st[cfg.abc_sims[0]], abc_c2st[cfg.abc_sims[-1]]
+def median_diff(a, b):
+    """Median over seeds of a[s] − b[s]."""
+    return float(np.median([a[s] - b[s] for s in seeds]))
 
-res = ChapterResults("emulators", rt)
-res.add(Claim("E1", f"two moons: C2ST(ABC, {cfg.abc_sims[0]} sims) − C2ST(emulator α_post, {BUDGET} sims, "
-                    "median over seeds)", paper="emulator ≪ ABC (abstract)", op=">=", threshold=0.1,
-              measured=abc_small - emu))
-res.add(Claim("E1b", f"two moons: C2ST(ABC, {cfg.abc_sims[-1]} sims) − C2ST(emulator, {BUDGET} sims)",
-              paper="sbibm REJ-ABC 10⁵: 0.664", op=">=", threshold=0.1, profiles=("full",),
-              measured=abc_large - emu if rt.profile == "full" else None))
-res.add(Claim("E2", f"median over {cfg.seeds} seeds of C2ST(random) − C2ST(α_post), {BUDGET} sims each",
-              paper="active < random", op=">=", threshold=0.03, measured=float(np.median(diff))))
-res.add(Claim("E2b", "two-sided Wilcoxon p-value, C2ST(α_post) vs C2ST(random) over seeds", paper="p < 0.05",
-              op="<=", threshold=0.05, profiles=("full",),
-              measured=float(wilcoxon(diff).pvalue) if rt.profile == "full" else None))
-res.add(Claim("E3", "fraction of α_post-acquired θ in the true 95 % HPD region / its prior fraction",
-              paper="concentrates on posterior", op=">=", threshold=3.0, measured=frac["post"] / hpd_area))
-res.add(Claim("E4", "Spearman ρ(ensemble std of log q_m(x_o|θ), |log q̄ − log p|) on a θ grid",
-              paper="uncertainty flags error", op=">=", threshold=0.3, measured=rho_e4))
-res.add(Claim("E5a", "HH 2-param: C2ST(emulator, 300 sims vs SNPE-B, 3 × 1000 sims)", paper="accurate on HH",
-              op="<=", threshold=0.75, profiles=("full",), measured=hh.get("c2st")))
+
+kl_post = {s: kl_final["post", s] for s in seeds}
+kl_prior = {s: kl_final["prior", s] for s in seeds}
+hpd_post = {s: hpd_final["post", s] for s in seeds}
+hpd_prior = {s: hpd_final["prior", s] for s in seeds}
+abc_small, abc_large = cfg.abc_sims[0], cfg.abc_sims[-1]
+emu_kl, emu_hpd = float(np.median(list(kl_post.values()))), float(np.median(list(hpd_post.values())))
+r0_kl, r0_hpd = float(np.median(list(kl_round0.values()))), float(np.median(list(hpd_round0.values())))
+
+# Full-only claims get their controls when they are first run at the full profile.
+res = ChapterResults("emulators", rt, require_controls=rt.profile == "ci",
+                     expected_not_reproduced=("E1", "E2-hpd", "E4") if rt.profile == "ci" else ())
+res.add(Claim("E1", f"two moons: KL(ABC, {abc_small} sims) − KL(emulator α_post, {BUDGET} sims, median over "
+                    "seeds), nats", paper="emulators beat ABC (abstract)", op=">=", threshold=0.0,
+              measured=abc_kl[abc_small] - emu_kl, control=abc_kl[abc_small] - r0_kl,
+              control_label=f"round-0 emulator ({cfg.n_initial} prior sims) in place of the final one"))
+res.add(Claim("E1-hpd", f"two moons: HPD-95 mass(emulator α_post, {BUDGET} sims, median) − HPD-95 mass(ABC, "
+                        f"{abc_small} sims)", paper="emulators beat ABC (abstract)", op=">=", threshold=0.05,
+              measured=emu_hpd - abc_mass[abc_small], control=r0_hpd - abc_mass[abc_small],
+              control_label=f"round-0 emulator ({cfg.n_initial} prior sims) in place of the final one"))
+res.add(Claim("E1b", f"two moons: KL(ABC, {abc_large} sims) − KL(emulator, {BUDGET} sims), nats",
+              paper="emulators beat ABC (abstract)", op=">=", threshold=0.0, profiles=("full",),
+              measured=abc_kl[abc_large] - emu_kl if rt.profile == "full" else None))
+res.add(Claim("E2", f"median over {cfg.seeds} seeds of KL(random) − KL(α_post), {BUDGET} sims each, nats",
+              paper="active beats random (abstract)", op=">=", threshold=0.0,
+              measured=median_diff(kl_prior, kl_post), control=median_diff(kl_prior, kl_round0),
+              control_label="each seed's round-0 emulator in place of α_post"))
+res.add(Claim("E2-hpd", f"median over {cfg.seeds} seeds of HPD-95 mass(α_post) − HPD-95 mass(random)",
+              paper="active beats random (abstract)", op=">=", threshold=0.05,
+              measured=median_diff(hpd_post, hpd_prior), control=median_diff(hpd_round0, hpd_prior),
+              control_label="each seed's round-0 emulator in place of α_post"))
+res.add(Claim("E2b", "two-sided Wilcoxon p-value, KL(α_post) vs KL(random) over seeds", paper="active beats random "
+              "(abstract)", op="<=", threshold=0.05, profiles=("full",),
+              measured=float(wilcoxon([kl_prior[s] - kl_post[s] for s in seeds]).pvalue)
+              if rt.profile == "full" else None))
+res.add(Claim("E3", "fraction of α_post-acquired θ in the 95 % HPD region / that of a random choice from the "
+                    "same candidates", paper="acquisition targets the posterior (abstract)", op=">=", threshold=1.3,
+              measured=frac["post"] / frac_random[0], control=frac_random[1] / frac_random[0],
+              control_label="a second random choice from the same candidates"))
+res.add(Claim("E4", "Spearman ρ(ensemble std of log q_m(x_o|θ), |log q̄ − log p|) on the cells of the 99 % HPD "
+                    "region", paper="uncertainty flags error (abstract)", op=">=", threshold=0.3, measured=rho_e4,
+              control=rho_e4_control, control_label="ensemble std shuffled across the cells"))
+res.add(Claim("E5a", "HH 2-param: C2ST(emulator, 300 sims vs SNPE-B, 3 × 1000 sims)",
+              paper="accurate on a neuron model (abstract)", op="<=", threshold=0.75, profiles=("full",),
+              measured=hh.get("c2st")))
 res.add(Claim("E5b", "HH 2-param: θ* inside both posteriors' 95 % marginal intervals (1 = yes)",
-              paper="accurate on HH", op=">=", threshold=1.0, profiles=("full",), measured=hh.get("covered")))
+              paper="accurate on a neuron model (abstract)", op=">=", threshold=1.0, profiles=("full",),
+              measured=hh.get("covered")))
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -465,3 +566,32 @@ for k, v in rt.provenance().items():
 
 # %%
 res.check()
+
+# %% [markdown]
+# ## What held, what did not, and why
+#
+# *Held* at the `ci` profile: with 200 simulations the emulator puts a median 0.36 of its
+# samples inside the reference's 95 % HPD region against 0.02 for rejection ABC with 2000
+# (E1-hpd), which the round-0 emulator (0.05) does not; $\alpha_\text{post}$ lowers the KL
+# divergence below random acquisition's in the median over three seeds (E2), but by only
+# 0.04 nats (per seed +0.20, +0.04, −0.13), so this margin rests on one seed; and
+# $\alpha_\text{post}$'s acquisitions fall inside the HPD region 1.85 times as often as a random
+# choice from the same candidates (0.31 against 0.17; 49 times the prior share), where a second
+# random choice scores 0.82 (E3).
+#
+# *Inconclusive*: E1 by KL. The emulator's median KL is 1.12 nats against ABC's 3.72, but the
+# round-0 emulator, trained on 20 prior simulations only, also scores below ABC (3.69): keeping
+# the nearest 40 of 2000 simulations gives so poor a posterior that "better than ABC by KL" does
+# not separate a trained emulator from an untrained one here.
+#
+# *Not reproduced*: E2-hpd and E4. $\alpha_\text{post}$ raises the HPD mass over random
+# acquisition by a median 0.022 (per seed +0.067, −0.006, +0.022) against the 0.05 required: at
+# `ci` (at most 560 gradient steps per member) neither rule resolves the thin crescents, and
+# both posteriors keep only 33–40 % of their samples inside the HPD region. Inside the
+# reference's 99 % HPD region the members' disagreement does not track the error of the
+# emulated log likelihood (Spearman ρ 0.06 over 1325 cells; shuffled control −0.02): over the
+# whole prior box, as an earlier version measured it, ρ is driven by the far regions where
+# there are no simulations and both the error and the disagreement are large, which says
+# nothing about the posterior. The C2ST could not have shown any of this: it scores the
+# emulator 0.484 against a floor of 0.509 and cannot see the jittered reference (0.518). The
+# `full` profile (10 seeds, about ten times longer training) tests E1b, E2b and E5.

@@ -32,18 +32,22 @@
 # missing features with learned values, and simulator failures can be predicted by a
 # classifier and avoided.
 #
-# **What the chapter checks** (claims C1–C6 of the book's card): importance weights are
-# needed (C1), several rounds beat one round at the same budget (C2), the posterior predictive
-# matches the observation (C3), a failure classifier reduces failed simulations (C4), missing
-# features are handled by imputation (C5) and, at the full profile only, a GRU learns summary
-# features from raw traces (C6).
+# **What the chapter checks** (claims C1–C6, from the paper's sections 2–4 and Figs. 2–5):
+# importance weights are needed (C1), several rounds beat one round at the same budget (C2),
+# the posterior predictive matches the observation (C3), a failure classifier reduces failed
+# simulations (C4), missing features are handled by imputation (C5) and, at the full profile
+# only, a GRU learns summary features from raw traces (C6). Every claim measured at `ci` is
+# judged twice by the same rule: on our number and on a *control*, a deliberately wrong answer
+# of the same kind (the unweighted estimator, the prior as posterior, a posterior narrowed
+# tenfold, SNPE-B stopped after one round, resampling without the classifier). A claim whose
+# control passes too is *inconclusive*, never *held*.
 #
 # **Figures redrawn.** HH traces and input (paper Fig. 3a), posterior marginals per round
 # (Fig. 3), the importance-weighting toy (Fig. 2 in spirit: true posterior vs SNPE-B vs the
 # unweighted estimate), and the autapse failure experiment (Fig. 4).
 #
-# Settings of the reference code (delfi) come from the book's card; the code is the book's
-# own (`neuroinverse.simulators.hodgkin_huxley`, `.autapse`, `neuroinverse.models.mdn`,
+# Settings follow the paper's reference code (delfi, `SNPEB`) where the paper is silent; the
+# code is the book's own (`neuroinverse.simulators.hodgkin_huxley`, `.autapse`, `neuroinverse.models.mdn`,
 # `neuroinverse.inference.snpe`).
 
 # %% tags=["parameters"]
@@ -64,7 +68,7 @@ import torch
 
 from neuroinverse import plotting
 from neuroinverse.inference.abc import rejection_abc
-from neuroinverse.inference.snpe import SNPEB, marginal_summary, weighted_and_unweighted
+from neuroinverse.inference.snpe import SNPEB, marginal_summary
 from neuroinverse.models.mdn import MDN, GRUEmbedding
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import background, setup, timed
@@ -77,12 +81,12 @@ rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
     ci=dict(model="2param", features="7", dt=0.025, n_pilot=200, n_rounds=3, n_sims=300, n_single=900,
             hidden=(20, 20), epochs=100, n_predictive=20, n_abc=900,
-            toy_seeds=3, toy_sims=1000, toy_epochs=100, toy_batch=200, toy_lr=2e-3, c1_std_range=(0.8, 1.25),
+            prior_mixin=0.1, toy_seeds=3, toy_sims=1000, toy_epochs=100, toy_batch=200, toy_lr=2e-3, c1_std_range=(0.8, 1.25),
             aut_rounds=5, aut_sims=200, aut_dt=0.05, aut_pilot=200, aut_epochs=50,
             c5_sims=500, c5_epochs=100, c6_sims=0, c6_durations=(60.0, 240.0), c2_inside_min=2),
     full=dict(model="12param", features="moments", dt=0.01, n_pilot=1000, n_rounds=5, n_sims=2000,
               n_single=10000, hidden=(50,), epochs=100, n_predictive=20, n_abc=10000,
-              toy_seeds=20, toy_sims=1000, toy_epochs=100, toy_batch=50, toy_lr=1e-3, c1_std_range=(0.9, 1.1),
+              prior_mixin=0.1, toy_seeds=20, toy_sims=1000, toy_epochs=100, toy_batch=50, toy_lr=1e-3, c1_std_range=(0.9, 1.1),
               aut_rounds=10, aut_sims=2000, aut_dt=0.01, aut_pilot=1000, aut_epochs=100,
               c5_sims=2000, c5_epochs=100, c6_sims=1000, c6_durations=(60.0, 240.0), c2_inside_min=10),
 )
@@ -95,10 +99,11 @@ print(f"profile={rt.profile} device={dev} threads={rt.threads}; HH model {model.
 
 
 # %% [markdown]
-# The conjugate toy of claim C1 and the autapse runs of claim C4 (both below) share nothing
-# with the Hodgkin-Huxley fits, so they train in a background process on the second core
-# while those run (`neuroinverse.runtime.background`: one thread and explicit seeds, so the
-# numbers are exactly those of a run in this kernel); their sections collect the results and
+# The conjugate toy of claim C1 (all seeds but the first) and the autapse runs of claim C4
+# (both below) share nothing with the Hodgkin-Huxley fits, so they train in a background
+# process on the second core while those run (`neuroinverse.runtime.background`: one thread
+# and explicit seeds, so the numbers are exactly those of a run in this kernel); their
+# sections collect the results and
 # explain them.
 
 # %%
@@ -108,12 +113,19 @@ toy_xo = torch.tensor([1.5])
 
 
 def toy_pair(s):
-    """One seed of claim C1: round 1 from the prior, round 2 with and without the weights."""
+    """One seed of claim C1: round 1 from the prior, then round 2 with and without the weights,
+    each with the continual-learning KL (delfi) and with the KL to the zero-mean weight prior."""
     torch.manual_seed(rt.seed + s)
     q = MDN(1, 1, n_components=2, hidden=(20,)).to(dev)
-    return weighted_and_unweighted(toy_prior, toy_sim, toy_xo, q, n_simulations=cfg.toy_sims,
-                                   generator=rt.generator(100 + s), epochs=cfg.toy_epochs,
-                                   batch_size=cfg.toy_batch, lr=cfg.toy_lr, seed=rt.seed + s, progress=False)
+    gen = rt.generator(100 + s)
+    first = SNPEB(toy_prior, toy_sim, toy_xo, q, prior_mixin=cfg.prior_mixin, epochs=cfg.toy_epochs,
+                  batch_size=cfg.toy_batch, lr=cfg.toy_lr, seed=rt.seed + s, progress=False)
+    first.run_round(cfg.toy_sims, generator=gen)
+    arms = {(w, cl): first.clone(importance_weighting=w, continual_learning=cl)
+            for cl in (True, False) for w in (True, False)}
+    for run in arms.values():
+        run.run_round(cfg.toy_sims, generator=gen)
+    return arms
 
 
 def autapse_runs():
@@ -126,13 +138,14 @@ def autapse_runs():
     for mode in ("resample", "classifier"):
         torch.manual_seed(rt.seed)
         runs[mode] = SNPEB(AUTAPSE_PRIOR, aut_sim, aut_xo, MDN(2, aut_sim.x_dim, hidden=cfg.hidden).to(dev),
-                           failures=mode, classifier_degree=2, epochs=cfg.aut_epochs, seed=rt.seed)
+                           prior_mixin=cfg.prior_mixin, failures=mode, classifier_degree=2, epochs=cfg.aut_epochs, seed=rt.seed)
         runs[mode].run(cfg.aut_rounds, cfg.aut_sims, generator=rt.generator(42))
     return aut_sim, runs
 
 
 on_cpu = dev.type == "cpu"  # on a GPU both run in this kernel, in their sections
-toy_jobs = [background(toy_pair, s) for s in range(cfg.toy_seeds)] if on_cpu else None
+# the first toy seed runs in this kernel (in its section), which balances the two cores
+toy_jobs = [background(toy_pair, s) for s in range(1, cfg.toy_seeds)] if on_cpu else None
 aut_job = background(autapse_runs) if on_cpu else None
 
 # %% [markdown]
@@ -181,9 +194,16 @@ plotting.save(fig, "snpe-hh", "fig1_traces")
 #
 # SNPE-B as in delfi: the MDN (tanh layers, K = 2 full-covariance components, SVI weights) is
 # re-used across rounds and trained on each round's data only; proposals are the posterior
-# at $x_o$ turned into a Student-t mixture with 3 degrees of freedom, drawn inside the prior
-# box; weights are normalised to mean 1 per round. The baseline spends the same budget in one
-# round from the prior. Rejection ABC with the same budget (closest 5 %) is shown for reference.
+# at $x_o$ turned into a Student-t mixture with 3 degrees of freedom, mixed *defensively* with
+# the prior, $\tilde p = \alpha\,p(\theta) + (1-\alpha)\,q$ with α = 0.1 (delfi's prior
+# mix-in), and drawn inside the prior box. The weights $p/\tilde p$ are then at most
+# $1/\alpha = 10$ before they are normalised to mean 1 per round, so a few draws in the
+# proposal's tails cannot carry a whole round.
+#
+# The baseline spends the same simulation budget in one round from the prior, **and the same
+# compute**: every round trains 100 epochs in minibatches of 50, so SNPE-B takes
+# 3 × 6 × 100 = 1800 gradient steps and the single round 18 × 100 = 1800 (printed below, from
+# the training histories). Rejection ABC with the same budget is shown in the C3 section.
 
 # %%
 def new_mdn(d_x, **kw):
@@ -191,31 +211,47 @@ def new_mdn(d_x, **kw):
 
 
 torch.manual_seed(rt.seed)
-multi = SNPEB(prior, sim, x_o, new_mdn(sim.x_dim), epochs=cfg.epochs, seed=rt.seed)
+multi = SNPEB(prior, sim, x_o, new_mdn(sim.x_dim), prior_mixin=cfg.prior_mixin, epochs=cfg.epochs, seed=rt.seed)
 _, t_multi = timed(lambda: multi.run(cfg.n_rounds, cfg.n_sims, generator=rt.generator(10)))
 torch.manual_seed(rt.seed)
 single = SNPEB(prior, sim, x_o, new_mdn(sim.x_dim), epochs=cfg.epochs, seed=rt.seed)
 _, t_single = timed(lambda: single.run(1, cfg.n_single, generator=rt.generator(11)))
-abc_sim = HHSimulator(model, features=cfg.features, dt=cfg.dt, device=dev, zscore=(pilot_mean, pilot_std),
-                      return_bad=False)
-abc = rejection_abc(prior, abc_sim, x_o, n_simulations=cfg.n_abc, quantile=0.05, generator=rt.generator(12))
 
 post = {"SNPE-B": multi.posterior_samples(10000, generator=rt.generator(21)),
-        "single round": single.posterior_samples(10000, generator=rt.generator(22)),
-        "rejection ABC": abc.theta}
+        "single round": single.posterior_samples(10000, generator=rt.generator(22))}
 summ = {k: marginal_summary(v) for k, v in post.items()}
 prior_sd = prior.std.double()
 star = model.theta_star.double()
-print(f"{'method':14s} {'mean sd/prior sd':>17s} {'θ* inside 95%':>14s}")
+
+
+def width(s):
+    """Mean over parameters of posterior sd / prior sd."""
+    return float((s["std"] / prior_sd).mean())
+
+
+def n_inside(s):
+    """Parameters whose θ* lies inside the central 95 % marginal interval."""
+    return int(((s["low"] <= star) & (star <= s["high"])).sum())
+
+
+round_samples = [r.posterior.sample(8000, generator=rt.generator(23 + i)).float() for i, r in enumerate(multi.rounds)]
+round_samples = [smp[prior.contains(smp)] for smp in round_samples]
+round_width = [width(marginal_summary(smp)) for smp in round_samples]
+steps = {"SNPE-B": sum(len(r.history.loss) for r in multi.rounds), "single round": len(single.rounds[0].history.loss)}
+print(f"{'method':14s} {'gradient steps':>14s} {'mean sd/prior sd':>17s} {'θ* inside 95%':>14s}")
 for k, s in summ.items():
-    inside = int(((s["low"] <= star) & (star <= s["high"])).sum())
-    print(f"{k:14s} {float((s['std'] / prior_sd).mean()):17.4f} {inside:>10d}/{model.dim}")
-print("effective sample sizes per round:", [round(r.ess, 1) for r in multi.rounds])
+    print(f"{k:14s} {steps[k]:14d} {width(s):17.4f} {n_inside(s):>10d}/{model.dim}")
+for r, w in zip(multi.rounds, round_width, strict=True):
+    print(f"SNPE-B after round {r.round}: mean sd/prior sd {w:.4f}; {r.n_simulated} simulations, "
+          f"{len(r.history.loss)} steps, effective sample size {r.ess:.1f} of {r.theta.shape[0]}, "
+          f"largest normalised weight {float(r.weights.max()):.2f}")
 
 # %% [markdown]
-# The effective sample size $(\sum w)^2/\sum w^2$ of rounds ≥ 2 is a small fraction of the
-# round's simulations: the Student-t proposal is much narrower than the prior box, so the few
-# draws that land in its tails carry most of the weight (the card's first pitfall).
+# The effective sample size $(\sum w)^2/\sum w^2$ of every round is printed above. Without the
+# prior mix-in (α = 0) the first version of this chapter had effective sample sizes of 6.5 and
+# 2.1 of 300 in rounds 2 and 3: the Student-t proposal is much narrower than the prior box, so
+# the few draws in its tails carried nearly all the weight. With α = 0.1 no weight exceeds
+# 1/α times the round's mean raw weight.
 
 # %% [markdown]
 # ## Figure 2: posterior marginals per round
@@ -224,8 +260,6 @@ print("effective sample sizes per round:", [round(r.ess, 1) for r in multi.round
 # the single-round posterior, θ* (black) and the prior range as the axis limits.
 
 # %%
-round_samples = [r.posterior.sample(8000, generator=rt.generator(23 + i)).float() for i, r in enumerate(multi.rounds)]
-round_samples = [smp[prior.contains(smp)] for smp in round_samples]
 names = model.names
 ncol = min(model.dim, 4)
 nrow = int(np.ceil(model.dim / ncol))
@@ -253,21 +287,51 @@ plotting.save(fig, "snpe-hh", "fig2_marginals")
 # ## Posterior predictive check (claim C3)
 #
 # Twenty posterior and twenty prior draws are simulated; we compare the median Euclidean
-# distance of their z-scored features to $x_o$. Twenty simulations at θ* itself show the
-# noise floor of this distance.
+# distance of their (pilot-z-scored) features to $x_o$. Twenty simulations at θ* itself give
+# the floor $d_{\theta^*}$ of this distance: the observation is one noisy simulation, and two
+# of the seven features (resting mean and resting sd before the stimulus) do not depend on
+# (ḡ_Na, ḡ_K), so even the exact posterior cannot bring the distance below that floor. The
+# claim is judged on the floor-normalised ratio
+# $(d_\text{post} - d_{\theta^*}) / (d_\text{prior} - d_{\theta^*}) \le 0.5$; the raw ratio
+# $d_\text{post}/d_\text{prior}$ is printed too. The control is the prior taken as the
+# posterior: twenty further prior draws, judged by the same rule.
+#
+# Rejection ABC spends the single round's budget (900 prior simulations, closest 5 % kept) on
+# the same Euclidean distance, but on features divided by their noise sd at θ* (the 20
+# simulations above) so that the θ-independent noise features do not dominate it; the spike
+# count, which does not vary at θ*, gets the smallest non-zero noise sd of the other features
+# (the book's choice).
 
 # %%
 n_pp = cfg.n_predictive
 x_post = sim(multi.posterior_samples(n_pp, generator=rt.generator(30)), generator=rt.generator(31))[0]
 x_prior = sim(prior.sample(n_pp, generator=rt.generator(32)), generator=rt.generator(33))[0]
 x_star = sim(model.theta_star.repeat(n_pp, 1), generator=rt.generator(34))[0]
+x_prior2 = sim(prior.sample(n_pp, generator=rt.generator(37)), generator=rt.generator(38))[0]
 dist = {k: float(torch.nan_to_num((x - x_o).norm(dim=1), nan=np.inf).median())
-        for k, x in [("posterior", x_post), ("prior", x_prior), ("θ*", x_star)]}
-print({k: round(v, 3) for k, v in dist.items()})
+        for k, x in [("posterior", x_post), ("prior", x_prior), ("θ*", x_star), ("prior (control)", x_prior2)]}
+c3_ratio = (dist["posterior"] - dist["θ*"]) / (dist["prior"] - dist["θ*"])
+c3_control = (dist["prior (control)"] - dist["θ*"]) / (dist["prior"] - dist["θ*"])
+c3_raw = dist["posterior"] / dist["prior"]
+print("median distance to x_o:", {k: round(v, 3) for k, v in dist.items()})
+print(f"floor-normalised ratio {c3_ratio:.3f} (prior as posterior: {c3_control:.3f}); raw ratio {c3_raw:.3f}")
 print("median |z-difference| per feature, posterior draws:",
       np.round((x_post - x_o).abs().median(0).values.numpy(), 2).tolist())
 print("                                   prior draws:    ",
       np.round((x_prior - x_o).abs().median(0).values.numpy(), 2).tolist())
+print("                                   θ* draws:       ",
+      np.round((x_star - x_o).abs().median(0).values.numpy(), 2).tolist())
+
+noise_sd = x_star.std(0)
+noise_sd = torch.where(noise_sd > 0, noise_sd, noise_sd[noise_sd > 0].min())
+abc_sim = HHSimulator(model, features=cfg.features, dt=cfg.dt, device=dev, zscore=(pilot_mean, pilot_std),
+                      return_bad=False)
+abc = rejection_abc(prior, lambda th, generator=None: abc_sim(th, generator=generator) / noise_sd, x_o / noise_sd,
+                    n_simulations=cfg.n_abc, quantile=0.05, generator=rt.generator(12), z_score=False)
+summ["rejection ABC"] = marginal_summary(abc.theta)
+print("noise sd at θ* (pilot z units):", np.round(noise_sd.numpy(), 4).tolist())
+print(f"rejection ABC ({cfg.n_abc} simulations, closest 5 %): mean sd/prior sd {width(summ['rejection ABC']):.4f}, "
+      f"θ* inside 95 % for {n_inside(summ['rejection ABC'])}/{model.dim}")
 
 # %% [markdown]
 # ## Figure 2b: traces from posterior draws
@@ -288,86 +352,6 @@ ax[0, 0].set_ylabel("membrane potential (mV)")
 ax[0, 0].legend(loc="upper right", fontsize=7)
 plotting.save(fig, "snpe-hh", "fig2b_posterior_traces")
 print("posterior draws (natural units):", np.round(model.natural(pp_theta).numpy(), 2).tolist())
-
-# %% [markdown]
-# ## Importance weights are needed (claim C1)
-#
-# The conjugate toy θ ~ N(0, 2²), x | θ ~ N(θ, 1), $x_o$ = 1.5 has the posterior
-# N(1.2, 0.8). After a shared first round from the prior, round 2 proposes from the round-1
-# posterior (Student-t) and trains once with and once without the weights. Without them the
-# network learns $p(\theta\mid x)\,\tilde p(\theta)/p(\theta)$, which is too narrow.
-# At the ci profile each toy round trains 100 epochs in minibatches of 200 (500 steps), to
-# stay near the card's C1 time budget; the full profile uses minibatches of 50.
-
-# %%
-toy_mean, toy_cov = gaussian_linear_posterior(toy_xo, prior_var=4.0, noise_var=1.0)
-toy_sd = float(toy_cov[0, 0].sqrt())
-toy_runs = [job.result() for job in toy_jobs] if toy_jobs else [toy_pair(s) for s in range(cfg.toy_seeds)]
-toy_stats = np.array([[[float(v) for v in run.density.moments(toy_xo)] for run in pair] for pair in toy_runs])
-toy_err = np.abs(toy_stats[:, :, 0] - float(toy_mean[0])) / toy_sd  # (seed, weighted/unweighted)
-toy_ratio = np.sqrt(toy_stats[:, :, 1]) / toy_sd
-print("std ratio (weighted, unweighted) per seed:", np.round(toy_ratio, 3).tolist())
-print("|mean error| / true sd per seed:", np.round(toy_err, 3).tolist())
-
-# %% [markdown]
-# ## Figure 3: the toy posterior after round 2
-
-# %%
-grid = torch.linspace(-2.5, 5.0, 600)[:, None]
-fig, ax = plotting.figure(1, 1, width=5.5, height=3.2)
-a = ax[0, 0]
-a.plot(grid, torch.exp(-0.5 * ((grid - toy_mean) / toy_sd) ** 2) / (toy_sd * np.sqrt(2 * np.pi)),
-       color=plotting.COLORS["truth"], lw=2, label="true posterior")
-for run, name, col in zip(toy_runs[0], ["SNPE-B (weighted)", "unweighted"],
-                          [plotting.COLORS["method"], plotting.COLORS["baseline"]], strict=True):
-    with torch.no_grad():
-        a.plot(grid, run.density.log_prob(grid.to(dev), toy_xo.to(dev)).exp().cpu(), color=col, label=name)
-a.set_xlabel("θ")
-a.set_ylabel("density p(θ | x_o = 1.5)")
-a.legend()
-plotting.save(fig, "snpe-hh", "fig3_toy")
-
-# %% [markdown]
-# ## Simulator failures: the autapse model (claim C4)
-#
-# A rate unit with self-excitation J and time constant τ grows at rate (J − 1)/τ and so
-# diverges for J > 1 (τ > 0) or τ < 0 (J < 1); a run is bad if |x(T)| > 1000. Both runs resample failed simulations; one also fits a logistic
-# regression P(bad | θ) on every θ simulated so far and rejects proposals with P(bad) > 0.5.
-# The failure region {(J − 1)/τ > 0} is two-sided, which a logistic regression *linear*
-# in θ cannot represent; the classifier here uses all monomials of the z-scored θ up to
-# degree 2 (still a logistic regression; the paper does not say which features it used).
-# The summary features of the autapse runs are the book's choice (card: not stated).
-
-# %%
-aut_sim, aut_runs = aut_job.result() if aut_job else autapse_runs()  # defined and started at the top
-bad_pct = {k: np.array([100 * r.frac_bad for r in v.rounds]) for k, v in aut_runs.items()}
-for k, v in bad_pct.items():
-    print(f"% bad simulations per round, {k:10s}:", np.round(v, 1).tolist())
-
-# %% [markdown]
-# ## Figure 4: failed simulations per round and posterior predictive traces
-
-# %%
-aut_obs = aut_sim.traces(AUTAPSE_THETA_STAR[None], generator=rt.generator(41))
-aut_pp = aut_sim.traces(aut_runs["classifier"].posterior_samples(3, generator=rt.generator(43)),
-                        generator=rt.generator(44))
-fig, ax = plotting.figure(1, 2, width=8, height=3.0)
-rounds = np.arange(1, cfg.aut_rounds + 1)
-ax[0, 0].plot(rounds, bad_pct["resample"], "o-", color=plotting.COLORS["baseline"], label="resampling only")
-ax[0, 0].plot(rounds, bad_pct["classifier"], "s-", color=plotting.COLORS["method"], label="failure classifier")
-ax[0, 0].set_ylim(0, max(55, float(max(v.max() for v in bad_pct.values())) + 5))
-ax[0, 0].set_xlabel("round")
-ax[0, 0].set_ylabel("bad simulations (%)")
-ax[0, 0].legend()
-ta = aut_obs.t.numpy()
-ax[0, 1].plot(ta, aut_obs.observed[0].cpu(), color=plotting.COLORS["truth"], lw=0.8, label="observed (θ*)")
-for i in range(3):
-    ax[0, 1].plot(ta, aut_pp.observed[i].cpu(), color=plotting.COLORS["method"], lw=0.6, alpha=0.7,
-                  label="posterior samples" if i == 0 else None)
-ax[0, 1].set_xlabel("time (ms)")
-ax[0, 1].set_ylabel("rate y(t) (a.u.)")
-ax[0, 1].legend(fontsize=7)
-plotting.save(fig, "snpe-hh", "fig4_autapse")
 
 # %% [markdown]
 # ## Missing features (claim C5)
@@ -397,6 +381,121 @@ print("learned imputation values (z units):",
       {n: round(float(v), 3) for n, v, m in zip(FEATURE_SETS["handcrafted"], imputed, missing, strict=True) if m})
 
 # %% [markdown]
+# ## Importance weights are needed (claim C1)
+#
+# The conjugate toy θ ~ N(0, 2²), x | θ ~ N(θ, 1), $x_o$ = 1.5 has the posterior
+# N(1.2, 0.8). After a shared first round from the prior, round 2 proposes from the round-1
+# posterior (Student-t, mixed with 10 % prior) and trains once with and once without the
+# weights. Without them the network learns $p(\theta\mid x)\,\tilde p(\theta)/p(\theta)$,
+# which is too narrow. At the ci profile each toy round trains 100 epochs in minibatches of
+# 200 (500 steps) to keep C1 within a few seconds per seed; the full profile uses minibatches of 50.
+#
+# These claims test something only if round 2 actually changes the estimate. The delfi
+# network is re-used, and its KL term pulls the weights towards the previous round's weight
+# posterior (*continual learning*), whose standard deviations start at e⁻⁵: that can pin the
+# network where round 1 left it. The book therefore requires (C1d) that the unweighted arm
+# moves its std ratio by at least 0.1 from the round-1 estimate; the weighted arm, whose target
+# does not change between rounds, is C1d's control. Beside it runs the same round 2 with the
+# KL to the zero-mean weight prior of round 1 instead (no continual learning; C1e, C1f; a
+# variant of the book, not of the paper).
+
+# %%
+toy_mean, toy_cov = gaussian_linear_posterior(toy_xo, prior_var=4.0, noise_var=1.0)
+toy_sd = float(toy_cov[0, 0].sqrt())
+toy_runs = [toy_pair(0)] + ([job.result() for job in toy_jobs] if on_cpu else
+                            [toy_pair(s) for s in range(1, cfg.toy_seeds)])
+toy_arms = {"weighted": (True, True), "unweighted": (False, True),
+            "weighted, no CL": (True, False), "unweighted, no CL": (False, False)}
+toy_stats = {k: np.array([[float(v) for v in runs[key].density.moments(toy_xo)] for runs in toy_runs])
+             for k, key in toy_arms.items()}
+toy_ratio = {k: np.sqrt(v[:, 1]) / toy_sd for k, v in toy_stats.items()}
+toy_err = {k: np.abs(v[:, 0] - float(toy_mean[0])) / toy_sd for k, v in toy_stats.items()}
+
+
+def mixture_sd(mix):
+    """Standard deviation of a 1-D Gaussian mixture (a round's recorded q(θ | x_o))."""
+    w, m, v = mix.weights, mix.means[:, 0], mix.scales[:, 0, 0]
+    return float(torch.sqrt((w * (v + m * m)).sum() - (w * m).sum() ** 2))
+
+
+toy_r1 = np.array([mixture_sd(runs[(True, True)].rounds[0].posterior) for runs in toy_runs]) / toy_sd
+toy_move = {k: np.abs(v - toy_r1) for k, v in toy_ratio.items()}
+toy_ess = {k: [round(runs[key].rounds[1].ess, 1) for runs in toy_runs] for k, key in toy_arms.items()}
+print("std ratio after round 1 (shared) per seed:", np.round(toy_r1, 3).tolist())
+print(f"{'round 2 arm':18s} {'std ratio per seed':>26s} {'|mean error|/sd':>22s} {'move from round 1':>22s}  ESS of 1000")
+for k in toy_arms:
+    print(f"{k:18s} {str(np.round(toy_ratio[k], 3).tolist()):>26s} {str(np.round(toy_err[k], 3).tolist()):>22s} "
+          f"{str(np.round(toy_move[k], 3).tolist()):>22s}  {toy_ess[k]}")
+
+# %% [markdown]
+# ## Figure 3: the toy posterior after round 2
+#
+# First seed; solid: with the continual-learning KL (delfi), dashed: with the KL to the
+# zero-mean weight prior.
+
+# %%
+grid = torch.linspace(-2.5, 5.0, 600)[:, None]
+fig, ax = plotting.figure(1, 1, width=5.5, height=3.2)
+a = ax[0, 0]
+a.plot(grid, torch.exp(-0.5 * ((grid - toy_mean) / toy_sd) ** 2) / (toy_sd * np.sqrt(2 * np.pi)),
+       color=plotting.COLORS["truth"], lw=2, label="true posterior")
+for key, name, col, ls in [((True, True), "SNPE-B (weighted)", plotting.COLORS["method"], "-"),
+                           ((False, True), "unweighted", plotting.COLORS["baseline"], "-"),
+                           ((True, False), "weighted, no CL", plotting.COLORS["method"], "--"),
+                           ((False, False), "unweighted, no CL", plotting.COLORS["baseline"], "--")]:
+    with torch.no_grad():
+        a.plot(grid, toy_runs[0][key].density.log_prob(grid.to(dev), toy_xo.to(dev)).exp().cpu(), color=col,
+               ls=ls, label=name)
+a.set_xlabel("θ")
+a.set_ylabel("density p(θ | x_o = 1.5)")
+a.legend()
+plotting.save(fig, "snpe-hh", "fig3_toy")
+
+# %% [markdown]
+# ## Simulator failures: the autapse model (claim C4)
+#
+# A rate unit with self-excitation J and time constant τ grows at rate (J − 1)/τ and so
+# diverges for J > 1 (τ > 0) or τ < 0 (J < 1); a run is bad if |x(T)| > 1000. Both runs resample failed simulations; one also fits a logistic
+# regression P(bad | θ) on every θ simulated so far and rejects proposals with P(bad) > 0.5.
+# The failure region {(J − 1)/τ > 0} is two-sided, which a logistic regression *linear*
+# in θ cannot represent; the classifier here uses all monomials of the z-scored θ up to
+# degree 2 (still a logistic regression; the paper does not say which features it used).
+# The summary features of the autapse runs are the book's choice (the paper does not list
+# them). Both runs use the defensive proposal (α = 0.1).
+
+# %%
+aut_sim, aut_runs = aut_job.result() if aut_job else autapse_runs()  # defined and started at the top
+bad_pct = {k: np.array([100 * r.frac_bad for r in v.rounds]) for k, v in aut_runs.items()}
+for k, v in bad_pct.items():
+    print(f"% bad simulations per round, {k:10s}:", np.round(v, 1).tolist(),
+          "; effective sample sizes:", [round(r.ess, 1) for r in aut_runs[k].rounds])
+
+# %% [markdown]
+# ## Figure 4: failed simulations per round and posterior predictive traces
+
+# %%
+aut_obs = aut_sim.traces(AUTAPSE_THETA_STAR[None], generator=rt.generator(41))
+aut_pp = aut_sim.traces(aut_runs["classifier"].posterior_samples(3, generator=rt.generator(43)),
+                        generator=rt.generator(44))
+fig, ax = plotting.figure(1, 2, width=8, height=3.0)
+rounds = np.arange(1, cfg.aut_rounds + 1)
+ax[0, 0].plot(rounds, bad_pct["resample"], "o-", color=plotting.COLORS["baseline"], label="resampling only")
+ax[0, 0].plot(rounds, bad_pct["classifier"], "s-", color=plotting.COLORS["method"], label="failure classifier")
+ax[0, 0].set_ylim(0, max(55, float(max(v.max() for v in bad_pct.values())) + 5))
+ax[0, 0].set_xlabel("round")
+ax[0, 0].set_ylabel("bad simulations (%)")
+ax[0, 0].legend()
+ta = aut_obs.t.numpy()
+ax[0, 1].plot(ta, aut_obs.observed[0].cpu(), color=plotting.COLORS["truth"], lw=0.8, label="observed (θ*)")
+for i in range(3):
+    ax[0, 1].plot(ta, aut_pp.observed[i].cpu(), color=plotting.COLORS["method"], lw=0.6, alpha=0.7,
+                  label="posterior samples" if i == 0 else None)
+ax[0, 1].set_xlabel("time (ms)")
+ax[0, 1].set_ylabel("rate y(t) (a.u.)")
+ax[0, 1].legend(fontsize=7)
+plotting.save(fig, "snpe-hh", "fig4_autapse")
+
+# %% [markdown]
 # ## Full profile: learned summary features (claim C6)
 #
 # A GRU (25 units, final state) reads the raw voltage and input current every 0.2 ms and
@@ -423,72 +522,139 @@ else:
 # %% [markdown]
 # ## Claims
 #
-# Thresholds are the card's for the active profile. C1 uses the median over seeds. C2's
-# ratio compares the mean over parameters of posterior sd / prior sd (posterior samples
-# inside the prior box) of SNPE-B with that of the single-round run. C5b (learned
-# imputation differs from 0) is checked at the full profile and only reported at ci; the card
-# gives no number, so "differs" is taken as max |r_j| ≥ 0.1 over the features that were
-# missing, ten times the scale of its initialisation.
+# Thresholds were fixed before any run: C1 at `ci` uses the median over 3 seeds and
+# [0.8, 1.25] (full: 20 seeds, [0.9, 1.1]); C1d's 0.1 and C3's floor normalisation were added
+# after an audit of the first version found rounds 2–3 inert, before any re-run. C2a compares
+# the mean over parameters of posterior sd / prior sd (posterior samples inside the prior box)
+# of SNPE-B with that of the single round, both after 1800 gradient steps. C5b (the learned
+# imputation differs from 0) is checked at the full profile only; the paper's supplement gives
+# no number, so "differs" is taken as max |r_j| ≥ 0.1 over the features that were missing, ten
+# times the scale of the initialisation.
+#
+# Controls, each judged by its claim's own rule: C1a and C1b, the unweighted estimator;
+# C1c and C1f, the weighted one (which must *not* look over-concentrated); C1d, the weighted
+# arm's own move (its target does not change between rounds, so a move of the unweighted arm
+# means something only if the weighted arm stays put); C1e, the unweighted estimator without
+# continual learning; C2a, SNPE-B stopped after round 1 (1 × 300 simulations, 600 steps);
+# C2b, C2c and C5a, the posterior narrowed tenfold about its mean (an over-confident answer;
+# the prior itself would pass these coverage rules, the width is C2a's business); C3, the
+# prior taken as the posterior (twenty fresh prior draws); C4, resampling only, its % bad in
+# rounds 3–5 over its own round 1 (does concentrating the proposal alone halve the failures?).
 
 # %%
 s_multi, s_single = summ["SNPE-B"], summ["single round"]
-ratio_multi = float((s_multi["std"] / prior_sd).mean())
-ratio_single = float((s_single["std"] / prior_sd).mean())
-inside_multi = int(((s_multi["low"] <= star) & (star <= s_multi["high"])).sum())
-inside_single = int(((s_single["low"] <= star) & (star <= s_single["high"])).sum())
+ratio_multi, ratio_single = width(s_multi), width(s_single)
+ratio_round1 = round_width[0]
+inside_multi, inside_single = n_inside(s_multi), n_inside(s_single)
+
+
+def narrowed(samples, factor=10.0):
+    """The control of the coverage claims: samples pulled towards their mean by ``factor``."""
+    m = samples.double().mean(0)
+    return marginal_summary(m + (samples.double() - m) / factor)
+
+
 narrow = int((s_multi["std"] < 0.5 * prior_sd).sum())
 late = slice(2, None)
 c4_ratio = float(bad_pct["classifier"][late].mean() / max(bad_pct["resample"][late].mean(), 1e-9))
+c4_control = float(bad_pct["resample"][late].mean() / max(bad_pct["resample"][0], 1e-9))
+med = {k: float(np.median(v)) for k, v in toy_ratio.items()}
+med_err = {k: float(np.median(v)) for k, v in toy_err.items()}
+med_move = {k: float(np.median(v)) for k, v in toy_move.items()}
 
-res = ChapterResults("snpe-hh", rt, expected_not_reproduced=("C1c", "C2a", "C3"))
+EXPECTED = ("C1a", "C1b", "C1c", "C1d", "C1e", "C2a", "C3")  # declared in "What held, what did not, and why"
+res = ChapterResults("snpe-hh", rt, require_controls=rt.profile == "ci",
+                     expected_not_reproduced=EXPECTED if rt.profile == "ci" else ())
 res.add(Claim("C1a", "toy, round 2: SNPE-B posterior sd / true sd (median over seeds)",
-              paper="exact for any proposal", op="in", threshold=cfg.c1_std_range,
-              measured=float(np.median(toy_ratio[:, 0]))))
+              paper="exact for any proposal (Sec. 2)", op="in", threshold=cfg.c1_std_range,
+              measured=med["weighted"], control=med["unweighted"], control_label="the unweighted estimator"))
 res.add(Claim("C1b", "toy, round 2: SNPE-B |mean error| / true sd (median over seeds)",
-              paper="exact for any proposal", op="<=", threshold=0.25, measured=float(np.median(toy_err[:, 0]))))
+              paper="exact for any proposal (Sec. 2)", op="<=", threshold=0.25, measured=med_err["weighted"],
+              control=med_err["unweighted"], control_label="the unweighted estimator"))
 res.add(Claim("C1c", "toy, round 2: unweighted posterior sd / true sd (median over seeds)",
-              paper="biased (posterior × proposal / prior)", op="<=", threshold=0.85,
-              measured=float(np.median(toy_ratio[:, 1]))))
-res.add(Claim("C2a", f"HH: mean sd/prior sd, SNPE-B {cfg.n_rounds}×{cfg.n_sims} over single round 1×{cfg.n_single}",
-              paper="multi-round helps", op="<=", threshold=0.9, measured=ratio_multi / ratio_single))
+              paper="biased: posterior × proposal / prior (Sec. 2)", op="<=", threshold=0.85,
+              measured=med["unweighted"], control=med["weighted"], control_label="SNPE-B (weighted)"))
+res.add(Claim("C1d", "toy: |sd ratio after round 2 − after round 1| of the unweighted arm (median)",
+              paper="book's check: round 2 must move", op=">=", threshold=0.1, measured=med_move["unweighted"],
+              control=med_move["weighted"], control_label="the weighted arm's move"))
+res.add(Claim("C1e", "toy, no continual-learning KL: SNPE-B sd / true sd (median)",
+              paper="exact for any proposal (Sec. 2)", op="in", threshold=cfg.c1_std_range,
+              measured=med["weighted, no CL"], control=med["unweighted, no CL"],
+              control_label="the unweighted estimator, no CL"))
+res.add(Claim("C1f", "toy, no continual-learning KL: unweighted sd / true sd (median)",
+              paper="biased: posterior × proposal / prior (Sec. 2)", op="<=", threshold=0.85,
+              measured=med["unweighted, no CL"], control=med["weighted, no CL"],
+              control_label="SNPE-B (weighted), no CL"))
+res.add(Claim("C2a", f"HH: mean sd/prior sd, SNPE-B {cfg.n_rounds}×{cfg.n_sims} over single round "
+              f"1×{cfg.n_single} (equal gradient steps)",
+              paper="multi-round helps (Sec. 4, Fig. 3)", op="<=", threshold=0.9, measured=ratio_multi / ratio_single,
+              control=ratio_round1 / ratio_single, control_label=f"SNPE-B stopped after round 1 (1×{cfg.n_sims})"))
 res.add(Claim("C2b", "HH: parameters with θ* inside SNPE-B's 95 % marginal interval",
-              paper="marginals cover θ*", op=">=", threshold=cfg.c2_inside_min, measured=inside_multi))
+              paper="marginals cover θ* (Fig. 3)", op=">=", threshold=cfg.c2_inside_min, measured=inside_multi,
+              control=n_inside(narrowed(post["SNPE-B"])), control_label="SNPE-B's posterior narrowed tenfold"))
 res.add(Claim("C2c", "HH: parameters with θ* inside the single-round 95 % marginal interval",
-              paper="marginals cover θ*", op=">=", threshold=cfg.c2_inside_min, measured=inside_single))
+              paper="marginals cover θ* (Fig. 3)", op=">=", threshold=cfg.c2_inside_min, measured=inside_single,
+              control=n_inside(narrowed(post["single round"])),
+              control_label="the single-round posterior narrowed tenfold"))
 res.add(Claim("C2d", "HH 12 parameters: parameters with posterior sd < 0.5 prior sd", paper="Fig. 3",
               op=">=", threshold=6, profiles=("full",), measured=narrow if rt.profile == "full" else None))
-res.add(Claim("C3", "median feature distance to x_o, posterior over prior draws (20 each)",
-              paper="predictive resembles x_o", op="<=", threshold=0.5, measured=dist["posterior"] / dist["prior"]))
+res.add(Claim("C3", "median feature distance to x_o, (posterior − θ*) over (prior − θ*), 20 draws each",
+              paper="predictive resembles x_o (Fig. 3)", op="<=", threshold=0.5, measured=c3_ratio,
+              control=c3_control, control_label="the prior as posterior (20 fresh draws)"))
 res.add(Claim("C4", "autapse: % bad in rounds 3-5, failure classifier over resampling only",
-              paper="falls with classifier (Fig. 4)", op="<=", threshold=0.5, measured=c4_ratio))
+              paper="falls with classifier (Fig. 4)", op="<=", threshold=0.5, measured=c4_ratio,
+              control=c4_control, control_label="resampling only: rounds 3-5 over its round 1"))
 res.add(Claim("C5a", "missing features: max |posterior mean − θ*| / posterior sd (imputation, 1 round)",
-              paper="works with imputation", op="<=", threshold=2.0, measured=float(hc_dev.max())))
+              paper="works with imputation (Sec. 3)", op="<=", threshold=2.0, measured=float(hc_dev.max()),
+              control=float(hc_dev.max()) * 10, control_label="the imputing posterior narrowed tenfold"))
 res.add(Claim("C5b", "missing features: max |learned imputation value| (z units)",
               paper="learned values (suppl.)", op=">=", threshold=0.1, profiles=("full",),
               measured=float(imputed[missing].abs().max()) if bool(missing.any()) else 0.0))
 res.add(Claim("C6", "GRU features: mean posterior sd/prior sd at 240 ms over 60 ms", paper="contracts (Fig. 5)",
               op="<=", threshold=1.0, profiles=("full",), measured=c6[240.0] / c6[60.0] if c6 else None))
 print(f"{len(res.claims)} claims recorded")
-
-# %% [markdown]
-# **Not reproduced at ci (documented):** C1c — the unweighted round-2 posterior is narrower
-# than SNPE-B's (see the per-seed ratios above; median sd ratio 0.96 against SNPE-B's 1.07)
-# but not by the card's margin (≤ 0.85): the continual-learning
-# KL keeps the SVI network close to its round-1 weights, so round 2 moves only part of the way
-# towards the biased target $p(\theta\mid x_o)\tilde p(\theta)/p(\theta)$ (sd ratio ≈ 0.78 for
-# this Student-t proposal). C2a (measured 3.19: SNPE-B's mean sd/prior sd 0.160 against the
-# single round's 0.050) — with the SVI network and continual learning,
-# rounds 2–3 barely change the round-1 posterior: their importance weights have an effective
-# sample size of a few draws (the proposal is far narrower than the 2-parameter prior box),
-# and the KL to the previous round's weights keeps the network where it was, while the single
-# round trains on three times as many prior draws. C3 — two of the seven features (resting
-# mean and resting sd before the stimulus) do not depend on (ḡ_Na, ḡ_K) and are pure noise
-# after z-scoring, so even simulations at θ* itself are about as far from $x_o$ as prior
-# draws (see the θ* distance printed above; measured ratio 0.73).
+if med_move["unweighted"] < 0.1:
+    print(f"round 2 moved the unweighted arm by {med_move['unweighted']:.3f} < 0.1 (median): C1a-c cannot be held")
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(res.table(timings=False))
+
+# %% [markdown]
+# ## What held, what did not, and why
+#
+# *Held* at the `ci` profile: the failure classifier cuts failed autapse simulations in rounds
+# 3–5 to 0.28 of resampling only (12.8 % against 45.5 %), while concentrating the proposal
+# without the classifier leaves them at 0.91 of its round-1 rate (C4, paper Fig. 4); θ* lies
+# inside the 95 % marginal intervals of SNPE-B and of the single round, which a tenfold narrowed
+# posterior does not achieve (C2b, C2c, Fig. 3); imputing missing features trains without a
+# non-finite loss and leaves θ* within 1.95 posterior sd (C5a, Sec. 3); and, once round 2 is
+# trained with the KL to the zero-mean weight prior instead of the previous round's weights
+# (the book's variant), the unweighted estimator is over-concentrated, sd ratio 0.83 against
+# SNPE-B's 1.05 (C1f).
+#
+# *Inconclusive*: C1a and C1b. SNPE-B's round-2 posterior is right (sd ratio 1.09, mean error
+# 0.07 sd), but so is the unweighted one (1.04, 0.08): with the continual-learning KL of delfi,
+# round 2 moved the unweighted arm's sd ratio by only 0.055 from round 1 (median; C1d requires
+# 0.1), so the toy cannot show that the weights were needed. The KL to the previous round's
+# weights, whose standard deviations barely leave their initial e⁻⁵ in 500 steps, pins the
+# network where round 1 left it. C1e: without that KL the weighted estimate stays right (1.05),
+# but the unweighted one (0.83) also lies inside [0.8, 1.25], so this rule alone does not
+# separate them (C1f does). C3: twenty simulations at θ* itself lie at a median distance of
+# 2.11 from $x_o$, *above* the posterior draws' 1.91 and a fresh prior set's 1.74: with 20
+# draws the distance is dominated by the two features that do not depend on (ḡ_Na, ḡ_K)
+# (per-feature medians printed above), so its floor is noise and the floor-normalised ratio
+# (−0.42) cannot tell the posterior from the prior (−0.76). Feature by feature the posterior
+# does resemble $x_o$: on the four stimulus-window features its draws' median differences
+# (0.01–0.03) are about a tenth of the prior draws' (0.28–0.37).
+#
+# *Not reproduced*: C1c and C1d for the delfi-style round 2 (above), and C2a. With equal
+# gradient steps (1800 each) and the defensive proposal (effective sample sizes 39 and 34 of
+# 300 in rounds 2 and 3, against 6.5 and 2.1 without it), SNPE-B's posterior width stays at
+# 0.158, 0.157, 0.164 of the prior sd after rounds 1–3, while one round of 900 prior
+# simulations reaches 0.050: the ratio is 3.21 against the required ≤ 0.9. The same pinning by
+# the continual-learning KL that keeps round 2 of the toy in place keeps rounds 2–3 here at
+# the round-1 answer, trained on a third of the single round's simulations.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -155,10 +155,12 @@ def scorecard_page(results_directory: Path | None = None) -> str:
 
     return (
         "# Scorecard\n\n"
-        "Every claim that the chapters check, with the paper's value, ours, the rule it is\n"
-        "judged by and the verdict, as recorded by the chapter runs of this build.\n"
-        "`held`: our value satisfies the rule; `not reproduced`: it does not (the chapter\n"
-        "explains why); `full only`: checked at the `full` profile only, not measured here.\n\n"
+        "Every claim that the chapters check, with the paper's value, ours, the value of its\n"
+        "control (a deliberately wrong answer judged by the same rule), the rule and the verdict,\n"
+        "as recorded by the chapter runs of this build. `held`: our value satisfies the rule and\n"
+        "the control does not; `inconclusive`: the control passes too; `not reproduced`: our value\n"
+        "fails (the chapter explains why); `full only`: checked at the `full` profile only, not\n"
+        "measured here. See [how to read the claims](claims.md).\n\n"
         + scorecard_markdown(results_directory)
     )
 

@@ -68,11 +68,22 @@ def check_labels(fig) -> None:
             raise ValueError(f"axes {i} ({ax.get_title()!r}) needs both axis labels, with units")
 
 
-def save(fig, slug: str, name: str, directory: Path | str | None = None) -> Path:
-    """Check labels and write ``<directory or _build/figures/slug>/<name>.png``."""
+class SavedFigure(type(Path())):
+    """The path of a saved figure; shows nothing when it ends a notebook cell.
+
+    A chapter's figure cell ends with ``plotting.save(...)``; without this, Jupyter would
+    print the build machine's file path under every figure of the published book.
+    """
+
+    def _ipython_display_(self) -> None:
+        return None
+
+
+def save(fig, slug: str, name: str, directory: Path | str | None = None) -> SavedFigure:
+    """Check labels and write ``<directory or _build/figures/slug>/<name>.png``; return its path."""
     check_labels(fig)
     out = Path(directory) if directory is not None else repo_root() / "_build" / "figures" / slug
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.png"
+    path = SavedFigure(out / f"{name}.png")
     fig.savefig(path)
     return path

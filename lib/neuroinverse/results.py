@@ -1,7 +1,7 @@
 """Claims and results recorded per chapter, saved as xarray/netCDF, read back by the scorecard.
 
 A chapter builds a :class:`ChapterResults`, adds one :class:`Claim` per checked statement of
-its paper card, prints :meth:`ChapterResults.table` in a cell marked ``NBVAL_CHECK_OUTPUT``
+its paper, prints :meth:`ChapterResults.table` in a cell marked ``NBVAL_CHECK_OUTPUT``
 and calls :meth:`ChapterResults.save` and :meth:`ChapterResults.check`. The file
 ``<results_dir>/<slug>.nc`` holds one entry per claim along the ``claim`` dimension.
 
@@ -80,7 +80,7 @@ class Claim:
     """One checkable statement of a paper.
 
     Args:
-        id: short identifier from the paper card, e.g. ``"C1a"``.
+        id: short identifier of the claim within its chapter, e.g. ``"C1a"``.
         statement: the claim in words, with units and the bin or set it is measured on.
         paper: what the paper (or its reference code) reports, as text, e.g. ``"0.85 (ref-code)"``.
         op: ``">="``, ``"<="`` or ``"in"`` (closed interval).

@@ -147,7 +147,9 @@ def fit(
         os.replace(tmp, ckpt)  # atomic: an interrupted save never leaves a broken checkpoint
 
     if resume and ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        # weights_only: the file holds tensors, numbers, strings and lists only, so nothing is
+        # unpickled; a checkpoint from elsewhere cannot run code on this machine
+        state = torch.load(ckpt, map_location=device, weights_only=True)
         module.load_state_dict(state["module"])
         for o, s in zip(optimizers, state["optimizers"], strict=True):
             o.load_state_dict(s)

@@ -121,10 +121,21 @@ def test_scorecard_has_a_row_per_chapter(server, browser):
         for c in CHAPTERS:
             assert c.slug in chapters_with_rows, f"no scorecard row for {c.slug}: {rows}"
         verdicts = {r[-1] for r in rows if r}
-        assert verdicts <= {"held", "not reproduced", "full only", "not implemented", "not run"}, verdicts
+        assert verdicts <= {"held", "inconclusive", "not reproduced", "full only", "not implemented",
+                            "not run"}, verdicts
+        header = page.eval_on_selector_all("table thead th", "ths => ths.map(t => t.innerText.trim())")
+        assert "control" in header, header
         assert "not run" not in verdicts, "the book was built without running every chapter"
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_no_machine_paths_or_stray_return_values(entry):
+    """No page shows a path of the build machine or a bare ``PosixPath(`` repr."""
+    html = (HTML / f"{entry}.html").read_text(errors="replace")
+    for bad in ("PosixPath(", str(ROOT), "/_build/figures/"):
+        assert bad not in html, f"{entry}.html contains {bad!r}"
 
 
 def test_every_chapter_page_links_from_index(server, browser):

@@ -9,6 +9,7 @@ from neuroinverse.segmentation.agglomerate import (
     boundary_map,
     predict_affinities,
     region_graph,
+    seeded_threshold_components,
     threshold_components,
     watershed_fragments,
 )
@@ -146,3 +147,25 @@ def test_bad_input():
         threshold_components(aff[:2], thresholds=[0.5])
     with pytest.raises(ValueError, match="thresholds"):
         agglomerate(aff, frag, thresholds=[])
+
+
+def test_seeded_components_leave_no_boundary_singletons():
+    labels = np.zeros((2, 8, 8), dtype=np.int64)
+    labels[:, :, :4], labels[:, :, 4:] = 1, 2
+    aff = affinities_from_labels(labels).astype(float)
+    aff[:, :, :, 3:5] = 0.0  # a two-voxel-wide boundary band with no kept edge
+    plain = threshold_components(aff, thresholds=[0.5])[0]
+    assert (np.bincount(plain.ravel())[1:] == 1).sum() > 0
+    seg = seeded_threshold_components(aff, thresholds=[0.5])[0]
+    assert np.unique(seg).tolist() == [1, 2]
+    assert (np.bincount(seg.ravel())[1:] > 1).all()
+    # the band is split between its two neighbours: no voxel changes side
+    assert np.all(seg[:, :, :4] == seg[0, 0, 0]) and np.all(seg[:, :, 4:] == seg[0, 0, 7])
+
+
+def test_seeded_components_without_seeds_fall_back_to_singletons():
+    aff = np.zeros((3, 1, 2, 2))
+    seg = seeded_threshold_components(aff, thresholds=[0.5])[0]
+    assert np.unique(seg).size == 4
+    with pytest.raises(ValueError):
+        seeded_threshold_components(aff, thresholds=[])

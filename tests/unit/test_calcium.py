@@ -43,7 +43,7 @@ def test_parameter_ranges():
     sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
     assert p["gamma"].min() >= sig(g_lo) and p["gamma"].max() <= sig(g_hi)
     tau = decay_time(p["gamma"])
-    assert 0.26 <= tau.min() and tau.max() <= 1.67  # card: τ ∈ [0.27, 1.66] s, rounded
+    assert 0.26 <= tau.min() and tau.max() <= 1.67  # reference code's range: τ ∈ [0.27, 1.66] s, rounded
 
 
 def test_same_generator_seed_same_data():

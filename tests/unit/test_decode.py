@@ -13,6 +13,7 @@ from neuroinverse.models.decode import (
     decode_loss,
     localise,
     make_targets,
+    mixture_sigma,
     post_process,
     predict,
     simulate_windows,
@@ -158,6 +159,36 @@ def test_post_process_spatial_integration():
     assert [v for xy in got for v in xy] == pytest.approx([0.0, 4.0, 1.0, 4.0, 3.25, 1.7])
     assert (loc.prob <= 1).all() and loc.photons[0].item() == pytest.approx(500.0)
     assert loc.background[0].item() == pytest.approx(20.0) and loc.pixel_size == SC.pixel_size
+
+
+def test_mixture_sigma_on_a_known_case():
+    # two pixels share one emitter: p = 0.3 at (row 2, col 2) and 0.1 at (2, 3), nothing else
+    p = torch.zeros(1, 1, 5, 5)
+    p[0, 0, 2, 2], p[0, 0, 2, 3] = 0.3, 0.1
+    mean = torch.zeros(1, 3, 5, 5)
+    mean[0, 1, 2, 2], mean[0, 1, 2, 3] = 0.2, -0.4  # component means x = 2.2 and 2.6
+    mean[0, 2, 2, 2], mean[0, 2, 2, 3] = 0.1, 0.1  # same y: no spread in y
+    sigma = torch.full((1, 3, 5, 5), 0.5)
+    sigma[0, 1, 2, 2], sigma[0, 1, 2, 3] = 0.1, 0.2
+    sigma[0, 2, 2, 2], sigma[0, 2, 2, 3] = 0.3, 0.3
+    sx, sy = mixture_sigma(dict(p=p, mean=mean, sigma=sigma))
+    w1, w2 = 0.75, 0.25
+    mbar = w1 * 2.2 + w2 * 2.6
+    want = math.sqrt(w1 * (0.01 + (2.2 - mbar) ** 2) + w2 * (0.04 + (2.6 - mbar) ** 2))
+    assert sx[0, 0, 2, 2].item() == pytest.approx(want, rel=1e-5)
+    assert sy[0, 0, 2, 2].item() == pytest.approx(0.3, rel=1e-5)
+    # a lone pixel keeps its own sigma; post_process keeps positions and swaps sigma only
+    p2 = torch.zeros(1, 1, 5, 5)
+    p2[0, 0, 1, 1] = 0.9
+    out = dict(p=p2, mean=mean, sigma=sigma, bg=torch.zeros(1, 1, 5, 5))
+    assert mixture_sigma(out)[0][0, 0, 1, 1].item() == pytest.approx(0.5)
+    out["p"] = p + 0.0
+    out["p"][0, 0, 2, 2] = 0.7
+    a, b = post_process(out, scales=SC), post_process(out, scales=SC, sigma_readout="mixture")
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert a.sigma_x.item() == pytest.approx(0.1) and b.sigma_x.item() > a.sigma_x.item()
+    with pytest.raises(ValueError, match="sigma_readout"):
+        post_process(out, scales=SC, sigma_readout="wide")
 
 
 def test_windows_predict_and_localise():

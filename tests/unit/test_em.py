@@ -42,7 +42,7 @@ def test_labels_membrane_and_affinities_consistent():
     assert np.all((labels[:, 1:] == labels[:, :-1]) | (labels[:, 1:] == 0) | (labels[:, :-1] == 0))
 
 
-def test_cell_density_matches_card():
+def test_cell_density_matches_the_design():
     ims = simulate_em_images(4, (128, 128), seed=0, density=1 / 150)
     n_cells = [np.unique(c).size for c in ims.cells]
     expected = 128 * 128 / 150

@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from neuroinverse.inference.abc import resample_with_jitter
 from neuroinverse.inference.emulators import (
     EmulatorEnsemble,
     alpha_info_mc,
     alpha_info_moment_matched,
     fraction_in_hpd,
     generate_candidates,
+    grid_kde,
     grid_posterior,
     hpd_threshold,
     log_alpha_post,
@@ -170,6 +172,21 @@ def test_sample_grid_and_hpd_fraction():
     assert fraction_in_hpd(pts, axes, dens, level=0.99) == pytest.approx(2 / 3)
 
 
+def test_grid_kde_is_the_density_of_resample_with_jitter_in_a_box():
+    box = BoxUniform([-1.0, -1.0], [1.0, 1.0])
+    g = torch.Generator().manual_seed(0)
+    samples = 0.3 * torch.randn(40, 2, generator=g) + torch.tensor([0.6, -0.2])  # mass leaks out of the box
+    axis = -1 + 0.01 * (np.arange(200) + 0.5)
+    dens = grid_kde(samples, [axis, axis])
+    assert dens.shape == (200, 200) and dens.sum() * 1e-4 == pytest.approx(1.0)
+    draws = resample_with_jitter(samples, 200_000, prior=box, generator=g).numpy()
+    hist, _, _ = np.histogram2d(draws[:, 0], draws[:, 1], bins=10, range=[[-1, 1], [-1, 1]], density=True)
+    coarse = dens.reshape(10, 20, 10, 20).mean((1, 3))
+    np.testing.assert_allclose(hist, coarse, atol=0.05 * coarse.max())
+    with pytest.raises(ValueError, match="bandwidth"):
+        grid_kde(samples, [axis, axis], bandwidth=0.0)
+
+
 def test_slice_sampler_recovers_a_correlated_gaussian():
     cov = torch.tensor([[1.0, 0.8], [0.8, 1.0]])
     prec = torch.linalg.inv(cov)
@@ -199,6 +216,9 @@ def test_active_learning_on_the_1d_toy_gives_the_exact_posterior():
                               callback=lambda r, rr: int(rr.theta.shape[0]))
     assert res.theta.shape == (40, 1) and res.x.shape == (40, 1)
     assert res.snapshots == [30, 40] and res.round.tolist() == [0] * 30 + [1] * 10
+    # the candidate set of round 1 is kept, and the acquired points were chosen from it
+    assert len(res.candidates) == 1 and res.candidates[0].shape == (300, 1)
+    assert all(bool((res.candidates[0] == t).all(1).any()) for t in res.acquired(1))
     assert len(res.fits) == 2 and all(np.isfinite(f.best_val_nll).all() for f in res.fits)
     # α_post puts its points near the posterior (mean 0.5, sd 0.32), not across the prior box
     assert (res.acquired(1) - 0.5).abs().max().item() < 1.2
@@ -220,6 +240,7 @@ def test_fit_keeps_standardisation_and_start_does_not_modify_its_source():
                                batch_size=5, train=dict(max_steps=10), generator=torch.Generator().manual_seed(1),
                                progress=False)
     assert cont.theta.shape == (20, 1) and cont.round.tolist() == [0] * 10 + [1] * 5 + [2] * 5
+    assert [c.shape for c in cont.candidates] == [(0, 1), (0, 1)]  # random acquisition scores no candidates
     assert torch.equal(cont.ensemble.members[0].context_shift, shift)  # set once, from round 0
     assert all(torch.equal(v, state[k]) for k, v in base.ensemble.state_dict().items())
     assert base.theta.shape == (10, 1)

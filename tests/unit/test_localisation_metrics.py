@@ -8,9 +8,11 @@ import torch
 
 from neuroinverse.metrics.localisation import (
     efficiency,
+    isolated,
     localisation_scores,
     match_localisations,
     render_localisations,
+    uncertainty_calibration,
 )
 from neuroinverse.simulators.smlm import EmitterTable
 
@@ -91,3 +93,31 @@ def test_bad_input():
     # no predictions at all: every truth is a false negative
     s = localisation_scores(EmitterTable.empty(2), truth)
     assert (s.tp, s.fp, s.fn, s.jaccard) == (0, 0, 1, 0.0) and math.isnan(s.rmse_lat)
+
+
+def test_isolated_mask_counts_neighbours_in_the_same_frame_only():
+    t = tab([0, 0, 0, 1, 1], [1.0, 2.5, 10.0, 1.0, 3.0], [1.0, 1.0, 1.0, 1.0, 1.0])
+    assert isolated(t, radius=2.0).tolist() == [False, False, True, True, True]  # 2.0 apart is not < 2
+    assert isolated(t, radius=2.5).tolist() == [False, False, True, False, False]
+    dim = tab([1], [2.0], [1.5])  # an unlabelled neighbour counts when passed as `others`
+    assert isolated(t, radius=2.0, others=dim).tolist() == [True, True, True, False, False]
+    with pytest.raises(ValueError, match="radius"):
+        isolated(t, radius=0.0)
+
+
+def test_uncertainty_calibration_truth_mask_keeps_only_selected_true_positives():
+    rng = np.random.default_rng(0)
+    n = 64
+    x = torch.tensor(rng.uniform(0, 100, n))
+    truth = tab(list(range(n)), x.tolist(), [5.0] * n, n_frames=n)
+    err = torch.tensor(rng.normal(0, 0.1, n))
+    pred = tab(list(range(n)), (x + err).tolist(), [5.0] * n, n_frames=n)
+    pred.sigma_x = torch.tensor(rng.uniform(0.05, 0.15, n))
+    pred.sigma_y = pred.sigma_x.clone()
+    mask = np.arange(n) % 2 == 0
+    full = uncertainty_calibration(pred, truth, n_bins=2)
+    half = uncertainty_calibration(pred, truth, n_bins=2, truth_mask=mask)
+    assert len(full["z_x"]) == n and len(half["z_x"]) == n // 2
+    assert half["z_x"] == pytest.approx(err.numpy()[mask] / pred.sigma_x.numpy()[mask])
+    with pytest.raises(ValueError, match="truth_mask"):
+        uncertainty_calibration(pred, truth, n_bins=2, truth_mask=mask[:-1])

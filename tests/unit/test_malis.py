@@ -252,3 +252,42 @@ def test_work_slopes_separate_quasi_linear_from_quadratic():
     s_fast = np.polyfit(np.log(n), np.log(fast), 1)[0]
     s_brute = np.polyfit(np.log(n), np.log(brute), 1)[0]
     assert 0.8 < s_fast < 1.3 and s_brute > 1.8
+
+
+def test_malis_gradient_scale_equalises_the_gradient_norms():
+    from neuroinverse.models.unet import UNet
+
+    torch.manual_seed(0)
+    net = UNet(1, 2, dims=2, base_channels=4, depth=1, padding="same", final_activation="sigmoid")
+    labels = np.zeros((1, 12, 12), dtype=np.int64)
+    labels[0, :, :5], labels[0, :, 7:] = 1, 2
+    gt = torch.as_tensor(affinities_from_labels(labels[0])[None], dtype=torch.float32)
+    raw = torch.randn(1, 1, 12, 12)
+    scale = M.malis_gradient_scale(net, (raw, labels, gt), constrained=True, balanced=True)
+    assert scale > 0
+
+    def norm(loss):
+        net.zero_grad()
+        loss.backward()
+        return float(torch.sqrt(sum((p.grad ** 2).sum() for p in net.parameters())))
+
+    g_bce = norm(M.per_edge_loss(net(raw), gt, balanced=True))
+    g_malis = norm(scale * M.malis_loss(net(raw), labels, constrained=True))
+    assert g_malis == pytest.approx(g_bce, rel=1e-4)
+
+
+def test_fit_affinity_net_takes_a_mask_and_a_malis_weight():
+    from neuroinverse.models.unet import UNet
+
+    torch.manual_seed(0)
+    net = UNet(1, 2, dims=2, base_channels=4, depth=1, padding="same", final_activation="sigmoid")
+    labels = np.zeros((1, 12, 12), dtype=np.int64)
+    labels[0, :, :5], labels[0, :, 7:] = 1, 2
+    gt = torch.as_tensor(affinities_from_labels(labels[0])[None], dtype=torch.float32)
+    mask = torch.ones_like(gt)
+    batch = (torch.randn(1, 1, 12, 12), labels, gt, mask)
+    hist = M.fit_affinity_net(net, lambda step: batch, loss="malis", constrained=True, malis_weight=0.5,
+                              bce_weight=0.1, balanced=True, betas=(0.95, 0.999), n_steps=2, progress=False)
+    assert hist is not None
+    with pytest.raises(ValueError):
+        M.fit_affinity_net(net, lambda step: batch[:2], loss="bce", n_steps=1, progress=False)

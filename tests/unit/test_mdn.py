@@ -21,7 +21,7 @@ def test_is_a_conditional_density():
     assert isinstance(_mdn(), ConditionalDensity)
 
 
-def test_mixture_log_prob_equals_card_formula_by_hand():
+def test_mixture_log_prob_equals_the_mdn_formula_by_hand():
     # one 2-D component with U = [[2, 1], [0, 0.5]], μ = (1, -1), and a second with weight 0
     U = torch.tensor([[[[2.0, 1.0], [0.0, 0.5]], [[1.0, 0.0], [0.0, 1.0]]]])
     mu = torch.tensor([[[1.0, -1.0], [5.0, 5.0]]])

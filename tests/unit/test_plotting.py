@@ -25,3 +25,17 @@ def test_shared_axis_label_counts():
         a.set_ylabel("y (a.u.)")
     ax[1, 0].set_xlabel("time (s)")
     plotting.check_labels(fig)
+
+
+def test_saved_figure_path_is_a_path_that_notebooks_do_not_print(tmp_path):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    fig, ax = plotting.figure(1, 1)
+    ax[0, 0].plot([0, 1], [0, 1])
+    ax[0, 0].set_xlabel("x (a.u.)")
+    ax[0, 0].set_ylabel("y (a.u.)")
+    path = plotting.save(fig, "t", "shown", directory=tmp_path)
+    assert path.exists() and path.name == "shown.png" and path.parent == tmp_path
+    # IPython's display formatter asks the object to display itself and prints no repr
+    fmt = InteractiveShell.instance().display_formatter
+    assert fmt.format(path) == ({}, {})

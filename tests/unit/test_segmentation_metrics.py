@@ -10,8 +10,10 @@ from sklearn.metrics import rand_score
 
 from neuroinverse.metrics.segmentation import (
     adapted_rand_error,
+    boundary_ignore_mask,
     contingency,
     cremi_score,
+    mask_boundaries,
     rand_error,
     rand_pair_counts,
     segmentation_scores,
@@ -110,3 +112,37 @@ def test_contingency_matches_unique_construction(scale):
     np.testing.assert_array_equal(t.n_a, np.bincount(gi))
     np.testing.assert_array_equal(t.n_b, np.bincount(si))
     assert t.total == g.size
+
+
+def test_boundary_mask_one_voxel_each_side_of_an_interface():
+    gt = np.array([[1, 1, 1, 2, 2, 2]] * 3)
+    mask = boundary_ignore_mask(gt, distance=1)
+    assert mask.tolist() == [[False, False, True, True, False, False]] * 3
+    assert mask_boundaries(gt).tolist() == [[1, 1, 0, 0, 2, 2]] * 3
+    assert not boundary_ignore_mask(np.ones((4, 4), dtype=int)).any()
+    assert not boundary_ignore_mask(gt, distance=0).any()
+
+
+def test_boundary_mask_is_xy_only_by_default_and_ignores_z_changes():
+    gt = np.stack([np.ones((3, 3), dtype=int), 2 * np.ones((3, 3), dtype=int)])
+    assert not boundary_ignore_mask(gt).any()
+    assert boundary_ignore_mask(gt, only_xy=False).all()
+
+
+def test_boundary_mask_distance_two_reaches_two_voxels():
+    gt = np.array([[1] * 5 + [2] * 5])
+    assert np.flatnonzero(boundary_ignore_mask(gt, distance=2)[0]).tolist() == [3, 4, 5, 6]
+
+
+def test_masked_scores_forgive_a_one_voxel_boundary_shift():
+    gt = np.array([[1, 1, 1, 2, 2, 2]] * 4)
+    shifted = np.array([[1, 1, 2, 2, 2, 2]] * 4)
+    assert variation_of_information(gt, shifted) != (0.0, 0.0)
+    assert variation_of_information(mask_boundaries(gt), shifted) == (0.0, 0.0)
+
+
+def test_boundary_mask_rejects_bad_input():
+    with pytest.raises(ValueError):
+        boundary_ignore_mask(np.ones(4, dtype=int))
+    with pytest.raises(ValueError):
+        boundary_ignore_mask(np.ones((3, 3), dtype=int), distance=-1)

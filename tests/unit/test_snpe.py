@@ -298,3 +298,41 @@ def test_snpe_a_correction_fails_clearly():
         snpe_a_correction(q, torch.zeros(2), torch.eye(1))
     with pytest.raises(ValueError, match="both prior_mean and prior_cov"):
         snpe_a_correction(q, torch.zeros(1), torch.eye(1), prior_mean=torch.zeros(1))
+
+
+@pytest.mark.parametrize("alpha", [0.1, 0.3])
+def test_defensive_mixture_bounds_the_weights_by_one_over_alpha(alpha):
+    # a proposal far narrower than the prior box: without the mix-in a few tail draws carry the round
+    prior = BoxUniform([0.0, 0.0], [10.0, 10.0])
+    mix = StudentTMixture(torch.ones(1), torch.tensor([[5.0, 5.0]]), torch.eye(2)[None] * 0.01, dof=3)
+    gen = torch.Generator().manual_seed(0)
+    bare = SNPEProposal(prior, mix, prior_mixin=0.0)
+    th0 = bare.sample(2000, generator=gen)
+    _, ess0 = importance_weights(th0, prior, bare)
+    defensive = SNPEProposal(prior, mix, prior_mixin=alpha)
+    th = defensive.sample(2000, generator=gen)
+    raw, _ = importance_weights(th, prior, defensive, normalize=False)
+    assert float(raw.max()) <= 1 / alpha + 1e-5
+    w, ess = importance_weights(th, prior, defensive)
+    assert w.mean().item() == pytest.approx(1.0, rel=1e-5)
+    assert torch.allclose(w, raw / raw.mean(), rtol=1e-4)
+    # every draw weighs at most 1/α times the mean raw weight, so ESS ≥ n·α·mean(raw)/max(raw) ≥ n·α·mean(raw)
+    assert ess >= 2000 * alpha * float(raw.mean()) - 1e-3
+    assert ess > 5 * ess0
+
+
+def test_continual_learning_keeps_round_two_closer_to_round_one():
+    prior = gaussian_linear_prior(1, prior_var=4.0)
+    torch.manual_seed(0)
+    first = SNPEB(prior, TOY_SIM, torch.tensor([1.5]), MDN(1, 1, n_components=1, hidden=(8,), bayesian=True),
+                  prior_mixin=0.1, epochs=20, batch_size=100, lr=3e-3, progress=False)
+    gen = torch.Generator().manual_seed(0)
+    first.run_round(300, generator=gen)
+    before = first.density.posterior_snapshot()["mean"]
+    moves = {}
+    for cl in (True, False):
+        run = first.clone(continual_learning=cl, importance_weighting=False)
+        run.run_round(300, generator=torch.Generator().manual_seed(1))
+        moves[cl] = float((run.density.posterior_snapshot()["mean"] - before).norm())
+        assert run.rounds[1].history.metrics["kl_per_n"][-1] >= 0
+    assert moves[True] < moves[False]

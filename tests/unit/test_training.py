@@ -97,3 +97,18 @@ def test_non_finite_loss_raises():
     with pytest.raises(FloatingPointError):
         fit(lambda s, g: model[0].weight.sum() * float("nan"), module=model, optimizers=opt,
             n_steps=1, progress=False)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this would have run on load",))
+
+
+def test_resume_refuses_a_checkpoint_that_would_run_code(tmp_path):
+    """Checkpoints load with weights_only=True: a pickled object with code is refused."""
+    ckpt = tmp_path / "evil.pt"
+    torch.save({"step": 3, "module": _RunsCode()}, ckpt)
+    model, opt, sched, loss_fn = _problem()
+    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported"):
+        fit(loss_fn, module=model, optimizers=opt, schedulers=sched, n_steps=5, progress=False,
+            checkpoint=ckpt, resume=True)

@@ -17,7 +17,7 @@ def test_2d_same_shapes_and_params():
     y = net(torch.randn(4, 1, 48, 48))
     assert y.shape == (4, 2, 48, 48)
     assert ((y > 0) & (y < 1)).all()
-    # the malis card's chapter net: 16 -> 32 fmaps, about 25k parameters (hand count)
+    # the malis chapter's net: 16 -> 32 fmaps, about 25k parameters (hand count)
     assert sum(p.numel() for p in net.parameters()) == 25410
     assert net.receptive_field() == (17, 17)
     assert net.output_shape((64, 32)) == (64, 32)

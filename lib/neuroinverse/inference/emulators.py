@@ -66,6 +66,7 @@ __all__ = [
     "posterior_samples",
     "grid_posterior",
     "sample_grid",
+    "grid_kde",
     "hpd_threshold",
     "fraction_in_hpd",
     "slice_sample",
@@ -388,7 +389,7 @@ class EmulatorEnsemble(nn.Module):
         log_density_cap: upper bound on each member's *standardised* log density (log q in
             z-scored x units), applied in training and in evaluation: the peaked-likelihood
             safeguard. The default ``d_x · (5 − ½ log 2π)`` is the peak log density of a
-            diagonal Gaussian with log σ² = −10 per z-scored dimension, i.e. the card's
+            diagonal Gaussian with log σ² = −10 per z-scored dimension, i.e. the book's
             "clamp log σ² ≥ −10" for Gaussian heads carried over to any density. ``None``
             disables it.
         fused: compute all members in one batched pass when they are affine-MAF
@@ -520,7 +521,7 @@ class EmulatorEnsemble(nn.Module):
             x_o: ``(d_x,)`` observation (used by ``"post"`` only).
             prior: object with ``log_prob`` (used by ``"post"`` only).
             n_samples: Monte Carlo draws of x per member and candidate (``"info"``).
-            estimator: ``"moment"`` (moment-matched Gaussians, the card's formula) or ``"mc"``
+            estimator: ``"moment"`` (moment-matched Gaussians, the book's choice) or ``"mc"``
                 (Monte Carlo with the members' exact densities).
             generator: randomness of the Monte Carlo draws.
         """
@@ -731,7 +732,7 @@ def make_flow_ensemble(theta_dim: int, x_dim: int, *, n_members: int = 5, kind: 
     Member ``m`` is initialised under ``torch.manual_seed(seed · 1000 + m)`` inside a forked
     random state (the global generator is left untouched). A Gaussian head could not
     represent the two-moons likelihood (x lies on a ring around a θ-dependent centre), hence
-    flow members (the card's alternative to an MDN).
+    flow members (the book's alternative to a mixture-density network).
 
     Args:
         theta_dim: ``d_θ`` (the context of every member).
@@ -754,7 +755,7 @@ def make_flow_ensemble(theta_dim: int, x_dim: int, *, n_members: int = 5, kind: 
 
 
 # ---------------------------------------------------------------------------------------------
-# acquisition functions (book's reconstruction: the card marks the paper's formulas unverified)
+# acquisition functions (book's reconstruction of the two families named in the paper's abstract)
 # ---------------------------------------------------------------------------------------------
 def log_alpha_post(member_log_lik, log_prior) -> torch.Tensor:
     """Log of the posterior-uncertainty acquisition α_post(θ) = Var_m[p(θ) q_m(x_o | θ)].
@@ -798,7 +799,7 @@ def alpha_info_moment_matched(means, covs) -> torch.Tensor:
     − μ̄ μ̄ᵀ is the covariance of the equal-weight mixture. Exact for the first entropy's
     upper bound and for Gaussian members. It ignores x_o and the prior, so it explores
     globally. (Book's reconstruction of the paper's "uncertainty about the emulator
-    parameters" acquisition; the card marks the exact formula unverified.)
+    parameters" acquisition; the exact formula could not be checked against the paper.)
 
     Args:
         means: ``(M, n, d_x)`` member means μ_m(θ_i).
@@ -860,8 +861,8 @@ def generate_candidates(prior, n: int, *, prior_fraction: float = 0.5,
             posterior. Draws outside the prior's support are replaced by prior draws.
         generator: randomness.
 
-    The candidate set and the share of prior draws are the book's choice (card: 2000
-    candidates, half from the prior).
+    The candidate set and the share of prior draws are the book's choice (2000 candidates,
+    half from the prior, at the ``ci`` profile of the emulators chapter).
     """
     n = _positive_int(n, "n")
     prior_fraction = check_range(prior_fraction, "prior_fraction", 0.0, 1.0)
@@ -992,6 +993,44 @@ def sample_grid(axes: Sequence[np.ndarray], density: np.ndarray, n: int, *,
     h = torch.tensor([float(a[1] - a[0]) for a in axes], dtype=torch.float64)
     jitter = (torch.rand(n, d, generator=generator, dtype=torch.float64) - 0.5) * h
     return (centre + jitter).float()
+
+
+def grid_kde(samples, axes: Sequence[np.ndarray], *, bandwidth: float | None = None) -> np.ndarray:
+    """The density of :func:`~neuroinverse.inference.abc.resample_with_jitter` on a cell grid.
+
+    A Gaussian kernel density estimate of ``samples`` ``(k, d)`` with per-dimension kernel
+    width ``h·σ_j`` (``h`` Scott's factor ``k^(-1/(d+4))`` unless ``bandwidth`` is given,
+    σ_j the samples' standard deviation), evaluated at the cell centres of ``axes`` and
+    normalised over the grid, i.e. truncated to the grid's box as ``resample_with_jitter``
+    with a box prior truncates by redrawing. Lets rejection-ABC samples be scored by an exact
+    grid KL divergence.
+
+    Args:
+        samples: ``(k, d)`` with k ≥ 2, d = ``len(axes)``.
+        axes: one array of equally spaced cell centres per dimension.
+        bandwidth: the factor ``h``; default Scott's rule.
+
+    Returns:
+        ``(len(axes[0]), …)`` density with ``density.sum() · cell volume == 1``.
+    """
+    s = _rows(samples, "samples", len(axes)).double().cpu()
+    if s.shape[0] < 2:
+        raise ValueError(f"samples needs at least 2 rows; got {s.shape[0]}")
+    k, d = s.shape
+    if d not in (1, 2):
+        raise ValueError(f"grid_kde supports 1-D and 2-D grids; got d = {d}")
+    h = k ** (-1.0 / (d + 4)) if bandwidth is None else float(bandwidth)
+    if not h > 0:
+        raise ValueError(f"bandwidth must be positive; got {bandwidth!r}")
+    width = (h * s.std(0).clamp_min(1e-12)).numpy()
+    # a product kernel: the density is a sum over samples of products of 1-D Gaussians
+    factors = [np.exp(-0.5 * ((np.asarray(a, dtype=np.float64)[None, :] - s[:, j].numpy()[:, None]) / width[j]) ** 2)
+               for j, a in enumerate(axes)]
+    dens = np.einsum("ka,kb->ab", *factors) if d == 2 else factors[0].sum(0)
+    vol = float(np.prod([a[1] - a[0] for a in axes]))
+    if not dens.sum() > 0:
+        raise ValueError("the kernel density estimate vanishes on the whole grid")
+    return dens / (dens.sum() * vol)
 
 
 def hpd_threshold(density: np.ndarray, *, level: float = 0.95) -> float:
@@ -1181,6 +1220,9 @@ class ActiveLearningResult:
         round: ``(N,)`` the round each simulation was acquired in (0 = initial prior design).
         fits: one :class:`FitLog` per round.
         snapshots: per round, the value returned by the ``callback`` (if any).
+        candidates: per acquisition round (1, 2, …), the ``(n_candidates, d_θ)`` candidate set
+            the batch was chosen from (empty ``(0, d_θ)`` for ``acquisition="prior"``), e.g.
+            for a control that picks the same number of points at random from the same set.
     """
 
     ensemble: EmulatorEnsemble
@@ -1189,6 +1231,7 @@ class ActiveLearningResult:
     round: torch.Tensor
     fits: list[FitLog] = field(default_factory=list)
     snapshots: list[Any] = field(default_factory=list)
+    candidates: list[torch.Tensor] = field(default_factory=list)
 
     def acquired(self, r: int | None = None) -> torch.Tensor:
         """Parameters acquired in round ``r`` (all rounds ≥ 1 when ``None``)."""
@@ -1280,7 +1323,8 @@ def run_active_learning(prior, simulator: Callable, x_o, *, ensemble: EmulatorEn
             raise ValueError("start's ensemble and ensemble must have the same dimensions")
         ensemble = copy.deepcopy(start.ensemble)
         res = ActiveLearningResult(ensemble=ensemble, theta=start.theta.clone(), x=start.x.clone(),
-                                   round=start.round.clone(), fits=list(start.fits), snapshots=list(start.snapshots))
+                                   round=start.round.clone(), fits=list(start.fits), snapshots=list(start.snapshots),
+                                   candidates=list(start.candidates))
         first = int(start.round.max()) + 1
     else:
         theta = sample_prior_checked(prior, int(n_initial), generator=generator)
@@ -1295,12 +1339,13 @@ def run_active_learning(prior, simulator: Callable, x_o, *, ensemble: EmulatorEn
                disable=not progress)
     for r in bar:
         if r > 0:
-            new = _acquire(res, prior, x_o, acquisition=acquisition, batch_size=batch_size,
+            new, cand = _acquire(res, prior, x_o, acquisition=acquisition, batch_size=batch_size,
                            n_candidates=n_candidates, prior_fraction=prior_fraction,
                            explore_fraction=explore_fraction, exclusion_radius=exclusion_radius, scale=scale,
                            info_samples=info_samples, info_estimator=info_estimator,
                            posterior_method=posterior_method, grid_points=grid_points, mcmc=mcmc,
                            generator=generator)
+            res.candidates.append(cand)
             x_new = simulate_checked(simulator, new, generator=generator, x_dim=ensemble.x_dim).cpu()
             if not torch.isfinite(x_new).all():
                 raise ValueError(f"simulator returned NaN or infinite data in round {r}")
@@ -1321,10 +1366,10 @@ def run_active_learning(prior, simulator: Callable, x_o, *, ensemble: EmulatorEn
 
 def _acquire(res: ActiveLearningResult, prior, x_o, *, acquisition, batch_size, n_candidates, prior_fraction,
              explore_fraction, exclusion_radius, scale, info_samples, info_estimator, posterior_method, grid_points,
-             mcmc, generator) -> torch.Tensor:
-    """The ``batch_size`` parameters to simulate next (one round of acquisition)."""
+             mcmc, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``batch_size`` parameters to simulate next (one round of acquisition), and the candidates."""
     if acquisition == "prior":
-        return sample_prior_checked(prior, batch_size, generator=generator)
+        return sample_prior_checked(prior, batch_size, generator=generator), torch.zeros(0, prior.dim)
     ens = res.ensemble
     init = None
     if posterior_method == "mcmc":
@@ -1348,4 +1393,4 @@ def _acquire(res: ActiveLearningResult, prior, x_o, *, acquisition, batch_size, 
     parts = [cand[idx]]
     if n_explore:
         parts.append(sample_prior_checked(prior, n_explore, generator=generator))
-    return torch.cat(parts)
+    return torch.cat(parts), cand

@@ -31,7 +31,7 @@ density estimator:
   weights ``p(θ) / p̃(θ)`` with p̃ the mixture of all proposals used so far (as sbi's NPE_B);
 * one round of any method is amortised NPE (maximum likelihood on prior draws).
 
-Shared rules (the card's pitfalls): round 1 is plain maximum likelihood; z-scoring of θ and
+Shared rules (Greenberg et al. 2019, Sec. 3-4, and sbi's conventions): round 1 is plain maximum likelihood; z-scoring of θ and
 x is set from round-1 data only; proposals are the current ``q(· | x_o)`` restricted to the
 prior's support by rejection, with the acceptance rate reported and a warning below 10 %
 (*leakage*: with a bounded prior the atomic loss does not penalise mass outside the box);

@@ -2,15 +2,17 @@
 
 Lueckmann, Goncalves, Bassetto, Öcal, Nonnenmacher & Macke, "Flexible statistical inference
 for mechanistic models of neural dynamics", NIPS 2017 (arXiv:1711.01861), section 2
-(algorithm 1) and section 3 (simulator failures); card ``shared/papers/snpe-hh.md``.
+(algorithm 1) and section 3 (simulator failures); reference code ``mackelab/delfi`` (``SNPEB``).
 
 Round r = 1 … R:
 
 1. **Proposal** p̃_r: the prior for r = 1, else the current posterior estimate q_φ(θ | x_o),
    converted (as delfi does) from a mixture of Gaussians into a mixture of Student-t
    distributions with 3 degrees of freedom (same locations, the covariances as scale
-   matrices), optionally mixed with a fraction α of the prior ("prior mix-in"). Draws are
-   taken by rejection inside the prior's support (:class:`SNPEProposal`).
+   matrices), mixed with a fraction α of the prior ("prior mix-in", a *defensive* mixture
+   p̃ = α·prior + (1 − α)·q̃: the weights below are then bounded by 1/α, so a few draws in the
+   proposal's tails cannot carry the whole round). Draws are taken by rejection inside the
+   prior's support (:class:`SNPEProposal`).
 2. **Simulate** N pairs; failed simulations are discarded and new θ drawn (resampling), and
    optionally a **failure classifier** (scikit-learn ``LogisticRegression`` on every θ
    simulated so far) rejects proposals with predicted P(bad | θ) > 0.5 before simulating.
@@ -20,11 +22,12 @@ Round r = 1 … R:
    w_n ← w_n K(‖x_n − x_o‖ / h) on z-scored data.
 4. **Train** the MDN on this round's data only, re-using the network across rounds
    (continual learning): L(φ) = −(1/N) Σ w_n log q_φ(θ_n | x_n) + KL/N, with the KL of the
-   Bayesian MDN to the weight prior (round 1) or to the previous round's weight posterior.
+   Bayesian MDN to the weight prior (round 1) or to the previous round's weight posterior
+   (``continual_learning=False``: to the weight prior in every round).
 5. The new q_φ(θ | x_o) becomes the next proposal.
 
 The unweighted variant (``importance_weighting=False``) trains on proposal samples without
-w_n; it estimates p(θ | x_o) p̃(θ) / p(θ) instead of the posterior (card, claim C1).
+w_n; it estimates p(θ | x_o) p̃(θ) / p(θ) instead of the posterior (paper section 2).
 """
 
 from __future__ import annotations
@@ -124,8 +127,8 @@ def snpe_a_correction(mixture: StudentTMixture, proposal_mean, proposal_cov, *, 
 
     With a uniform prior (``prior_mean`` and ``prior_cov`` None) the prior terms drop (the
     result holds inside the prior box). The correction fails when a P'_k is not positive
-    definite (the proposal narrower than that component): this is the failure mode the
-    Lueckmann et al. (NIPS 2017) card counts for CDE-LFI, raised here as ``ValueError``.
+    definite (the proposal narrower than that component): this is the failure mode that
+    Lueckmann et al. (NIPS 2017, Fig. 2a) count for CDE-LFI, raised here as ``ValueError``.
 
     Args:
         mixture: the estimate q(θ | x_o) as a Gaussian mixture (``dof=None``), e.g.
@@ -303,13 +306,17 @@ def effective_sample_size(weights: torch.Tensor) -> float:
     return float(w.sum() ** 2 / (w * w).sum())
 
 
-def importance_weights(theta: torch.Tensor, prior, proposal: SNPEProposal) -> tuple[torch.Tensor, float]:
+def importance_weights(theta: torch.Tensor, prior, proposal: SNPEProposal, *,
+                       normalize: bool = True) -> tuple[torch.Tensor, float]:
     """w_n = p(θ_n) / p̃(θ_n), normalised to mean 1, and the effective sample size.
+
+    With a defensive proposal p̃ = α·prior + (1 − α)·q̃ the unnormalised weights are at most 1/α.
 
     Args:
         theta: ``(n, d)`` draws from ``proposal``.
         prior: the prior (``log_prob``).
         proposal: the :class:`SNPEProposal` the draws came from.
+        normalize: divide by the mean (``False``: the raw ratios p/p̃).
 
     Returns:
         ``(weights (n,) float32, ess)``.
@@ -325,8 +332,9 @@ def importance_weights(theta: torch.Tensor, prior, proposal: SNPEProposal) -> tu
         logw = prior.log_prob(theta).double() - proposal.log_prob(theta)
         if not torch.isfinite(logw).all():
             raise ValueError("importance weights are not finite (theta outside the prior's support?)")
-        w = torch.exp(logw - logw.max())
-    w = w / w.mean()
+        w = torch.exp(logw) if not normalize else torch.exp(logw - logw.max())
+    if normalize:
+        w = w / w.mean()
     return w.float(), effective_sample_size(w)
 
 
@@ -396,6 +404,9 @@ class SNPEB:
         failures: ``"resample"`` (discard and redraw) or ``"classifier"`` (also reject θ with
             predicted P(bad) > 0.5, logistic regression on every θ simulated so far).
         classifier_degree: polynomial degree of the classifier's features (1: linear in θ).
+        continual_learning: in rounds ≥ 2 the KL term pulls the Bayesian weights towards the
+            previous round's weight posterior (delfi); ``False``: towards the zero-mean weight
+            prior of round 1 in every round.
         kernel, kernel_bandwidth: optional calibration kernel (``"gaussian"``/``"uniform"``)
             on z-scored data.
         epochs, batch_size, lr, clip_norm: training per round (delfi: 100, 50, 1e-3, 0.1).
@@ -406,7 +417,8 @@ class SNPEB:
 
     def __init__(self, prior, simulator: Callable, x_o, density: MDN, *, importance_weighting: bool = True,
                  prior_mixin: float = 0.0, proposal_dof: int | None = 3, failures: str = "resample",
-                 classifier_degree: int = 1, kernel: str | None = None, kernel_bandwidth: float = 1.0,
+                 classifier_degree: int = 1, continual_learning: bool = True, kernel: str | None = None,
+                 kernel_bandwidth: float = 1.0,
                  epochs: int = 100,
                  batch_size: int = 50, lr: float = 1e-3, clip_norm: float | None = 0.1, seed: int = 0,
                  progress: bool = True, max_attempts: int = 50) -> None:
@@ -433,7 +445,7 @@ class SNPEB:
         self.prior, self.simulator, self.x_o, self.density = prior, simulator, x_o, density
         self.importance_weighting, self.prior_mixin, self.proposal_dof = importance_weighting, prior_mixin, proposal_dof
         self.failures, self.kernel, self.kernel_bandwidth = failures, kernel, float(kernel_bandwidth)
-        self.classifier_degree = classifier_degree
+        self.classifier_degree, self.continual_learning = classifier_degree, bool(continual_learning)
         self.epochs, self.batch_size, self.lr, self.clip_norm = epochs, batch_size, lr, clip_norm
         self.seed, self.progress, self.max_attempts = int(seed), progress, int(max_attempts)
         self.rounds: list[RoundRecord] = []
@@ -518,7 +530,8 @@ class SNPEB:
                 raise RuntimeError("the calibration kernel gives zero weight to every simulation")
             w = w * k
             w = w / w.mean()
-        reference = self.density.posterior_snapshot() if (self.rounds and self.density.bayesian) else None
+        cl = self.rounds and self.density.bayesian and self.continual_learning
+        reference = self.density.posterior_snapshot() if cl else None
         history = self._train(theta, x, w, reference, seed=self.seed + r, desc=f"SNPE round {r}")
         if self.failures == "classifier":
             if self.classifier is None:
@@ -610,7 +623,7 @@ def marginal_summary(samples: torch.Tensor, *, level: float = 0.95) -> dict[str,
 def weighted_and_unweighted(prior, simulator: Callable, x_o, density: MDN, *, n_simulations: int,
                             n_rounds: int = 2, generator: torch.Generator | None = None,
                             **settings) -> tuple[SNPEB, SNPEB]:
-    """SNPE-B and its unweighted variant from one shared first round (card, claim C1).
+    """SNPE-B and its unweighted variant from one shared first round (paper section 2).
 
     Round 1 (prior proposal, all weights 1) is run once; the network is then copied and
     rounds 2 … ``n_rounds`` are run with and without importance weights, each drawing its

@@ -29,7 +29,7 @@ from scipy.stats import spearmanr
 from ..simulators.smlm import EmitterTable
 
 __all__ = ["Matching", "LocalisationScores", "match_localisations", "efficiency",
-           "localisation_scores", "uncertainty_calibration", "render_localisations"]
+           "localisation_scores", "uncertainty_calibration", "isolated", "render_localisations"]
 
 
 @dataclass
@@ -199,8 +199,44 @@ def localisation_scores(pred: EmitterTable, truth: EmitterTable, *, matching: Ma
                               efficiency_ax=ea, efficiency_3d=(el + ea) / 2)
 
 
+def isolated(table: EmitterTable, *, radius: float = 2.0, others: EmitterTable | None = None) -> torch.Tensor:
+    """Which rows of ``table`` have no other emitter in the same frame within ``radius`` pixels.
+
+    Args:
+        table: the emitters to test (e.g. the labelled ground truth).
+        radius: lateral distance in pixels (strictly closer counts as a neighbour).
+        others: the emitters that count as neighbours (default ``table`` itself); pass every
+            rendered emitter to count dim, unlabelled ones too. A row is never its own
+            neighbour: a neighbour at distance 0 in the same frame is taken to be the row itself.
+
+    Returns:
+        ``(len(table),)`` boolean tensor.
+
+    >>> import torch
+    >>> t = EmitterTable(frame=torch.tensor([0, 0, 0, 1]), x=torch.tensor([0.0, 1.5, 9.0, 0.5]),
+    ...                  y=torch.zeros(4), z=torch.zeros(4), photons=torch.ones(4), n_frames=2)
+    >>> isolated(t).tolist()
+    [False, False, True, True]
+    """
+    if radius <= 0:
+        raise ValueError(f"radius must be positive; got {radius!r}")
+    nb = table if others is None else others
+    out = torch.ones(len(table), dtype=torch.bool)
+    f, x, y = (v.detach().cpu() for v in (table.frame, table.x, table.y))
+    fo, xo, yo = (v.detach().cpu() for v in (nb.frame, nb.x, nb.y))
+    for fr in torch.unique(f).tolist():
+        i, j = torch.nonzero(f == fr).flatten(), torch.nonzero(fo == fr).flatten()
+        if j.numel() == 0:
+            continue
+        d = torch.hypot(x[i, None].double() - xo[None, j].double(), y[i, None].double() - yo[None, j].double())
+        near = (d < radius) & (d > 0)
+        out[i] = ~near.any(1)
+    return out
+
+
 def uncertainty_calibration(pred: EmitterTable, truth: EmitterTable, *, matching: Matching | None = None,
-                            n_bins: int = 8, **match_kw) -> dict[str, np.ndarray | float]:
+                            n_bins: int = 8, truth_mask: torch.Tensor | np.ndarray | None = None,
+                            **match_kw) -> dict[str, np.ndarray | float]:
     """How well predicted lateral uncertainties match the actual errors of true positives.
 
     Args:
@@ -208,6 +244,8 @@ def uncertainty_calibration(pred: EmitterTable, truth: EmitterTable, *, matching
         truth: ground truth.
         matching: a precomputed matching (else :func:`match_localisations` with ``match_kw``).
         n_bins: quantile bins of the predicted lateral σ.
+        truth_mask: ``(len(truth),)`` booleans; only true positives matched to a ``True`` row
+            are scored (e.g. :func:`isolated` emitters). Default: all.
 
     Returns:
         dict with ``z_x``, ``z_y`` (``Δ / σ̂`` per TP), ``z_std_x``, ``z_std_y``, ``spearman``
@@ -219,6 +257,13 @@ def uncertainty_calibration(pred: EmitterTable, truth: EmitterTable, *, matching
     if pred.sigma_x is None or pred.sigma_y is None:
         raise ValueError("pred needs sigma_x and sigma_y columns (predicted uncertainties)")
     m = matching if matching is not None else match_localisations(pred, truth, **match_kw)
+    if truth_mask is not None:
+        keep = np.asarray(truth_mask, dtype=bool)
+        if keep.shape != (m.n_truth,):
+            raise ValueError(f"truth_mask must have shape ({m.n_truth},); got {keep.shape}")
+        sel = keep[m.truth_index]
+        m = Matching(pred_index=m.pred_index[sel], truth_index=m.truth_index[sel], n_pred=m.n_pred,
+                     n_truth=m.n_truth, delta_nm=m.delta_nm[sel])
     if m.tp < 2 * n_bins:
         raise ValueError(f"only {m.tp} true positives: too few for {n_bins} calibration bins")
     sx = pred.sigma_x.detach().cpu().double().numpy()[m.pred_index] * pred.pixel_size[0]

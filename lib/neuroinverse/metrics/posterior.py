@@ -264,25 +264,36 @@ def c2st_calibrated(reference, reference_2, samples, *, jitter: float = 0.05, fo
 
 
 class _PendingCalibration:
-    def __init__(self, jobs, **meta):
-        self._jobs, self._meta = jobs, meta
+    def __init__(self, floor_job, positive_job, value_jobs, single: bool, **meta):
+        self._floor, self._positive, self._values, self._single, self._meta = (
+            floor_job, positive_job, value_jobs, single, meta)
 
-    def result(self) -> C2STCalibration:
-        value, floor, positive = (j.result() for j in self._jobs)
-        return C2STCalibration(value=value, floor=floor, positive=positive, **self._meta)
+    def result(self):
+        floor, positive = self._floor.result(), self._positive.result()
+        out = {k: C2STCalibration(value=j.result(), floor=floor, positive=positive, **self._meta)
+               for k, j in self._values.items()}
+        return out[None] if self._single else out
 
 
 def c2st_calibrated_async(reference, reference_2, samples, *, jitter: float = 0.05, folds: int = 5,
                           seed: int = 0, generator: torch.Generator | None = None):
-    """:func:`c2st_calibrated` with its three tests started in the background; ``.result()``
-    waits for them and returns the :class:`C2STCalibration`. Bad input raises at once."""
-    ref, ref2, smp = (_as_samples(a, name) for a, name in
-                      ((reference, "reference"), (reference_2, "reference_2"), (samples, "samples")))
-    if not (len(ref) == len(ref2) == len(smp)) or not (ref.shape[1] == ref2.shape[1] == smp.shape[1]):
-        raise ValueError(f"reference, reference_2 and samples must have the same shape; got "
-                         f"{ref.shape}, {ref2.shape}, {smp.shape}")
+    """:func:`c2st_calibrated` with its tests started in the background; ``.result()`` waits.
+
+    ``samples`` may also be a mapping of names to sample sets: the floor and the positive
+    control are then computed once and shared, and ``.result()`` returns a dict of
+    :class:`C2STCalibration` by name. Bad input raises at once.
+    """
+    many = isinstance(samples, dict)
+    sets = samples if many else {None: samples}
+    ref, ref2 = _as_samples(reference, "reference"), _as_samples(reference_2, "reference_2")
+    checked = {k: _as_samples(v, f"samples[{k!r}]" if many else "samples") for k, v in sets.items()}
+    if any(len(x) != len(ref) or x.shape[1] != ref.shape[1] for x in (ref2, *checked.values())):
+        raise ValueError(f"reference, reference_2 and samples must have the same shape; got {ref.shape}, "
+                         f"{ref2.shape}, {[x.shape for x in checked.values()]}")
     if not jitter > 0:
         raise ValueError(f"jitter must be > 0; got {jitter!r}")
     noise = torch.randn(ref2.shape, generator=generator, dtype=torch.float64).numpy() * jitter
-    jobs = [c2st_async(ref, x, folds=folds, seed=seed) for x in (smp, ref2, ref2 + noise)]
-    return _PendingCalibration(jobs, jitter=jitter, n=len(ref), folds=folds)
+    values = {k: c2st_async(ref, x, folds=folds, seed=seed) for k, x in checked.items()}
+    floor = c2st_async(ref, ref2, folds=folds, seed=seed)
+    positive = c2st_async(ref, ref2 + noise, folds=folds, seed=seed)
+    return _PendingCalibration(floor, positive, values, not many, jitter=jitter, n=len(ref), folds=folds)

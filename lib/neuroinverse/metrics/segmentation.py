@@ -8,7 +8,7 @@ from one contingency table :math:`n_{ab}` (voxels with GT id ``a`` and segment i
 :math:`n_{a\\cdot}=\\sum_b n_{ab}`, :math:`n_{\\cdot b}=\\sum_a n_{ab}` and
 :math:`N_L=\\sum_{ab} n_{ab}`.
 
-* **Rand error** (Turaga et al., NIPS 2009, the book's ``malis`` card C2), over unordered
+* **Rand error** (Turaga et al., NIPS 2009, the book's ``malis`` chapter, C2), over unordered
   pairs of distinct labelled voxels, with no singleton pruning::
 
       RE = [Σ_a C(n_a·,2) + Σ_b C(n_·b,2) − 2 Σ_ab C(n_ab,2)] / C(N_L,2).
@@ -22,7 +22,7 @@ from one contingency table :math:`n_{ab}` (voxels with GT id ``a`` and segment i
   ``R = Σ n_ab² / Σ_a n_a·²``. The CREMI convention, the default here, counts self-pairs
   (squares of counts); ``self_pairs=False`` returns scikit-image's
   :func:`skimage.metrics.adapted_rand_error`, which subtracts them.
-* **CREMI score** ``sqrt(VOI · ARAND)`` (Funke et al., TPAMI 2019, the book's ``mala`` card).
+* **CREMI score** ``sqrt(VOI · ARAND)`` (Funke et al., TPAMI 2019, the book's ``mala`` chapter).
   The official CREMI evaluation also ignores GT voxels near xy object boundaries
   (``border_threshold``); these functions do not.
 """
@@ -42,6 +42,8 @@ __all__ = [
     "contingency",
     "rand_pair_counts",
     "rand_error",
+    "boundary_ignore_mask",
+    "mask_boundaries",
     "variation_of_information",
     "adapted_rand_error",
     "cremi_score",
@@ -210,7 +212,7 @@ def _rand_from_table(t: Contingency) -> float:
 
 
 def rand_error(gt, seg, *, ignore_label: int | None = 0) -> float:
-    """Rand error ``1 − RI`` over pairs of distinct labelled voxels (``malis`` card, C2).
+    """Rand error ``1 − RI`` over pairs of distinct labelled voxels (``malis`` chapter, C2).
 
     Computed from the contingency table with exact integer pair counts and no singleton
     pruning. Voxels with ``gt == ignore_label`` take part in no pair.
@@ -257,7 +259,7 @@ def adapted_rand_error(gt, seg, *, self_pairs: bool = True) -> float:
     Args:
         gt: ground-truth labels (label 0 ignored, the CREMI/SNEMI convention).
         seg: segmentation of the same shape (label 0 is an ordinary segment).
-        self_pairs: ``True`` (CREMI/SNEMI definition and the ``mala`` card): sums of squared
+        self_pairs: ``True`` (CREMI/SNEMI definition and the ``mala`` chapter): sums of squared
             counts, self-pairs included. ``False``: scikit-image's
             :func:`skimage.metrics.adapted_rand_error`, which excludes self-pairs; it differs
             slightly on small volumes.
@@ -309,3 +311,48 @@ def score_sweep(gt, segmentations) -> dict[str, np.ndarray]:
         raise ValueError("segmentations must hold at least one segmentation")
     keys = ("rand_error", "voi_split", "voi_merge", "voi", "arand", "cremi")
     return {k: np.array([getattr(r, k) for r in rows]) for k in keys}
+
+
+def boundary_ignore_mask(gt, *, distance: int = 1, only_xy: bool = True) -> np.ndarray:
+    """Voxels within ``distance`` voxels of a ground-truth boundary (CREMI's border mask).
+
+    A voxel is masked iff some voxel at Euclidean distance ``≤ distance`` (in the xy plane
+    of each section for ``only_xy``, the last two axes) carries a different label. The CREMI
+    challenge scores VOI, ARAND and the CREMI score with such voxels ignored, so that a
+    one-voxel shift of a boundary costs nothing.
+
+    Args:
+        gt: ``(H, W)`` or ``(Z, Y, X)`` integer labels.
+        distance: tolerance in voxels (1 masks one voxel on each side of every interface).
+        only_xy: look for differing labels in the last two axes only (anisotropic data).
+
+    Returns:
+        bool array of ``gt``'s shape, True where the voxel is ignored.
+    """
+    g = _as_labels(gt, "gt")
+    if g.ndim not in (2, 3):
+        raise ValueError(f"gt must be 2-D or 3-D; got shape {g.shape}")
+    d = int(distance)
+    if d < 0:
+        raise ValueError(f"distance must be >= 0; got {distance!r}")
+    axes = list(range(g.ndim - 2, g.ndim)) if only_xy else list(range(g.ndim))
+    mask = np.zeros(g.shape, dtype=bool)
+    rng = range(-d, d + 1)
+    for o in np.ndindex(*(len(rng),) * len(axes)):
+        off = [k - d for k in o]
+        if not any(off) or sum(x * x for x in off) > d * d:
+            continue
+        src, dst = [slice(None)] * g.ndim, [slice(None)] * g.ndim
+        for ax, k in zip(axes, off, strict=True):
+            if k > 0:
+                src[ax], dst[ax] = slice(k, None), slice(None, -k)
+            elif k < 0:
+                src[ax], dst[ax] = slice(None, k), slice(-k, None)
+        mask[tuple(dst)] |= g[tuple(dst)] != g[tuple(src)]
+    return mask
+
+
+def mask_boundaries(gt, *, distance: int = 1, only_xy: bool = True) -> np.ndarray:
+    """``gt`` with the voxels of :func:`boundary_ignore_mask` set to 0 (the ignored label)."""
+    g = _as_labels(gt, "gt")
+    return np.where(boundary_ignore_mask(g, distance=distance, only_xy=only_xy), 0, g)

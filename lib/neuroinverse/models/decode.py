@@ -2,7 +2,7 @@
 
 Speiser*, Müller*, Hoess, Matti, Obara, Legant, Kreshuk, Macke†, Ries†, Turaga†, "Deep
 learning enables fast and dense single-molecule localization with high accuracy",
-*Nature Methods* 18:1082–1090 (2021) (card: ``shared/papers/decode.md``). Written for the
+*Nature Methods* 18:1082–1090 (2021), and its reference code ``TuragaLab/DECODE``. Written for the
 book from the paper's description; no code of the reference implementation is used.
 
 * :class:`DecodeNet` (Methods, "Network architecture"): a *frame module* U-Net with shared
@@ -46,6 +46,7 @@ __all__ = [
     "make_targets",
     "decode_loss",
     "post_process",
+    "mixture_sigma",
     "predict",
     "localise",
     "train_decode",
@@ -60,7 +61,7 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 @dataclass(frozen=True)
 class DecodeScales:
-    """Units of the network's inputs and outputs (card, "Network input normalisation", "Heads").
+    """Units of the network's inputs and outputs (paper, Methods; reference code, "Network input normalisation" and output heads).
 
     Attributes:
         input_offset: photons subtracted from the frames (the mean background).
@@ -89,7 +90,7 @@ class DecodeScales:
 
 
 class _Head(nn.Module):
-    """3×3 conv + activation + 1×1 conv (card, "Heads")."""
+    """3×3 conv + activation + 1×1 conv (paper, Methods; reference code's output heads)."""
 
     def __init__(self, features: int, out: int, act: Callable[[], nn.Module]):
         super().__init__()
@@ -150,7 +151,7 @@ class DecodeNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-        # initial p ≈ 0.0025 so that the count term starts near the truth (card, "Pitfalls")
+        # initial p ≈ 0.0025 so that the count term starts near the truth (reference code's initialisation)
         nn.init.constant_(self.head_p.body[-1].bias, -6.0)
 
     def normalise(self, frames: torch.Tensor) -> torch.Tensor:
@@ -237,7 +238,7 @@ def make_targets(labels: EmitterTable, background: torch.Tensor, *, frames: torc
 
 def decode_loss(out: Mapping[str, torch.Tensor], targets: DecodeTargets, *, count_weight: str = "max1",
                 reduce: bool = True) -> torch.Tensor | dict[str, torch.Tensor]:
-    """The DECODE loss (Methods, "Loss function"; card, "Loss").
+    """The DECODE loss (paper, Methods, "Loss function").
 
     Per frame with ``E`` true emitters ``u_e`` and pixels ``k``:
 
@@ -291,10 +292,50 @@ def decode_loss(out: Mapping[str, torch.Tensor], targets: DecodeTargets, *, coun
     return (l_count + l_loc + l_bg).mean()
 
 
+def mixture_sigma(out: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lateral σ of the detection-weighted mixture over each pixel's 3×3 neighbourhood.
+
+    The network's output is a mixture: pixel ``k`` contributes a Gaussian component with
+    mean ``μ_k = c(k) + (Δx_k, Δy_k)`` and standard deviations ``σ_k`` (per axis). Around each
+    pixel, with weights ``w_k = p_k / Σ_j p_j`` over its 3×3 neighbourhood, the moment-matched
+    variance per axis is ``σ² = Σ_k w_k (σ_k² + (μ_k − μ̄)²)``, ``μ̄ = Σ_k w_k μ_k``: the
+    pixel's own σ widened by the spread of its neighbours' means. A detection map that spreads
+    one emitter over several pixels thus gives a wider σ than the peak pixel's alone.
+
+    Args:
+        out: network output with ``p`` ``(B, 1, H, W)``, ``mean`` and ``sigma`` (channels
+            1, 2 = x, y in pixels).
+
+    Returns:
+        ``(σx, σy)``, each ``(B, 1, H, W)`` in pixels.
+
+    >>> import torch
+    >>> p = torch.zeros(1, 1, 3, 3); p[0, 0, 1, 1] = p[0, 0, 1, 2] = 0.5
+    >>> out = dict(p=p, mean=torch.zeros(1, 3, 3, 3), sigma=torch.full((1, 3, 3, 3), 0.1))
+    >>> sx, sy = mixture_sigma(out)
+    >>> round(float(sx[0, 0, 1, 1]), 4), round(float(sy[0, 0, 1, 1]), 4)   # sqrt(0.01 + 0.25), 0.1
+    (0.5099, 0.1)
+    """
+    p = out["p"]
+    B, _, H, W = p.shape
+    off = torch.arange(-1, 2, dtype=p.dtype, device=p.device)
+    d_row, d_col = off.repeat_interleave(3), off.repeat(3)  # F.unfold order: row-major over the 3×3 kernel
+    w = F.unfold(p, 3, padding=1)
+    w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
+    res = []
+    for ch, shift in ((1, d_col), (2, d_row)):
+        mu = F.unfold(out["mean"][:, ch:ch + 1], 3, padding=1) + shift[None, :, None]
+        sd = F.unfold(out["sigma"][:, ch:ch + 1], 3, padding=1)
+        mbar = (w * mu).sum(1, keepdim=True)
+        var = (w * (sd**2 + (mu - mbar) ** 2)).sum(1)
+        res.append(var.sqrt().reshape(B, 1, H, W))
+    return res[0], res[1]
+
+
 def post_process(out: Mapping[str, torch.Tensor], *, scales: DecodeScales, raw_th: float = 0.5,
                  split_th: float = 0.6, frame_index: torch.Tensor | None = None,
-                 n_frames: int | None = None) -> EmitterTable:
-    """Spatial integration of the detection map into localisations (card, "Post-processing").
+                 n_frames: int | None = None, sigma_readout: str = "pixel") -> EmitterTable:
+    """Spatial integration of the detection map into localisations (paper, Methods; reference code's "spatial integration").
 
     1. candidates: pixels with ``p > raw_th`` that are the maximum of their 3×3 neighbourhood,
        and other pixels with ``p > split_th`` (to resolve emitters in adjacent pixels);
@@ -307,6 +348,9 @@ def post_process(out: Mapping[str, torch.Tensor], *, scales: DecodeScales, raw_t
         raw_th, split_th: thresholds.
         frame_index: ``(B,)`` frame index of each output (default ``0..B−1``).
         n_frames: ``n_frames`` of the returned table (default ``B``).
+        sigma_readout: ``"pixel"`` reads σx, σy at the candidate pixel (the reference);
+            ``"mixture"`` reads the moment-matched σ of :func:`mixture_sigma` there (positions
+            are unchanged).
 
     Returns:
         Localisations with ``prob``, ``sigma_x``/``sigma_y`` (px), ``sigma_z`` (nm),
@@ -314,6 +358,8 @@ def post_process(out: Mapping[str, torch.Tensor], *, scales: DecodeScales, raw_t
     """
     if not 0 < raw_th < 1 or not 0 < split_th < 1:
         raise ValueError(f"raw_th and split_th must lie in (0, 1); got {raw_th}, {split_th}")
+    if sigma_readout not in ("pixel", "mixture"):
+        raise ValueError(f"sigma_readout must be 'pixel' or 'mixture'; got {sigma_readout!r}")
     p = out["p"]
     B, _, H, W = p.shape
     with torch.no_grad():
@@ -325,6 +371,10 @@ def post_process(out: Mapping[str, torch.Tensor], *, scales: DecodeScales, raw_t
         keep = cand & (agg >= raw_th)
         b, _, r, c = torch.nonzero(keep, as_tuple=True)
         mean, sig = out["mean"], out["sigma"]
+        if sigma_readout == "mixture":
+            sx_map, sy_map = mixture_sigma(out)
+            sig = sig.clone()
+            sig[:, 1:2], sig[:, 2:3] = sx_map, sy_map
         x = c.to(p.dtype) + mean[b, 1, r, c]
         y = r.to(p.dtype) + mean[b, 2, r, c]
         three_d = mean.shape[1] == 4
@@ -519,7 +569,7 @@ def train_decode(net: DecodeNet, simulators: SMLMSimulator | Sequence[SMLMSimula
                  clip_norm: float | None = 1.0, lr_step: int = 0, lr_gamma: float = 0.9,
                  count_weight: str = "max1", seed: int = 0, eval_fn=None, eval_every: int = 0,
                  sim_steps: int = 64, progress: bool = True, desc: str = "DECODE") -> History:
-    """Train ``net`` on simulated windows (card, "Training").
+    """Train ``net`` on simulated windows (paper, Methods; reference code's training defaults).
 
     Every step uses ``batch_size`` fresh, independent 3-frame sequences (split evenly across
     the simulators; each has its own blinking burn-in), feeds the whole window (or its middle

@@ -2,7 +2,7 @@
 
 The density estimator of SNPE-B (Lueckmann, Goncalves, Bassetto, Öcal, Nonnenmacher &
 Macke, "Flexible statistical inference for mechanistic models of neural dynamics", NIPS 2017,
-arXiv:1711.01861, section 2 and supplement; card ``shared/papers/snpe-hh.md``): a network
+arXiv:1711.01861, section 2 and supplement; reference code ``mackelab/delfi``): a network
 maps the (z-scored) data x to the parameters of a mixture of K Gaussians over the (z-scored)
 parameters θ,
 
@@ -21,7 +21,7 @@ Contributions of the paper implemented here:
   posterior (continual learning, rounds ≥ 2). Predictions use the mean weights.
 * **Learned imputation of missing features.** NaN entries of the z-scored data are replaced
   by a learned vector r (initialised N(0, 0.01²)), trained jointly with the network.
-* **Learned summary features.** :class:`GRUEmbedding` reads a raw trace (card, Fig. 5) and
+* **Learned summary features.** :class:`GRUEmbedding` reads a raw trace (paper Fig. 5) and
   feeds its final hidden state to the MDN.
 
 :class:`MDN` subclasses :class:`~neuroinverse.models.density.ConditionalDensity`: value and
@@ -240,7 +240,7 @@ class MDN(ConditionalDensity):
 
     @staticmethod
     def mixture_log_prob(value: torch.Tensor, log_a: torch.Tensor, mu: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
-        """The card's formula: logsumexp_k[log a_k − ½‖U_k(θ−μ_k)‖² + log|det U_k|] − (d/2) log 2π.
+        """The mixture density: logsumexp_k[log a_k − ½‖U_k(θ−μ_k)‖² + log|det U_k|] − (d/2) log 2π.
 
         Args:
             value: ``(n, d)``; log_a ``(n, K)``; mu ``(n, K, d)``; U ``(n, K, d, d)``.
@@ -253,7 +253,7 @@ class MDN(ConditionalDensity):
 
     def _log_prob(self, value_z: torch.Tensor, context_z: torch.Tensor,
                   generator: torch.Generator | None = None) -> torch.Tensor:
-        # the card's formula without forming U: U(θ − μ) = exp(diag)·(θ − μ) + (strict upper part)(θ − μ),
+        # the same formula without forming U: U(θ − μ) = exp(diag)·(θ − μ) + (strict upper part)(θ − μ),
         # log|det U| = Σ diag (fewer autograd nodes per training step than mixture_log_prob)
         stochastic = self.training and self.bayesian
         logits, mu, diag, off = self._head(context_z, stochastic, generator)

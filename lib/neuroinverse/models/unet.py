@@ -3,7 +3,7 @@
 The architecture follows Ronneberger et al., "U-Net: Convolutional Networks for Biomedical
 Image Segmentation" (MICCAI 2015) and its 3-D, anisotropic form used for connectomics by
 Funke et al., "Large Scale Image Segmentation with Structured Loss based Deep Learning for
-Connectome Reconstruction" (TPAMI 2019, arXiv:1709.02974, the ``mala`` card):
+Connectome Reconstruction" (TPAMI 2019, arXiv:1709.02974, the book's ``mala`` chapter):
 
 * ``depth`` resolution levels; level ``l`` has ``base_channels * channel_multiplier**l``
   feature maps and ``convs_per_level`` convolutions + activation on each side;
@@ -126,7 +126,7 @@ class UNet(nn.Module):
         activation: ``"relu"``, ``"elu"`` or ``"leaky_relu"``.
         final_activation: ``None`` (logits) or ``"sigmoid"``.
 
-    Example (the ``mala`` card's MALA-tiny): ``UNet(1, 3, dims=3, base_channels=8, depth=2,
+    Example (the ``mala`` chapter's MALA-tiny): ``UNet(1, 3, dims=3, base_channels=8, depth=2,
     channel_multiplier=2, downsample=(1, 2, 2), kernel_size=[(1, 3, 3), (3, 3, 3)],
     padding="valid", final_activation="sigmoid")`` maps 12x52x52 to 8x36x36.
     """

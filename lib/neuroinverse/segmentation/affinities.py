@@ -237,7 +237,7 @@ def connected_components(affinities, *, threshold: float = 0.5, min_size: int = 
 def relabel_connected(labels, *, min_size: int = 1) -> np.ndarray:
     """Give every face-connected piece of each nonzero label its own id (0 stays 0).
 
-    The ``RenumberConnectedComponents`` step needed before MALIS on a crop (malis card,
+    The ``RenumberConnectedComponents`` step needed before MALIS on a crop (the ``malis`` chapter,
     pitfalls): two pieces of one object that are disconnected inside the crop must not form
     positive pairs. Pieces smaller than ``min_size`` become 0 (2 drops singletons).
 

@@ -2,7 +2,7 @@
 
 The inference pipeline of Funke et al., "Large Scale Image Segmentation with Structured Loss
 based Deep Learning for Connectome Reconstruction", IEEE TPAMI 41(7), 2019 (arXiv:1709.02974),
-Sec. 3 (the ``waterz`` semantics), in a simple form (the book's ``mala`` card):
+Sec. 3 (the ``waterz`` semantics), in a simple form (the book's ``mala`` chapter):
 
 1. :func:`watershed_fragments`: a boundary map ``b = 1 −`` (mean affinity of the edges at a
    voxel, xy edges only for anisotropic data), seeds at the maxima of the distance transform
@@ -48,6 +48,7 @@ __all__ = [
     "Agglomeration",
     "boundary_map",
     "watershed_fragments",
+    "seeded_threshold_components",
     "region_graph",
     "agglomerate",
     "threshold_components",
@@ -393,7 +394,7 @@ def agglomerate(
 def threshold_components(affinities, *, thresholds) -> list[np.ndarray]:
     """Connected components of the graph of edges with affinity ``> θ``, for each ``θ``.
 
-    The baseline of the ``mala`` card (M5), through
+    The plain baseline of the ``mala`` chapter, through
     :func:`neuroinverse.segmentation.affinities.connected_components`. Voxels with no kept
     edge are singleton segments.
 
@@ -409,3 +410,38 @@ def threshold_components(affinities, *, thresholds) -> list[np.ndarray]:
     if thr.size == 0 or not np.all(np.isfinite(thr)):
         raise ValueError(f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}")
     return [connected_components(aff, threshold=float(t)) for t in thr]
+
+
+def seeded_threshold_components(affinities, *, thresholds) -> list[np.ndarray]:
+    """Connected components of thresholded affinities, grown over the unassigned voxels.
+
+    For each ``θ``: the components of the edges with affinity ``> θ`` that hold at least two
+    voxels are the seeds; every other voxel (a singleton of :func:`threshold_components`) is
+    given to a seed by a seeded watershed (scikit-image, 3-D, face connectivity) on
+    :func:`boundary_map`, i.e. to the component it reaches first while flooding from low to
+    high boundary probability. No voxel stays a singleton unless no component has two
+    voxels (then the plain components are returned).
+
+    Args:
+        affinities: ``(3, Z, Y, X)`` in [0, 1].
+        thresholds: affinity thresholds ``θ``, in the order given.
+
+    Returns:
+        One ``(Z, Y, X)`` int64 segmentation (ids ``1..K``) per threshold.
+    """
+    aff = _check_volume_affinities(affinities)
+    thr = np.asarray(thresholds, dtype=np.float64).ravel()
+    if thr.size == 0 or not np.all(np.isfinite(thr)):
+        raise ValueError(f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}")
+    bmap = boundary_map(aff)
+    out = []
+    for t in thr:
+        seeds = connected_components(aff, threshold=float(t), min_size=2)
+        if seeds.max() == 0:
+            out.append(connected_components(aff, threshold=float(t)))
+            continue
+        if seeds.min() > 0:
+            out.append(seeds)
+            continue
+        out.append(watershed(bmap, markers=seeds).astype(np.int64))
+    return out

@@ -34,7 +34,7 @@ nonzero label is one connected piece (relabel crops with
 :func:`~neuroinverse.segmentation.affinities.relabel_connected`), both passes need only set
 *sizes*: the positive pass is Kruskal over the ``g = 1`` edges with ``n⁺(e) = |A||B|``; the
 negative pass starts from the pieces pre-merged and runs Kruskal over the ``g = 0`` edges
-with ``n⁻(e) = |A||B|`` (the ``mala`` card's simplification). Otherwise the label-map
+with ``n⁻(e) = |A||B|`` (the ``mala`` chapter's simplification). Otherwise the label-map
 Kruskal is run on the constrained affinities. In both forms the constrained edges sort after
 (positive pass) or before (negative pass) every unconstrained edge, which is ``min(a, g)``
 and ``max(a, g)`` with ties at exactly 0 and 1 resolved in favour of the constraint.
@@ -69,6 +69,7 @@ __all__ = [
     "maximin_affinity",
     "maximin_affinity_bruteforce",
     "malis_counts",
+    "malis_gradient_scale",
     "malis_counts_bruteforce",
     "malis_work",
     "malis_work_bruteforce",
@@ -304,7 +305,7 @@ def maximum_spanning_tree(affinities) -> np.ndarray:
 def maximin_edges(affinities) -> np.ndarray:
     """Maximin edge ``mm(i, j)`` of every node pair, by Kruskal with union-find.
 
-    Quadratic memory: for small graphs (tests, figures, the ``malis`` card's C1).
+    Quadratic memory: for small graphs (tests, figures, the ``malis`` chapter's C1).
 
     Args:
         affinities: ``(2, H, W)`` or ``(3, Z, Y, X)`` in [0, 1].
@@ -354,7 +355,7 @@ def maximin_affinity_bruteforce(affinities) -> np.ndarray:
     """Maximin affinities by a Floyd-Warshall max-min recursion over all paths (``O(N³)``).
 
     ``A_ij ← max(A_ij, min(A_ik, A_kj))`` for every intermediate node ``k``; the reference for
-    the ``malis`` card's C1. Same output convention as :func:`maximin_affinity`.
+    the ``malis`` chapter's C1. Same output convention as :func:`maximin_affinity`.
     """
     aff = check_affinities(affinities)
     n = int(np.prod(aff.shape[1:]))
@@ -577,7 +578,7 @@ def misclassified_pairs(affinities, labels, *, thresholds) -> np.ndarray:
     """Pairs misclassified by ``S_θ``: ``Σ_e n⁺(e)·1(a_e ≤ θ) + n⁻(e)·1(a_e > θ)`` per ``θ``.
 
     The MALIS 0/1 loss (Turaga et al. 2009); equal to ``RE(θ)·C(N_L, 2)`` (the ``malis``
-    card's C2). The counts are computed once for all thresholds.
+    chapter's C2). The counts are computed once for all thresholds.
 
     Returns:
         int64 ``(T,)`` for ``T`` thresholds.
@@ -589,7 +590,7 @@ def misclassified_pairs(affinities, labels, *, thresholds) -> np.ndarray:
 
 
 def count_checks(affinities, labels, *, thresholds) -> dict[str, float]:
-    """The bookkeeping of the MALIS counts on one graph (the ``malis`` card's C2 and C3).
+    """The bookkeeping of the MALIS counts on one graph (the ``malis`` chapter's C2 and C3).
 
     Returns:
         ``rand_deviation``: max over ``thresholds`` of
@@ -763,7 +764,7 @@ def per_edge_loss(affinities: torch.Tensor, gt_affinities, *, kind: str = "bce",
         gt_affinities: targets in {0, 1}, same shape.
         kind: ``"bce"`` or ``"square"``.
         balanced: weight each class by ``1 / (2·fraction)`` with the fraction clipped to
-            [0.05, 0.95] (gunpowder's ``BalanceLabels``, the ``mala`` card's baseline).
+            [0.05, 0.95] (gunpowder's ``BalanceLabels``, the ``mala`` chapter's baseline).
         mask: optional bool/0-1 tensor of edges to include (e.g. edges inside the image).
 
     Returns:
@@ -807,6 +808,8 @@ def fit_affinity_net(
     normalisation: str = "per_pass",
     balanced: bool = False,
     bce_weight: float = 0.0,
+    malis_weight: float = 1.0,
+    betas: tuple[float, float] = (0.9, 0.999),
     desc: str | None = None,
     progress: bool = True,
 ):
@@ -814,9 +817,11 @@ def fit_affinity_net(
 
     Args:
         net: maps ``(B, 1, *S_in)`` raw to ``(B, C, *S)`` affinities in [0, 1] (sigmoid head).
-        sample_batch: ``sample_batch(step)`` → ``(raw, labels, gt_affinities)``: a float tensor
-            ``(B, 1, *S_in)``, integer labels ``(B, *S)`` and a tensor ``(B, C, *S)`` matching
-            the network's output (crop them for valid convolutions).
+        sample_batch: ``sample_batch(step)`` → ``(raw, labels, gt_affinities)`` or
+            ``(raw, labels, gt_affinities, edge_mask)``: a float tensor ``(B, 1, *S_in)``,
+            integer labels ``(B, *S)`` and a tensor ``(B, C, *S)`` matching the network's
+            output (crop them for valid convolutions); the optional mask selects the edges of
+            the per-edge loss.
         loss: ``"bce"`` (per-edge, see :func:`per_edge_loss`) or ``"malis"``.
         n_steps: optimisation steps (through :func:`neuroinverse.training.fit`, with tqdm).
         lr: Adam learning rate.
@@ -825,6 +830,9 @@ def fit_affinity_net(
         constrained, pair_loss, margin, normalisation: MALIS options (:func:`malis_loss`).
         balanced: class-balance the BCE (:func:`per_edge_loss`).
         bce_weight: with ``loss="malis"``, add this multiple of the per-edge BCE.
+        malis_weight: with ``loss="malis"``, the factor of the MALIS term (e.g. the value of
+            :func:`malis_gradient_scale` at the start of a branch).
+        betas: Adam's ``betas``.
         desc: progress-bar label.
 
     Returns:
@@ -835,22 +843,70 @@ def fit_affinity_net(
     if loss not in ("bce", "malis"):
         raise ValueError(f"loss must be 'bce' or 'malis'; got {loss!r}")
     net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
 
     def loss_fn(step, _generator):
-        raw, labels, gt = sample_batch(step)
+        raw, labels, gt, mask = _unpack_batch(sample_batch(step))
         pred = net(raw.to(device))
         gt = torch.as_tensor(gt, dtype=pred.dtype, device=pred.device)
         if loss == "bce":
-            return per_edge_loss(pred, gt, balanced=balanced)
-        value = malis_loss(pred, labels, constrained=constrained, pair_loss=pair_loss, margin=margin,
-                           normalisation=normalisation)
+            return per_edge_loss(pred, gt, balanced=balanced, mask=mask)
+        value = malis_weight * malis_loss(pred, labels, constrained=constrained, pair_loss=pair_loss,
+                                          margin=margin, normalisation=normalisation)
         if bce_weight:
-            value = value + bce_weight * per_edge_loss(pred, gt, balanced=balanced)
+            value = value + bce_weight * per_edge_loss(pred, gt, balanced=balanced, mask=mask)
         return value
 
     return fit(loss_fn, module=net, optimizers=opt, n_steps=n_steps, seed=seed, progress=progress,
                desc=desc or f"{loss}{' (constrained)' if constrained else ''}")
+
+
+def _unpack_batch(batch):
+    if len(batch) == 3:
+        return (*batch, None)
+    if len(batch) == 4:
+        return tuple(batch)
+    raise ValueError(f"sample_batch must return (raw, labels, gt) or (raw, labels, gt, mask); got {len(batch)} items")
+
+
+def malis_gradient_scale(net: torch.nn.Module, batch, *, device: str | torch.device = "cpu",
+                         balanced: bool = False, constrained: bool = False, pair_loss: str = "square",
+                         margin: float = 0.0, normalisation: str = "per_pass") -> float:
+    """The factor that gives the MALIS term the gradient norm of the per-edge BCE on ``batch``.
+
+    ``‖∇_θ BCE‖ / ‖∇_θ MALIS‖`` over all parameters of ``net`` at its current weights (e.g.
+    the warm-up checkpoint at the start of a branch); ``net`` is not changed (its gradients
+    are cleared). Pass the result as ``malis_weight`` to :func:`fit_affinity_net`.
+
+    Args:
+        net: the network (sigmoid affinities).
+        batch: one ``sample_batch(step)`` output (see :func:`fit_affinity_net`).
+        device: where the network runs.
+        balanced: class-balanced BCE, as in training.
+        constrained, pair_loss, margin, normalisation: the MALIS options used in training.
+
+    Returns:
+        The positive scale; ``inf`` is refused (a zero MALIS gradient raises ``ValueError``).
+    """
+    raw, labels, gt, mask = _unpack_batch(batch)
+    net.to(device)
+    params = [p for p in net.parameters() if p.requires_grad]
+
+    def grad_norm(make):
+        net.zero_grad(set_to_none=True)
+        pred = net(raw.to(device))
+        make(pred).backward()
+        norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params if p.grad is not None))
+        net.zero_grad(set_to_none=True)
+        return float(norm)
+
+    g_bce = grad_norm(lambda pred: per_edge_loss(pred, torch.as_tensor(gt, dtype=pred.dtype, device=pred.device),
+                                                 balanced=balanced, mask=mask))
+    g_malis = grad_norm(lambda pred: malis_loss(pred, labels, constrained=constrained, pair_loss=pair_loss,
+                                                margin=margin, normalisation=normalisation))
+    if not g_malis > 0:
+        raise ValueError("the MALIS gradient is zero on this batch; no scale matches the BCE's")
+    return g_bce / g_malis
 
 
 def branch_training(warm_net: torch.nn.Module, sample_batch, *, n_steps: int, seed: int,

@@ -2,7 +2,7 @@
 
 A single rate unit with a self-connection of strength J (Lueckmann, Goncalves, Bassetto,
 Öcal, Nonnenmacher & Macke, "Flexible statistical inference for mechanistic models of
-neural dynamics", arXiv:1711.01861; card ``shared/papers/snpe-hh.md``)::
+neural dynamics", arXiv:1711.01861, section 3 and Fig. 4)::
 
     τ_x dx/dt = (J - 1) x + I(t) + 15 ξ(t),        y(t) = x(t) + 0.25 η(t),
 
@@ -10,10 +10,10 @@ with white noise ξ, observation noise η ~ N(0, 1) per sample, x(0) = 0, a step
 I = 1 on [10, 110) ms, T = 120 ms, dt = 0.01 ms (Euler-Maruyama, all runs of a batch
 together). θ = (J, τ_x), θ* = (0.95, 1), prior J ~ U(0.1, 2), τ_x ~ U(-1, 2.5). The unit
 grows exponentially at rate (J - 1)/τ_x, so it diverges for J > 1 with τ_x > 0 or for J < 1
-with τ_x < 0 (the card's "J > 1 or τ_x < 0"); a run is **bad** if |x(T)| > 1000 (or
+with τ_x < 0 (the paper's "J > 1 or τ_x < 0"); a run is **bad** if |x(T)| > 1000 (or
 non-finite).
 
-The summary features are the book's choice (the card does not list them): the mean of y
+The summary features are the book's choice (the paper does not list them): the mean of y
 before the input, over the first and the second half of the input window and after it, the
 standard deviation of y in the input window and its autocorrelation at a lag of 1 ms.
 """
@@ -31,7 +31,7 @@ from .priors import BoxUniform
 __all__ = ["AUTAPSE_PRIOR", "AUTAPSE_THETA_STAR", "AUTAPSE_FEATURES", "AutapseTraces", "simulate_autapse",
            "autapse_summary", "AutapseSimulator"]
 
-#: Prior of (J, τ_x) (card, Fig. 4).
+#: Prior of (J, τ_x) (paper, Fig. 4).
 AUTAPSE_PRIOR = BoxUniform([0.1, -1.0], [2.0, 2.5])
 #: Ground truth (J, τ_x).
 AUTAPSE_THETA_STAR = torch.tensor([0.95, 1.0])
@@ -76,7 +76,7 @@ def simulate_autapse(theta, *, dt: float = 0.01, duration: float = 120.0, t_on: 
         duration: T (ms); ``n_t = round(T/dt) + 1`` samples.
         t_on, t_off: input window (ms), ``t_off`` defaults to ``duration - 10``.
         amplitude: step input I.
-        noise_scale: amplitude of the white noise ξ (15 in the card).
+        noise_scale: amplitude of the white noise ξ (15 in the paper's Fig. 4 setting).
         obs_noise: standard deviation of the observation noise.
         bad_threshold: a run is bad if |x(T)| exceeds it.
         generator: CPU generator of all noise.
@@ -144,7 +144,7 @@ class AutapseSimulator:
     """θ → features for SNPE-B: ``sim(theta, generator=g) -> (x, bad)`` (CPU tensors).
 
     Args:
-        dt: time step (ms); the card's 0.01 ms, or 0.05 ms to save time.
+        dt: time step (ms); the paper's 0.01 ms, or 0.05 ms to save time.
         device: where to integrate.
         zscore: optional ``(mean, std)`` applied to the features.
     """

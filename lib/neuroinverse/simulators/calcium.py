@@ -204,7 +204,7 @@ def simulate_saturating(n_cells: int, n_frames: int, *, rate_hz: float = 1.0,
 
 @dataclass
 class SpineData:
-    """A simulated dendritic branch with spines (model M4 of the book's DeepSpike card).
+    """A simulated dendritic branch with spines (the dendritic-spine model of the DeepSpike paper, as the book defines it).
 
     Attributes:
         fluorescence: ``(n_branches, 1 + n_spines, n_frames)``: the dendrite, then each spine.
@@ -238,7 +238,7 @@ def simulate_spines(n_branches: int, n_frames: int, *, n_spines: int = 4, bap_ra
     ``c^m_t = γ_s c^m_{t−1} + e^m_t``:
     dendrite ``f^D = α_D c^b + β_D + σ ε``, spine ``f^m = a^m_b c^b + a^m_s c^m + β_m + σ ε``.
     γ_b, γ_s ~ U[0.95, 0.97]; α_D, a^m_b, a^m_s ~ U[0.3, 0.6]; β = 0. The paper's exact
-    equations were not available; this is the book's definition (see the card).
+    equations were not available; this is the book's definition.
     """
     _check_sizes(n_branches, n_frames)
     if not isinstance(n_spines, int) or n_spines < 1:

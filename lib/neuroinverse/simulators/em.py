@@ -1,6 +1,6 @@
 """Synthetic 2-D electron-microscopy "membrane images" with ground-truth segmentations.
 
-The generator of the book's ``malis`` card, a stand-in for the serial block-face EM data of
+The generator of the book's ``malis`` chapter, a stand-in for the serial block-face EM data of
 Turaga et al., "Maximin affinity learning of image segmentation", NIPS 2009
 (arXiv:0911.5372), which cannot be downloaded. It produces the error mode MALIS addresses:
 thin membranes with *gaps* (the image shows no boundary, the ground truth still separates the
@@ -13,7 +13,7 @@ Recipe (lengths in pixels):
 2. Cells: every pixel takes the id of its nearest seed
    (``scipy.ndimage.distance_transform_edt(..., return_indices=True)``).
 3. Membrane: a pixel whose 4-neighbour has another cell id (both sides of each interface,
-   so membranes are 2 px thick, the card's stated thickness). GT ``labels`` = cell id off
+   so membranes are 2 px thick, the book's choice of thickness). GT ``labels`` = cell id off
    the membrane, 0 on it.
 4. Intensity: cytoplasm ``I_c = 0.75``; membrane ``I_c − c_k (I_c − 0.25)`` with a contrast
    ``c_k ~ U[0.5, 1]`` per interface (cell pair) ``k``.
@@ -23,7 +23,7 @@ Recipe (lengths in pixels):
 6. Distractors: with probability 0.3 per cell, one dark ellipse (semi-axes ``U[1.5, 3]`` px,
    random orientation, intensity 0.40) at least 2 px from the membrane.
 7. Optics and noise: Gaussian blur ``σ_psf = 1`` px, additive Gaussian noise
-   ``σ_n = 0.10`` (the card's CI value; 0.12 in the full profile), then z-scoring.
+   ``σ_n = 0.10`` (the ci value; 0.12 in the full profile), then z-scoring.
 8. GT affinities with offsets ``(0, −1), (−1, 0)``
    (:func:`neuroinverse.segmentation.affinities.affinities_from_labels`).
 """
@@ -252,7 +252,7 @@ def simulate_em_images(n_images: int, shape: tuple[int, int] = (48, 48), *, seed
 
 def em_test_set(n_images: int = 4, shape: tuple[int, int] = (128, 128), *, seed: int = 12345,
                 **kwargs) -> EMImages:
-    """The fixed, seeded test images (card: 4 images of 128x128 at CI, 256x256 full)."""
+    """The fixed, seeded test images (the ``malis`` chapter: 4 images of 128x128 at ci, 256x256 at full)."""
     return simulate_em_images(n_images, shape, seed=[int(seed), 999], **kwargs)
 
 

@@ -4,8 +4,9 @@ The simulator of Lueckmann, Goncalves, Bassetto, Öcal, Nonnenmacher & Macke, "F
 statistical inference for mechanistic models of neural dynamics", NIPS 2017
 (arXiv:1711.01861), section 4.3 and Fig. 3, with the parameter sets of the paper
 (12 parameters, log-uniform prior), of the delfi tutorial (2 parameters) and of the later
-8-parameter variant. Facts about the model come from the book's card
-(``shared/papers/snpe-hh.md``); the code is the book's own.
+8-parameter variant. Kinetics, stimulus and features follow the paper's reference code
+(``mackelab/delfi`` and ``mackelab/lfi-experiments``, Pospischil et al. 2008 kinetics); the
+code is the book's own.
 
 Model (V in mV, t in ms, conductances in mS/cm², C = 1 µF/cm², currents in µA/cm²)::
 
@@ -125,7 +126,7 @@ class HHModel:
 
 
 def hh_model(name: str = "2param") -> HHModel:
-    """The parameter sets of the card.
+    """The parameter sets of the paper (Fig. 3), of the delfi tutorial and of the 8-parameter variant.
 
     * ``"2param"``: θ = (ḡ_Na, ḡ_K), θ* = (50, 5), uniform prior [0.5, 80] × [1e-4, 15]
       (delfi tutorial; the book's CI model).
@@ -241,7 +242,7 @@ def _step_current(n_t: int, dt: float, t_on: float, t_off: float, amplitude: flo
 
 def _ou_current(n: int, n_t: int, dt: float, t_on: float, t_off: float, amplitude: float,
                 generator: torch.Generator | None, tau: float = 3.0) -> torch.Tensor:
-    """Ornstein-Uhlenbeck current (card, Fig. 5 input): τ = 3 ms, mean 0.2·A, noise amplitude
+    """Ornstein-Uhlenbeck current (paper Fig. 5 input): τ = 3 ms, mean 0.2·A, noise amplitude
     2·A·√τ (stationary sd √2·A), started at its mean, gated to the step window. ``(n, n_t)``."""
     mu, s = 0.2 * amplitude, 2.0 * amplitude * math.sqrt(tau)
     sd = s / math.sqrt(2.0 * tau)
@@ -372,7 +373,7 @@ def simulate_hh(theta, *, model: str | HHModel = "2param", dt: float = 0.025, du
                 amplitude: float = I_STEP, generator: torch.Generator | None = None,
                 noise: torch.Tensor | None = None, device: str | torch.device = "cpu",
                 dtype: torch.dtype = torch.float32, v0: float | None = None) -> HHTraces:
-    """Simulate a batch of HH neurons (exponential Euler, card "Simulator").
+    """Simulate a batch of HH neurons (exponential Euler, as in the delfi tutorial).
 
     Args:
         theta: ``(n, d)`` parameters in the model's prior space (or one ``(d,)`` set).
@@ -464,7 +465,7 @@ def hh_resting_potential(theta, *, model: str | HHModel = "2param", current: flo
 
 # -- summary features --------------------------------------------------------------------------
 def _peak_indices(V: torch.Tensor, dt: float, t_on: float, t_off: float):
-    """Spike peaks (card "Summary statistics"): rows and sample indices of the kept peaks."""
+    """Spike peaks (delfi's spike detection): rows and sample indices of the kept peaks."""
     v = V.clamp_min(-10.0)
     falling = torch.zeros_like(v, dtype=torch.bool)
     falling[:, :-1] = v[:, 1:] < v[:, :-1]
@@ -578,7 +579,7 @@ def hh_summary(traces: HHTraces, *, features: str = "7") -> torch.Tensor:
             between rest and peak (ms)]. Latency, peak and width are NaN without spikes, AHP
             depth with fewer than 2, accommodation with fewer than 3 (missing features).
 
-    Spikes (card): V below -10 mV and samples followed by a fall are set to -10 mV; the
+    Spikes (delfi): V below -10 mV and samples followed by a fall are set to -10 mV; the
     remaining falls mark peaks; peaks inside (t_on, t_off) are kept, merging peaks within
     0.5 ms. Rows of failed runs (:attr:`HHTraces.failed`) are all NaN.
     """
@@ -694,7 +695,7 @@ def pilot_zscore(simulator: Callable, prior, n: int, *, generator: torch.Generat
     """Feature mean and standard deviation (ddof 1) from a pilot run of prior simulations.
 
     Failed simulations are redrawn (new θ from the prior) until ``n`` good ones are in hand
-    (card: "pilot simulations producing NaN are redrawn"). Missing (NaN) features of good
+    (as delfi does: pilot simulations producing NaN are redrawn). Missing (NaN) features of good
     runs are ignored feature by feature.
 
     Args:

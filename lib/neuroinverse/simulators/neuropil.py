@@ -3,7 +3,7 @@
 The book's stand-in for the CREMI / FIB-25 volumes of Funke et al., "Large Scale Image
 Segmentation with Structured Loss based Deep Learning for Connectome Reconstruction",
 IEEE TPAMI 41(7), 2019 (arXiv:1709.02974), which cannot be downloaded. The generator follows
-the book's ``mala`` card, steps 1-9 (lengths in voxels of the isotropic working grid):
+the book's ``mala`` chapter, in 9 steps (lengths in voxels of the isotropic working grid):
 
 1. an isotropic working grid ``(a·Z, Y, X)`` with anisotropy ``a`` (2 at ci, 3 at full);
 2. ``n_tubes`` persistent random walks (neurite centrelines) entering from the box faces,
@@ -43,7 +43,7 @@ __all__ = [
     "random_training_crop",
 ]
 
-#: The card's sizes per profile: anisotropic output shape ``(Z, Y, X)``, anisotropy and tubes.
+#: The book's sizes per profile: anisotropic output shape ``(Z, Y, X)``, anisotropy and tubes.
 NEUROPIL_SIZES: dict[str, dict] = {
     "ci": dict(shape=(16, 96, 96), anisotropy=2, n_tubes=25, p_gap=0.3, n_somata=0,
                p_missing_section=0.0),
@@ -249,7 +249,7 @@ def simulate_neuropil(
     noise_std: float = 0.08,
     seed: int | np.random.Generator = 0,
 ) -> NeuropilVolume:
-    """Simulate one anisotropic serial-section EM volume of neuropil (the ``mala`` card, steps 1-8).
+    """Simulate one anisotropic serial-section EM volume of neuropil (the ``mala`` chapter, steps 1-8 above).
 
     Args:
         shape: output shape ``(Z, Y, X)`` on the anisotropic grid, voxels.
@@ -264,7 +264,7 @@ def simulate_neuropil(
         seed: non-negative integer seed or a ``numpy.random.Generator``.
 
     Returns:
-        The :class:`NeuropilVolume`. See :data:`NEUROPIL_SIZES` for the card's ci and full sizes.
+        The :class:`NeuropilVolume`. See :data:`NEUROPIL_SIZES` for the book's ci and full sizes.
     """
     if len(shape) != 3 or any((not isinstance(s, (int, np.integer))) or s < 4 for s in shape):
         raise ValueError(f"shape must be three integers >= 4 (Z, Y, X); got {shape!r}")
@@ -368,7 +368,7 @@ def simulate_neuropil(
 
 
 def training_ground_truth(labels, *, grow_steps: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Training targets from dense labels (the ``mala`` card, step 9).
+    """Training targets from dense labels (the ``mala`` chapter, step 9).
 
     ``grow_boundary`` in xy (``grow_steps`` voxels, label 0 on the membrane), then
     connected-component relabelling

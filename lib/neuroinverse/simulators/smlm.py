@@ -1,20 +1,21 @@
 """Single-molecule localisation microscopy (SMLM) simulator: blinking, PSF, camera.
 
 The generative model of Speiser et al., "Deep learning enables fast and dense single-molecule
-localization with high accuracy", *Nature Methods* 18:1082–1090 (2021) (DECODE; defaults as
-documented in the book's card ``shared/papers/decode.md``), written for the book:
+localization with high accuracy", *Nature Methods* 18:1082–1090 (2021) (DECODE; defaults from
+the paper's Methods and the configuration files of its reference code ``TuragaLab/DECODE``),
+written for the book:
 
-* **Blinking** (card, "Blinking kinetics"): per simulated sequence of ``T`` frames,
+* **Blinking** (paper, Methods, "Simulation"; reference code's blinking model): per simulated sequence of ``T`` frames,
   ``n ~ Poisson(λ)`` fluorophores with ``λ = em_avg (T + 1 + 6τ) / (τ + 1)``, onset
   ``t0 ~ U(−3τ, T + 3τ)``, one on-period ``T_on ~ Exp(mean τ)``, flux
   ``I ~ Normal(μ_I, σ_I)`` (clamped below) photons per full frame. Photons in frame ``f`` are
   ``I · |[t0, t0 + T_on] ∩ [f, f + 1]|``, so partial first and last frames are dimmer.
-* **PSF** (card, "PSF"): the pixel-integrated Gaussian
+* **PSF** (reference code's Gaussian PSF): the pixel-integrated Gaussian
   ``μ(i, j) = N/4 [erf((x_{i+½} − x)/(√2 σx)) − erf((x_{i−½} − x)/(√2 σx))] [same in y]``,
   with the astigmatic widths ``σx(z) = σ0 √(1 + ((z + f)/d)²)``,
   ``σy(z) = σ0 √(1 + ((z − f)/d)²)`` (focal shift ``f = 250`` nm, depth ``d = 280`` nm) in 3D.
 * **Background**: spatially uniform per frame, ``b ~ U(b_lo, b_hi)`` photons per pixel.
-* **Camera** (card, "Camera"): ``k ~ Poisson(qe μ + spur)``; EM gain ``Gamma(k, G)``
+* **Camera** (reference code's EMCCD camera model): ``k ~ Poisson(qe μ + spur)``; EM gain ``Gamma(k, G)``
   (EMCCD only); read noise ``N(0, σ_read²)``; ``ADU = floor(e / e_per_adu) + baseline``
   clamped at 0. :meth:`Camera.backward` converts ADU back to photon units.
 
@@ -224,7 +225,7 @@ def _erf_profile(centre: torch.Tensor, sigma: torch.Tensor, n: int) -> torch.Ten
 def render_gaussian(frame: torch.Tensor, x: torch.Tensor, y: torch.Tensor, sigma_x: torch.Tensor,
                     sigma_y: torch.Tensor, photons: torch.Tensor, *, n_frames: int,
                     shape: tuple[int, int], chunk: int = 2**22) -> torch.Tensor:
-    """Render pixel-integrated Gaussians into ``(n_frames, H, W)`` frames (card, "PSF").
+    """Render pixel-integrated Gaussians into ``(n_frames, H, W)`` frames (reference code's Gaussian PSF).
 
     Vectorised over all emitters: each emitter's separable erf profiles are multiplied into an
     ``(H, W)`` patch and index-added into its frame, in chunks of at most ``chunk`` pixels.
@@ -290,7 +291,7 @@ def _gamma_integer_shape(k: torch.Tensor, generator: torch.Generator | None) -> 
 
 @dataclass
 class Camera:
-    """EMCCD / sCMOS / perfect camera: expected photons → ADU and back (card, "Camera").
+    """EMCCD / sCMOS / perfect camera: expected photons → ADU and back (reference code's EMCCD camera model).
 
     Args:
         qe: quantum efficiency.
@@ -394,7 +395,7 @@ def sample_blinking(*, n_sequences: int, n_frames: int, em_avg, tau: float, flux
                     z_range: tuple[float, float] = (0.0, 0.0), pixel_size=(100.0, 100.0),
                     structure: torch.Tensor | None = None,
                     generator: torch.Generator | None = None, device="cpu") -> EmitterTable:
-    """Sample blinking fluorophores and their photons in each frame (card, "Blinking kinetics").
+    """Sample blinking fluorophores and their photons in each frame (paper, Methods, "Simulation"; reference code's blinking model).
 
     Args:
         n_sequences: number ``B`` of independent sequences.
