@@ -211,19 +211,15 @@ print(f"work slopes (judged): constrained {slope_fast:.3f}, brute force {slope_b
 
 # %%
 fig, ax = plotting.figure(1, 2, width=9, height=3.2)
-ax[0, 0].loglog(n_fast, w_fast, "o-", color=plotting.COLORS["method"],
-                label=f"constrained MALIS, 2 passes (slope {slope_fast:.2f})")
-ax[0, 0].loglog(n_brute, w_brute, "s-", color=plotting.COLORS["baseline"],
-                label=f"all-pairs brute force (slope {slope_brute:.2f})")
-ax[0, 0].set_ylabel("operations (edges + union-find steps)")
-ax[0, 0].set_title("work (judged)")
-ax[0, 1].loglog(n_fast, m2_fast, "o-", color=plotting.COLORS["method"],
-                label=f"constrained MALIS (slope {tslope_fast:.2f})")
-ax[0, 1].loglog(n_brute, m2_brute, "s-", color=plotting.COLORS["baseline"],
-                label=f"all-pairs brute force (slope {tslope_brute:.2f})")
-ax[0, 1].set_ylabel("CPU time per call (s)")
-ax[0, 1].set_title("CPU time on this machine (shown, not judged)")
-for a in ax[0]:
+panels = [(w_fast, w_brute, slope_fast, slope_brute, "operations (edges + union-find steps)", "work (judged)"),
+          (m2_fast, m2_brute, tslope_fast, tslope_brute, "CPU time per call (s)",
+           "CPU time on this machine (shown, not judged)")]
+for a, (fast, brute, s_fast, s_brute, ylabel, title) in zip(ax[0], panels, strict=True):
+    a.loglog(n_fast, fast, "o-", color=plotting.COLORS["method"],
+             label=f"constrained MALIS, 2 passes (slope {s_fast:.2f})")
+    a.loglog(n_brute, brute, "s-", color=plotting.COLORS["baseline"], label=f"all-pairs brute force (slope {s_brute:.2f})")
+    a.set_ylabel(ylabel)
+    a.set_title(title)
     a.set_xlabel("voxels in the crop")
     a.legend()
 plotting.save(fig, "mala", "fig5_scaling")

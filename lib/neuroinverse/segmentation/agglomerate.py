@@ -391,6 +391,13 @@ def agglomerate(
     return Agglomeration(fragments=frag, thresholds=thr, maps=maps, merge_scores=np.asarray(merges))
 
 
+def _check_thresholds(thresholds) -> np.ndarray:
+    thr = np.asarray(thresholds, dtype=np.float64).ravel()
+    if thr.size == 0 or not np.all(np.isfinite(thr)):
+        raise ValueError(f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}")
+    return thr
+
+
 def threshold_components(affinities, *, thresholds) -> list[np.ndarray]:
     """Connected components of the graph of edges with affinity ``> θ``, for each ``θ``.
 
@@ -406,9 +413,7 @@ def threshold_components(affinities, *, thresholds) -> list[np.ndarray]:
         One ``(Z, Y, X)`` int64 segmentation (ids ``1..K``) per threshold.
     """
     aff = _check_volume_affinities(affinities)
-    thr = np.asarray(thresholds, dtype=np.float64).ravel()
-    if thr.size == 0 or not np.all(np.isfinite(thr)):
-        raise ValueError(f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}")
+    thr = _check_thresholds(thresholds)
     return [connected_components(aff, threshold=float(t)) for t in thr]
 
 
@@ -430,9 +435,7 @@ def seeded_threshold_components(affinities, *, thresholds) -> list[np.ndarray]:
         One ``(Z, Y, X)`` int64 segmentation (ids ``1..K``) per threshold.
     """
     aff = _check_volume_affinities(affinities)
-    thr = np.asarray(thresholds, dtype=np.float64).ravel()
-    if thr.size == 0 or not np.all(np.isfinite(thr)):
-        raise ValueError(f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}")
+    thr = _check_thresholds(thresholds)
     bmap = boundary_map(aff)
     out = []
     for t in thr:
