@@ -578,14 +578,14 @@ res.add(Claim("M3a", "unconstrained MALIS at init: fraction of n⁻ on within-ob
 res.add(Claim("M3b", "unconstrained MALIS at init: fraction of n⁺ on boundary (g=0) edges (> 5 %)",
               paper="spurious (Sec. 2.2)", op=">=", threshold=0.05, measured=m3["pos_across"],
               control=m3_control["pos_across"], control_label="the warm-up network's affinities on the same crop"))
-res.add(Claim("M3c", "constrained MALIS at init: fraction of its mass on those edges", paper="0",
+res.add(Claim("M3c", "constrained MALIS at init: fraction of its mass on those edges", paper="0 (Sec. 2.2)",
               op="<=", threshold=0.0, measured=m3["constrained"],
               control=m3_control["constrained"], control_label="the same fraction for unconstrained MALIS"))
 res.add(Claim("M4", f"relative reduction of best VOI (median agglomeration), MALIS vs BCE, {cfg.seed_stat} "
-                    f"over {len(seeds_b)} seeds", paper="27 % (CREMI score, real data)",
+                    f"over {len(seeds_b)} seeds", paper="27 % (CREMI score, real data; abstract)",
               op=">=", threshold=cfg.m4_rel, measured=float(stat(red)),
               control=float(stat(red_ctl)), control_label="the warm-up network in place of MALIS"))
-res.add(Claim("M4b", "CREMI score of MALIS − BCE at the best threshold, worst of 3 seeds", paper="lower",
+res.add(Claim("M4b", "CREMI score of MALIS − BCE at the best threshold, worst of 3 seeds", paper="lower (abstract, CREMI)",
               op="<=", threshold=0.0, profiles=("full",), measured=float(max(d_cremi)) if full else None,
               control=float(max(d_cremi_ctl)) if full else None,
               control_label="the next seed's BCE branch in place of MALIS"))
@@ -593,7 +593,7 @@ res.add(Claim("M5", "best VOI of median agglomeration − best VOI of connected 
               "worst network", paper="agglomeration helps (Sec. 4)", op="<=", threshold=0.0, measured=m5,
               control=m5_ctl, control_label="the unmerged watershed fragments in place of agglomeration"))
 res.add(Claim("M6", f"VOI merge of MALIS − BCE at the best thresholds ({'median' if not full else 'worst'} seed)",
-              paper="gain from merges", op="<=", threshold=0.0, measured=float(worst(d_merge)),
+              paper="book's hypothesis: gain from merges", op="<=", threshold=0.0, measured=float(worst(d_merge)),
               control=float(worst(d_merge_ctl)), control_label="the warm-up network in place of MALIS"))
 print(f"{len(res.claims)} claims recorded")
 
