@@ -2,7 +2,7 @@
 
 Models of Speiser et al., "Fast amortized inference of neural activity from calcium imaging
 data with variational autoencoders", NIPS 2017 (parameter ranges from the authors'
-reference notebooks, see ``shared/papers/deepspike.md``):
+reference notebooks, in the paper's code repository ``mackelab/DeepSpike``):
 
 * **M1, linear AR(1)**: ``c_t = γ c_{t-1} + s_t``, ``f_t = α c_t + β + σ ε_t``.
 * **M4, dendritic spines** (:func:`simulate_spines`): bAPs seen on a dendrite and all its
