@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .chapters import CHAPTERS, Chapter, get_chapter
 from .results import load_all_results, scorecard_markdown
-from .runtime import check_profile, repo_root
+from .runtime import SMOKE_ENV, check_profile, repo_root
 
 __all__ = [
     "ChapterRun",
@@ -69,6 +69,7 @@ def run_chapter(
     timeout: float | None = None,
     root: Path | None = None,
     progress_bar: bool = True,
+    smoke: bool = False,
 ) -> ChapterRun:
     """Execute one chapter from its ``.py`` source with papermill.
 
@@ -79,6 +80,9 @@ def run_chapter(
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:N]"``, passed to the notebook.
         timeout: per-cell time limit in seconds (default one hour).
         root: book root (default :func:`~neuroinverse.runtime.repo_root`).
+        smoke: run the ``full`` profile's code at the ``ci`` sizes
+            (:func:`~neuroinverse.runtime.smoke_sizes`) into ``_build/smoke``; only with
+            ``profile="full"``. Its verdicts are not checked and never become results.
 
     Returns:
         A :class:`ChapterRun`; ``error`` holds the notebook's exception when it failed. The
@@ -92,16 +96,19 @@ def run_chapter(
 
     chapter = get_chapter(slug)
     check_profile(profile)
+    if smoke and profile != "full":
+        raise ValueError(f"a smoke run exercises the full profile's code; got profile {profile!r}")
     root = root or repo_root()
     source = root / chapter.source
-    out = executed_path(chapter, root)
+    out = build_dir(root) / "smoke" / "executed" / chapter.notebook if smoke else executed_path(chapter, root)
     out.parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(source, fmt="py:percent")
     nb.metadata.pop("jupytext", None)  # the executed copy is not paired with anything
     # The kernel inherits this environment: results must land in this root, and figures must
     # be drawn inline (an inherited MPLBACKEND=Agg would leave the notebook without figures).
-    saved = {k: os.environ.get(k) for k in ("NEUROINVERSE_ROOT", "MPLBACKEND")}
+    saved = {k: os.environ.get(k) for k in ("NEUROINVERSE_ROOT", "MPLBACKEND", SMOKE_ENV)}
     os.environ["NEUROINVERSE_ROOT"] = str(root)
+    os.environ[SMOKE_ENV] = "1" if smoke else "0"
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     t0 = time.perf_counter()
     error = None

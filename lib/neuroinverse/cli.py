@@ -4,6 +4,7 @@ Examples::
 
     neuroinverse run deepspike                      # ci profile, CPU or GPU (auto)
     neuroinverse run deepspike --profile full --device cuda
+    neuroinverse run deepspike --profile full --smoke   # full code paths at ci sizes, into _build/smoke
     neuroinverse build --profile ci                 # run every chapter, build _build/html
     neuroinverse build --no-execute                 # build from _build/executed as it is
     neuroinverse status --json                      # recorded claims and verdicts
@@ -36,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     profile_arg(r)
     r.add_argument("--seed", type=int, default=0, help="non-negative integer seed (default 0)")
     r.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    r.add_argument("--smoke", action="store_true",
+                   help="with --profile full: run the full profile's code at the ci sizes into "
+                        "_build/smoke (verdicts not checked, never recorded as results)")
     r.add_argument("--timeout", type=float, default=None,
                    help="per-cell time limit in seconds (default 3600)")
 
@@ -68,12 +72,15 @@ def _run(args) -> int:
         resolve_device(args.device)
         if args.seed < 0:
             raise ValueError(f"seed must be a non-negative integer; got {args.seed}")
+        if args.smoke and args.profile != "full":
+            raise ValueError(f"--smoke runs the full profile's code at the ci sizes; use it with "
+                             f"--profile full (got --profile {args.profile})")
     except ValueError as err:
         return _usage_error(str(err))
-    print(f"running {chapter.slug} ({chapter.source}) at profile {args.profile}, "
-          f"seed {args.seed}, device {args.device}", flush=True)
+    print(f"running {chapter.slug} ({chapter.source}) at profile {args.profile}"
+          f"{' (smoke: ci sizes)' if args.smoke else ''}, seed {args.seed}, device {args.device}", flush=True)
     run = run_chapter(chapter.slug, profile=args.profile, seed=args.seed, device=args.device,
-                      timeout=args.timeout)
+                      timeout=args.timeout, smoke=args.smoke)
     if not run.ok:
         print(f"{chapter.slug}: FAILED after {run.wall_s:.1f} s wall: {run.error}\n"
               f"  executed notebook with the traceback: {run.output}", file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 
-from .runtime import repo_root
+from .runtime import output_root
 
 __all__ = ["COLORS", "apply_style", "figure", "save", "check_labels"]
 
@@ -82,7 +82,7 @@ class SavedFigure(type(Path())):
 def save(fig, slug: str, name: str, directory: Path | str | None = None) -> SavedFigure:
     """Check labels and write ``<directory or _build/figures/slug>/<name>.png``; return its path."""
     check_labels(fig)
-    out = Path(directory) if directory is not None else repo_root() / "_build" / "figures" / slug
+    out = Path(directory) if directory is not None else output_root() / "figures" / slug
     out.mkdir(parents=True, exist_ok=True)
     path = SavedFigure(out / f"{name}.png")
     fig.savefig(path)

@@ -38,6 +38,8 @@ __all__ = [
     "cpu_times",
     "timed",
     "background",
+    "smoke_requested",
+    "output_root",
 ]
 
 PROFILES: tuple[str, ...] = ("ci", "full")
@@ -118,6 +120,7 @@ class Runtime:
     device: torch.device
     threads: int
     started: float = field(default_factory=time.perf_counter)
+    smoke: bool = False
 
     def select(self, **by_profile: dict[str, Any]) -> SimpleNamespace:
         """Pick the sizes of the active profile: ``rt.select(ci={...}, full={...})``.
@@ -134,6 +137,8 @@ class Runtime:
         keys = {p: set(v) for p, v in by_profile.items()}
         if len({frozenset(k) for k in keys.values()}) != 1:
             raise ValueError(f"profiles name different sizes: {keys}")
+        if self.smoke:
+            return SimpleNamespace(**smoke_sizes(by_profile["ci"], by_profile["full"]))
         return SimpleNamespace(**by_profile[self.profile])
 
     def generator(self, offset: int = 0, device: str | torch.device = "cpu") -> torch.Generator:
@@ -152,6 +157,34 @@ class Runtime:
         return provenance(self)
 
 
+SMOKE_ENV = "NEUROINVERSE_SMOKE"
+
+
+def smoke_requested() -> bool:
+    """``$NEUROINVERSE_SMOKE`` is ``1``: run the ``full`` profile's code at the ``ci`` sizes."""
+    value = os.environ.get(SMOKE_ENV, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"{SMOKE_ENV} must be 0 or 1; got {value!r}")
+    return value == "1"
+
+
+def output_root() -> Path:
+    """Where a run writes results and figures: ``_build``, or ``_build/smoke`` in a smoke run."""
+    base = repo_root() / "_build"
+    return base / "smoke" if smoke_requested() else base
+
+
+def smoke_sizes(ci: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
+    """The configuration of a smoke run: the ``full`` profile's switches at the ``ci`` sizes.
+
+    Booleans and strings (which code runs) come from ``full``; every other value (sizes,
+    counts, tolerances, tuples of them) comes from ``ci``. A smoke run exercises the code
+    that only the ``full`` profile reaches, on a CPU, in about the time of a ``ci`` run;
+    its verdicts mean nothing and are never recorded as results.
+    """
+    return {k: full[k] if isinstance(full[k], (bool, str)) or full[k] is None else ci[k] for k in full}
+
+
 def setup(profile: str = "ci", seed: int = 0, device: str = "auto") -> Runtime:
     """Prepare a chapter run: check the profile, seed everything, fix threads, pick a device.
 
@@ -160,17 +193,29 @@ def setup(profile: str = "ci", seed: int = 0, device: str = "auto") -> Runtime:
         seed: non-negative integer seed for every generator.
         device: ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda[:N]"``.
 
+    With ``$NEUROINVERSE_SMOKE=1`` (``neuroinverse run SLUG --profile full --smoke``) the
+    ``full`` profile runs at the ``ci`` sizes (:func:`smoke_sizes`); any other profile is
+    refused.
+
     Returns:
         The :class:`Runtime` the chapter uses.
     """
     check_profile(profile)
+    smoke = smoke_requested()
+    if smoke and profile != "full":
+        raise ValueError(f"a smoke run exercises the full profile's code; got profile {profile!r}")
     seed_everything(seed)
     dev = resolve_device(device)
     if profile == "ci":
         # One intra-op thread: the same floating-point reduction order on every run.
         torch.set_num_threads(1)
+    if smoke:
+        # The full profile's code at the ci sizes, with the ci profile's determinism.
+        torch.set_num_threads(1)
+        print("SMOKE RUN: the full profile's code at the ci sizes; its verdicts mean nothing "
+              "and are written to _build/smoke, never to the results", flush=True)
     threads = torch.get_num_threads()
-    return Runtime(profile=profile, seed=int(seed), device=dev, threads=threads)
+    return Runtime(profile=profile, seed=int(seed), device=dev, threads=threads, smoke=smoke)
 
 
 def provenance(rt: Runtime | None = None) -> dict[str, str]:
@@ -196,6 +241,7 @@ def provenance(rt: Runtime | None = None) -> dict[str, str]:
                 torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else platform.processor() or "cpu"
             ),
             threads=str(rt.threads),
+            smoke=str(rt.smoke),
             wall_time_s=f"{rt.elapsed():.1f}",
         )
     return info

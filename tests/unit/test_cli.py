@@ -87,3 +87,8 @@ def test_status_json_from_subprocess(tmp_path, run_cli):
     proc = run_cli("status", "--json", env={**os.environ, "NEUROINVERSE_RESULTS": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     assert any(r["verdict"] == "held" for r in json.loads(proc.stdout))
+
+
+def test_smoke_needs_the_full_profile(capsys):
+    assert cli.main(["run", chapter_slugs()[0], "--smoke"]) == 2
+    assert "--profile full" in capsys.readouterr().err

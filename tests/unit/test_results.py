@@ -10,6 +10,7 @@ import torch
 
 from neuroinverse.chapters import chapter_slugs
 from neuroinverse.results import (
+    NOT_REPRODUCED,
     ChapterResults,
     Claim,
     ClaimsNotHeld,
@@ -199,3 +200,14 @@ def test_require_controls_and_inconclusive_fails_check(tmp_path):
     rows = {r["claim"]: r for r in scorecard_rows(tmp_path)}
     assert rows["B"]["control"] == "0.700" and rows["C"]["control"] == "exact" and rows["B"]["verdict"] == "inconclusive"
     ChapterResults("deepspike", rt, expected_not_reproduced=("B",), claims=res.claims).check()
+
+
+def test_smoke_run_does_not_judge_verdicts():
+    rt = Runtime(profile="full", seed=0, device=torch.device("cpu"), threads=1, smoke=True)
+    res = ChapterResults("demo", rt, require_controls=True)
+    res.add(Claim("F1", "a full-only claim", paper="x", op=">=", threshold=1.0, profiles=("full",),
+                  measured=0.0, control=0.0, control_label="wrong answer"))
+    assert res.verdicts()["F1"] == NOT_REPRODUCED
+    res.check()  # a smoke run's verdicts mean nothing: not raised
+    with pytest.raises(ValueError, match="control"):  # but a missing control is still refused
+        res.add(Claim("F2", "no control", paper="x", op=">=", threshold=1.0, profiles=("full",), measured=1.0))

@@ -151,3 +151,37 @@ def test_background_gives_the_in_process_result_on_one_thread():
         background(_seeded_draw, 1, workers=0)
     with pytest.raises(TypeError, match="callable"):
         background(3)
+
+
+def test_smoke_takes_switches_from_full_and_sizes_from_ci(monkeypatch):
+    monkeypatch.setenv("NEUROINVERSE_SMOKE", "1")
+    threads = torch.get_num_threads()
+    try:
+        rt = setup(profile="full", seed=0, device="cpu")
+        assert rt.smoke and rt.profile == "full" and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    cfg = rt.select(ci=dict(n=10, seeds=(0,), lr=1e-3, ablation=False, arch="small"),
+                    full=dict(n=1000, seeds=(0, 1, 2), lr=1e-4, ablation=True, arch="large"))
+    assert (cfg.n, cfg.seeds, cfg.lr) == (10, (0,), 1e-3)  # sizes and numbers: ci
+    assert cfg.ablation is True and cfg.arch == "large"  # switches: full
+
+
+def test_smoke_is_refused_at_ci_and_for_bad_values(monkeypatch):
+    monkeypatch.setenv("NEUROINVERSE_SMOKE", "1")
+    with pytest.raises(ValueError, match="smoke"):
+        setup(profile="ci", seed=0, device="cpu")
+    monkeypatch.setenv("NEUROINVERSE_SMOKE", "yes")
+    with pytest.raises(ValueError, match="NEUROINVERSE_SMOKE"):
+        setup(profile="full", seed=0, device="cpu")
+
+
+def test_smoke_writes_under_build_smoke(monkeypatch):
+    from neuroinverse.results import results_dir
+    from neuroinverse.runtime import output_root, repo_root
+
+    monkeypatch.setenv("NEUROINVERSE_SMOKE", "0")
+    assert output_root() == repo_root() / "_build"
+    monkeypatch.setenv("NEUROINVERSE_SMOKE", "1")
+    assert output_root() == repo_root() / "_build" / "smoke"
+    assert results_dir() == repo_root() / "_build" / "smoke" / "results"
