@@ -22,13 +22,14 @@ export PYTHONUNBUFFERED := 1
 # executed notebooks carry their figures. Only the unit tests run with Agg.
 
 .PHONY: help venv deps book chapter sync notebooks test test-unit test-chapters test-nbval \
-        test-build test-site benchmark benchmark-all status clean
+        test-build test-site smoke benchmark benchmark-all status clean
 
 help:
 	@echo "make book                      run every chapter at PROFILE=$(PROFILE) and build _build/html"
 	@echo "make test                      every test: unit+lint, chapters, nbval, book build, site"
 	@echo "make chapter NAME=deepspike    run one chapter (PROFILE=ci|full)"
 	@echo "make sync | notebooks          jupytext --sync / regenerate the .ipynb from the .py"
+	@echo "make smoke                     the full profile's code at the ci sizes, every chapter"
 	@echo "make benchmark | benchmark-all | status | clean"
 
 venv: $(STAMP)
@@ -95,6 +96,11 @@ test-build: venv
 
 test-site: venv deps
 	$(PYTEST) tests/site
+
+# The full profile's code at the ci sizes, every chapter (verdicts not checked; _build/smoke).
+smoke: venv
+	@set -e; for slug in $$($(PY) -c 'from neuroinverse.chapters import chapter_slugs; print(*chapter_slugs())'); do \
+	  $(NI) run $$slug --profile full --smoke; done
 
 benchmark: venv
 	$(PY) benchmarks/chapters.py --profile $(PROFILE)

@@ -560,7 +560,7 @@ worst = np.median if cfg.seed_stat == "median" else np.max
 full = rt.profile == "full"
 expected = ("M3b", "M4", "M6") if rt.profile == "ci" else ("M4",)
 
-res = ChapterResults("mala", rt, require_controls=rt.profile == "ci", expected_not_reproduced=expected)
+res = ChapterResults("mala", rt, require_controls=True, expected_not_reproduced=expected)
 res.add(Claim("M1a", f"edges whose size-only constrained counts differ from label-map Kruskal, {cfg.m1_crops} crops",
               paper="exact (Sec. 2.2)", op="<=", threshold=0, measured=m1_mismatch,
               exact="edge-by-edge equality with the label-map Kruskal"))
