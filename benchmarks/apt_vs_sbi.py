@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuroinverse.inference.npe import run_npe
-from neuroinverse.metrics.posterior import c2st
-from neuroinverse.models.density import ConditionalFlow
-from neuroinverse.simulators.toy import (
+from neuroinverse.inference import run_npe
+from neuroinverse.metrics import c2st
+from neuroinverse.models import ConditionalFlow
+from neuroinverse.simulators import (
     TWO_MOONS_X_O,
     two_moons,
     two_moons_prior,

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from neuroinverse.inference.smlm_fitting import fit_frames
-from neuroinverse.models.decode import DecodeNet, DecodeScales, post_process, predict
+from neuroinverse.inference import fit_frames, post_process, predict
+from neuroinverse.models import DecodeNet, DecodeScales
 from neuroinverse.runtime import time_call
-from neuroinverse.simulators.smlm import SMLMSimulator
+from neuroinverse.simulators import SMLMSimulator
 
 
 def _peaked(out: dict, labels, shape) -> dict:

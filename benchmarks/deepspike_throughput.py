@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from neuroinverse.inference.deconvolution import gibbs_spikes, oasis_deconvolve
-from neuroinverse.models.recognition import FactorisedSpikeCNN
+from neuroinverse.inference import gibbs_spikes, oasis_deconvolve
+from neuroinverse.models import FactorisedSpikeCNN
 from neuroinverse.runtime import resolve_device, time_call
-from neuroinverse.simulators.calcium import simulate_linear
+from neuroinverse.simulators import simulate_linear
 
 
 def main(argv=None) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from neuroinverse.simulators.hodgkin_huxley import hh_model, hh_summary, simulate_hh
+from neuroinverse.simulators import hh_model, hh_summary, simulate_hh
 
 OUT = Path(__file__).resolve().parent / "results" / "hh_throughput.md"
 

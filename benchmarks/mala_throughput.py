@@ -7,7 +7,7 @@ anisotropy 2, from ``neuroinverse.simulators.neuropil``):
 
 * prediction: the ci network (MALA-tiny, 13k parameters) and the full-profile network
   (MALA-small, 0.63 M parameters) with untrained weights (the cost does not depend on them),
-  whole volume with reflect padding (``predict_affinities``), on the CPU with ``--threads``
+  whole volume with reflect padding (``predict_volume_affinities``), on the CPU with ``--threads``
   threads and on CUDA when available;
 * fragments (2-D watershed per section) and median agglomeration over the 19 thresholds
   0.05-0.95, on the CPU, fed with a stand-in for a trained network's output: the
@@ -29,15 +29,11 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from neuroinverse.models.unet import UNet
+from neuroinverse.labels import affinities_from_labels
+from neuroinverse.models import UNet
 from neuroinverse.runtime import resolve_device, time_call
-from neuroinverse.segmentation.affinities import affinities_from_labels
-from neuroinverse.segmentation.agglomerate import (
-    agglomerate,
-    predict_affinities,
-    watershed_fragments,
-)
-from neuroinverse.simulators.neuropil import grow_boundary, simulate_neuropil
+from neuroinverse.segmentation import agglomerate, predict_volume_affinities, watershed_fragments
+from neuroinverse.simulators import grow_boundary, simulate_neuropil
 
 PAPER_S_PER_MVX = 2.6
 NETS = {
@@ -80,7 +76,7 @@ def main(argv=None) -> None:
         for dev in devices:
             net = UNet(1, 3, dims=3, padding="valid", final_activation="sigmoid", **spec).to(dev)
             block = None if name.startswith("MALA-tiny") or dev.type == "cuda" else (shape[0], 128, 128)
-            t_pred = time_call(lambda net=net, dev=dev, block=block: predict_affinities(
+            t_pred = time_call(lambda net=net, dev=dev, block=block: predict_volume_affinities(
                 net, vol.raw, device=dev, block=block), repeats=3, warmup=1)
             total = t_pred + t_frag + t_agg
             rows.append((name, str(dev), t_pred, total, total / mvx))

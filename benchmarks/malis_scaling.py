@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from neuroinverse.labels import relabel_connected
 from neuroinverse.runtime import cpu_times
-from neuroinverse.segmentation.affinities import relabel_connected
-from neuroinverse.segmentation.malis import (
+from neuroinverse.segmentation import (
     malis_counts,
     malis_counts_bruteforce,
     malis_loss,

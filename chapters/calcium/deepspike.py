@@ -57,17 +57,32 @@ import numpy as np
 import torch
 
 from neuroinverse import plotting
-from neuroinverse.inference.deconvolution import gibbs_spikes, oasis_deconvolve
-from neuroinverse.inference.supervised import train_supervised_spikes
-from neuroinverse.inference.spike_vae import (LinearCalciumModel, SaturatingCalciumModel, SpikeVAE,
-                                              SpineCalciumModel, fit_spike_vae, make_snippets)
-from neuroinverse.metrics.spikes import (binned_correlation, misassigned_fraction, spike_count_factor,
-                                         spike_sync)
-from neuroinverse.models.recognition import AutoregressiveSpikeRNN, FactorisedSpikeCNN
+from neuroinverse.inference import (
+    LinearCalciumModel,
+    SaturatingCalciumModel,
+    SpikeVAE,
+    SpineCalciumModel,
+    fit_spike_vae,
+    gibbs_spikes,
+    make_snippets,
+    oasis_deconvolve,
+    train_supervised_spikes,
+)
+from neuroinverse.metrics import (
+    binned_correlation,
+    misassigned_fraction,
+    spike_count_factor,
+    spike_sync,
+)
+from neuroinverse.models import AutoregressiveSpikeRNN, FactorisedSpikeCNN
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import setup, time_call, timed
-from neuroinverse.simulators.calcium import (decay_time, simulate_linear, simulate_saturating,
-                                             simulate_spines)
+from neuroinverse.simulators import (
+    decay_time,
+    simulate_linear,
+    simulate_saturating,
+    simulate_spines,
+)
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(

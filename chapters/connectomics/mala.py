@@ -63,19 +63,32 @@ import numpy as np
 import torch
 
 from neuroinverse import plotting
-from neuroinverse.metrics.segmentation import mask_boundaries, score_sweep
-from neuroinverse.models.unet import UNet
+from neuroinverse.labels import relabel_connected
+from neuroinverse.metrics import mask_boundaries, score_sweep
+from neuroinverse.models import UNet
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import background, cpu_times, setup, timed
-from neuroinverse.segmentation.affinities import relabel_connected
-from neuroinverse.segmentation.agglomerate import (agglomerate, boundary_map, predict_affinities,
-                                                   seeded_threshold_components, threshold_components,
-                                                   watershed_fragments)
-from neuroinverse.segmentation.malis import (branch_training, fit_affinity_net, malis_counts,
-                                             malis_counts_bruteforce, malis_gradient_scale, malis_work,
-                                             malis_work_bruteforce)
-from neuroinverse.simulators.neuropil import (grow_boundary, random_training_crop, simulate_neuropil,
-                                              training_ground_truth)
+from neuroinverse.segmentation import (
+    agglomerate,
+    boundary_map,
+    branch_training,
+    fit_affinity_net,
+    malis_counts,
+    malis_counts_bruteforce,
+    malis_gradient_scale,
+    malis_work,
+    malis_work_bruteforce,
+    predict_volume_affinities,
+    seeded_threshold_components,
+    threshold_components,
+    watershed_fragments,
+)
+from neuroinverse.simulators import (
+    grow_boundary,
+    random_training_crop,
+    simulate_neuropil,
+    training_ground_truth,
+)
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
@@ -367,7 +380,7 @@ gt_masked = mask_boundaries(gt_test, distance=1)
 
 
 def evaluate(model, baseline=True):
-    aff = predict_affinities(model, test.raw, device=rt.device)
+    aff = predict_volume_affinities(model, test.raw, device=rt.device)
     frags = watershed_fragments(aff)
     agg = agglomerate(aff, frags, thresholds=THRESHOLDS, quantile="median")
     segs = [agg.segmentation(i) for i in range(THRESHOLDS.size)]
@@ -506,7 +519,7 @@ plotting.save(fig, "mala", "fig4_test_section")
 
 # %%
 def pipeline(model):
-    aff = predict_affinities(model, test.raw, device=rt.device)
+    aff = predict_volume_affinities(model, test.raw, device=rt.device)
     return agglomerate(aff, watershed_fragments(aff), thresholds=THRESHOLDS, quantile="median")
 
 

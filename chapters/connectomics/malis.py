@@ -68,16 +68,26 @@ import torch
 from matplotlib.patches import Rectangle
 
 from neuroinverse import plotting
-from neuroinverse.metrics.segmentation import rand_pair_counts
-from neuroinverse.models.unet import UNet
+from neuroinverse.labels import affinity_graph, connected_components
+from neuroinverse.metrics import rand_pair_counts
+from neuroinverse.models import UNet
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import setup
-from neuroinverse.segmentation.affinities import affinity_graph, connected_components
-from neuroinverse.segmentation.malis import (branch_training, count_checks, edge_error, fit_affinity_net,
-                                             malis_counts, maximin_affinity, maximin_affinity_bruteforce,
-                                             maximin_path, maximum_spanning_tree, predict_affinities,
-                                             rand_error_curve, raw_threshold_rand_errors)
-from neuroinverse.simulators.em import em_test_set, em_training_batch, gap_merge_mask
+from neuroinverse.segmentation import (
+    branch_training,
+    count_checks,
+    edge_error,
+    fit_affinity_net,
+    malis_counts,
+    maximin_affinity,
+    maximin_affinity_bruteforce,
+    maximin_path,
+    maximum_spanning_tree,
+    predict_affinities,
+    rand_error_curve,
+    raw_threshold_rand_errors,
+)
+from neuroinverse.simulators import em_test_set, em_training_batch, gap_merge_mask
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(

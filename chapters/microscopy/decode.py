@@ -65,14 +65,29 @@ import numpy as np
 import torch
 
 from neuroinverse import plotting
-from neuroinverse.inference.smlm_fitting import calibrate_psf, fit_frames, gaussian_crlb
-from neuroinverse.metrics.localisation import (isolated, localisation_scores, match_localisations,
-                                               render_localisations, uncertainty_calibration)
-from neuroinverse.models.decode import (DecodeNet, DecodeScales, decode_loss, make_targets, post_process,
-                                        precision_recall_sweep, predict, simulate_windows, train_decode)
+from neuroinverse.inference import (
+    calibrate_psf,
+    decode_loss,
+    fit_frames,
+    gaussian_crlb,
+    make_targets,
+    post_process,
+    precision_recall_sweep,
+    predict,
+    simulate_windows,
+    train_decode,
+)
+from neuroinverse.metrics import (
+    isolated,
+    localisation_scores,
+    match_localisations,
+    render_localisations,
+    uncertainty_calibration,
+)
+from neuroinverse.models import DecodeNet, DecodeScales
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import background, setup, timed
-from neuroinverse.simulators.smlm import Camera, EmitterTable, GaussianPSF, SMLMSimulator
+from neuroinverse.simulators import Camera, EmitterTable, GaussianPSF, SMLMSimulator
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(

@@ -76,17 +76,27 @@ import numpy as np
 import torch
 
 from neuroinverse import plotting
-from neuroinverse.inference.abc import rejection_abc, resample_with_jitter
-from neuroinverse.inference.npe import run_npe
-from neuroinverse.metrics.posterior import GridDensity, c2st, c2st_calibrated_async, hpd_mass, kl_from_samples
-from neuroinverse.models.density import ConditionalFlow
+from neuroinverse.inference import rejection_abc, resample_with_jitter, run_npe
+from neuroinverse.metrics import GridDensity, c2st, c2st_calibrated_async, hpd_mass, kl_from_samples
+from neuroinverse.models import ConditionalFlow
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import background, setup
-from neuroinverse.simulators.toy import (SLCP_THETA_O, TWO_MOONS_THETA_O, TWO_MOONS_X_O, gaussian_linear,
-                                         gaussian_linear_posterior, gaussian_linear_prior, slcp,
-                                         slcp_distractors, slcp_prior, slcp_reference_posterior, two_moons,
-                                         two_moons_grid_posterior, two_moons_prior,
-                                         two_moons_reference_posterior)
+from neuroinverse.simulators import (
+    SLCP_THETA_O,
+    TWO_MOONS_THETA_O,
+    TWO_MOONS_X_O,
+    gaussian_linear,
+    gaussian_linear_posterior,
+    gaussian_linear_prior,
+    slcp,
+    slcp_distractors,
+    slcp_prior,
+    slcp_reference_posterior,
+    two_moons,
+    two_moons_grid_posterior,
+    two_moons_prior,
+    two_moons_reference_posterior,
+)
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(

@@ -72,16 +72,33 @@ import torch
 from scipy.stats import spearmanr, wilcoxon
 
 from neuroinverse import plotting
-from neuroinverse.inference.abc import rejection_abc, resample_with_jitter
-from neuroinverse.inference.emulators import (fraction_in_hpd, grid_kde, grid_posterior, hpd_threshold,
-                                              make_flow_ensemble, posterior_samples, run_active_learning,
-                                              sample_grid)
-from neuroinverse.metrics.posterior import GridDensity, c2st, c2st_calibrated_async, hpd_mass
+from neuroinverse.inference import (
+    fraction_in_hpd,
+    grid_kde,
+    grid_posterior,
+    hpd_threshold,
+    make_flow_ensemble,
+    posterior_samples,
+    rejection_abc,
+    resample_with_jitter,
+    run_active_learning,
+    sample_grid,
+)
+from neuroinverse.metrics import GridDensity, c2st, c2st_calibrated_async, hpd_mass
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import background, setup
-from neuroinverse.simulators.toy import (GAUSSIAN_1D_X_O, TWO_MOONS_X_O, gaussian_1d, gaussian_1d_log_likelihood,
-                                         gaussian_1d_prior, two_moons, two_moons_grid_posterior,
-                                         two_moons_log_likelihood, two_moons_prior, two_moons_reference_posterior)
+from neuroinverse.simulators import (
+    GAUSSIAN_1D_X_O,
+    TWO_MOONS_X_O,
+    gaussian_1d,
+    gaussian_1d_log_likelihood,
+    gaussian_1d_prior,
+    two_moons,
+    two_moons_grid_posterior,
+    two_moons_log_likelihood,
+    two_moons_prior,
+    two_moons_reference_posterior,
+)
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
@@ -458,9 +475,9 @@ print(f"E4 on {len(e4_std)} cells: Spearman ρ {rho_e4:.3f}; with the std shuffl
 # %%
 hh = {}
 if rt.profile == "full":
-    from neuroinverse.inference.snpe import SNPEB, marginal_summary
-    from neuroinverse.models.mdn import MDN
-    from neuroinverse.simulators.hodgkin_huxley import HHSimulator, hh_model, pilot_zscore
+    from neuroinverse.inference import SNPEB, marginal_summary
+    from neuroinverse.models import MDN
+    from neuroinverse.simulators import HHSimulator, hh_model, pilot_zscore
 
     hh_m = hh_model("2param")
     zs = pilot_zscore(HHSimulator("2param", device=rt.device), hh_m.prior, cfg.hh["pilot"], generator=rt.generator(50))

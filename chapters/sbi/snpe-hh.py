@@ -67,15 +67,23 @@ import numpy as np
 import torch
 
 from neuroinverse import plotting
-from neuroinverse.inference.abc import rejection_abc
-from neuroinverse.inference.snpe import SNPEB, marginal_summary
-from neuroinverse.models.mdn import MDN, GRUEmbedding
+from neuroinverse.inference import SNPEB, marginal_summary, rejection_abc
+from neuroinverse.models import MDN, GRUEmbedding
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import background, setup, timed
-from neuroinverse.simulators.autapse import AUTAPSE_PRIOR, AUTAPSE_THETA_STAR, AutapseSimulator
-from neuroinverse.simulators.hodgkin_huxley import (FEATURE_SETS, HHSimulator, feature_report, hh_model,
-                                                    pilot_zscore)
-from neuroinverse.simulators.toy import gaussian_linear, gaussian_linear_posterior, gaussian_linear_prior
+from neuroinverse.simulators import (
+    AUTAPSE_PRIOR,
+    AUTAPSE_THETA_STAR,
+    FEATURE_SETS,
+    AutapseSimulator,
+    HHSimulator,
+    feature_report,
+    gaussian_linear,
+    gaussian_linear_posterior,
+    gaussian_linear_prior,
+    hh_model,
+    pilot_zscore,
+)
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(

@@ -3,9 +3,13 @@
 import pytest
 import torch
 
-from neuroinverse.inference.abc import rejection_abc, resample_with_jitter
-from neuroinverse.simulators.priors import BoxUniform, GaussianPrior
-from neuroinverse.simulators.toy import gaussian_linear, gaussian_linear_posterior
+from neuroinverse.inference import rejection_abc, resample_with_jitter
+from neuroinverse.simulators import (
+    BoxUniform,
+    GaussianPrior,
+    gaussian_linear,
+    gaussian_linear_posterior,
+)
 
 
 def gen(s=0):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.segmentation.affinities import (
+from neuroinverse.labels import (
     NEIGHBOURHOOD_2D,
     NEIGHBOURHOOD_3D,
     affinities_from_labels,

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from neuroinverse.segmentation.affinities import affinities_from_labels
-from neuroinverse.segmentation.agglomerate import (
+from neuroinverse.labels import affinities_from_labels
+from neuroinverse.segmentation import (
     agglomerate,
     boundary_map,
-    predict_affinities,
+    predict_volume_affinities,
     region_graph,
     seeded_threshold_components,
     threshold_components,
@@ -100,7 +100,7 @@ def test_threshold_components_match_scipy_first_appearance():
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components as sp_cc
 
-    from neuroinverse.segmentation.affinities import affinity_graph
+    from neuroinverse.labels import affinity_graph
 
     rng = np.random.default_rng(5)
     aff = rng.random((3, 4, 7, 6))
@@ -118,14 +118,14 @@ def test_threshold_components_match_scipy_first_appearance():
 def test_predict_affinities_pads_and_tiles():
     import torch
 
-    from neuroinverse.models.unet import UNet
+    from neuroinverse.models import UNet
 
     torch.manual_seed(0)
     net = UNet(1, 3, dims=3, base_channels=2, depth=2, channel_multiplier=2, downsample=(1, 2, 2),
                kernel_size=[(1, 3, 3), (3, 3, 3)], padding="valid", final_activation="sigmoid")
     raw = np.random.default_rng(0).normal(size=(6, 20, 20)).astype(np.float32)
-    whole = predict_affinities(net, raw)
-    tiled = predict_affinities(net, raw, block=(4, 12, 12))
+    whole = predict_volume_affinities(net, raw)
+    tiled = predict_volume_affinities(net, raw, block=(4, 12, 12))
     assert whole.shape == (3, 6, 20, 20) and whole.dtype == np.float32
     np.testing.assert_allclose(tiled, whole, atol=1e-6)
     assert net.training  # the mode is restored

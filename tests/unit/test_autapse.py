@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from neuroinverse.simulators.autapse import (
+from neuroinverse.simulators import (
     AUTAPSE_FEATURES,
     AUTAPSE_PRIOR,
     AUTAPSE_THETA_STAR,

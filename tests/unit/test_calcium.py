@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from neuroinverse.simulators.calcium import (
+from neuroinverse.simulators import (
     M1_RANGES,
     decay_time,
     sample_linear_params,

@@ -6,9 +6,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-from neuroinverse.models.decode import (
-    DecodeNet,
-    DecodeScales,
+from neuroinverse.inference import (
     DecodeTargets,
     decode_loss,
     localise,
@@ -20,7 +18,8 @@ from neuroinverse.models.decode import (
     train_decode,
     window_batch,
 )
-from neuroinverse.simulators.smlm import EmitterTable, SMLMSimulator
+from neuroinverse.models import DecodeNet, DecodeScales
+from neuroinverse.simulators import EmitterTable, SMLMSimulator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.models.density import ConditionalDensity, ConditionalFlow
+from neuroinverse.models import ConditionalDensity, ConditionalFlow
 
 
 def _flow(d_v, d_c, kind="maf", seed=0):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.segmentation.affinities import affinities_from_labels
-from neuroinverse.simulators.em import em_test_set, simulate_em_image, simulate_em_images
+from neuroinverse.labels import affinities_from_labels
+from neuroinverse.simulators import em_test_set, simulate_em_image, simulate_em_images
 
 
 def test_shapes_dtypes_and_determinism():

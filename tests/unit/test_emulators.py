@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.inference.abc import resample_with_jitter
-from neuroinverse.inference.emulators import (
+from neuroinverse.inference import (
     EmulatorEnsemble,
     alpha_info_mc,
     alpha_info_moment_matched,
@@ -18,16 +17,17 @@ from neuroinverse.inference.emulators import (
     hpd_threshold,
     log_alpha_post,
     make_flow_ensemble,
+    resample_with_jitter,
     run_active_learning,
     sample_grid,
     select_batch,
     slice_sample,
     split_rhat,
 )
-from neuroinverse.models.density import ConditionalDensity
-from neuroinverse.simulators.priors import BoxUniform
-from neuroinverse.simulators.toy import (
+from neuroinverse.models import ConditionalDensity
+from neuroinverse.simulators import (
     GAUSSIAN_1D_X_O,
+    BoxUniform,
     gaussian_1d,
     gaussian_1d_posterior_log_prob,
     gaussian_1d_prior,

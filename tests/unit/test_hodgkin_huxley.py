@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.simulators.hodgkin_huxley import (
+from neuroinverse.simulators import (
     FEATURE_SETS,
     I_STEP,
     HHSimulator,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.metrics.localisation import (
+from neuroinverse.metrics import (
     efficiency,
     isolated,
     localisation_scores,
@@ -14,7 +14,7 @@ from neuroinverse.metrics.localisation import (
     render_localisations,
     uncertainty_calibration,
 )
-from neuroinverse.simulators.smlm import EmitterTable
+from neuroinverse.simulators import EmitterTable
 
 
 def tab(frame, x, y, z=None, n_frames=2, pixel_size=(100.0, 100.0)):

@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.metrics.segmentation import rand_error
-from neuroinverse.segmentation import malis as M
-from neuroinverse.segmentation.affinities import (
+from neuroinverse.labels import (
     affinities_from_labels,
     affinity_graph,
     connected_components,
     relabel_connected,
 )
+from neuroinverse.metrics import rand_error
+from neuroinverse.segmentation import fit_affinity_net, malis_gradient_scale
+from neuroinverse.segmentation import malis as M
 
 
 def _random_case(rng, shape, n_labels=4, p_zero=0.2):
@@ -254,16 +255,22 @@ def test_work_slopes_separate_quasi_linear_from_quadratic():
     assert 0.8 < s_fast < 1.3 and s_brute > 1.8
 
 
-def test_malis_gradient_scale_equalises_the_gradient_norms():
-    from neuroinverse.models.unet import UNet
+def _tiny_net_and_two_cells():
+    """A small 2-D affinity U-Net and a 12 × 12 image of two cells with their affinities."""
+    from neuroinverse.models import UNet
 
     torch.manual_seed(0)
     net = UNet(1, 2, dims=2, base_channels=4, depth=1, padding="same", final_activation="sigmoid")
     labels = np.zeros((1, 12, 12), dtype=np.int64)
     labels[0, :, :5], labels[0, :, 7:] = 1, 2
     gt = torch.as_tensor(affinities_from_labels(labels[0])[None], dtype=torch.float32)
+    return net, labels, gt
+
+
+def test_malis_gradient_scale_equalises_the_gradient_norms():
+    net, labels, gt = _tiny_net_and_two_cells()
     raw = torch.randn(1, 1, 12, 12)
-    scale = M.malis_gradient_scale(net, (raw, labels, gt), constrained=True, balanced=True)
+    scale = malis_gradient_scale(net, (raw, labels, gt), constrained=True, balanced=True)
     assert scale > 0
 
     def norm(loss):
@@ -277,17 +284,11 @@ def test_malis_gradient_scale_equalises_the_gradient_norms():
 
 
 def test_fit_affinity_net_takes_a_mask_and_a_malis_weight():
-    from neuroinverse.models.unet import UNet
-
-    torch.manual_seed(0)
-    net = UNet(1, 2, dims=2, base_channels=4, depth=1, padding="same", final_activation="sigmoid")
-    labels = np.zeros((1, 12, 12), dtype=np.int64)
-    labels[0, :, :5], labels[0, :, 7:] = 1, 2
-    gt = torch.as_tensor(affinities_from_labels(labels[0])[None], dtype=torch.float32)
+    net, labels, gt = _tiny_net_and_two_cells()
     mask = torch.ones_like(gt)
     batch = (torch.randn(1, 1, 12, 12), labels, gt, mask)
-    hist = M.fit_affinity_net(net, lambda step: batch, loss="malis", constrained=True, malis_weight=0.5,
+    hist = fit_affinity_net(net, lambda step: batch, loss="malis", constrained=True, malis_weight=0.5,
                               bce_weight=0.1, balanced=True, betas=(0.95, 0.999), n_steps=2, progress=False)
     assert hist is not None
     with pytest.raises(ValueError):
-        M.fit_affinity_net(net, lambda step: batch[:2], loss="bce", n_steps=1, progress=False)
+        fit_affinity_net(net, lambda step: batch[:2], loss="bce", n_steps=1, progress=False)

@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, MultivariateNormal
 
-from neuroinverse.models.density import ConditionalDensity
-from neuroinverse.models.mdn import MDN, BayesianLinear, GRUEmbedding, gaussian_kl
+from neuroinverse.models import MDN, BayesianLinear, ConditionalDensity, GRUEmbedding, gaussian_kl
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.simulators.neuropil import (
+from neuroinverse.simulators import (
     grow_boundary,
     membrane_mask,
     random_training_crop,

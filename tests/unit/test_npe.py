@@ -6,16 +6,20 @@ import warnings
 import pytest
 import torch
 
-from neuroinverse.inference.npe import (
+from neuroinverse.inference import (
     RestrictedPosterior,
-    _log_mixture_proposal,
     apt_atomic_loss,
     run_npe,
     sample_atom_indices,
 )
-from neuroinverse.models.density import ConditionalDensity, ConditionalFlow
-from neuroinverse.simulators.priors import BoxUniform, GaussianPrior
-from neuroinverse.simulators.toy import gaussian_linear, gaussian_linear_posterior
+from neuroinverse.inference.npe import _log_mixture_proposal
+from neuroinverse.models import ConditionalDensity, ConditionalFlow
+from neuroinverse.simulators import (
+    BoxUniform,
+    GaussianPrior,
+    gaussian_linear,
+    gaussian_linear_posterior,
+)
 
 
 class FixedGaussian(ConditionalDensity):

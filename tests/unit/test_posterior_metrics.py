@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.metrics.posterior import c2st, c2st_async
+from neuroinverse.metrics import c2st, c2st_async
 
 
 def test_c2st_is_near_half_on_identical_distributions():

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from neuroinverse.simulators.priors import BoxUniform, GaussianPrior
+from neuroinverse.simulators import BoxUniform, GaussianPrior
 
 
 def test_box_uniform_samples_moments_and_density():

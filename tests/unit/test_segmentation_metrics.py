@@ -8,7 +8,7 @@ from skimage.metrics import adapted_rand_error as sk_arand
 from skimage.metrics import variation_of_information as sk_voi
 from sklearn.metrics import rand_score
 
-from neuroinverse.metrics.segmentation import (
+from neuroinverse.metrics import (
     adapted_rand_error,
     boundary_ignore_mask,
     contingency,

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from neuroinverse.simulators.smlm import (
+from neuroinverse.simulators import (
     Camera,
     EmitterTable,
     GaussianPSF,

@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from neuroinverse.inference.smlm_fitting import (
+from neuroinverse.inference import (
     calibrate_psf,
     detect_spots,
     extract_rois,
     fit_frames,
     fit_gaussian_mle,
 )
-from neuroinverse.simulators.smlm import EmitterTable, GaussianPSF, SMLMSimulator
+from neuroinverse.simulators import EmitterTable, GaussianPSF, SMLMSimulator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

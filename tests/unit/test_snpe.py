@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import stats
 
-from neuroinverse.inference.snpe import (
+from neuroinverse.inference import (
     SNPEB,
     FailureClassifier,
     SNPEProposal,
@@ -18,9 +18,10 @@ from neuroinverse.inference.snpe import (
     importance_weights,
     weighted_and_unweighted,
 )
-from neuroinverse.models.mdn import MDN
-from neuroinverse.simulators.priors import BoxUniform, GaussianPrior
-from neuroinverse.simulators.toy import (
+from neuroinverse.models import MDN
+from neuroinverse.simulators import (
+    BoxUniform,
+    GaussianPrior,
     gaussian_linear,
     gaussian_linear_posterior,
     gaussian_linear_prior,

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.inference.deconvolution import gibbs_spikes, oasis_deconvolve
-from neuroinverse.metrics.spikes import bin_frames, binned_correlation, spike_count_factor
-from neuroinverse.simulators.calcium import simulate_linear
+from neuroinverse.inference import gibbs_spikes, oasis_deconvolve
+from neuroinverse.metrics import bin_frames, binned_correlation, spike_count_factor
+from neuroinverse.simulators import simulate_linear
 
 
 def test_binned_correlation_perfect_and_binning():

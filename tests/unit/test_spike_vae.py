@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from neuroinverse.inference.spike_vae import (
+from neuroinverse.inference import (
     LinearCalciumModel,
     SpikeVAE,
     bernoulli_log_prob,
@@ -13,9 +13,9 @@ from neuroinverse.inference.spike_vae import (
     train_spike_vae,
     vimco_objective,
 )
-from neuroinverse.metrics.spikes import binned_correlation
-from neuroinverse.models.recognition import FactorisedSpikeCNN
-from neuroinverse.simulators.calcium import simulate_linear
+from neuroinverse.metrics import binned_correlation
+from neuroinverse.models import FactorisedSpikeCNN
+from neuroinverse.simulators import simulate_linear
 
 
 def test_generative_mean_equals_ar1_recursion():

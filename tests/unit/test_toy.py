@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuroinverse.simulators.toy import (
+from neuroinverse.simulators import (
     GAUSSIAN_1D_X_O,
     SLCP_THETA_O,
     TWO_MOONS_THETA_O,

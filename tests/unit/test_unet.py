@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from neuroinverse.models.unet import UNet
+from neuroinverse.models import UNet
 
 
 def _mala_tiny(base_channels=8):

@@ -47,7 +47,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .._checks import as_tensor, check_range
+from .._checks import as_tensor, check_positive_int, check_range, check_rows
 from ..models.density import ConditionalDensity, ConditionalFlow
 from ..training import fit as fit_loop
 from .abc import sample_prior_checked, simulate_checked
@@ -82,18 +82,6 @@ ACQUISITIONS: tuple[str, ...] = ("post", "info", "prior")
 # ---------------------------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------------------------
-def _rows(x, name: str, dim: int | None = None, *, allow_1d: bool = False) -> torch.Tensor:
-    """``x`` as a float tensor ``(n, dim)`` without NaN; raise ``ValueError`` naming ``name``."""
-    t = x if isinstance(x, torch.Tensor) else as_tensor(x, name)
-    if allow_1d and t.ndim == 1:
-        t = t.unsqueeze(0)
-    if t.ndim != 2 or (dim is not None and t.shape[1] != dim):
-        raise ValueError(f"{name} must have shape (n, {dim if dim is not None else 'd'}); got {tuple(t.shape)}")
-    if torch.isnan(t).any():
-        raise ValueError(f"{name} contains NaN")
-    return t.float() if t.dtype != torch.float64 else t
-
-
 def _observation(x_o, dim: int) -> torch.Tensor:
     """The observation as a ``(dim,)`` tensor; ``ValueError`` naming ``x_o`` on a mismatch."""
     t = x_o if isinstance(x_o, torch.Tensor) else as_tensor(x_o, "x_o")
@@ -103,12 +91,6 @@ def _observation(x_o, dim: int) -> torch.Tensor:
     if not torch.isfinite(t).all():
         raise ValueError("x_o contains NaN or infinite values")
     return t
-
-
-def _positive_int(v, name: str, *, minimum: int = 1) -> int:
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {v!r}")
-    return int(v)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,7 +435,7 @@ class EmulatorEnsemble(nn.Module):
             theta: ``(n, d_θ)`` parameters.
             x_o: the observation, ``(d_x,)``.
         """
-        theta = _rows(theta, "theta", self.theta_dim).to(self.device, torch.float32)
+        theta = check_rows(theta, "theta", self.theta_dim).to(self.device, torch.float32)
         x = _observation(x_o, self.x_dim).to(self.device)[None]
         fused = self._fused()
         if fused is not None:  # one batched pass for all members
@@ -478,7 +460,7 @@ class EmulatorEnsemble(nn.Module):
 
     def log_posterior(self, theta, x_o, prior) -> torch.Tensor:
         """Unnormalised log posterior ``log p(θ) + log q̄(x_o | θ)``, shape ``(n,)`` (−inf outside the prior)."""
-        theta = _rows(theta, "theta", self.theta_dim)
+        theta = check_rows(theta, "theta", self.theta_dim)
         lp = prior.log_prob(theta.cpu()).to(self.device)
         ll = self.log_likelihood(theta, x_o)
         return torch.where(torch.isfinite(lp), lp + ll, torch.full_like(ll, -math.inf))
@@ -491,8 +473,8 @@ class EmulatorEnsemble(nn.Module):
         :class:`~neuroinverse.models.density.ConditionalFlow` supports; the public
         ``ConditionalDensity.sample`` takes a single context.)
         """
-        n_samples = _positive_int(n_samples, "n_samples")
-        theta = _rows(theta, "theta", self.theta_dim).to(self.device, torch.float32)
+        n_samples = check_positive_int(n_samples, "n_samples")
+        theta = check_rows(theta, "theta", self.theta_dim).to(self.device, torch.float32)
         n = theta.shape[0]
         ctx = theta.repeat_interleave(n_samples, 0)
         out = []
@@ -525,7 +507,7 @@ class EmulatorEnsemble(nn.Module):
                 (Monte Carlo with the members' exact densities).
             generator: randomness of the Monte Carlo draws.
         """
-        theta = _rows(theta, "theta", self.theta_dim)
+        theta = check_rows(theta, "theta", self.theta_dim)
         if self.n_members < 2:
             raise ValueError("acquisition functions need an ensemble of at least 2 members")
         with torch.no_grad():
@@ -580,8 +562,8 @@ class EmulatorEnsemble(nn.Module):
         Returns:
             :class:`FitLog`.
         """
-        theta = _rows(theta, "theta", self.theta_dim)
-        x = _rows(x, "x", self.x_dim)
+        theta = check_rows(theta, "theta", self.theta_dim)
+        x = check_rows(x, "x", self.x_dim)
         if theta.shape[0] != x.shape[0]:
             raise ValueError(f"theta and x must have the same number of rows; got {theta.shape[0]} and {x.shape[0]}")
         if not torch.isfinite(x).all():
@@ -589,10 +571,10 @@ class EmulatorEnsemble(nn.Module):
         n = theta.shape[0]
         if n < 2:
             raise ValueError(f"theta must hold at least 2 simulations to train on; got {n}")
-        max_steps = _positive_int(max_steps, "max_steps")
-        batch_size = _positive_int(batch_size, "batch_size")
-        patience = _positive_int(patience, "patience")
-        eval_every = _positive_int(eval_every, "eval_every")
+        max_steps = check_positive_int(max_steps, "max_steps")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        patience = check_positive_int(patience, "patience")
+        eval_every = check_positive_int(eval_every, "eval_every")
         val_fraction = check_range(val_fraction, "val_fraction", 0.0, 0.5)
         if clip_norm is not None and not (clip_norm > 0):
             raise ValueError(f"clip_norm must be positive or None; got {clip_norm!r}")
@@ -744,7 +726,7 @@ def make_flow_ensemble(theta_dim: int, x_dim: int, *, n_members: int = 5, kind: 
         device: where the members live.
         log_density_cap: see :class:`EmulatorEnsemble`.
     """
-    n_members = _positive_int(n_members, "n_members")
+    n_members = check_positive_int(n_members, "n_members")
     members = []
     for m in range(n_members):
         with torch.random.fork_rng(devices=[]):
@@ -864,14 +846,14 @@ def generate_candidates(prior, n: int, *, prior_fraction: float = 0.5,
     The candidate set and the share of prior draws are the book's choice (2000 candidates,
     half from the prior, at the ``ci`` profile of the emulators chapter).
     """
-    n = _positive_int(n, "n")
+    n = check_positive_int(n, "n")
     prior_fraction = check_range(prior_fraction, "prior_fraction", 0.0, 1.0)
     n_post = n - int(round(prior_fraction * n))
     if n_post and posterior_sampler is None:
         raise ValueError("posterior_sampler is required when prior_fraction < 1")
     parts = [sample_prior_checked(prior, n - n_post, generator=generator)] if n - n_post else []
     if n_post:
-        post = _rows(posterior_sampler(n_post, generator), "posterior_sampler output", prior.dim).cpu()
+        post = check_rows(posterior_sampler(n_post, generator), "posterior_sampler output", prior.dim).cpu()
         if post.shape[0] != n_post:
             raise ValueError(f"posterior_sampler must return {n_post} rows; got {post.shape[0]}")
         bad = ~prior.contains(post)
@@ -904,13 +886,13 @@ def select_batch(candidates, scores, batch_size: int, *, exclusion_radius: float
     Raises:
         ValueError: if fewer than B candidates survive the exclusions.
     """
-    cand = _rows(candidates, "candidates").double().cpu()
+    cand = check_rows(candidates, "candidates").double().cpu()
     sc = (scores if isinstance(scores, torch.Tensor) else as_tensor(scores, "scores")).double().cpu().reshape(-1)
     if sc.shape[0] != cand.shape[0]:
         raise ValueError(f"scores must have one entry per candidate ({cand.shape[0]}); got {sc.shape[0]}")
     if torch.isnan(sc).any():
         raise ValueError("scores contains NaN")
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     radius = float(exclusion_radius)
     if not radius >= 0:
         raise ValueError(f"exclusion_radius must be >= 0; got {exclusion_radius!r}")
@@ -958,7 +940,7 @@ def grid_posterior(log_density: Callable[[torch.Tensor], torch.Tensor], low, hig
     d = lo.numel()
     if d not in (1, 2) or hi.numel() != d or not bool((hi > lo).all()):
         raise ValueError(f"low and high must be 1-D or 2-D boxes with high > low; got {lo.tolist()}, {hi.tolist()}")
-    points = _positive_int(points, "points", minimum=2)
+    points = check_positive_int(points, "points", minimum=2)
     h = (hi - lo) / points
     axes = [(lo[j] + h[j] * (torch.arange(points, dtype=torch.float64) + 0.5)) for j in range(d)]
     mesh = torch.meshgrid(*axes, indexing="ij")
@@ -979,7 +961,7 @@ def grid_posterior(log_density: Callable[[torch.Tensor], torch.Tensor], low, hig
 def sample_grid(axes: Sequence[np.ndarray], density: np.ndarray, n: int, *,
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Draw ``n`` samples ``(n, d)`` from a grid density: cells by mass, uniform jitter within a cell."""
-    n = _positive_int(n, "n")
+    n = check_positive_int(n, "n")
     d = len(axes)
     dens = np.asarray(density, dtype=np.float64)
     if dens.ndim != d or any(dens.shape[j] != len(axes[j]) for j in range(d)):
@@ -1013,7 +995,7 @@ def grid_kde(samples, axes: Sequence[np.ndarray], *, bandwidth: float | None = N
     Returns:
         ``(len(axes[0]), …)`` density with ``density.sum() · cell volume == 1``.
     """
-    s = _rows(samples, "samples", len(axes)).double().cpu()
+    s = check_rows(samples, "samples", len(axes)).double().cpu()
     if s.shape[0] < 2:
         raise ValueError(f"samples needs at least 2 rows; got {s.shape[0]}")
     k, d = s.shape
@@ -1049,7 +1031,7 @@ def fraction_in_hpd(theta, axes: Sequence[np.ndarray], density: np.ndarray, *, l
     The region is the set of cells of highest density holding ``level`` of the mass; a point
     is inside if its cell is (points outside the grid are outside).
     """
-    t = _rows(theta, "theta", len(axes)).double().cpu().numpy()
+    t = check_rows(theta, "theta", len(axes)).double().cpu().numpy()
     dens = np.asarray(density, dtype=np.float64)
     thresh = hpd_threshold(dens, level=level)
     inside_grid = np.ones(t.shape[0], dtype=bool)
@@ -1091,11 +1073,11 @@ def slice_sample(log_prob: Callable[[torch.Tensor], torch.Tensor], init, n_sampl
     Returns:
         ``(C, n_samples, d)`` samples.
     """
-    x = _rows(init, "init").double().cpu().clone()
+    x = check_rows(init, "init").double().cpu().clone()
     C, d = x.shape
-    n_samples = _positive_int(n_samples, "n_samples")
-    n_warmup = _positive_int(n_warmup, "n_warmup", minimum=0)
-    thin = _positive_int(thin, "thin")
+    n_samples = check_positive_int(n_samples, "n_samples")
+    n_warmup = check_positive_int(n_warmup, "n_warmup", minimum=0)
+    thin = check_positive_int(thin, "thin")
     w = torch.as_tensor(width, dtype=torch.float64).reshape(-1).expand(d).clone()
     if not bool((w > 0).all()):
         raise ValueError(f"width must be positive; got {width!r}")
@@ -1186,7 +1168,7 @@ def posterior_samples(ensemble: EmulatorEnsemble, prior, x_o, n: int, *, method:
         mcmc: keyword arguments of :func:`slice_sample` (``n_warmup``, ``thin``, ``width``).
         generator: randomness.
     """
-    n = _positive_int(n, "n")
+    n = check_positive_int(n, "n")
     _observation(x_o, ensemble.x_dim)
 
     def logp(t: torch.Tensor) -> torch.Tensor:
@@ -1198,7 +1180,7 @@ def posterior_samples(ensemble: EmulatorEnsemble, prior, x_o, n: int, *, method:
     if method == "mcmc":
         if init is None:
             raise ValueError("init (chain starting points) is required for method='mcmc'")
-        init = _rows(init, "init", ensemble.theta_dim)
+        init = check_rows(init, "init", ensemble.theta_dim)
         per_chain = math.ceil(n / init.shape[0])
         chains = slice_sample(logp, init, per_chain, generator=generator, **(mcmc or {}))
         flat = chains.permute(1, 0, 2).reshape(-1, ensemble.theta_dim)  # interleave chains
@@ -1299,10 +1281,10 @@ def run_active_learning(prior, simulator: Callable, x_o, *, ensemble: EmulatorEn
     if not isinstance(n_initial, (int, np.integer)) or isinstance(n_initial, bool) or n_initial < 2:
         raise ValueError(f"n_initial must be an integer >= 2 (an empty budget cannot train an emulator); "
                          f"got {n_initial!r}")
-    n_rounds = _positive_int(n_rounds, "n_rounds", minimum=0)
-    batch_size = _positive_int(batch_size, "batch_size")
+    n_rounds = check_positive_int(n_rounds, "n_rounds", minimum=0)
+    batch_size = check_positive_int(batch_size, "batch_size")
     if n_rounds and acquisition != "prior":
-        n_candidates = _positive_int(n_candidates, "n_candidates")
+        n_candidates = check_positive_int(n_candidates, "n_candidates")
         if n_candidates < batch_size:
             raise ValueError(f"n_candidates ({n_candidates}) must be >= batch_size ({batch_size})")
     explore_fraction = check_range(explore_fraction, "explore_fraction", 0.0, 1.0)

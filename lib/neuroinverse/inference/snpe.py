@@ -44,7 +44,7 @@ from .._checks import as_tensor
 from ..models.mdn import MDN
 from ..training import History, fit
 
-__all__ = ["StudentTMixture", "SNPEProposal", "FailureClassifier", "RoundRecord", "SNPEB",
+__all__ = ["StudentTMixture", "SNPEProposal", "FailureClassifier", "SNPEBRound", "SNPEB",
            "importance_weights", "effective_sample_size", "calibration_kernel", "marginal_summary",
            "weighted_and_unweighted", "snpe_a_correction"]
 
@@ -354,7 +354,7 @@ def calibration_kernel(x_z: torch.Tensor, x_o_z: torch.Tensor, *, kind: str = "g
 
 # -- the algorithm ---------------------------------------------------------------------------------
 @dataclass
-class RoundRecord:
+class SNPEBRound:
     """What happened in one round.
 
     Attributes:
@@ -448,7 +448,7 @@ class SNPEB:
         self.classifier_degree, self.continual_learning = classifier_degree, bool(continual_learning)
         self.epochs, self.batch_size, self.lr, self.clip_norm = epochs, batch_size, lr, clip_norm
         self.seed, self.progress, self.max_attempts = int(seed), progress, int(max_attempts)
-        self.rounds: list[RoundRecord] = []
+        self.rounds: list[SNPEBRound] = []
         self.classifier: FailureClassifier | None = None
         self._all_theta: list[torch.Tensor] = []
         self._all_bad: list[torch.Tensor] = []
@@ -507,7 +507,7 @@ class SNPEB:
         raise RuntimeError(f"only {have} of {n} simulations succeeded after {self.max_attempts} attempts")
 
     # -- one round --------------------------------------------------------------------------------
-    def run_round(self, n_simulations: int, *, generator: torch.Generator | None = None) -> RoundRecord:
+    def run_round(self, n_simulations: int, *, generator: torch.Generator | None = None) -> SNPEBRound:
         """Propose, simulate (resampling failures), weight, and train once (one round)."""
         if not isinstance(n_simulations, int) or isinstance(n_simulations, bool) or n_simulations < 2:
             raise ValueError(f"n_simulations must be an integer >= 2 (an empty budget cannot be used); "
@@ -539,7 +539,7 @@ class SNPEB:
                                                     scale=self.density.value_scale.cpu(),
                                                     degree=self.classifier_degree, random_state=self.seed)
             self.classifier.fit(torch.cat(self._all_theta), torch.cat(self._all_bad))
-        rec = RoundRecord(round=r, theta=theta, x=x, weights=w, ess=effective_sample_size(w),
+        rec = SNPEBRound(round=r, theta=theta, x=x, weights=w, ess=effective_sample_size(w),
                           n_simulated=n_sim, n_bad=n_bad, n_rejected_classifier=proposal.n_rejected_classifier,
                           history=history, bad_theta=bad_theta, posterior=self.posterior_mixture(dof=None))
         self.rounds.append(rec)

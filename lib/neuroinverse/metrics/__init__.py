@@ -1,0 +1,89 @@
+"""Metrics: posterior quality, spike inference, localisation and segmentation scores.
+
+* :mod:`~neuroinverse.metrics.localisation`: Localisation metrics of the SMLM challenge: matching, Jaccard index, RMSE, efficiency.
+* :mod:`~neuroinverse.metrics.posterior`: Posterior quality metrics: KL divergence, highest-density-region mass, and C2ST.
+* :mod:`~neuroinverse.metrics.segmentation`: Segmentation metrics for connectomics: Rand error, VOI split/merge, adapted Rand, CREMI score.
+* :mod:`~neuroinverse.metrics.spikes`: Spike-inference metrics: binned correlation, spike-count factor, SPIKE-synchronisation.
+
+Chapters import from here (``from neuroinverse.metrics import ...``).
+"""
+
+from .localisation import (
+    LocalisationScores,
+    Matching,
+    efficiency,
+    isolated,
+    localisation_scores,
+    match_localisations,
+    render_localisations,
+    uncertainty_calibration,
+)
+from .posterior import (
+    C2STCalibration,
+    GridDensity,
+    c2st,
+    c2st_async,
+    c2st_calibrated,
+    c2st_calibrated_async,
+    hpd_mass,
+    kl_from_samples,
+)
+from .segmentation import (
+    Contingency,
+    SegmentationScores,
+    adapted_rand_error,
+    boundary_ignore_mask,
+    contingency,
+    cremi_score,
+    mask_boundaries,
+    rand_error,
+    rand_pair_counts,
+    score_sweep,
+    segmentation_scores,
+    variation_of_information,
+)
+from .spikes import (
+    bin_frames,
+    binned_correlation,
+    frame_mask,
+    misassigned_fraction,
+    spike_count_factor,
+    spike_sync,
+)
+
+__all__ = [
+    "Matching",
+    "LocalisationScores",
+    "match_localisations",
+    "efficiency",
+    "localisation_scores",
+    "uncertainty_calibration",
+    "isolated",
+    "render_localisations",
+    "GridDensity",
+    "kl_from_samples",
+    "hpd_mass",
+    "c2st",
+    "c2st_async",
+    "c2st_calibrated",
+    "c2st_calibrated_async",
+    "C2STCalibration",
+    "Contingency",
+    "SegmentationScores",
+    "contingency",
+    "rand_pair_counts",
+    "rand_error",
+    "boundary_ignore_mask",
+    "mask_boundaries",
+    "variation_of_information",
+    "adapted_rand_error",
+    "cremi_score",
+    "segmentation_scores",
+    "score_sweep",
+    "bin_frames",
+    "binned_correlation",
+    "spike_count_factor",
+    "frame_mask",
+    "spike_sync",
+    "misassigned_fraction",
+]

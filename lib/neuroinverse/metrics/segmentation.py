@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-import torch
 from skimage.metrics import adapted_rand_error as _skimage_adapted_rand_error
+
+from .._checks import check_labels
 
 __all__ = [
     "Contingency",
@@ -89,15 +90,9 @@ class SegmentationScores:
         return self.voi_split + self.voi_merge
 
 
-def _as_labels(x, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.dtype == bool:
-        arr = arr.astype(np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must be an integer label array; got dtype {arr.dtype}")
-    return arr
+def _ids(x, name: str) -> np.ndarray:
+    """Segment ids of a metric's input: integer or bool arrays of any shape, any sign."""
+    return check_labels(x, name, non_negative=False, integer_floats=False)
 
 
 def contingency(gt, seg, *, ignore_label: int | None = 0) -> Contingency:
@@ -114,8 +109,8 @@ def contingency(gt, seg, *, ignore_label: int | None = 0) -> Contingency:
     Raises:
         ValueError: if the shapes differ, the arrays are not integer, or no voxel is labelled.
     """
-    g = _as_labels(gt, "gt")
-    s = _as_labels(seg, "seg")
+    g = _ids(gt, "gt")
+    s = _ids(seg, "seg")
     if g.shape != s.shape:
         raise ValueError(f"gt and seg must have the same shape; got gt {g.shape} and seg {s.shape}")
     g, s = g.ravel(), s.ravel()
@@ -272,7 +267,7 @@ def adapted_rand_error(gt, seg, *, self_pairs: bool = True) -> float:
         return _arand_from_table(t)
     if t.total < 2:
         raise ValueError("the adapted Rand error without self-pairs needs at least 2 labelled voxels")
-    return float(_skimage_adapted_rand_error(_as_labels(gt, "gt"), _as_labels(seg, "seg"),
+    return float(_skimage_adapted_rand_error(_ids(gt, "gt"), _ids(seg, "seg"),
                                              ignore_labels=(0,))[0])
 
 
@@ -329,7 +324,7 @@ def boundary_ignore_mask(gt, *, distance: int = 1, only_xy: bool = True) -> np.n
     Returns:
         bool array of ``gt``'s shape, True where the voxel is ignored.
     """
-    g = _as_labels(gt, "gt")
+    g = _ids(gt, "gt")
     if g.ndim not in (2, 3):
         raise ValueError(f"gt must be 2-D or 3-D; got shape {g.shape}")
     d = int(distance)
@@ -354,5 +349,5 @@ def boundary_ignore_mask(gt, *, distance: int = 1, only_xy: bool = True) -> np.n
 
 def mask_boundaries(gt, *, distance: int = 1, only_xy: bool = True) -> np.ndarray:
     """``gt`` with the voxels of :func:`boundary_ignore_mask` set to 0 (the ignored label)."""
-    g = _as_labels(gt, "gt")
+    g = _ids(gt, "gt")
     return np.where(boundary_ignore_mask(g, distance=distance, only_xy=only_xy), 0, g)

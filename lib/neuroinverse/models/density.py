@@ -29,22 +29,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._checks import as_tensor
+from .._checks import check_rows
 
 __all__ = ["ConditionalDensity", "ConditionalFlow"]
-
-
-def _as_2d(x, name: str, dim: int, *, device: torch.device, allow_1d: bool) -> torch.Tensor:
-    """Tensor ``(n, dim)`` on ``device``; a ``(dim,)`` vector becomes ``(1, dim)`` if allowed."""
-    t = x if isinstance(x, torch.Tensor) else as_tensor(x, name)
-    if t.ndim == 1 and allow_1d:
-        t = t.unsqueeze(0)
-    if t.ndim != 2 or t.shape[1] != dim:
-        want = f"(n, {dim})" + (f" or ({dim},)" if allow_1d else "")
-        raise ValueError(f"{name} must have shape {want}; got {tuple(t.shape)}")
-    if torch.isnan(t).any():
-        raise ValueError(f"{name} contains NaN")
-    return t.to(device=device, dtype=torch.float32)
 
 
 class ConditionalDensity(nn.Module):
@@ -76,6 +63,11 @@ class ConditionalDensity(nn.Module):
     def device(self) -> torch.device:
         return self.value_shift.device
 
+    def _rows(self, x, name: str, dim: int, *, allow_1d: bool = False) -> torch.Tensor:
+        """``x`` checked as rows ``(n, dim)`` (see :func:`~neuroinverse._checks.check_rows`), float32 on
+        this density's device."""
+        return check_rows(x, name, dim, allow_1d=allow_1d).to(device=self.device, dtype=torch.float32)
+
     @torch.no_grad()
     def set_standardization(self, value, context, *, min_std: float = 1e-6) -> None:
         """Set the z-scoring of value and context from data (first round / prior draws only).
@@ -86,8 +78,8 @@ class ConditionalDensity(nn.Module):
             min_std: floor on every standard deviation (a constant feature gets scale
                 ``min_std`` rather than a division by zero).
         """
-        v = _as_2d(value, "value", self.value_dim, device=self.device, allow_1d=False)
-        c = _as_2d(context, "context", self.context_dim, device=self.device, allow_1d=False)
+        v = self._rows(value, "value", self.value_dim)
+        c = self._rows(context, "context", self.context_dim)
         if v.shape[0] != c.shape[0]:
             raise ValueError(f"value and context must have the same number of rows; got {v.shape[0]} "
                              f"and {c.shape[0]}")
@@ -119,8 +111,8 @@ class ConditionalDensity(nn.Module):
             value: ``(n, d_v)``.
             context: ``(n, d_c)``, or one context ``(d_c,)`` / ``(1, d_c)`` shared by all rows.
         """
-        v = _as_2d(value, "value", self.value_dim, device=self.device, allow_1d=False)
-        c = _as_2d(context, "context", self.context_dim, device=self.device, allow_1d=True)
+        v = self._rows(value, "value", self.value_dim)
+        c = self._rows(context, "context", self.context_dim, allow_1d=True)
         if c.shape[0] == 1 and v.shape[0] != 1:
             c = c.expand(v.shape[0], -1)
         if c.shape[0] != v.shape[0]:
@@ -139,7 +131,7 @@ class ConditionalDensity(nn.Module):
         """
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive integer; got {n!r}")
-        c = _as_2d(context, "context", self.context_dim, device=self.device, allow_1d=True)
+        c = self._rows(context, "context", self.context_dim, allow_1d=True)
         if c.shape[0] != 1:
             raise ValueError(f"context must be one context, (d_c,) or (1, d_c); got {tuple(c.shape)}")
         z = self._sample(n, self.standardize_context(c), generator)

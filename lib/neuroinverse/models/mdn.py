@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from .._checks import as_tensor
-from .density import ConditionalDensity, _as_2d
+from .density import ConditionalDensity
 
 __all__ = ["BayesianLinear", "GRUEmbedding", "MDN", "gaussian_kl"]
 
@@ -308,7 +308,7 @@ class MDN(ConditionalDensity):
         eval mode it uses the mean weights. NaN entries of ``context`` are imputed when the
         MDN was built with ``impute=True``.
         """
-        v = _as_2d(value, "value", self.value_dim, device=self.device, allow_1d=False)
+        v = self._rows(value, "value", self.value_dim)
         c = self._context_2d(context, allow_1d=True)
         if c.shape[0] == 1 and v.shape[0] != 1:
             c = c.expand(v.shape[0], -1)

@@ -21,7 +21,7 @@ Sec. 3 (the ``waterz`` semantics), in a simple form (the book's ``mala`` chapter
    segmentations of a whole sorted threshold sweep.
 4. :func:`threshold_components`: the baseline, connected components of the graph of edges
    with affinity above a threshold, for a sweep of thresholds (one call of
-   :func:`neuroinverse.segmentation.affinities.connected_components` per threshold).
+   :func:`neuroinverse.labels.connected_components` per threshold).
 
 Affinity convention (``malis.mknhood3d`` / ``waterz``): ``affinities[d, z, y, x]`` links the
 voxel with its −1 neighbour along axis ``d`` (0 = z, 1 = y, 2 = x); values lie in [0, 1].
@@ -37,13 +37,13 @@ import torch
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from .affinities import _to_numpy as _array
-from .affinities import check_affinities, connected_components
-from .malis import predict_affinities as _predict_batch
+from .._checks import to_numpy
+from ..labels import check_affinities, connected_components
+from .training import predict_affinities as _predict_batch
 
 __all__ = [
     "QUANTILES",
-    "predict_affinities",
+    "predict_volume_affinities",
     "RegionGraph",
     "Agglomeration",
     "boundary_map",
@@ -61,27 +61,23 @@ QUANTILES: dict[str, float | None] = {
 }
 
 
-def _to_numpy(x) -> np.ndarray:
-    return _array(x, "array")
-
-
 def _check_volume_affinities(affinities, *, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """``affinities`` as float64 ``(3, Z, Y, X)`` in [0, 1] (3-D only), checked by
-    :func:`neuroinverse.segmentation.affinities.check_affinities`."""
-    aff = _to_numpy(affinities)
+    :func:`neuroinverse.labels.check_affinities`."""
+    aff = to_numpy(affinities, "affinities")
     if aff.ndim != 4:
         raise ValueError(f"affinities must have shape (3, Z, Y, X); got {aff.shape}")
     return check_affinities(aff, spatial_shape=shape)
 
 
-def predict_affinities(model: torch.nn.Module, raw, *, device: str | torch.device = "cpu",
+def predict_volume_affinities(model: torch.nn.Module, raw, *, device: str | torch.device = "cpu",
                        block: tuple[int, int, int] | None = None) -> np.ndarray:
     """Affinities of a whole volume from a valid-convolution 3-D U-Net, block by block.
 
     Stage 0 of the pipeline: the raw volume is reflect-padded by the network's context
     (``model.crop_margin``) so that the output covers every voxel; output blocks of shape
     ``block`` tile the volume (the last block per axis is shifted back to end at the border).
-    Each block goes through :func:`neuroinverse.segmentation.malis.predict_affinities` (the
+    Each block goes through :func:`neuroinverse.segmentation.training.predict_affinities` (the
     book's one no-grad network call); this function adds only the padding and the tiling.
 
     Args:
@@ -94,7 +90,7 @@ def predict_affinities(model: torch.nn.Module, raw, *, device: str | torch.devic
     Returns:
         ``(3, Z, Y, X)`` float32 affinities in [0, 1].
     """
-    x = _to_numpy(raw).astype(np.float32)
+    x = to_numpy(raw, "raw").astype(np.float32)
     if x.ndim != 3:
         raise ValueError(f"raw must have shape (Z, Y, X); got {x.shape}")
     out_shape = x.shape if block is None else tuple(min(int(b), s) for b, s in zip(block, x.shape, strict=True))
@@ -229,7 +225,7 @@ class RegionGraph:
 
 
 def _check_fragments(fragments, shape=None) -> np.ndarray:
-    frag = _to_numpy(fragments)
+    frag = to_numpy(fragments, "fragments")
     if frag.ndim != 3 or not np.issubdtype(frag.dtype, np.integer):
         raise ValueError(f"fragments must be an integer array of shape (Z, Y, X); got {frag.dtype} {frag.shape}")
     if shape is not None and frag.shape != tuple(shape):
@@ -402,7 +398,7 @@ def threshold_components(affinities, *, thresholds) -> list[np.ndarray]:
     """Connected components of the graph of edges with affinity ``> θ``, for each ``θ``.
 
     The plain baseline of the ``mala`` chapter, through
-    :func:`neuroinverse.segmentation.affinities.connected_components`. Voxels with no kept
+    :func:`neuroinverse.labels.connected_components`. Voxels with no kept
     edge are singleton segments.
 
     Args:

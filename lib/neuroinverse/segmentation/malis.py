@@ -6,7 +6,7 @@ from Funke et al., "Large Scale Image Segmentation with Structured Loss based De
 for Connectome Reconstruction", IEEE TPAMI 41(7), 2019 (arXiv:1709.02974), Sec. 2.2.
 
 **Maximin edge.** For two nodes ``i, j`` of the affinity graph (see
-:mod:`neuroinverse.segmentation.affinities`), the maximin affinity is
+:mod:`neuroinverse.labels`), the maximin affinity is
 ``A*_ij = max_paths min_{e in path} a_e``. The maximin edge ``mm(i, j)`` is the edge where
 that minimum is attained. It lies on the maximum spanning tree and is exactly the edge at
 which ``i`` and ``j`` first fall into one set when Kruskal's algorithm adds edges in
@@ -31,7 +31,7 @@ reference TensorFlow op). Per-pair losses: ``"square"`` ``l(δ, a) = (δ − a)�
 ``n⁺`` and then zeroes it on edges with ``g = 0``; a negative pass on ``max(a, g)`` counts
 ``n⁻`` and zeroes it on edges with ``g = 1`` (``g`` = ground-truth affinities). When every
 nonzero label is one connected piece (relabel crops with
-:func:`~neuroinverse.segmentation.affinities.relabel_connected`), both passes need only set
+:func:`~neuroinverse.labels.relabel_connected`), both passes need only set
 *sizes*: the positive pass is Kruskal over the ``g = 1`` edges with ``n⁺(e) = |A||B|``; the
 negative pass starts from the pieces pre-merged and runs Kruskal over the ``g = 0`` edges
 with ``n⁻(e) = |A||B|`` (the ``mala`` chapter's simplification). Otherwise the label-map
@@ -53,14 +53,13 @@ from numba.typed import Dict
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
-from .affinities import (
-    _as_labels,
-    _label_components,
-    _to_numpy,
+from .._checks import check_labels, to_numpy
+from ..labels import (
     affinities_from_labels,
     affinity_graph,
     check_affinities,
     connected_components,
+    label_components,
 )
 
 __all__ = [
@@ -69,7 +68,6 @@ __all__ = [
     "maximin_affinity",
     "maximin_affinity_bruteforce",
     "malis_counts",
-    "malis_gradient_scale",
     "malis_counts_bruteforce",
     "malis_work",
     "malis_work_bruteforce",
@@ -80,12 +78,6 @@ __all__ = [
     "weighted_pair_loss",
     "malis_loss",
     "per_edge_loss",
-    "fit_affinity_net",
-    "branch_training",
-    "predict_affinities",
-    "rand_error_curve",
-    "edge_error",
-    "raw_threshold_rand_errors",
 ]
 
 _PAIR_LOSSES = ("square", "square_square")
@@ -268,7 +260,7 @@ def _stable_argsort(x: np.ndarray) -> np.ndarray:
 
 
 def _check_pair(affinities, labels) -> tuple[np.ndarray, np.ndarray]:
-    lab = _as_labels(labels)
+    lab = check_labels(labels, ndims=(2, 3))
     aff = check_affinities(affinities)
     if aff.shape[0] != lab.ndim or aff.shape[1:] != lab.shape:
         raise ValueError(f"labels of shape {lab.shape} do not match the affinities of shape {aff.shape} "
@@ -384,7 +376,7 @@ def malis_counts(affinities, labels, *, constrained: bool = False,
             nodes connect paths but carry no pairs).
         constrained: the two-pass constrained form of Funke et al. (2019).
         gt_affinities: ground-truth affinities for the constraint (default
-            :func:`~neuroinverse.segmentation.affinities.affinities_from_labels`); values are
+            :func:`~neuroinverse.labels.affinities_from_labels`); values are
             rounded to {0, 1}. Only used when ``constrained``.
 
     Returns:
@@ -449,7 +441,7 @@ def _malis_counts_and_work(affinities, labels, *, constrained: bool,
             g = g.ravel() > 0.5
         g &= valid
         n = node_label.size
-        pieces = _label_components(u, v, g, n) - 1  # connected_components of the g = 1 graph, 0-based
+        pieces = label_components(u, v, g, n) - 1  # connected_components of the g = 1 graph, 0-based
         if _pieces_match(pieces, node_label, g):
             # size-only passes (Funke et al. 2019): positive over g = 1 edges, negative from
             # the pieces pre-merged
@@ -702,7 +694,7 @@ def weighted_pair_loss(affinities: torch.Tensor, w_pos, w_neg, *, pair_loss: str
 
 
 def _split_batch(affinities: torch.Tensor, labels) -> tuple[bool, np.ndarray]:
-    lab = _to_numpy(labels, "labels")
+    lab = to_numpy(labels, "labels")
     shape = tuple(affinities.shape)
     if lab.ndim in (2, 3) and lab.shape == shape[1:] and shape[0] == lab.ndim:
         return False, lab
@@ -722,7 +714,7 @@ def malis_loss(affinities: torch.Tensor, labels, *, constrained: bool = False, g
         affinities: ``(C, *S)`` or ``(N, C, *S)`` tensor in [0, 1] (any device), ``C = 2`` for
             ``S = (H, W)``, 3 for ``(Z, Y, X)``.
         labels: ``S`` or ``(N, *S)`` integer ids (0 = boundary); relabel crops with
-            :func:`~neuroinverse.segmentation.affinities.relabel_connected` first.
+            :func:`~neuroinverse.labels.relabel_connected` first.
         constrained: two-pass constrained MALIS (Funke et al. 2019).
         gt_affinities: optional ground-truth affinities for the constraint, the affinities'
             shape (default: from ``labels``).
@@ -740,7 +732,7 @@ def malis_loss(affinities: torch.Tensor, labels, *, constrained: bool = False, g
         raise ValueError(f"margin must lie in [0, 0.5); got {margin!r}")
     batched, lab = _split_batch(affinities, labels)
     aff_np = affinities.detach().to("cpu", torch.float64).numpy()
-    gt = None if gt_affinities is None else _to_numpy(gt_affinities, "gt_affinities")
+    gt = None if gt_affinities is None else to_numpy(gt_affinities, "gt_affinities")
     if gt is not None and gt.shape != tuple(affinities.shape):
         raise ValueError(f"gt_affinities must have shape {tuple(affinities.shape)}; got {gt.shape}")
     items = range(aff_np.shape[0]) if batched else [None]
@@ -793,229 +785,3 @@ def per_edge_loss(affinities: torch.Tensor, gt_affinities, *, kind: str = "bce",
 
 
 # ----------------------------------------------------------------------------- training and evaluation
-def fit_affinity_net(
-    net: torch.nn.Module,
-    sample_batch,
-    *,
-    loss: str,
-    n_steps: int,
-    lr: float = 1e-3,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    constrained: bool = False,
-    pair_loss: str = "square",
-    margin: float = 0.0,
-    normalisation: str = "per_pass",
-    balanced: bool = False,
-    bce_weight: float = 0.0,
-    malis_weight: float = 1.0,
-    betas: tuple[float, float] = (0.9, 0.999),
-    desc: str | None = None,
-    progress: bool = True,
-):
-    """Train an affinity network with the per-edge BCE baseline or a MALIS loss (Adam).
-
-    Args:
-        net: maps ``(B, 1, *S_in)`` raw to ``(B, C, *S)`` affinities in [0, 1] (sigmoid head).
-        sample_batch: ``sample_batch(step)`` → ``(raw, labels, gt_affinities)`` or
-            ``(raw, labels, gt_affinities, edge_mask)``: a float tensor ``(B, 1, *S_in)``,
-            integer labels ``(B, *S)`` and a tensor ``(B, C, *S)`` matching the network's
-            output (crop them for valid convolutions); the optional mask selects the edges of
-            the per-edge loss.
-        loss: ``"bce"`` (per-edge, see :func:`per_edge_loss`) or ``"malis"``.
-        n_steps: optimisation steps (through :func:`neuroinverse.training.fit`, with tqdm).
-        lr: Adam learning rate.
-        seed: seed of the training loop's generator.
-        device: where the network runs; MALIS counts always run on the CPU.
-        constrained, pair_loss, margin, normalisation: MALIS options (:func:`malis_loss`).
-        balanced: class-balance the BCE (:func:`per_edge_loss`).
-        bce_weight: with ``loss="malis"``, add this multiple of the per-edge BCE.
-        malis_weight: with ``loss="malis"``, the factor of the MALIS term (e.g. the value of
-            :func:`malis_gradient_scale` at the start of a branch).
-        betas: Adam's ``betas``.
-        desc: progress-bar label.
-
-    Returns:
-        The :class:`neuroinverse.training.History`; ``net`` is trained in place.
-    """
-    from ..training import fit
-
-    if loss not in ("bce", "malis"):
-        raise ValueError(f"loss must be 'bce' or 'malis'; got {loss!r}")
-    net.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
-
-    def loss_fn(step, _generator):
-        raw, labels, gt, mask = _unpack_batch(sample_batch(step))
-        pred = net(raw.to(device))
-        gt = torch.as_tensor(gt, dtype=pred.dtype, device=pred.device)
-        if loss == "bce":
-            return per_edge_loss(pred, gt, balanced=balanced, mask=mask)
-        value = malis_weight * malis_loss(pred, labels, constrained=constrained, pair_loss=pair_loss,
-                                          margin=margin, normalisation=normalisation)
-        if bce_weight:
-            value = value + bce_weight * per_edge_loss(pred, gt, balanced=balanced, mask=mask)
-        return value
-
-    return fit(loss_fn, module=net, optimizers=opt, n_steps=n_steps, seed=seed, progress=progress,
-               desc=desc or f"{loss}{' (constrained)' if constrained else ''}")
-
-
-def _unpack_batch(batch):
-    if len(batch) == 3:
-        return (*batch, None)
-    if len(batch) == 4:
-        return tuple(batch)
-    raise ValueError(f"sample_batch must return (raw, labels, gt) or (raw, labels, gt, mask); got {len(batch)} items")
-
-
-def malis_gradient_scale(net: torch.nn.Module, batch, *, device: str | torch.device = "cpu",
-                         balanced: bool = False, constrained: bool = False, pair_loss: str = "square",
-                         margin: float = 0.0, normalisation: str = "per_pass") -> float:
-    """The factor that gives the MALIS term the gradient norm of the per-edge BCE on ``batch``.
-
-    ``‖∇_θ BCE‖ / ‖∇_θ MALIS‖`` over all parameters of ``net`` at its current weights (e.g.
-    the warm-up checkpoint at the start of a branch); ``net`` is not changed (its gradients
-    are cleared). Pass the result as ``malis_weight`` to :func:`fit_affinity_net`.
-
-    Args:
-        net: the network (sigmoid affinities).
-        batch: one ``sample_batch(step)`` output (see :func:`fit_affinity_net`).
-        device: where the network runs.
-        balanced: class-balanced BCE, as in training.
-        constrained, pair_loss, margin, normalisation: the MALIS options used in training.
-
-    Returns:
-        The positive scale; ``inf`` is refused (a zero MALIS gradient raises ``ValueError``).
-    """
-    raw, labels, gt, mask = _unpack_batch(batch)
-    net.to(device)
-    params = [p for p in net.parameters() if p.requires_grad]
-
-    def grad_norm(make):
-        net.zero_grad(set_to_none=True)
-        pred = net(raw.to(device))
-        make(pred).backward()
-        norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params if p.grad is not None))
-        net.zero_grad(set_to_none=True)
-        return float(norm)
-
-    g_bce = grad_norm(lambda pred: per_edge_loss(pred, torch.as_tensor(gt, dtype=pred.dtype, device=pred.device),
-                                                 balanced=balanced, mask=mask))
-    g_malis = grad_norm(lambda pred: malis_loss(pred, labels, constrained=constrained, pair_loss=pair_loss,
-                                                margin=margin, normalisation=normalisation))
-    if not g_malis > 0:
-        raise ValueError("the MALIS gradient is zero on this batch; no scale matches the BCE's")
-    return g_bce / g_malis
-
-
-def branch_training(warm_net: torch.nn.Module, sample_batch, *, n_steps: int, seed: int,
-                    branches: dict[str, dict], device: str | torch.device = "cpu",
-                    progress: bool = True) -> dict[str, torch.nn.Module]:
-    """Compute-matched fine-tuning: every branch starts from a copy of the same checkpoint.
-
-    Each branch gets a deep copy of ``warm_net``, a fresh Adam, the same batches
-    (``sample_batch(step)``) and ``n_steps`` steps of :func:`fit_affinity_net` with its own
-    keyword arguments, e.g. ``{"BCE": dict(loss="bce"), "MALIS": dict(loss="malis")}``.
-
-    Returns:
-        ``{name: trained copy}``.
-    """
-    import copy
-
-    out = {}
-    for name, kwargs in branches.items():
-        net = copy.deepcopy(warm_net)
-        torch.manual_seed(seed)
-        fit_affinity_net(net, sample_batch, n_steps=n_steps, seed=seed, device=device, progress=progress,
-                         desc=f"{name} (seed {seed})", **kwargs)
-        out[name] = net
-    return out
-
-
-def predict_affinities(net: torch.nn.Module, raw, *, device: str | torch.device = "cpu") -> np.ndarray:
-    """Affinities of ``raw`` ``(B, *S)`` (or ``(B, 1, *S)``) as float64 ``(B, C, *S)``, no grad."""
-    x = torch.as_tensor(np.asarray(raw) if not isinstance(raw, torch.Tensor) else raw, dtype=torch.float32)
-    if x.dim() == net.dims + 1:
-        x = x[:, None]
-    net.eval()
-    with torch.no_grad():
-        out = net(x.to(device)).double().cpu().numpy()
-    return out
-
-
-def rand_error_curve(affinities, labels, thresholds) -> np.ndarray:
-    """Rand error of the connected components ``S_θ`` for each image and threshold.
-
-    Args:
-        affinities: ``(B, C, *S)`` in [0, 1].
-        labels: ``(B, *S)`` ground truth (0 is ignored).
-        thresholds: ``(T,)`` values of ``θ``.
-
-    Returns:
-        ``(B, T)`` Rand errors (:func:`neuroinverse.metrics.segmentation.rand_error`, no
-        singleton pruning).
-    """
-    from ..metrics.segmentation import rand_error
-
-    aff = np.asarray(affinities)
-    lab = np.asarray(labels)
-    if aff.ndim != lab.ndim + 1 or aff.shape[0] != lab.shape[0] or aff.shape[2:] != lab.shape[1:]:
-        raise ValueError(f"labels of shape {lab.shape} do not match affinities of shape {aff.shape}")
-    thr = np.asarray(thresholds, dtype=float).ravel()
-    return np.array([[rand_error(lab[b], connected_components(aff[b], threshold=t)) for t in thr]
-                     for b in range(aff.shape[0])])
-
-
-def edge_error(affinities, gt_affinities, *, threshold: float = 0.5) -> float:
-    """Fraction of existing edges whose thresholded affinity ``a > θ`` disagrees with the GT.
-
-    Args:
-        affinities, gt_affinities: ``(B, C, *S)`` with ``C = len(S)``.
-        threshold: ``θ``.
-
-    Returns:
-        The per-edge error over all images; edges leaving the array are not counted.
-    """
-    a = np.asarray(affinities)
-    g = np.asarray(gt_affinities)
-    if a.shape != g.shape:
-        raise ValueError(f"gt_affinities of shape {g.shape} do not match affinities of shape {a.shape}")
-    if a.ndim not in (4, 5) or a.shape[1] != a.ndim - 2:
-        raise ValueError(f"affinities must have shape (B, 2, H, W) or (B, 3, Z, Y, X); got {a.shape}")
-    _, _, valid = affinity_graph(a.shape[2:])
-    valid = valid.reshape(a.shape[1:])
-    wrong = ((a > threshold) != (g > 0.5)) & valid
-    return float(wrong.sum() / (valid.sum() * a.shape[0]))
-
-
-def raw_threshold_rand_errors(raw, labels, thresholds, *, sigma: float = 1.0) -> np.ndarray:
-    """Classical baseline: connected components (4-connected) of ``gaussian(raw, σ) > t``.
-
-    Args:
-        raw: ``(B, H, W)`` images (bright cytoplasm, dark membranes).
-        labels: ``(B, H, W)`` ground truth.
-        thresholds: ``(T,)`` intensity thresholds ``t``.
-        sigma: Gaussian smoothing in pixels.
-
-    Returns:
-        ``(B, T)`` Rand errors.
-    """
-    from scipy import ndimage
-
-    from ..metrics.segmentation import rand_error
-
-    raw = np.asarray(raw, dtype=float)
-    lab = np.asarray(labels)
-    if raw.shape != lab.shape:
-        raise ValueError(f"labels of shape {lab.shape} do not match raw of shape {raw.shape}")
-    out = np.zeros((raw.shape[0], len(thresholds)))
-    for b in range(raw.shape[0]):
-        smooth = ndimage.gaussian_filter(raw[b], sigma)
-        for k, t in enumerate(thresholds):
-            seg, _ = ndimage.label(smooth > t)
-            # background pixels (below threshold) become singletons, not one giant segment
-            bg = seg == 0
-            seg[bg] = seg.max() + 1 + np.arange(int(bg.sum()))
-            out[b, k] = rand_error(lab[b], seg)
-    return out

@@ -25,7 +25,7 @@ Recipe (lengths in pixels):
 7. Optics and noise: Gaussian blur ``σ_psf = 1`` px, additive Gaussian noise
    ``σ_n = 0.10`` (the ci value; 0.12 in the full profile), then z-scoring.
 8. GT affinities with offsets ``(0, −1), (−1, 0)``
-   (:func:`neuroinverse.segmentation.affinities.affinities_from_labels`).
+   (:func:`neuroinverse.labels.affinities_from_labels`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import torch
 from scipy import ndimage
 
 from .._checks import check_positive, check_range
-from ..segmentation.affinities import affinities_from_labels, relabel_connected
+from ..labels import affinities_from_labels, relabel_connected
 
 __all__ = ["EMImages", "simulate_em_image", "simulate_em_images", "em_test_set", "em_training_batch",
            "gap_merge_mask"]

@@ -19,7 +19,7 @@ the book's ``mala`` chapter, in 9 steps (lengths in voxels of the isotropic work
 8. optics: anisotropic blur, Gaussian noise, per-section gain and shift, optional missing
    sections; ``raw ← 2·raw − 1``;
 9. training ground truth: ``grow_boundary`` (xy), connected-component relabelling and
-   nearest-neighbour affinities (via :mod:`neuroinverse.segmentation.affinities`).
+   nearest-neighbour affinities (via :mod:`neuroinverse.labels`).
 
 Random numbers come from one ``numpy.random.Generator`` built from ``seed``: the same seed
 gives the same volume on every machine.
@@ -372,8 +372,8 @@ def training_ground_truth(labels, *, grow_steps: int = 1) -> tuple[np.ndarray, n
 
     ``grow_boundary`` in xy (``grow_steps`` voxels, label 0 on the membrane), then
     connected-component relabelling
-    (:func:`~neuroinverse.segmentation.affinities.relabel_connected`) and nearest-neighbour
-    affinities (:func:`~neuroinverse.segmentation.affinities.affinities_from_labels`).
+    (:func:`~neuroinverse.labels.relabel_connected`) and nearest-neighbour
+    affinities (:func:`~neuroinverse.labels.affinities_from_labels`).
 
     Args:
         labels: ``(Z, Y, X)`` integer ids.
@@ -383,7 +383,7 @@ def training_ground_truth(labels, *, grow_steps: int = 1) -> tuple[np.ndarray, n
         ``(gt_labels, gt_affinities)``: int64 ``(Z, Y, X)`` (0 = boundary) and float32
         ``(3, Z, Y, X)``; ``aff[d]`` links a voxel with its −1 neighbour along axis ``d``.
     """
-    from ..segmentation.affinities import affinities_from_labels, relabel_connected
+    from ..labels import affinities_from_labels, relabel_connected
 
     lab = np.asarray(labels)
     if lab.ndim != 3:
@@ -420,7 +420,7 @@ def random_training_crop(
     """
     import torch
 
-    from ..segmentation.affinities import affinities_from_labels, relabel_connected
+    from ..labels import affinities_from_labels, relabel_connected
 
     raw, labels = np.asarray(raw), np.asarray(labels)
     if raw.shape != labels.shape or raw.ndim != 3:

@@ -1,4 +1,8 @@
-"""Nearest-neighbour affinity graphs of images and volumes.
+"""Label images and their nearest-neighbour affinity graphs (shared by simulators and methods).
+
+A base module like :mod:`neuroinverse._checks`: it imports no other part of the library, so
+that the simulators can state their ground truth (connected labels, true affinities) and the
+segmentation methods can build on the same graph without either layer importing the other.
 
 The graph of Turaga et al., "Maximin affinity learning of image segmentation", NIPS 2009
 (arXiv:0911.5372), Sec. 2: nodes are pixels (voxels), edges link nearest neighbours, and an
@@ -23,7 +27,8 @@ from functools import lru_cache
 
 import numba
 import numpy as np
-import torch
+
+from ._checks import check_labels, to_numpy
 
 __all__ = [
     "NEIGHBOURHOOD_2D",
@@ -34,6 +39,7 @@ __all__ = [
     "connected_components",
     "relabel_connected",
     "check_affinities",
+    "label_components",
 ]
 
 NEIGHBOURHOOD_2D: tuple[tuple[int, ...], ...] = ((0, -1), (-1, 0))
@@ -49,28 +55,6 @@ def neighbourhood(dims: int) -> tuple[tuple[int, ...], ...]:
     raise ValueError(f"dims must be 2 or 3; got {dims!r}")
 
 
-def _to_numpy(x, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    try:
-        return np.asarray(x)
-    except (TypeError, ValueError) as err:  # pragma: no cover - numpy accepts nearly anything
-        raise ValueError(f"{name} must be array-like: {err}") from None
-
-
-def _as_labels(labels, name: str = "labels") -> np.ndarray:
-    lab = _to_numpy(labels, name)
-    if lab.ndim not in (2, 3):
-        raise ValueError(f"{name} must have shape (H, W) or (Z, Y, X); got {lab.shape}")
-    if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool):
-        if not np.issubdtype(lab.dtype, np.floating) or not np.all(lab == np.round(lab)):
-            raise ValueError(f"{name} must hold integer ids; got dtype {lab.dtype}")
-    lab = lab.astype(np.int64)
-    if (lab < 0).any():
-        raise ValueError(f"{name} must be non-negative (0 = boundary/unlabelled)")
-    return lab
-
-
 def check_affinities(affinities, *, spatial_shape: tuple[int, ...] | None = None,
                      name: str = "affinities") -> np.ndarray:
     """Return ``affinities`` as a float64 ``(C, *spatial)`` array after checking it.
@@ -78,7 +62,7 @@ def check_affinities(affinities, *, spatial_shape: tuple[int, ...] | None = None
     Raises ``ValueError`` unless it has ``C = dims`` channels (2 for images, 3 for volumes),
     the given spatial shape (if any), finite values and values in [0, 1].
     """
-    aff = _to_numpy(affinities, name)
+    aff = to_numpy(affinities, name)
     if aff.ndim not in (3, 4) or aff.shape[0] != aff.ndim - 1:
         raise ValueError(f"{name} must have shape (2, H, W) or (3, Z, Y, X); got {aff.shape}")
     if spatial_shape is not None and tuple(aff.shape[1:]) != tuple(spatial_shape):
@@ -145,7 +129,7 @@ def _affinity_graph(shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, np.
 
 
 @numba.njit(cache=True)
-def _label_components(u, v, keep, n_nodes):
+def label_components(u, v, keep, n_nodes):
     """Connected components of the edges ``e`` with ``keep[e]`` (union-find), ids ``1..K``
     numbered by first appearance in flat (C) node order."""
     parent = np.arange(n_nodes)
@@ -189,7 +173,7 @@ def affinities_from_labels(labels) -> np.ndarray:
     Returns:
         float32 ``(2, H, W)`` or ``(3, Z, Y, X)``; edges leaving the array are 0.
     """
-    lab = _as_labels(labels)
+    lab = check_labels(labels, ndims=(2, 3))
     nb = neighbourhood(lab.ndim)
     aff = np.zeros((len(nb), *lab.shape), dtype=np.float32)
     for c, off in enumerate(nb):
@@ -223,7 +207,7 @@ def connected_components(affinities, *, threshold: float = 0.5, min_size: int = 
     n = int(np.prod(shape))
     u, v, valid = affinity_graph(shape)
     keep = valid & (aff.ravel() > threshold)
-    seg = _label_components(u, v, keep, n)
+    seg = label_components(u, v, keep, n)
     if min_size > 1:
         sizes = np.bincount(seg)
         seg = np.where(sizes[seg] >= min_size, seg, 0)
@@ -247,7 +231,7 @@ def relabel_connected(labels, *, min_size: int = 1) -> np.ndarray:
     Returns:
         int64 array of the same shape with ids ``1..K`` (first appearance in C order).
     """
-    lab = _as_labels(labels)
+    lab = check_labels(labels, ndims=(2, 3))
     seg = connected_components(affinities_from_labels(lab), threshold=0.5)
     seg = np.where(lab > 0, seg, 0)
     sizes = np.bincount(seg.ravel())
