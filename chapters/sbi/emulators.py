@@ -55,7 +55,8 @@
 # details below (an ensemble of flows rather than the prototype's Bayesian network, the
 # acquisition formulas, candidate sets and batch selection) are *our implementation*,
 # reconstructed from the abstract, the authors' early prototype notebooks and standard
-# practice. The code is the book's own (`neuroinverse.inference.emulators`).
+# practice. The code is the book's own (`neuroinverse.inference.emulators`, `.acquisition`,
+# `.active_learning` and `neuroinverse.samplers`).
 
 # %% tags=["parameters"]
 profile = "ci"
@@ -73,20 +74,22 @@ from scipy.stats import spearmanr, wilcoxon
 
 from neuroinverse import plotting
 from neuroinverse.inference import (
-    fraction_in_hpd,
-    grid_kde,
-    grid_posterior,
-    hpd_threshold,
     make_flow_ensemble,
     posterior_samples,
     rejection_abc,
     resample_with_jitter,
     run_active_learning,
-    sample_grid,
 )
 from neuroinverse.metrics import GridDensity, c2st, c2st_calibrated_async, hpd_mass
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import background, setup
+from neuroinverse.samplers import (
+    fraction_in_hpd,
+    grid_kde,
+    grid_posterior,
+    hpd_threshold,
+    sample_grid,
+)
 from neuroinverse.simulators import (
     GAUSSIAN_1D_X_O,
     TWO_MOONS_X_O,

@@ -23,6 +23,7 @@ __all__ = [
     "check_choice",
     "check_ndim",
     "check_rows",
+    "check_vector",
     "check_range",
     "check_labels",
 ]
@@ -133,3 +134,14 @@ def check_labels(x, name: str = "labels", *, ndims: tuple[int, ...] | None = Non
     if non_negative and (lab < 0).any():
         raise ValueError(f"{name} must be non-negative (0 = boundary/unlabelled)")
     return lab
+
+
+def check_vector(x, name: str, dim: int) -> torch.Tensor:
+    """``x`` as a finite float ``(dim,)`` tensor (a ``(1, dim)`` row is flattened)."""
+    t = x if isinstance(x, torch.Tensor) else as_tensor(x, name)
+    t = t.float().reshape(-1) if t.ndim <= 1 or (t.ndim == 2 and t.shape[0] == 1) else t
+    if t.ndim != 1 or t.numel() != dim:
+        raise ValueError(f"{name} must have {dim} entries; got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return t

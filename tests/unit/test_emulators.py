@@ -10,21 +10,23 @@ from neuroinverse.inference import (
     EmulatorEnsemble,
     alpha_info_mc,
     alpha_info_moment_matched,
-    fraction_in_hpd,
     generate_candidates,
-    grid_kde,
-    grid_posterior,
-    hpd_threshold,
     log_alpha_post,
     make_flow_ensemble,
     resample_with_jitter,
     run_active_learning,
-    sample_grid,
     select_batch,
+)
+from neuroinverse.models import ConditionalDensity
+from neuroinverse.samplers import (
+    fraction_in_hpd,
+    grid_kde,
+    grid_posterior,
+    hpd_threshold,
+    sample_grid,
     slice_sample,
     split_rhat,
 )
-from neuroinverse.models import ConditionalDensity
 from neuroinverse.simulators import (
     GAUSSIAN_1D_X_O,
     BoxUniform,
@@ -268,12 +270,12 @@ def test_fused_members_give_the_members_own_densities_and_training(theta_dim, x_
 
 
 def test_fused_adam_is_torch_adam():
-    from neuroinverse.inference.emulators import _ForeachAdam
+    from neuroinverse.inference.fused_flows import ForeachAdam
 
     g = torch.Generator().manual_seed(0)
     ours = [torch.randn(3, 4, generator=g).requires_grad_(True), torch.randn(5, generator=g).requires_grad_(True)]
     ref = [p.detach().clone().requires_grad_(True) for p in ours]
-    opt_ours, opt_ref = _ForeachAdam(ours, lr=0.01), torch.optim.Adam(ref, lr=0.01, foreach=True)
+    opt_ours, opt_ref = ForeachAdam(ours, lr=0.01), torch.optim.Adam(ref, lr=0.01, foreach=True)
     for _ in range(20):
         grads = [torch.randn(p.shape, generator=g) for p in ours]
         for p, q, gr in zip(ours, ref, grads, strict=True):

@@ -16,7 +16,7 @@ import neuroinverse
 
 PACKAGE = Path(neuroinverse.__file__).parent
 DOMAIN = ("simulators", "models", "inference", "metrics", "segmentation")
-CORE = ("runtime", "training", "results", "plotting", "chapters", "book", "cli", "data", "_checks", "labels")
+CORE = ("runtime", "training", "results", "plotting", "chapters", "book", "cli", "data", "_checks", "labels", "samplers")
 FORBIDDEN = {
     "simulators": ("models", "inference", "segmentation", "training", "metrics"),
     "models": ("training", "metrics", "simulators", "inference", "segmentation"),

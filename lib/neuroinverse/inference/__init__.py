@@ -1,9 +1,12 @@
 """Inference methods and their classical baselines, each with its losses and training.
 
 * :mod:`~neuroinverse.inference.abc`: Rejection approximate Bayesian computation (ABC), the classical SBI baseline.
+* :mod:`~neuroinverse.inference.acquisition`: Acquisition for emulator networks: where to simulate next.
+* :mod:`~neuroinverse.inference.active_learning`: Active learning with emulator networks: the loop, and posterior samples from the ensemble.
 * :mod:`~neuroinverse.inference.decode`: DECODE, the method: targets, loss, post-processing, training and evaluation.
 * :mod:`~neuroinverse.inference.deconvolution`: Classical spike-inference baselines: OASIS deconvolution and a discrete-time Gibbs sampler.
 * :mod:`~neuroinverse.inference.emulators`: Likelihood-free inference with ensembles of emulator networks and active acquisition.
+* :mod:`~neuroinverse.inference.fused_flows`: All members of an emulator ensemble in one batched pass: a speed-up with the same densities.
 * :mod:`~neuroinverse.inference.npe`: Neural posterior estimation: single-round NPE, sequential APT (SNPE-C), SNPE-B and naive SNPE.
 * :mod:`~neuroinverse.inference.smlm_fitting`: Classical SMLM fitting: local-maximum detection plus per-spot Gaussian maximum likelihood.
 * :mod:`~neuroinverse.inference.snpe`: SNPE-B: importance-weighted sequential neural posterior estimation (delfi style).
@@ -19,6 +22,19 @@ from .abc import (
     resample_with_jitter,
     sample_prior_checked,
     simulate_checked,
+)
+from .acquisition import (
+    alpha_info_mc,
+    alpha_info_moment_matched,
+    generate_candidates,
+    log_alpha_post,
+    select_batch,
+)
+from .active_learning import (
+    ACQUISITIONS,
+    ActiveLearningResult,
+    posterior_samples,
+    run_active_learning,
 )
 from .decode import (
     DecodeTargets,
@@ -39,25 +55,15 @@ from .deconvolution import (
     oasis_deconvolve,
 )
 from .emulators import (
-    ACQUISITIONS,
-    ActiveLearningResult,
     EmulatorEnsemble,
     FitLog,
-    alpha_info_mc,
-    alpha_info_moment_matched,
-    fraction_in_hpd,
-    generate_candidates,
-    grid_kde,
-    grid_posterior,
-    hpd_threshold,
-    log_alpha_post,
     make_flow_ensemble,
-    posterior_samples,
-    run_active_learning,
-    sample_grid,
-    select_batch,
-    slice_sample,
-    split_rhat,
+)
+from .fused_flows import (
+    FUSABLE_ACTIVATIONS,
+    BatchedLinear,
+    ForeachAdam,
+    FusedFlows,
 )
 from .npe import (
     METHODS,
@@ -113,6 +119,15 @@ __all__ = [
     "resample_with_jitter",
     "sample_prior_checked",
     "simulate_checked",
+    "log_alpha_post",
+    "alpha_info_moment_matched",
+    "alpha_info_mc",
+    "generate_candidates",
+    "select_batch",
+    "ACQUISITIONS",
+    "posterior_samples",
+    "ActiveLearningResult",
+    "run_active_learning",
     "DecodeTargets",
     "make_targets",
     "decode_loss",
@@ -130,22 +145,10 @@ __all__ = [
     "EmulatorEnsemble",
     "FitLog",
     "make_flow_ensemble",
-    "log_alpha_post",
-    "alpha_info_moment_matched",
-    "alpha_info_mc",
-    "generate_candidates",
-    "select_batch",
-    "ActiveLearningResult",
-    "run_active_learning",
-    "posterior_samples",
-    "grid_posterior",
-    "sample_grid",
-    "grid_kde",
-    "hpd_threshold",
-    "fraction_in_hpd",
-    "slice_sample",
-    "split_rhat",
-    "ACQUISITIONS",
+    "FUSABLE_ACTIVATIONS",
+    "BatchedLinear",
+    "ForeachAdam",
+    "FusedFlows",
     "METHODS",
     "sample_atom_indices",
     "apt_atomic_loss",

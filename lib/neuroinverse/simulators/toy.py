@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .._checks import as_tensor, check_positive
+from ..samplers import sample_grid
 from .priors import BoxUniform, GaussianPrior
 
 __all__ = [
@@ -196,13 +197,7 @@ def two_moons_reference_posterior(x_o=TWO_MOONS_X_O, n: int = 1000, *, grid: int
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer; got {n!r}")
     axis, dens = two_moons_grid_posterior(x_o, grid=grid, subsample=subsample)
-    h = axis[1] - axis[0]
-    probs = torch.as_tensor(dens.ravel() * h * h, dtype=torch.float64)
-    idx = torch.multinomial(probs, n, replacement=True, generator=generator)
-    i1, i2 = idx // grid, idx % grid
-    centre = torch.stack([torch.as_tensor(axis)[i1], torch.as_tensor(axis)[i2]], 1)
-    jitter = (torch.rand(n, 2, generator=generator, dtype=torch.float64) - 0.5) * h
-    return (centre + jitter).float()
+    return sample_grid((axis, axis), dens, n, generator=generator)
 
 
 # ---------------------------------------------------------------------------------------------
