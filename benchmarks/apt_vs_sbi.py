@@ -45,9 +45,18 @@ def run_ours(rounds: int, sims: int, seed: int, flow: dict) -> tuple[torch.Tenso
     torch.manual_seed(seed)
     q = ConditionalFlow(2, 2, **flow)
     t0 = time.perf_counter()
-    res = run_npe(two_moons_prior(), two_moons, torch.tensor(TWO_MOONS_X_O), density=q, n_rounds=rounds,
-                  simulations_per_round=sims, method="apt", num_atoms=10,
-                  generator=torch.Generator().manual_seed(seed), progress=False)
+    res = run_npe(
+        two_moons_prior(),
+        two_moons,
+        torch.tensor(TWO_MOONS_X_O),
+        density=q,
+        n_rounds=rounds,
+        simulations_per_round=sims,
+        method="apt",
+        num_atoms=10,
+        generator=torch.Generator().manual_seed(seed),
+        progress=False,
+    )
     total = time.perf_counter() - t0
     samples = res.posterior.sample(1000, generator=torch.Generator().manual_seed(10_000 + seed))
     return samples, res.train_seconds, total
@@ -64,8 +73,9 @@ def run_sbi(rounds: int, sims: int, seed: int) -> tuple[torch.Tensor, float, flo
     x_o = torch.tensor([TWO_MOONS_X_O])
     # sbi logs to ./sbi-logs by default; keep its TensorBoard files out of the checkout.
     logdir = tempfile.mkdtemp(prefix="sbi-logs-")
-    inference = NPE_C(prior=prior, density_estimator="maf", show_progress_bars=False,
-                      summary_writer=SummaryWriter(logdir))
+    inference = NPE_C(
+        prior=prior, density_estimator="maf", show_progress_bars=False, summary_writer=SummaryWriter(logdir)
+    )
     proposal = prior
     train_s = 0.0
     t0 = time.perf_counter()
@@ -99,11 +109,13 @@ def main(argv=None) -> None:
             if name.startswith("sbi"):
                 samples, train_s, total = run_sbi(args.rounds, args.sims, seed)
             elif "MAF" in name:
-                samples, train_s, total = run_ours(args.rounds, args.sims, seed,
-                                                   dict(kind="maf", transforms=5, hidden=(50, 50)))
+                samples, train_s, total = run_ours(
+                    args.rounds, args.sims, seed, dict(kind="maf", transforms=5, hidden=(50, 50))
+                )
             else:
-                samples, train_s, total = run_ours(args.rounds, args.sims, seed,
-                                                   dict(kind="nsf", transforms=2, hidden=(32, 32)))
+                samples, train_s, total = run_ours(
+                    args.rounds, args.sims, seed, dict(kind="nsf", transforms=2, hidden=(32, 32))
+                )
             acc = c2st(ref, samples, seed=seed)
             rows[name].append((train_s, total, acc))
             print(f"seed {seed} {name}: train {train_s:.1f} s, total {total:.1f} s, C2ST {acc:.3f}", flush=True)
@@ -123,8 +135,10 @@ def main(argv=None) -> None:
     ]
     for name, vals in rows.items():
         a = np.array(vals)
-        lines.append(f"| {name} | {np.median(a[:, 0]):.1f} | {np.median(a[:, 1]):.1f} | "
-                     f"{', '.join(f'{v:.3f}' for v in a[:, 2])} | {np.median(a[:, 2]):.3f} |")
+        lines.append(
+            f"| {name} | {np.median(a[:, 0]):.1f} | {np.median(a[:, 1]):.1f} | "
+            f"{', '.join(f'{v:.3f}' for v in a[:, 2])} | {np.median(a[:, 2]):.3f} |"
+        )
     text = "\n".join(lines) + "\n"
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(text)

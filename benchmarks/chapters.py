@@ -75,11 +75,9 @@ def _tree_rss(proc: psutil.Process) -> dict[int, int]:
 
 def bench(slug: str, profile: str, device: str) -> dict:
     """Run one chapter; return wall time, peak RSS of its biggest process, and exit status."""
-    cmd = [sys.executable, "-m", "neuroinverse.cli", "run", slug, "--profile", profile,
-           "--device", device]
+    cmd = [sys.executable, "-m", "neuroinverse.cli", "run", slug, "--profile", profile, "--device", device]
     t0 = time.perf_counter()
-    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(child.pid)
     peak_by_pid: dict[int, int] = {}
     while child.poll() is None:
@@ -112,9 +110,11 @@ def main(argv=None) -> int:
         if r["rc"] != 0:
             print(f"{ch.slug} FAILED (exit {r['rc']}):\n{r['stderr']}", file=sys.stderr)
     mem = psutil.virtual_memory().total / 2**30
-    stamp = (f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-             f"{platform.machine()}, {os.cpu_count()} CPUs, {mem:.0f} GiB RAM, "
-             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, device {args.device}")
+    stamp = (
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {mem:.0f} GiB RAM, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, device {args.device}"
+    )
     lines = [
         f"# Chapters at the `{args.profile}` profile",
         "",
@@ -126,8 +126,7 @@ def main(argv=None) -> int:
         "|---|---:|---:|---|",
     ]
     for r in rows:
-        lines.append(f"| {r['slug']} | {r['wall_s']:.1f} | {r['peak_rss'] / 2**20:.0f} | "
-                     f"{status(r, args.profile)} |")
+        lines.append(f"| {r['slug']} | {r['wall_s']:.1f} | {r['peak_rss'] / 2**20:.0f} | {status(r, args.profile)} |")
     text = "\n".join(lines) + "\n"
     out = ROOT / "benchmarks" / "results" / f"chapters-{args.profile}.md"
     out.parent.mkdir(parents=True, exist_ok=True)

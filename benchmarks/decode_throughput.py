@@ -42,17 +42,19 @@ def _peaked(out: dict, labels, shape) -> dict:
 
 
 def run(device: torch.device, n_frames: int, rows: list) -> None:
-    sim = SMLMSimulator(frame_shape=(40, 40), density=2.0, flux_mean=3000.0, flux_std=800.0, flux_min=300.0,
-                        background=(20.0, 40.0))
+    sim = SMLMSimulator(
+        frame_shape=(40, 40), density=2.0, flux_mean=3000.0, flux_std=800.0, flux_min=300.0, background=(20.0, 40.0)
+    )
     data = sim.sample(1, n_frames, generator=torch.Generator().manual_seed(0))
     frames, labels = data.frames, data.labels
     scales = DecodeScales.from_simulator(sim)
     dev = str(device)
     # the reference-size network is slow on a CPU: time it on an eighth of the frames there
     n_ref = n_frames if device.type == "cuda" else max(n_frames // 8, 8)
-    for name, kw, n in (("DECODE ci size (8 feat., 1 down)", dict(features=8, depth=1, inter_features=8), n_frames),
-                        ("DECODE reference size (48 feat., 2 down)",
-                         dict(features=48, depth=2, inter_features=48), n_ref)):
+    for name, kw, n in (
+        ("DECODE ci size (8 feat., 1 down)", dict(features=8, depth=1, inter_features=8), n_frames),
+        ("DECODE reference size (48 feat., 2 down)", dict(features=48, depth=2, inter_features=48), n_ref),
+    ):
         torch.manual_seed(0)
         net = DecodeNet(scales=scales, n_frames=3, **kw).to(device).eval()
         f_dev = frames[:, :n].to(device)
@@ -85,18 +87,27 @@ def main(argv=None) -> None:
     if torch.cuda.is_available():
         run(torch.device("cuda"), args.frames, rows)
         gpu = f", {torch.cuda.get_device_name(0)}"
-    head = (f"SMLM localisation throughput, 40 x 40 px frames at 2 emitters/µm², torch {torch.__version__}, "
-            f"{args.threads} CPU threads, {platform.processor() or platform.machine()}{gpu}; "
-            f"1-min load average at start {load:.1f} on {os.cpu_count()} cores (a load above the core "
-            "count slows every CPU row)")
-    lines = [head, "", "| stage | device | frames | wall time (s) | frames/s | localisations/s |",
-             "|---|---|---|---|---|---|"]
+    head = (
+        f"SMLM localisation throughput, 40 x 40 px frames at 2 emitters/µm², torch {torch.__version__}, "
+        f"{args.threads} CPU threads, {platform.processor() or platform.machine()}{gpu}; "
+        f"1-min load average at start {load:.1f} on {os.cpu_count()} cores (a load above the core "
+        "count slows every CPU row)"
+    )
+    lines = [
+        head,
+        "",
+        "| stage | device | frames | wall time (s) | frames/s | localisations/s |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, d, n, t, n_loc in rows:
         locs = f"{n_loc / t:.3g}" if n_loc is not None else "–"
         lines.append(f"| {name} | {d} | {n} | {t:.4g} | {n / t:.4g} | {locs} |")
-    lines += ["", "Inference and post-processing are timed separately (median of repeated runs). "
-              "Post-processing runs on output maps with one detection per labelled emitter "
-              "(see the script's docstring)."]
+    lines += [
+        "",
+        "Inference and post-processing are timed separately (median of repeated runs). "
+        "Post-processing runs on output maps with one detection per labelled emitter "
+        "(see the script's docstring).",
+    ]
     text = "\n".join(lines)
     print(text)
     out = Path(__file__).resolve().parent / "results"

@@ -50,11 +50,17 @@ def main(argv=None) -> None:
     t = time_call(lambda: gibbs_spikes(gf, **par, n_sweeps=20), repeats=1, warmup=0)
     rows.append(("Gibbs MCMC, 20 sweeps (2000 frames/trace)", "cpu", 2, t * T / 2000))
 
-    head = (f"Spike-inference throughput, {T} frames per trace, torch {torch.__version__}, "
-            f"{args.threads} CPU threads, {platform.processor() or platform.machine()}"
-            + (f", {torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else ""))
-    lines = [head, "", "| method | device | traces | wall time (s) | traces/s | frames/s |",
-             "|---|---|---|---|---|---|"]
+    head = (
+        f"Spike-inference throughput, {T} frames per trace, torch {torch.__version__}, "
+        f"{args.threads} CPU threads, {platform.processor() or platform.machine()}"
+        + (f", {torch.cuda.get_device_name(dev)}" if dev.type == "cuda" else "")
+    )
+    lines = [
+        head,
+        "",
+        "| method | device | traces | wall time (s) | traces/s | frames/s |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, d, n, t in rows:
         lines.append(f"| {name} | {d} | {n} | {t:.4g} | {n / t:.4g} | {n * T / t:.3g} |")
     lines.append("")

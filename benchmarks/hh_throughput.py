@@ -59,11 +59,16 @@ def main() -> None:
                 rate, sec = measure(n, dt, "cuda", repeats=2)
                 rows.append((torch.cuda.get_device_name(0), dt, n, sec, rate))
                 print(rows[-1])
-    lines = ["# Hodgkin-Huxley simulator throughput", "",
-             "2-parameter HH model, 120 ms traces, exponential Euler, 7 summary features included; "
-             f"float32. Machine: {platform.machine()}, {platform.processor() or 'cpu'}; torch {torch.__version__}.",
-             "Measured on a shared machine: other jobs may have been running (see the load below).", "",
-             "| device | dt (ms) | batch | seconds | simulations / s |", "|---|---|---|---|---|"]
+    lines = [
+        "# Hodgkin-Huxley simulator throughput",
+        "",
+        "2-parameter HH model, 120 ms traces, exponential Euler, 7 summary features included; "
+        f"float32. Machine: {platform.machine()}, {platform.processor() or 'cpu'}; torch {torch.__version__}.",
+        "Measured on a shared machine: other jobs may have been running (see the load below).",
+        "",
+        "| device | dt (ms) | batch | seconds | simulations / s |",
+        "|---|---|---|---|---|",
+    ]
     lines += [f"| {d} | {dt} | {n} | {s:.2f} | {r:.0f} |" for d, dt, n, s, r in rows]
     try:
         load = open("/proc/loadavg").read().split()[:3]

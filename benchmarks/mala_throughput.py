@@ -37,10 +37,12 @@ from neuroinverse.simulators import grow_boundary, simulate_neuropil
 
 PAPER_S_PER_MVX = 2.6
 NETS = {
-    "MALA-tiny (ci)": dict(base_channels=8, depth=2, channel_multiplier=2, downsample=(1, 2, 2),
-                           kernel_size=[(1, 3, 3), (3, 3, 3)]),
-    "MALA-small (full)": dict(base_channels=12, depth=3, channel_multiplier=3,
-                              downsample=[(1, 3, 3), (1, 3, 3)], kernel_size=3),
+    "MALA-tiny (ci)": dict(
+        base_channels=8, depth=2, channel_multiplier=2, downsample=(1, 2, 2), kernel_size=[(1, 3, 3), (3, 3, 3)]
+    ),
+    "MALA-small (full)": dict(
+        base_channels=12, depth=3, channel_multiplier=3, downsample=[(1, 3, 3), (1, 3, 3)], kernel_size=3
+    ),
 }
 
 
@@ -63,8 +65,7 @@ def main(argv=None) -> None:
 
     t_frag = time_call(lambda: watershed_fragments(aff), repeats=3, warmup=1)
     frags = watershed_fragments(aff)
-    t_agg = time_call(lambda: agglomerate(aff, frags, thresholds=thresholds, quantile="median"),
-                      repeats=3, warmup=1)
+    t_agg = time_call(lambda: agglomerate(aff, frags, thresholds=thresholds, quantile="median"), repeats=3, warmup=1)
 
     devices = [torch.device("cpu")]
     extra = resolve_device(args.device)
@@ -76,24 +77,36 @@ def main(argv=None) -> None:
         for dev in devices:
             net = UNet(1, 3, dims=3, padding="valid", final_activation="sigmoid", **spec).to(dev)
             block = None if name.startswith("MALA-tiny") or dev.type == "cuda" else (shape[0], 128, 128)
-            t_pred = time_call(lambda net=net, dev=dev, block=block: predict_volume_affinities(
-                net, vol.raw, device=dev, block=block), repeats=3, warmup=1)
+            t_pred = time_call(
+                lambda net=net, dev=dev, block=block: predict_volume_affinities(net, vol.raw, device=dev, block=block),
+                repeats=3,
+                warmup=1,
+            )
             total = t_pred + t_frag + t_agg
             rows.append((name, str(dev), t_pred, total, total / mvx))
 
     cpu = platform.processor() or platform.machine()
-    head = (f"MALA pipeline throughput on a {shape[0]}x{shape[1]}x{shape[2]} volume ({mvx:.2f} MVx, "
-            f"{int(frags.max())} fragments), torch {torch.__version__}, {args.threads} CPU threads, {cpu}"
-            + (f", {torch.cuda.get_device_name(extra)}" if extra.type == "cuda" else ""))
-    lines = [head, "",
-             f"Fragments (2-D watershed per section, CPU): {t_frag:.3f} s; median agglomeration over "
-             f"{thresholds.size} thresholds (CPU): {t_agg:.3f} s.", "",
-             "| network | prediction device | prediction (s) | total (s) | s / megavoxel | paper (s / MVx) |",
-             "|---|---|---|---|---|---|"]
+    head = (
+        f"MALA pipeline throughput on a {shape[0]}x{shape[1]}x{shape[2]} volume ({mvx:.2f} MVx, "
+        f"{int(frags.max())} fragments), torch {torch.__version__}, {args.threads} CPU threads, {cpu}"
+        + (f", {torch.cuda.get_device_name(extra)}" if extra.type == "cuda" else "")
+    )
+    lines = [
+        head,
+        "",
+        f"Fragments (2-D watershed per section, CPU): {t_frag:.3f} s; median agglomeration over "
+        f"{thresholds.size} thresholds (CPU): {t_agg:.3f} s.",
+        "",
+        "| network | prediction device | prediction (s) | total (s) | s / megavoxel | paper (s / MVx) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, dev, tp, tot, spm in rows:
         lines.append(f"| {name} | {dev} | {tp:.3f} | {tot:.3f} | {spm:.2f} | {PAPER_S_PER_MVX} |")
-    lines += ["", "Median of 3 runs after 1 warm-up. The paper's figure is for its own, much larger "
-              "network on GPUs plus parallel agglomeration; the numbers are not comparable across hardware."]
+    lines += [
+        "",
+        "Median of 3 runs after 1 warm-up. The paper's figure is for its own, much larger "
+        "network on GPUs plus parallel agglomeration; the numbers are not comparable across hardware.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     out = Path(args.out)

@@ -19,8 +19,13 @@ def root() -> Path:
 def _run_cli(*args: str, env: dict | None = None, timeout: float | None = None):
     """Run ``python -m neuroinverse.cli ARGS`` in the book root; return the CompletedProcess."""
     return subprocess.run(
-        [sys.executable, "-m", "neuroinverse.cli", *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=timeout, check=False,
+        [sys.executable, "-m", "neuroinverse.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

@@ -86,17 +86,58 @@ from neuroinverse.simulators import (
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
-    ci=dict(n_cells=12, n_train=8, n_frames=6000, channels=(16, 16, 16), kernels=(31, 21, 11),
-            n_samples=16, batch=16, n_steps=800, eval_every=100, supervised_steps=800,
-            gibbs_traces=2, gibbs_frames=2000, gibbs_sweeps=20, timing_traces=(2, 4, 16),
-            c1_r1=0.65, c1_r2=0.72, c2_margin=-0.05, c4_rel=0.25, m2_steps=30, m1_on_m2_steps=30, ar_steps=10,
-            n_branches=4, n_branches_train=2, spine_steps=30),
-    full=dict(n_cells=100, n_train=30, n_frames=10000, channels=(30, 25, 25, 20, 15),
-              kernels=(31, 21, 21, 13, 11), n_samples=64, batch=20, n_steps=15000, eval_every=500,
-              supervised_steps=5000,
-              gibbs_traces=10, gibbs_frames=10000, gibbs_sweeps=200, timing_traces=(2, 10, 70, 280),
-              c1_r1=0.80, c1_r2=0.86, c2_margin=-0.03, c4_rel=0.15, m2_steps=10000, m1_on_m2_steps=5000,
-              ar_steps=3000, n_branches=40, n_branches_train=30, spine_steps=5000),
+    ci=dict(
+        n_cells=12,
+        n_train=8,
+        n_frames=6000,
+        channels=(16, 16, 16),
+        kernels=(31, 21, 11),
+        n_samples=16,
+        batch=16,
+        n_steps=800,
+        eval_every=100,
+        supervised_steps=800,
+        gibbs_traces=2,
+        gibbs_frames=2000,
+        gibbs_sweeps=20,
+        timing_traces=(2, 4, 16),
+        c1_r1=0.65,
+        c1_r2=0.72,
+        c2_margin=-0.05,
+        c4_rel=0.25,
+        m2_steps=30,
+        m1_on_m2_steps=30,
+        ar_steps=10,
+        n_branches=4,
+        n_branches_train=2,
+        spine_steps=30,
+    ),
+    full=dict(
+        n_cells=100,
+        n_train=30,
+        n_frames=10000,
+        channels=(30, 25, 25, 20, 15),
+        kernels=(31, 21, 21, 13, 11),
+        n_samples=64,
+        batch=20,
+        n_steps=15000,
+        eval_every=500,
+        supervised_steps=5000,
+        gibbs_traces=10,
+        gibbs_frames=10000,
+        gibbs_sweeps=200,
+        timing_traces=(2, 10, 70, 280),
+        c1_r1=0.80,
+        c1_r2=0.86,
+        c2_margin=-0.03,
+        c4_rel=0.15,
+        m2_steps=10000,
+        m1_on_m2_steps=5000,
+        ar_steps=3000,
+        n_branches=40,
+        n_branches_train=30,
+        spine_steps=5000,
+    ),
 )
 BUFFERS = (100, 50)  # frames left out at the start and end of every snippet and trace
 FRAME_RATE = 60.0
@@ -118,12 +159,13 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 # and 1.2 Hz); training snippets of 300 frames start every 150 frames.
 
 # %%
-data = simulate_linear(cfg.n_cells, cfg.n_frames, rate_hz=1.0, frame_rate=FRAME_RATE,
-                       generator=rt.generator())
+data = simulate_linear(cfg.n_cells, cfg.n_frames, rate_hz=1.0, frame_rate=FRAME_RATE, generator=rt.generator())
 train, test = data.subset(slice(0, cfg.n_train)), data.subset(slice(cfg.n_train, None))
 snippets = make_snippets(train.fluorescence, length=300, stride=150)
-print(f"{data.n_cells} cells x {data.n_frames} frames ({data.n_frames / FRAME_RATE:.0f} s each); "
-      f"{train.n_cells} training cells -> snippets {tuple(snippets.shape)}; {test.n_cells} held out")
+print(
+    f"{data.n_cells} cells x {data.n_frames} frames ({data.n_frames / FRAME_RATE:.0f} s each); "
+    f"{train.n_cells} training cells -> snippets {tuple(snippets.shape)}; {test.n_cells} held out"
+)
 
 # %% [markdown]
 # ## The method
@@ -151,10 +193,22 @@ def held_out_r2():
     return {"r2_test": binned_correlation(p, test.spikes, bin_width=2, buffers=BUFFERS)}
 
 
-(vae, history), vae_time = timed(lambda: fit_spike_vae(
-    recognition, LinearCalciumModel(train.n_cells), snippets, device=rt.device, prior_rate=0.015,
-    buffers=BUFFERS, n_steps=cfg.n_steps, batch_size=cfg.batch, n_samples=cfg.n_samples, seed=rt.seed,
-    eval_fn=held_out_r2, eval_every=cfg.eval_every))
+(vae, history), vae_time = timed(
+    lambda: fit_spike_vae(
+        recognition,
+        LinearCalciumModel(train.n_cells),
+        snippets,
+        device=rt.device,
+        prior_rate=0.015,
+        buffers=BUFFERS,
+        n_steps=cfg.n_steps,
+        batch_size=cfg.batch,
+        n_samples=cfg.n_samples,
+        seed=rt.seed,
+        eval_fn=held_out_r2,
+        eval_every=cfg.eval_every,
+    )
+)
 
 # %% [markdown]
 # ## Baselines
@@ -173,8 +227,15 @@ def held_out_r2():
 
 # %%
 supervised = FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11).to(rt.device)
-train_supervised_spikes(supervised, snippets, make_snippets(train.spikes, length=300, stride=150),
-                        n_steps=cfg.supervised_steps, batch_size=cfg.batch, buffers=BUFFERS, seed=rt.seed)
+train_supervised_spikes(
+    supervised,
+    snippets,
+    make_snippets(train.spikes, length=300, stride=150),
+    n_steps=cfg.supervised_steps,
+    batch_size=cfg.batch,
+    buffers=BUFFERS,
+    seed=rt.seed,
+)
 
 p_test = vae.spike_probability(test.fluorescence)
 p_train = vae.spike_probability(train.fluorescence)
@@ -182,24 +243,26 @@ s_oasis, g_oasis = oasis_deconvolve(test.fluorescence)
 s_oracle, _ = oasis_deconvolve(test.fluorescence, gamma=test.params["gamma"].numpy())
 
 score = {}
-for name, pred, truth in [("DeepSpike, held-out", p_test, test.spikes),
-                          ("DeepSpike, training", p_train, train.spikes),
-                          ("OASIS (g estimated)", s_oasis, test.spikes),
-                          ("OASIS (true g)", s_oracle, test.spikes),
-                          ("supervised CNN (upper bound)", supervised.spike_probability(test.fluorescence),
-                           test.spikes)]:
+for name, pred, truth in [
+    ("DeepSpike, held-out", p_test, test.spikes),
+    ("DeepSpike, training", p_train, train.spikes),
+    ("OASIS (g estimated)", s_oasis, test.spikes),
+    ("OASIS (true g)", s_oracle, test.spikes),
+    ("supervised CNN (upper bound)", supervised.spike_probability(test.fluorescence), test.spikes),
+]:
     score[name] = [binned_correlation(pred, truth, bin_width=b, buffers=BUFFERS) for b in (1, 2)]
 
 gibbs_true = {k: test.params[k][: cfg.gibbs_traces].numpy() for k in ("gamma", "alpha", "beta", "sigma")}
 gibbs_f = test.fluorescence[: cfg.gibbs_traces, : cfg.gibbs_frames]
 gibbs_s = test.spikes[: cfg.gibbs_traces, : cfg.gibbs_frames]
-p_gibbs, gibbs_time = timed(lambda: gibbs_spikes(gibbs_f, **gibbs_true, n_sweeps=cfg.gibbs_sweeps,
-                                                generator=rt.seed))
+p_gibbs, gibbs_time = timed(lambda: gibbs_spikes(gibbs_f, **gibbs_true, n_sweeps=cfg.gibbs_sweeps, generator=rt.seed))
 p_ds_gibbs_set = vae.spike_probability(gibbs_f)
-score["Gibbs MCMC (true θ), subset"] = [binned_correlation(p_gibbs, gibbs_s, bin_width=b, buffers=BUFFERS)
-                                        for b in (1, 2)]
-score["DeepSpike, same subset"] = [binned_correlation(p_ds_gibbs_set, gibbs_s, bin_width=b, buffers=BUFFERS)
-                                   for b in (1, 2)]
+score["Gibbs MCMC (true θ), subset"] = [
+    binned_correlation(p_gibbs, gibbs_s, bin_width=b, buffers=BUFFERS) for b in (1, 2)
+]
+score["DeepSpike, same subset"] = [
+    binned_correlation(p_ds_gibbs_set, gibbs_s, bin_width=b, buffers=BUFFERS) for b in (1, 2)
+]
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -235,8 +298,7 @@ b.plot(t_s, train.fluorescence[0, win], color=plotting.COLORS["data"], lw=0.8, l
 b.plot(t_s, f_rec[0, win].cpu(), color=plotting.COLORS["method"], lw=1.0, label="reconstruction F_θ(s)")
 top = float(train.fluorescence[0, win].max())
 b.vlines(t_s[train.spikes[0, win] > 0], top + 0.1, top + 0.3, color=plotting.COLORS["truth"], label="true spikes")
-b.vlines(t_s[s_rec[0, win].cpu() > 0], top + 0.35, top + 0.55, color=plotting.COLORS["method"],
-         label="sampled spikes")
+b.vlines(t_s[s_rec[0, win].cpu() > 0], top + 0.35, top + 0.55, color=plotting.COLORS["method"], label="sampled spikes")
 b.set_ylim(None, top + 1.0)
 b.set_xlabel("time (s)")
 b.set_ylabel("ΔF (a.u.)")
@@ -257,12 +319,14 @@ smooth = np.convolve(elbo, np.ones(25) / 25, mode="valid")
 fig, ax = plotting.figure(1, 2, width=8, height=2.8)
 ax[0, 0].plot(np.arange(len(smooth)) + 25, smooth, color=plotting.COLORS["method"])
 ax[0, 0].set_xlabel("iteration")
-ax[0, 0].set_ylim(np.percentile(smooth, 5), smooth.max() + 0.1 * np.ptp(smooth[len(smooth) // 10:]))
+ax[0, 0].set_ylim(np.percentile(smooth, 5), smooth.max() + 0.1 * np.ptp(smooth[len(smooth) // 10 :]))
 ax[0, 0].set_ylabel("ELBO (nats / 1000 frames)")
-ax[0, 1].plot(history.eval_steps, history.evals["r2_test"], "o-", color=plotting.COLORS["method"],
-              label="DeepSpike (held-out)")
-ax[0, 1].axhline(score["OASIS (g estimated)"][1], color=plotting.COLORS["baseline"], ls="--",
-                 label="OASIS (g estimated)")
+ax[0, 1].plot(
+    history.eval_steps, history.evals["r2_test"], "o-", color=plotting.COLORS["method"], label="DeepSpike (held-out)"
+)
+ax[0, 1].axhline(
+    score["OASIS (g estimated)"][1], color=plotting.COLORS["baseline"], ls="--", label="OASIS (g estimated)"
+)
 ax[0, 1].set_xlabel("iteration")
 ax[0, 1].set_ylabel("correlation r (33 ms bins)")
 ax[0, 1].legend()
@@ -280,8 +344,9 @@ tau_hat = decay_time(learned["gamma"].cpu().double(), FRAME_RATE).numpy()
 tau_true = decay_time(train.params["gamma"], FRAME_RATE).numpy()
 alpha_hat, alpha_true = learned["alpha"].cpu().numpy(), train.params["alpha"].numpy()
 fig, ax = plotting.figure(1, 2, width=7, height=3.2)
-for a, (x, y, name, unit) in zip(ax[0], [(tau_true, tau_hat, "decay τ", "s"),
-                                          (alpha_true, alpha_hat, "amplitude α", "a.u.")]):
+for a, (x, y, name, unit) in zip(
+    ax[0], [(tau_true, tau_hat, "decay τ", "s"), (alpha_true, alpha_hat, "amplitude α", "a.u.")], strict=True
+):
     lim = [0.9 * min(x.min(), y.min()), 1.1 * max(x.max(), y.max())]
     a.plot(lim, lim, color="0.6", lw=0.8, label="identity")
     a.plot(x, y, "o", color=plotting.COLORS["method"], label="training cells")
@@ -305,6 +370,7 @@ plotting.save(fig, "deepspike", "fig3_parameters")
 # two. Noise cannot flip it; an inference that lost its speed advantage would, as the
 # control below shows (fitting the VAE instead of one forward pass: about 1×).
 
+
 # %%
 def ds_time(n):
     f = test.fluorescence.repeat((n + test.n_cells - 1) // test.n_cells, 1)[:n]
@@ -320,8 +386,9 @@ frames = [n * data.n_frames for n in cfg.timing_traces]
 t_ds = [ds_time(n) for n in cfg.timing_traces]
 t_oasis = [oasis_time(n) for n in cfg.timing_traces]
 short = cfg.gibbs_frames // 4
-_, t_gibbs_short = timed(lambda: gibbs_spikes(gibbs_f[:, :short], **gibbs_true, n_sweeps=cfg.gibbs_sweeps,
-                                             generator=rt.seed))
+_, t_gibbs_short = timed(
+    lambda: gibbs_spikes(gibbs_f[:, :short], **gibbs_true, n_sweeps=cfg.gibbs_sweeps, generator=rt.seed)
+)
 gibbs_frames_total = [cfg.gibbs_traces * short, cfg.gibbs_traces * cfg.gibbs_frames]
 t_gibbs = [t_gibbs_short, gibbs_time]
 t_ds_gibbs_set = time_call(lambda: vae.spike_probability(gibbs_f), repeats=5, warmup=1)
@@ -331,8 +398,13 @@ fig, ax = plotting.figure(1, 1, width=5, height=3.4)
 a = ax[0, 0]
 a.loglog(frames, t_ds, "o-", color=plotting.COLORS["method"], label="DeepSpike (forward pass)")
 a.loglog(frames, t_oasis, "s-", color=plotting.COLORS["baseline"], label="OASIS")
-a.loglog(gibbs_frames_total, t_gibbs, "^-", color=plotting.COLORS["baseline2"],
-         label=f"Gibbs MCMC ({cfg.gibbs_sweeps} sweeps)")
+a.loglog(
+    gibbs_frames_total,
+    t_gibbs,
+    "^-",
+    color=plotting.COLORS["baseline2"],
+    label=f"Gibbs MCMC ({cfg.gibbs_sweeps} sweeps)",
+)
 a.set_xlabel("total frames")
 a.set_ylabel("wall time (s)")
 a.legend()
@@ -340,11 +412,15 @@ plotting.save(fig, "deepspike", "fig4_timing")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-print(f"DeepSpike: {t_ds[-1] / frames[-1] * 1e6:.2f} µs/frame on {frames[-1]} frames; "
-      f"{t_ds_gibbs_set * 1e3:.1f} ms on the Gibbs subset")
+print(
+    f"DeepSpike: {t_ds[-1] / frames[-1] * 1e6:.2f} µs/frame on {frames[-1]} frames; "
+    f"{t_ds_gibbs_set * 1e3:.1f} ms on the Gibbs subset"
+)
 print(f"OASIS:     {t_oasis[-1] / frames[-1] * 1e6:.2f} µs/frame on {frames[-1]} frames")
-print(f"Gibbs:     {gibbs_time / gibbs_f.numel() * 1e6:.1f} µs/frame ({cfg.gibbs_traces} traces x "
-      f"{cfg.gibbs_frames} frames x {cfg.gibbs_sweeps} sweeps: {gibbs_time:.2f} s)")
+print(
+    f"Gibbs:     {gibbs_time / gibbs_f.numel() * 1e6:.1f} µs/frame ({cfg.gibbs_traces} traces x "
+    f"{cfg.gibbs_frames} frames x {cfg.gibbs_sweeps} sweeps: {gibbs_time:.2f} s)"
+)
 print(f"speed-up of DeepSpike over Gibbs per frame: {speedup:.0f}x")
 
 # %% [markdown]
@@ -358,15 +434,25 @@ print(f"speed-up of DeepSpike over Gibbs per frame: {speedup:.0f}x")
 # %%
 r2_m2, vaes_m2, p_m2 = {}, {}, {}
 if rt.profile == "full":
-    m2 = simulate_saturating(cfg.n_cells, cfg.n_frames, rate_hz=1.0, frame_rate=FRAME_RATE,
-                             generator=rt.generator(2))
+    m2 = simulate_saturating(cfg.n_cells, cfg.n_frames, rate_hz=1.0, frame_rate=FRAME_RATE, generator=rt.generator(2))
     m2_train, m2_test = m2.subset(slice(0, cfg.n_train)), m2.subset(slice(cfg.n_train, None))
     m2_snippets = make_snippets(m2_train.fluorescence, length=250, stride=125)
-    for name, model, steps in [("M2 model", SaturatingCalciumModel(cfg.n_train), cfg.m2_steps),
-                               ("M1 model (misspecified)", LinearCalciumModel(cfg.n_train), cfg.m1_on_m2_steps)]:
-        vaes_m2[name], _ = fit_spike_vae(FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11), model,
-                                         m2_snippets, device=rt.device, buffers=BUFFERS, n_steps=steps,
-                                         batch_size=cfg.batch, n_samples=cfg.n_samples, theta_lr=1.5e-2, seed=rt.seed)
+    for name, model, steps in [
+        ("M2 model", SaturatingCalciumModel(cfg.n_train), cfg.m2_steps),
+        ("M1 model (misspecified)", LinearCalciumModel(cfg.n_train), cfg.m1_on_m2_steps),
+    ]:
+        vaes_m2[name], _ = fit_spike_vae(
+            FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11),
+            model,
+            m2_snippets,
+            device=rt.device,
+            buffers=BUFFERS,
+            n_steps=steps,
+            batch_size=cfg.batch,
+            n_samples=cfg.n_samples,
+            theta_lr=1.5e-2,
+            seed=rt.seed,
+        )
         p_m2[name] = vaes_m2[name].spike_probability(m2_test.fluorescence)
         r2_m2[name] = binned_correlation(p_m2[name], m2_test.spikes, bin_width=2, buffers=BUFFERS)
     print({k: round(v, 3) for k, v in r2_m2.items()})
@@ -385,24 +471,46 @@ else:
 # %%
 c7 = {}
 if rt.profile == "full":
-    vae_ar, _ = fit_spike_vae(AutoregressiveSpikeRNN(), SaturatingCalciumModel(cfg.n_train), m2_snippets,
-                              device=rt.device, buffers=BUFFERS, n_steps=cfg.ar_steps, batch_size=cfg.batch,
-                              n_samples=cfg.n_samples, theta_lr=1.5e-2, seed=rt.seed)
+    vae_ar, _ = fit_spike_vae(
+        AutoregressiveSpikeRNN(),
+        SaturatingCalciumModel(cfg.n_train),
+        m2_snippets,
+        device=rt.device,
+        buffers=BUFFERS,
+        n_steps=cfg.ar_steps,
+        batch_size=cfg.batch,
+        n_samples=cfg.n_samples,
+        theta_lr=1.5e-2,
+        seed=rt.seed,
+    )
     posteriors = {"factorised": vaes_m2["M2 model"], "autoregressive": vae_ar}
     m2_f = m2_test.fluorescence.to(rt.device)
     m2_s = m2_test.spikes.repeat_interleave(4, 0)
-    c7 = {name: dict(elbo=v.bound(m2_snippets, cfg.n_samples, rt.generator(3, device=rt.device)),
-                     sync=spike_sync(v.recognition.sample(m2_f, 4, rt.generator(4, device=rt.device))
-                                     .reshape(-1, m2_f.shape[1]).cpu(), m2_s))
-          for name, v in posteriors.items()}
+    c7 = {
+        name: dict(
+            elbo=v.bound(m2_snippets, cfg.n_samples, rt.generator(3, device=rt.device)),
+            sync=spike_sync(
+                v.recognition.sample(m2_f, 4, rt.generator(4, device=rt.device)).reshape(-1, m2_f.shape[1]).cpu(), m2_s
+            ),
+        )
+        for name, v in posteriors.items()
+    }
     print(c7)
     fig, ax = plotting.figure(2, 1, width=8, height=3.6, sharex=True)
-    for a, (name, v) in zip(ax[:, 0], posteriors.items()):
+    for a, (name, v) in zip(ax[:, 0], posteriors.items(), strict=True):
         smp = v.recognition.sample(m2_f[:1, 2000:2600], 10, rt.generator(5, device=rt.device))[0].cpu()
-        a.eventplot([np.flatnonzero(row) / FRAME_RATE for row in smp], colors=plotting.COLORS["method"],
-                    lineoffsets=np.arange(10) + 1, linelengths=0.8)
-        a.eventplot([np.flatnonzero(m2_test.spikes[0, 2000:2600]) / FRAME_RATE],
-                    colors=plotting.COLORS["truth"], lineoffsets=0, linelengths=0.8)
+        a.eventplot(
+            [np.flatnonzero(row) / FRAME_RATE for row in smp],
+            colors=plotting.COLORS["method"],
+            lineoffsets=np.arange(10) + 1,
+            linelengths=0.8,
+        )
+        a.eventplot(
+            [np.flatnonzero(m2_test.spikes[0, 2000:2600]) / FRAME_RATE],
+            colors=plotting.COLORS["truth"],
+            lineoffsets=0,
+            linelengths=0.8,
+        )
         a.set_ylabel("sample (0 = truth)")
         a.set_title(f"{name} posterior, M2 held-out cell")
     ax[1, 0].set_xlabel("time in window (s)")
@@ -428,15 +536,25 @@ if rt.profile == "full":
     sp_train, sp_test = sp.subset(slice(0, cfg.n_branches_train)), sp.subset(slice(cfg.n_branches_train, None))
     vae_sp, _ = fit_spike_vae(
         FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11, in_channels=5, out_channels=5),
-        SpineCalciumModel(cfg.n_branches_train, n_spines=4), make_snippets(sp_train.fluorescence, 300, 150),
-        device=rt.device, prior_rate=(0.5 / FRAME_RATE,) + (1.0 / FRAME_RATE,) * 4, buffers=BUFFERS,
-        n_steps=cfg.spine_steps, batch_size=cfg.batch, n_samples=cfg.n_samples, seed=rt.seed)
+        SpineCalciumModel(cfg.n_branches_train, n_spines=4),
+        make_snippets(sp_train.fluorescence, 300, 150),
+        device=rt.device,
+        prior_rate=(0.5 / FRAME_RATE,) + (1.0 / FRAME_RATE,) * 4,
+        buffers=BUFFERS,
+        n_steps=cfg.spine_steps,
+        batch_size=cfg.batch,
+        n_samples=cfg.n_samples,
+        seed=rt.seed,
+    )
     p_sp = vae_sp.spike_probability(sp_test.fluorescence)
     T_sp = p_sp.shape[-1]
-    c8 = dict(bap=binned_correlation(p_sp[:, 0], sp_test.spikes[:, 0], bin_width=2, buffers=BUFFERS),
-              syn=binned_correlation(p_sp[:, 1:].reshape(-1, T_sp), sp_test.spikes[:, 1:].reshape(-1, T_sp),
-                                     bin_width=2, buffers=BUFFERS),
-              leak=misassigned_fraction(p_sp, sp_test.spikes, source=0, window=1, buffers=BUFFERS))
+    c8 = dict(
+        bap=binned_correlation(p_sp[:, 0], sp_test.spikes[:, 0], bin_width=2, buffers=BUFFERS),
+        syn=binned_correlation(
+            p_sp[:, 1:].reshape(-1, T_sp), sp_test.spikes[:, 1:].reshape(-1, T_sp), bin_width=2, buffers=BUFFERS
+        ),
+        leak=misassigned_fraction(p_sp, sp_test.spikes, source=0, window=1, buffers=BUFFERS),
+    )
     print({k: round(v, 3) for k, v in c8.items()})
     t_sp = np.arange(1000, 1600) / FRAME_RATE
     fig, ax = plotting.figure(5, 1, width=8, height=6.5, sharex=True)
@@ -491,14 +609,25 @@ count_constant = spike_count_factor(torch.full_like(p_train, 0.015), train.spike
 speedup_fit = (gibbs_time / gibbs_f.numel()) / (vae_time / train.fluorescence.numel())
 speedup_oasis = (gibbs_time / gibbs_f.numel()) / (t_oasis[-1] / frames[-1])
 # full profile only: controls of C6-C8 (computed only when those experiments ran)
-r2_m2_shifted = (binned_correlation(torch.as_tensor(p_m2["M2 model"]).roll(SHIFT, dims=-1), m2_test.spikes,
-                                    bin_width=2, buffers=BUFFERS) if r2_m2 else None)
+r2_m2_shifted = (
+    binned_correlation(
+        torch.as_tensor(p_m2["M2 model"]).roll(SHIFT, dims=-1), m2_test.spikes, bin_width=2, buffers=BUFFERS
+    )
+    if r2_m2
+    else None
+)
 c7_untrained = {}
 if c7:
     vae_ar_untrained = SpikeVAE(AutoregressiveSpikeRNN(), vae_ar.generative, buffers=BUFFERS).to(rt.device)
-    c7_untrained = dict(elbo=vae_ar_untrained.bound(m2_snippets, cfg.n_samples, rt.generator(3, device=rt.device)),
-                        sync=spike_sync(vae_ar_untrained.recognition.sample(m2_f, 4, rt.generator(4, device=rt.device))
-                                        .reshape(-1, m2_f.shape[1]).cpu(), m2_s))
+    c7_untrained = dict(
+        elbo=vae_ar_untrained.bound(m2_snippets, cfg.n_samples, rt.generator(3, device=rt.device)),
+        sync=spike_sync(
+            vae_ar_untrained.recognition.sample(m2_f, 4, rt.generator(4, device=rt.device))
+            .reshape(-1, m2_f.shape[1])
+            .cpu(),
+            m2_s,
+        ),
+    )
 c8_control = {}
 if c8:
     p_sp_shifted = torch.as_tensor(p_sp).roll(SHIFT, dims=-1)
@@ -506,29 +635,39 @@ if c8:
     p_sp_merged[:, 1:] = torch.maximum(p_sp_merged[:, 1:], p_sp_merged[:, :1])
     c8_control = dict(
         bap=binned_correlation(p_sp_shifted[:, 0], sp_test.spikes[:, 0], bin_width=2, buffers=BUFFERS),
-        syn=binned_correlation(p_sp_shifted[:, 1:].reshape(-1, T_sp), sp_test.spikes[:, 1:].reshape(-1, T_sp),
-                               bin_width=2, buffers=BUFFERS),
-        leak=misassigned_fraction(p_sp_merged, sp_test.spikes, source=0, window=1, buffers=BUFFERS))
+        syn=binned_correlation(
+            p_sp_shifted[:, 1:].reshape(-1, T_sp), sp_test.spikes[:, 1:].reshape(-1, T_sp), bin_width=2, buffers=BUFFERS
+        ),
+        leak=misassigned_fraction(p_sp_merged, sp_test.spikes, source=0, window=1, buffers=BUFFERS),
+    )
 
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"DeepSpike shifted by {SHIFT} frames, held-out: r_1 {r_shifted[0]:.3f}, r_2 {r_shifted[1]:.3f}")
-print(f"learned τ̂ on the wrong cells: Pearson {tau_corr_wrong:.3f}; τ at initialisation "
-      f"({tau_init[0]:.2f} s for every cell): median relative error {tau_rel_init:.3f}")
+print(
+    f"learned τ̂ on the wrong cells: Pearson {tau_corr_wrong:.3f}; τ at initialisation "
+    f"({tau_init[0]:.2f} s for every cell): median relative error {tau_rel_init:.3f}"
+)
 print(f"spike-count factor: untrained network {count_untrained:.3f}, constant rate 0.015/frame {count_constant:.3f}")
 if r2_m2:
     print(f"M2, held-out: r_2 of the M2-trained network shifted by {SHIFT} frames {r2_m2_shifted:.3f}")
 if c7_untrained:
-    print(f"M2, untrained autoregressive network: ELBO per 1000 frames {c7_untrained['elbo']:.1f}, "
-          f"SPIKE-sync {c7_untrained['sync']:.3f}")
+    print(
+        f"M2, untrained autoregressive network: ELBO per 1000 frames {c7_untrained['elbo']:.1f}, "
+        f"SPIKE-sync {c7_untrained['sync']:.3f}"
+    )
 if c8_control:
-    print(f"spines, shifted by {SHIFT} frames: r_2 bAP {c8_control['bap']:.3f}, synaptic {c8_control['syn']:.3f}; "
-          f"bAP copied into the spine channels: misassigned fraction {c8_control['leak']:.3f}")
+    print(
+        f"spines, shifted by {SHIFT} frames: r_2 bAP {c8_control['bap']:.3f}, synaptic {c8_control['syn']:.3f}; "
+        f"bAP copied into the spine channels: misassigned fraction {c8_control['leak']:.3f}"
+    )
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-print(f"VAE fit: {vae_time:.1f} s for {train.fluorescence.numel()} frames "
-      f"({vae_time / train.fluorescence.numel() * 1e6:.0f} µs/frame); Gibbs over it: {speedup_fit:.1f}x")
+print(
+    f"VAE fit: {vae_time:.1f} s for {train.fluorescence.numel()} frames "
+    f"({vae_time / train.fluorescence.numel() * 1e6:.0f} µs/frame); Gibbs over it: {speedup_fit:.1f}x"
+)
 print(f"Gibbs over OASIS per frame: {speedup_oasis:.0f}x")
 
 # %% [markdown]
@@ -537,8 +676,8 @@ print(f"Gibbs over OASIS per frame: {speedup_oasis:.0f}x")
 # $r_b$ is the mean over traces of the Pearson correlation between the posterior spike
 # probability and the true spikes, both summed into bins of $b$ frames ($b=1$: 16.7 ms,
 # $b=2$: 33 ms), on frames outside the buffers. Thresholds are the book's targets for the
-# active profile, set before the runs from the reference notebooks' numbers. C6–C8 need the full profile; at the ci profile they are listed as
-# "full only" and never counted as held.
+# active profile, set before the runs from the reference notebooks' numbers. C6–C8 need the
+# full profile; at the ci profile they are listed as "full only" and never counted as held.
 
 # %%
 r1_test, r2_test = score["DeepSpike, held-out"]
@@ -550,54 +689,181 @@ count_factor = spike_count_factor(p_train, train.spikes, buffers=BUFFERS)
 
 res = ChapterResults("deepspike", rt, require_controls=True)
 shift_label = f"p shifted by {SHIFT} frames"
-res.add(Claim("C1a", "r_1 (16.7 ms) of the VAE-trained CNN on held-out M1 cells",
-              paper="0.85–0.86 on training cells (reference notebooks)", op=">=", threshold=cfg.c1_r1,
-              measured=r1_test, control=r_shifted[0], control_label=shift_label))
-res.add(Claim("C1b", "r_2 (33 ms) of the VAE-trained CNN on held-out M1 cells",
-              paper="book's target (r_1 0.85, reference notebooks)", op=">=", threshold=cfg.c1_r2,
-              measured=r2_test, control=r_shifted[1], control_label=shift_label))
-res.add(Claim("C2", "r_2(DeepSpike) − r_2(OASIS, g estimated) on the same held-out traces",
-              paper="competitive accuracy (abstract)", op=">=", threshold=cfg.c2_margin,
-              measured=r2_test - r2_oasis, control=r_shifted[1] - r2_oasis, control_label=shift_label))
-res.add(Claim("C3", "speed-up per frame of one forward pass over Gibbs MCMC",
-              paper="faster than MCMC (abstract)", op=">=", threshold=100, measured=speedup, timing=True,
-              control=speedup_fit, control_label="VAE fit time per frame (no amortisation)"))
-res.add(Claim("C4a", "Pearson corr of learned and true decay τ across training cells",
-              paper="θ recovered (reference notebooks)", op=">=", threshold=0.8, measured=tau_corr,
-              control=tau_corr_wrong, control_label="τ̂ assigned to the wrong cells"))
-res.add(Claim("C4b", "median |τ̂ − τ| / τ across training cells", paper="θ recovered (reference notebooks)",
-              op="<=", threshold=cfg.c4_rel, measured=tau_rel, control=tau_rel_init,
-              control_label="τ at initialisation, every cell"))
-res.add(Claim("C4c", "spike-count factor Σp / Σs on training cells",
-              paper="1.03–1.10 (reference notebooks)", op="in", threshold=(0.8, 1.25), measured=count_factor,
-              control=count_untrained, control_label="untrained network"))
-res.add(Claim("C5", "r_2(held-out) − r_2(training cells)", paper="inference on new traces (abstract)",
-              op=">=", threshold=-0.05, measured=r2_test - r2_train, control=r_shifted[1] - r2_train,
-              control_label=shift_label))
-res.add(Claim("C6", "M2 data: r_2(M2 model) − r_2(misspecified M1 model), held-out cells",
-              paper="r_1 ≈ 0.64 (reference notebooks)", op=">=", threshold=0.05, profiles=("full",),
-              measured=r2_m2["M2 model"] - r2_m2["M1 model (misspecified)"] if r2_m2 else None,
-              control=r2_m2_shifted - r2_m2["M1 model (misspecified)"] if r2_m2 else None,
-              control_label=f"M2-trained p shifted by {SHIFT} frames"))
-res.add(Claim("C7a", "M2: ELBO per 1000 frames of the AR posterior − factorised", paper="book's target (AR ≥ factorised)",
-              op=">=", threshold=0.0, profiles=("full",),
-              measured=c7["autoregressive"]["elbo"] - c7["factorised"]["elbo"] if c7 else None,
-              control=c7_untrained["elbo"] - c7["factorised"]["elbo"] if c7 else None,
-              control_label="untrained AR network"))
-res.add(Claim("C7b", "M2: SPIKE-sync of AR posterior samples − factorised samples", paper="0.87 (reference notebooks)",
-              op=">=", threshold=0.02, profiles=("full",),
-              measured=c7["autoregressive"]["sync"] - c7["factorised"]["sync"] if c7 else None,
-              control=c7_untrained["sync"] - c7["factorised"]["sync"] if c7 else None,
-              control_label="untrained AR network"))
-res.add(Claim("C8a", "spines: r_2 of the inferred bAP train, held-out branches",
-              paper="bAPs separated from synaptic inputs (abstract)", op=">=", threshold=0.8, profiles=("full",),
-              measured=c8.get("bap"), control=c8_control.get("bap"), control_label=shift_label))
-res.add(Claim("C8b", "spines: r_2 of the inferred synaptic trains, held-out branches",
-              paper="bAPs separated from synaptic inputs (abstract)", op=">=", threshold=0.6, profiles=("full",),
-              measured=c8.get("syn"), control=c8_control.get("syn"), control_label=shift_label))
-res.add(Claim("C8c", "spines: fraction of true bAPs claimed by a synaptic channel (p > 0.5 within ±1 frame)",
-              paper="bAPs separated (abstract)", op="<=", threshold=0.10, profiles=("full",), measured=c8.get("leak"),
-              control=c8_control.get("leak"), control_label="bAP p copied into spine channels"))
+res.add(
+    Claim(
+        "C1a",
+        "r_1 (16.7 ms) of the VAE-trained CNN on held-out M1 cells",
+        paper="0.85–0.86 on training cells (reference notebooks)",
+        op=">=",
+        threshold=cfg.c1_r1,
+        measured=r1_test,
+        control=r_shifted[0],
+        control_label=shift_label,
+    )
+)
+res.add(
+    Claim(
+        "C1b",
+        "r_2 (33 ms) of the VAE-trained CNN on held-out M1 cells",
+        paper="book's target (r_1 0.85, reference notebooks)",
+        op=">=",
+        threshold=cfg.c1_r2,
+        measured=r2_test,
+        control=r_shifted[1],
+        control_label=shift_label,
+    )
+)
+res.add(
+    Claim(
+        "C2",
+        "r_2(DeepSpike) − r_2(OASIS, g estimated) on the same held-out traces",
+        paper="competitive accuracy (abstract)",
+        op=">=",
+        threshold=cfg.c2_margin,
+        measured=r2_test - r2_oasis,
+        control=r_shifted[1] - r2_oasis,
+        control_label=shift_label,
+    )
+)
+res.add(
+    Claim(
+        "C3",
+        "speed-up per frame of one forward pass over Gibbs MCMC",
+        paper="faster than MCMC (abstract)",
+        op=">=",
+        threshold=100,
+        measured=speedup,
+        timing=True,
+        control=speedup_fit,
+        control_label="VAE fit time per frame (no amortisation)",
+    )
+)
+res.add(
+    Claim(
+        "C4a",
+        "Pearson corr of learned and true decay τ across training cells",
+        paper="θ recovered (reference notebooks)",
+        op=">=",
+        threshold=0.8,
+        measured=tau_corr,
+        control=tau_corr_wrong,
+        control_label="τ̂ assigned to the wrong cells",
+    )
+)
+res.add(
+    Claim(
+        "C4b",
+        "median |τ̂ − τ| / τ across training cells",
+        paper="θ recovered (reference notebooks)",
+        op="<=",
+        threshold=cfg.c4_rel,
+        measured=tau_rel,
+        control=tau_rel_init,
+        control_label="τ at initialisation, every cell",
+    )
+)
+res.add(
+    Claim(
+        "C4c",
+        "spike-count factor Σp / Σs on training cells",
+        paper="1.03–1.10 (reference notebooks)",
+        op="in",
+        threshold=(0.8, 1.25),
+        measured=count_factor,
+        control=count_untrained,
+        control_label="untrained network",
+    )
+)
+res.add(
+    Claim(
+        "C5",
+        "r_2(held-out) − r_2(training cells)",
+        paper="inference on new traces (abstract)",
+        op=">=",
+        threshold=-0.05,
+        measured=r2_test - r2_train,
+        control=r_shifted[1] - r2_train,
+        control_label=shift_label,
+    )
+)
+res.add(
+    Claim(
+        "C6",
+        "M2 data: r_2(M2 model) − r_2(misspecified M1 model), held-out cells",
+        paper="r_1 ≈ 0.64 (reference notebooks)",
+        op=">=",
+        threshold=0.05,
+        profiles=("full",),
+        measured=r2_m2["M2 model"] - r2_m2["M1 model (misspecified)"] if r2_m2 else None,
+        control=r2_m2_shifted - r2_m2["M1 model (misspecified)"] if r2_m2 else None,
+        control_label=f"M2-trained p shifted by {SHIFT} frames",
+    )
+)
+res.add(
+    Claim(
+        "C7a",
+        "M2: ELBO per 1000 frames of the AR posterior − factorised",
+        paper="book's target (AR ≥ factorised)",
+        op=">=",
+        threshold=0.0,
+        profiles=("full",),
+        measured=c7["autoregressive"]["elbo"] - c7["factorised"]["elbo"] if c7 else None,
+        control=c7_untrained["elbo"] - c7["factorised"]["elbo"] if c7 else None,
+        control_label="untrained AR network",
+    )
+)
+res.add(
+    Claim(
+        "C7b",
+        "M2: SPIKE-sync of AR posterior samples − factorised samples",
+        paper="0.87 (reference notebooks)",
+        op=">=",
+        threshold=0.02,
+        profiles=("full",),
+        measured=c7["autoregressive"]["sync"] - c7["factorised"]["sync"] if c7 else None,
+        control=c7_untrained["sync"] - c7["factorised"]["sync"] if c7 else None,
+        control_label="untrained AR network",
+    )
+)
+res.add(
+    Claim(
+        "C8a",
+        "spines: r_2 of the inferred bAP train, held-out branches",
+        paper="bAPs separated from synaptic inputs (abstract)",
+        op=">=",
+        threshold=0.8,
+        profiles=("full",),
+        measured=c8.get("bap"),
+        control=c8_control.get("bap"),
+        control_label=shift_label,
+    )
+)
+res.add(
+    Claim(
+        "C8b",
+        "spines: r_2 of the inferred synaptic trains, held-out branches",
+        paper="bAPs separated from synaptic inputs (abstract)",
+        op=">=",
+        threshold=0.6,
+        profiles=("full",),
+        measured=c8.get("syn"),
+        control=c8_control.get("syn"),
+        control_label=shift_label,
+    )
+)
+res.add(
+    Claim(
+        "C8c",
+        "spines: fraction of true bAPs claimed by a synaptic channel (p > 0.5 within ±1 frame)",
+        paper="bAPs separated (abstract)",
+        op="<=",
+        threshold=0.10,
+        profiles=("full",),
+        measured=c8.get("leak"),
+        control=c8_control.get("leak"),
+        control_label="bAP p copied into spine channels",
+    )
+)
 
 # %%
 # NBVAL_CHECK_OUTPUT

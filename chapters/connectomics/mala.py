@@ -29,8 +29,9 @@
 # best earlier result, a linear-time pipeline at 2.6 s per megavoxel, and that percentile
 # agglomeration beats heavier learned agglomeration.
 #
-# **What this chapter checks** (claims M1-M7, the book's choice of the paper's checkable statements): the size-only constrained
-# counts are exact (M1) and quasi-linear in time (M2); unconstrained MALIS at initialisation
+# **What this chapter checks** (claims M1-M7, the book's choice of the paper's checkable
+# statements): the size-only constrained counts are exact (M1) and quasi-linear in time (M2);
+# unconstrained MALIS at initialisation
 # puts most of its negative mass inside objects, constrained MALIS none (M3); MALIS
 # fine-tuning lowers the best VOI after median agglomeration (M4), mainly through fewer
 # merges (M6); agglomeration beats connected components of thresholded affinities (M5);
@@ -92,20 +93,42 @@ from neuroinverse.simulators import (
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
-    ci=dict(volume=dict(shape=(16, 96, 96), anisotropy=2, n_tubes=25, p_gap=0.3, n_somata=0,
-                        p_missing_section=0.0),
-            n_train=2, net=dict(base_channels=8, depth=2, channel_multiplier=2, downsample=(1, 2, 2),
-                                kernel_size=[(1, 3, 3), (3, 3, 3)]),
-            input_shape=(12, 52, 52), lr=1e-3, warmup_steps=300, branch_steps=150, branch_seeds=(0, 1),
-            malis_bce_mix=0.1, m1_crops=5, m1_shape=(12, 32, 32), m2_sides=(16, 20, 24, 28, 32, 40, 48),
-            brute_sides=(4, 5, 6, 7, 8), m4_rel=0.10, seed_stat="median"),
-    full=dict(volume=dict(shape=(48, 256, 256), anisotropy=3, n_tubes=120, p_gap=0.2, n_somata=2,
-                          p_missing_section=0.03),
-              n_train=4, net=dict(base_channels=12, depth=3, channel_multiplier=3,
-                                  downsample=[(1, 3, 3), (1, 3, 3)], kernel_size=3),
-              input_shape=(40, 124, 124), lr=1e-4, warmup_steps=2000, branch_steps=3000,
-              branch_seeds=(0, 1, 2), malis_bce_mix=0.1, m1_crops=5, m1_shape=(12, 32, 32),
-              m2_sides=(16, 20, 24, 28, 32, 40, 48), brute_sides=(4, 5, 6, 7, 8), m4_rel=0.20, seed_stat="min"),
+    ci=dict(
+        volume=dict(shape=(16, 96, 96), anisotropy=2, n_tubes=25, p_gap=0.3, n_somata=0, p_missing_section=0.0),
+        n_train=2,
+        net=dict(
+            base_channels=8, depth=2, channel_multiplier=2, downsample=(1, 2, 2), kernel_size=[(1, 3, 3), (3, 3, 3)]
+        ),
+        input_shape=(12, 52, 52),
+        lr=1e-3,
+        warmup_steps=300,
+        branch_steps=150,
+        branch_seeds=(0, 1),
+        malis_bce_mix=0.1,
+        m1_crops=5,
+        m1_shape=(12, 32, 32),
+        m2_sides=(16, 20, 24, 28, 32, 40, 48),
+        brute_sides=(4, 5, 6, 7, 8),
+        m4_rel=0.10,
+        seed_stat="median",
+    ),
+    full=dict(
+        volume=dict(shape=(48, 256, 256), anisotropy=3, n_tubes=120, p_gap=0.2, n_somata=2, p_missing_section=0.03),
+        n_train=4,
+        net=dict(base_channels=12, depth=3, channel_multiplier=3, downsample=[(1, 3, 3), (1, 3, 3)], kernel_size=3),
+        input_shape=(40, 124, 124),
+        lr=1e-4,
+        warmup_steps=2000,
+        branch_steps=3000,
+        branch_seeds=(0, 1, 2),
+        malis_bce_mix=0.1,
+        m1_crops=5,
+        m1_shape=(12, 32, 32),
+        m2_sides=(16, 20, 24, 28, 32, 40, 48),
+        brute_sides=(4, 5, 6, 7, 8),
+        m4_rel=0.20,
+        seed_stat="min",
+    ),
 )
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 plotting.apply_style()
@@ -125,14 +148,17 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 # connected-component relabelling and the three affinities.
 
 # %%
-(volumes, gen_time) = timed(lambda: [simulate_neuropil(**cfg.volume, seed=1000 * rt.seed + k)
-                                     for k in range(cfg.n_train + 1)])
+(volumes, gen_time) = timed(
+    lambda: [simulate_neuropil(**cfg.volume, seed=1000 * rt.seed + k) for k in range(cfg.n_train + 1)]
+)
 train_vols, test = volumes[:-1], volumes[-1]
 train_labels = [grow_boundary(v.labels.astype(np.int64)) for v in train_vols]
 gt_test = test.labels.astype(np.int64)
-print(f"{len(volumes)} volumes of {test.shape} (z, y, x), anisotropy {test.anisotropy}: "
-      f"{test.meta['n_objects']} neurites, {test.meta['n_touching_pairs']} touching pairs, "
-      f"{test.meta['n_gapped_pairs']} with a gap, {test.meta['n_organelles']} organelles in the test volume")
+print(
+    f"{len(volumes)} volumes of {test.shape} (z, y, x), anisotropy {test.anisotropy}: "
+    f"{test.meta['n_objects']} neurites, {test.meta['n_touching_pairs']} touching pairs, "
+    f"{test.meta['n_gapped_pairs']} with a gap, {test.meta['n_organelles']} organelles in the test volume"
+)
 
 # %%
 z0, y0 = test.shape[0] // 2, test.shape[1] // 2
@@ -167,8 +193,14 @@ plotting.save(fig, "mala", "fig1_generator")
 gen = torch.Generator().manual_seed(rt.seed)
 m1_mismatch, m1_identity = 0, 0
 for _ in range(cfg.m1_crops):
-    _, lab, g, _ = random_training_crop(train_vols[0].raw, train_labels[0], input_shape=cfg.m1_shape,
-                                        output_shape=cfg.m1_shape, generator=gen, augment=False)
+    _, lab, g, _ = random_training_crop(
+        train_vols[0].raw,
+        train_labels[0],
+        input_shape=cfg.m1_shape,
+        output_shape=cfg.m1_shape,
+        generator=gen,
+        augment=False,
+    )
     a = torch.rand(g.shape, generator=gen, dtype=torch.float64).numpy()
     n_pos, n_neg = malis_counts(a, lab, constrained=True)
     ref_pos = malis_counts(np.minimum(a, g), lab)[0] * (g > 0.5)
@@ -176,8 +208,7 @@ for _ in range(cfg.m1_crops):
     m1_mismatch += int(np.sum(n_pos != ref_pos) + np.sum(n_neg != ref_neg))
     sizes = np.bincount(lab.ravel())[1:]
     m1_identity += abs(int(n_pos.sum()) - int((sizes * (sizes - 1) // 2).sum()))
-print(f"{cfg.m1_crops} crops of {cfg.m1_shape}: {m1_mismatch} edges differ, "
-      f"|Σn⁺ − Σ C(N_l, 2)| summed = {m1_identity}")
+print(f"{cfg.m1_crops} crops of {cfg.m1_shape}: {m1_mismatch} edges differ, |Σn⁺ − Σ C(N_l, 2)| summed = {m1_identity}")
 
 # %% [markdown]
 # ## M2: quasi-linear work
@@ -195,8 +226,9 @@ print(f"{cfg.m1_crops} crops of {cfg.m1_shape}: {m1_mismatch} edges differ, "
 # slope of about 1.10 over this range.
 
 # %%
-cube = training_ground_truth(simulate_neuropil(shape=(max(cfg.m2_sides),) * 3, anisotropy=1, n_tubes=30,
-                                               seed=rt.seed + 7).labels)[0]
+cube = training_ground_truth(
+    simulate_neuropil(shape=(max(cfg.m2_sides),) * 3, anisotropy=1, n_tubes=30, seed=rt.seed + 7).labels
+)[0]
 rng = np.random.default_rng(rt.seed)
 
 
@@ -224,13 +256,24 @@ print(f"work slopes (judged): constrained {slope_fast:.3f}, brute force {slope_b
 
 # %%
 fig, ax = plotting.figure(1, 2, width=9, height=3.2)
-panels = [(w_fast, w_brute, slope_fast, slope_brute, "operations (edges + union-find steps)", "work (judged)"),
-          (m2_fast, m2_brute, tslope_fast, tslope_brute, "CPU time per call (s)",
-           "CPU time on this machine (shown, not judged)")]
+panels = [
+    (w_fast, w_brute, slope_fast, slope_brute, "operations (edges + union-find steps)", "work (judged)"),
+    (
+        m2_fast,
+        m2_brute,
+        tslope_fast,
+        tslope_brute,
+        "CPU time per call (s)",
+        "CPU time on this machine (shown, not judged)",
+    ),
+]
 for a, (fast, brute, s_fast, s_brute, ylabel, title) in zip(ax[0], panels, strict=True):
-    a.loglog(n_fast, fast, "o-", color=plotting.COLORS["method"],
-             label=f"constrained MALIS, 2 passes (slope {s_fast:.2f})")
-    a.loglog(n_brute, brute, "s-", color=plotting.COLORS["baseline"], label=f"all-pairs brute force (slope {s_brute:.2f})")
+    a.loglog(
+        n_fast, fast, "o-", color=plotting.COLORS["method"], label=f"constrained MALIS, 2 passes (slope {s_fast:.2f})"
+    )
+    a.loglog(
+        n_brute, brute, "s-", color=plotting.COLORS["baseline"], label=f"all-pairs brute force (slope {s_brute:.2f})"
+    )
     a.set_ylabel(ylabel)
     a.set_title(title)
     a.set_xlabel("voxels in the crop")
@@ -270,19 +313,29 @@ print(f"{sum(p.numel() for p in net.parameters())} parameters; input {cfg.input_
 # pushes within-object affinities down; constrained MALIS puts exactly zero mass there.
 
 # %%
-x0, lab0, g0, _ = random_training_crop(train_vols[0].raw, train_labels[0], input_shape=cfg.input_shape,
-                                       output_shape=output_shape, generator=torch.Generator().manual_seed(1),
-                                       augment=False)
+x0, lab0, g0, _ = random_training_crop(
+    train_vols[0].raw,
+    train_labels[0],
+    input_shape=cfg.input_shape,
+    output_shape=output_shape,
+    generator=torch.Generator().manual_seed(1),
+    augment=False,
+)
 with torch.no_grad():
     a0 = net(torch.from_numpy(x0)[None, None].to(rt.device))[0].double().cpu().numpy()
 u_pos, u_neg = malis_counts(a0, lab0)
 c_pos, c_neg = malis_counts(a0, lab0, constrained=True)
 inside, across = g0 > 0.5, g0 < 0.5
-m3 = dict(neg_inside=u_neg[inside].sum() / u_neg.sum(), pos_across=u_pos[across].sum() / u_pos.sum(),
-          constrained=(c_neg[inside].sum() + c_pos[across].sum()) / (c_neg.sum() + c_pos.sum()))
-print(f"affinities at init in [{a0.min():.3f}, {a0.max():.3f}]; unconstrained: "
-      f"{m3['neg_inside']:.1%} of n⁻ on within-object edges, {m3['pos_across']:.1%} of n⁺ on boundary "
-      f"edges; constrained: {m3['constrained']:.1%}")
+m3 = dict(
+    neg_inside=u_neg[inside].sum() / u_neg.sum(),
+    pos_across=u_pos[across].sum() / u_pos.sum(),
+    constrained=(c_neg[inside].sum() + c_pos[across].sum()) / (c_neg.sum() + c_pos.sum()),
+)
+print(
+    f"affinities at init in [{a0.min():.3f}, {a0.max():.3f}]; unconstrained: "
+    f"{m3['neg_inside']:.1%} of n⁻ on within-object edges, {m3['pos_across']:.1%} of n⁺ on boundary "
+    f"edges; constrained: {m3['constrained']:.1%}"
+)
 
 # %%
 zc = output_shape[0] // 2
@@ -315,32 +368,55 @@ plotting.save(fig, "mala", "fig2_constrained_weights")
 # parameters) of the balanced BCE and of the MALIS term on the branch's first crop, at the
 # warm-up weights. After scaling, both terms start with the same gradient norm.
 
+
 # %%
 def sampler(key):
     def sample(step):
         g = torch.Generator().manual_seed(1_000_003 * key + step)
         i = int(torch.randint(len(train_vols), (1,), generator=g))
-        x, lab, aff, mask = random_training_crop(train_vols[i].raw, train_labels[i], input_shape=cfg.input_shape,
-                                                 output_shape=output_shape, generator=g)
-        return (torch.from_numpy(x)[None, None], lab[None], torch.from_numpy(aff)[None],
-                torch.from_numpy(mask)[None].to(rt.device))
+        x, lab, aff, mask = random_training_crop(
+            train_vols[i].raw, train_labels[i], input_shape=cfg.input_shape, output_shape=output_shape, generator=g
+        )
+        return (
+            torch.from_numpy(x)[None, None],
+            lab[None],
+            torch.from_numpy(aff)[None],
+            torch.from_numpy(mask)[None].to(rt.device),
+        )
+
     return sample
 
 
 adam = dict(lr=cfg.lr, betas=(0.95, 0.999), balanced=True)
 warm = copy.deepcopy(net)
-fit_affinity_net(warm, sampler(rt.seed), loss="bce", n_steps=cfg.warmup_steps, seed=rt.seed,
-                 device=rt.device, desc="BCE warm-up", **adam)
+fit_affinity_net(
+    warm,
+    sampler(rt.seed),
+    loss="bce",
+    n_steps=cfg.warmup_steps,
+    seed=rt.seed,
+    device=rt.device,
+    desc="BCE warm-up",
+    **adam,
+)
 
 
 def train_branches(s):
     sample = sampler(rt.seed + 100 + s)
     scale = malis_gradient_scale(warm, sample(0), device=rt.device, balanced=True, constrained=True)
-    branches = {"bce": dict(loss="bce", **adam),
-                "malis": dict(loss="malis", constrained=True, malis_weight=scale,
-                              bce_weight=cfg.malis_bce_mix, **adam)}
-    return scale, branch_training(warm, sample, n_steps=cfg.branch_steps, seed=rt.seed + 100 + s,
-                                  branches=branches, device=rt.device, progress=False)
+    branches = {
+        "bce": dict(loss="bce", **adam),
+        "malis": dict(loss="malis", constrained=True, malis_weight=scale, bce_weight=cfg.malis_bce_mix, **adam),
+    }
+    return scale, branch_training(
+        warm,
+        sample,
+        n_steps=cfg.branch_steps,
+        seed=rt.seed + 100 + s,
+        branches=branches,
+        device=rt.device,
+        progress=False,
+    )
 
 
 # on the CPU, the last seed's branches run on the second core (same numbers, one thread each)
@@ -352,8 +428,10 @@ nets = {(kind, s): done[s][1][kind] for s in cfg.branch_seeds for kind in ("bce"
 # %%
 # NBVAL_IGNORE_OUTPUT
 for s, v in malis_scale.items():
-    print(f"seed {s}: MALIS term scaled by s = {v:.1f} (gradient norm of the balanced BCE / of MALIS "
-          "at the warm-up weights)")
+    print(
+        f"seed {s}: MALIS term scaled by s = {v:.1f} (gradient norm of the balanced BCE / of MALIS "
+        "at the warm-up weights)"
+    )
 
 # %% [markdown]
 # ## Inference, fragments and agglomeration
@@ -385,10 +463,16 @@ def evaluate(model, baseline=True):
     agg = agglomerate(aff, frags, thresholds=THRESHOLDS, quantile="median")
     segs = [agg.segmentation(i) for i in range(THRESHOLDS.size)]
     cc = seeded_threshold_components(aff, thresholds=THRESHOLDS) if baseline else [frags]
-    return dict(aff=aff, frags=frags, agg=agg, scores=score_sweep(gt_masked, segs),
-                unmasked=score_sweep(gt_test, segs), fragments=score_sweep(gt_masked, [frags]),
-                cc=score_sweep(gt_masked, cc),
-                cc_plain=score_sweep(gt_masked, threshold_components(aff, thresholds=THRESHOLDS)))
+    return dict(
+        aff=aff,
+        frags=frags,
+        agg=agg,
+        scores=score_sweep(gt_masked, segs),
+        unmasked=score_sweep(gt_test, segs),
+        fragments=score_sweep(gt_masked, [frags]),
+        cc=score_sweep(gt_masked, cc),
+        cc_plain=score_sweep(gt_masked, threshold_components(aff, thresholds=THRESHOLDS)),
+    )
 
 
 evals = {key: evaluate(m) for key, m in nets.items()}
@@ -400,21 +484,32 @@ def best(scores):
     return {name: float(v[k]) for name, v in scores.items()} | {"threshold": float(THRESHOLDS[k])}
 
 
-summary = {key: dict(agg=best(e["scores"]), raw=best(e["unmasked"]), cc=best(e["cc"]),
-                     frag_voi=float(e["fragments"]["voi"][0]), n_fragments=int(e["frags"].max()))
-           for key, e in evals.items()}
+summary = {
+    key: dict(
+        agg=best(e["scores"]),
+        raw=best(e["unmasked"]),
+        cc=best(e["cc"]),
+        frag_voi=float(e["fragments"]["voi"][0]),
+        n_fragments=int(e["frags"].max()),
+    )
+    for key, e in evals.items()
+}
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"{'net':14s} {'fragments':>9s} {'t*':>5s} {'VOI':>6s} {'split':>6s} {'merge':>6s} {'ARAND':>6s} "
-      f"{'CREMI':>6s} {'CC VOI':>7s} {'frag VOI':>8s} | unmasked: {'VOI':>6s} {'ARAND':>6s} {'CREMI':>6s}")
+print(
+    f"{'net':14s} {'fragments':>9s} {'t*':>5s} {'VOI':>6s} {'split':>6s} {'merge':>6s} {'ARAND':>6s} "
+    f"{'CREMI':>6s} {'CC VOI':>7s} {'frag VOI':>8s} | unmasked: {'VOI':>6s} {'ARAND':>6s} {'CREMI':>6s}"
+)
 for (kind, s), r in summary.items():
     b, u = r["agg"], r["raw"]
     name = kind + ("" if s is None else f", seed {s}")
     cc_voi = f"{r['cc']['voi']:7.3f}" if s is not None else f"{'–':>7s}"
-    print(f"{name:14s} {r['n_fragments']:9d} {b['threshold']:5.2f} {b['voi']:6.3f} "
-          f"{b['voi_split']:6.3f} {b['voi_merge']:6.3f} {b['arand']:6.3f} {b['cremi']:6.3f} "
-          f"{cc_voi} {r['frag_voi']:8.3f} | {'':9s} {u['voi']:6.3f} {u['arand']:6.3f} {u['cremi']:6.3f}")
+    print(
+        f"{name:14s} {r['n_fragments']:9d} {b['threshold']:5.2f} {b['voi']:6.3f} "
+        f"{b['voi_split']:6.3f} {b['voi_merge']:6.3f} {b['arand']:6.3f} {b['cremi']:6.3f} "
+        f"{cc_voi} {r['frag_voi']:8.3f} | {'':9s} {u['voi']:6.3f} {u['arand']:6.3f} {u['cremi']:6.3f}"
+    )
 
 # %% [markdown]
 # **Reading the table.** VOI split and merge are in bits over the scored voxels (boundary
@@ -435,8 +530,7 @@ fig, ax = plotting.figure(1, len(cfg.branch_seeds), width=4.5 * len(cfg.branch_s
 for j, s in enumerate(cfg.branch_seeds):
     for kind, col, name in [("bce", plotting.COLORS["baseline"], "BCE"), ("malis", plotting.COLORS["method"], "MALIS")]:
         ax[0, j].semilogy(THRESHOLDS, evals[kind, s]["cc_plain"]["rand_error"], "o-", ms=3, color=col, label=name)
-    ax[0, j].semilogy(THRESHOLDS, evals["warm-up", None]["cc_plain"]["rand_error"], "--", color="0.5",
-                      label="warm-up")
+    ax[0, j].semilogy(THRESHOLDS, evals["warm-up", None]["cc_plain"]["rand_error"], "--", color="0.5", label="warm-up")
     ax[0, j].set_xlabel("threshold θ")
     ax[0, j].set_ylabel("Rand error of connected components")
     ax[0, j].set_title(f"seed {s}")
@@ -447,9 +541,11 @@ plotting.save(fig, "mala", "fig6_rand_error_cc")
 # NBVAL_CHECK_OUTPUT
 re_cc = {key: e["cc_plain"]["rand_error"] for key, e in evals.items()}
 for s in cfg.branch_seeds:
-    print(f"seed {s}: min over θ of the Rand error of connected components: BCE {re_cc['bce', s].min():.4f}, "
-          f"MALIS {re_cc['malis', s].min():.4f}; mean over θ: BCE {re_cc['bce', s].mean():.4f}, "
-          f"MALIS {re_cc['malis', s].mean():.4f}")
+    print(
+        f"seed {s}: min over θ of the Rand error of connected components: BCE {re_cc['bce', s].min():.4f}, "
+        f"MALIS {re_cc['malis', s].min():.4f}; mean over θ: BCE {re_cc['bce', s].mean():.4f}, "
+        f"MALIS {re_cc['malis', s].mean():.4f}"
+    )
 print(f"warm-up: min {re_cc['warm-up', None].min():.4f}, mean {re_cc['warm-up', None].mean():.4f}")
 
 # %% [markdown]
@@ -517,6 +613,7 @@ plotting.save(fig, "mala", "fig4_test_section")
 # volume, in seconds per megavoxel, next to the paper's 2.6 s/MVx (GPU prediction plus
 # parallel agglomeration on a cluster). Not comparable across hardware; reported only.
 
+
 # %%
 def pipeline(model):
     aff = predict_volume_affinities(model, test.raw, device=rt.device)
@@ -549,8 +646,11 @@ x0t = torch.from_numpy(x0)[None, None].to(rt.device)
 with torch.no_grad():
     a_warm = warm(x0t)[0].double().cpu().numpy()
 w_pos, w_neg = malis_counts(a_warm, lab0)
-m3_control = dict(neg_inside=w_neg[inside].sum() / w_neg.sum(), pos_across=w_pos[across].sum() / w_pos.sum(),
-                  constrained=(u_neg[inside].sum() + u_pos[across].sum()) / (u_neg.sum() + u_pos.sum()))
+m3_control = dict(
+    neg_inside=w_neg[inside].sum() / w_neg.sum(),
+    pos_across=w_pos[across].sum() / w_pos.sum(),
+    constrained=(u_neg[inside].sum() + u_pos[across].sum()) / (u_neg.sum() + u_pos.sum()),
+)
 
 
 def agg_of(kind, s):
@@ -574,40 +674,138 @@ full = rt.profile == "full"
 expected = ("M3b", "M4", "M6") if rt.profile == "ci" else ("M4",)
 
 res = ChapterResults("mala", rt, require_controls=True, expected_not_reproduced=expected)
-res.add(Claim("M1a", f"edges whose size-only constrained counts differ from label-map Kruskal, {cfg.m1_crops} crops",
-              paper="exact (Sec. 2.2)", op="<=", threshold=0, measured=m1_mismatch,
-              exact="edge-by-edge equality with the label-map Kruskal"))
-res.add(Claim("M1b", "|Σn⁺ − Σ_pieces C(N_l, 2)| summed over the crops", paper="exact (Sec. 2.2)",
-              op="<=", threshold=0, measured=m1_identity, exact="a counting identity"))
-res.add(Claim("M2a", "log-log slope of constrained MALIS work (edges + union-find steps) vs voxels, "
-              "7 cubes of side 16-48", paper="quasi-linear (Sec. 2.2)", op="<=", threshold=1.3, measured=slope_fast,
-              control=slope_brute, control_label="the all-pairs brute force's work slope"))
-res.add(Claim("M2b", "log-log slope of all-pairs brute-force work (pairs + tree steps) vs voxels, cubes 4-8",
-              paper="quadratic (Sec. 2.2)", op=">=", threshold=1.8, measured=slope_brute,
-              control=slope_fast, control_label="the constrained passes' work slope"))
-res.add(Claim("M3a", "unconstrained MALIS at init: fraction of n⁻ on within-object (g=1) edges",
-              paper="spurious (Sec. 2.2)", op=">=", threshold=0.5, measured=m3["neg_inside"],
-              control=m3_control["neg_inside"], control_label="the warm-up network's affinities on the same crop"))
-res.add(Claim("M3b", "unconstrained MALIS at init: fraction of n⁺ on boundary (g=0) edges (> 5 %)",
-              paper="spurious (Sec. 2.2)", op=">=", threshold=0.05, measured=m3["pos_across"],
-              control=m3_control["pos_across"], control_label="the warm-up network's affinities on the same crop"))
-res.add(Claim("M3c", "constrained MALIS at init: fraction of its mass on those edges", paper="0 (Sec. 2.2)",
-              op="<=", threshold=0.0, measured=m3["constrained"],
-              control=m3_control["constrained"], control_label="the same fraction for unconstrained MALIS"))
-res.add(Claim("M4", f"relative reduction of best VOI (median agglomeration), MALIS vs BCE, {cfg.seed_stat} "
-                    f"over {len(seeds_b)} seeds", paper="27 % (CREMI score, real data; abstract)",
-              op=">=", threshold=cfg.m4_rel, measured=float(stat(red)),
-              control=float(stat(red_ctl)), control_label="the warm-up network in place of MALIS"))
-res.add(Claim("M4b", "CREMI score of MALIS − BCE at the best threshold, worst of 3 seeds", paper="lower (abstract, CREMI)",
-              op="<=", threshold=0.0, profiles=("full",), measured=float(max(d_cremi)) if full else None,
-              control=float(max(d_cremi_ctl)) if full else None,
-              control_label="the next seed's BCE branch in place of MALIS"))
-res.add(Claim("M5", "best VOI of median agglomeration − best VOI of connected components (singletons grown), "
-              "worst network", paper="agglomeration helps (Sec. 4)", op="<=", threshold=0.0, measured=m5,
-              control=m5_ctl, control_label="the unmerged watershed fragments in place of agglomeration"))
-res.add(Claim("M6", f"VOI merge of MALIS − BCE at the best thresholds ({'median' if not full else 'worst'} seed)",
-              paper="book's hypothesis: gain from merges", op="<=", threshold=0.0, measured=float(worst(d_merge)),
-              control=float(worst(d_merge_ctl)), control_label="the warm-up network in place of MALIS"))
+res.add(
+    Claim(
+        "M1a",
+        f"edges whose size-only constrained counts differ from label-map Kruskal, {cfg.m1_crops} crops",
+        paper="exact (Sec. 2.2)",
+        op="<=",
+        threshold=0,
+        measured=m1_mismatch,
+        exact="edge-by-edge equality with the label-map Kruskal",
+    )
+)
+res.add(
+    Claim(
+        "M1b",
+        "|Σn⁺ − Σ_pieces C(N_l, 2)| summed over the crops",
+        paper="exact (Sec. 2.2)",
+        op="<=",
+        threshold=0,
+        measured=m1_identity,
+        exact="a counting identity",
+    )
+)
+res.add(
+    Claim(
+        "M2a",
+        "log-log slope of constrained MALIS work (edges + union-find steps) vs voxels, 7 cubes of side 16-48",
+        paper="quasi-linear (Sec. 2.2)",
+        op="<=",
+        threshold=1.3,
+        measured=slope_fast,
+        control=slope_brute,
+        control_label="the all-pairs brute force's work slope",
+    )
+)
+res.add(
+    Claim(
+        "M2b",
+        "log-log slope of all-pairs brute-force work (pairs + tree steps) vs voxels, cubes 4-8",
+        paper="quadratic (Sec. 2.2)",
+        op=">=",
+        threshold=1.8,
+        measured=slope_brute,
+        control=slope_fast,
+        control_label="the constrained passes' work slope",
+    )
+)
+res.add(
+    Claim(
+        "M3a",
+        "unconstrained MALIS at init: fraction of n⁻ on within-object (g=1) edges",
+        paper="spurious (Sec. 2.2)",
+        op=">=",
+        threshold=0.5,
+        measured=m3["neg_inside"],
+        control=m3_control["neg_inside"],
+        control_label="the warm-up network's affinities on the same crop",
+    )
+)
+res.add(
+    Claim(
+        "M3b",
+        "unconstrained MALIS at init: fraction of n⁺ on boundary (g=0) edges (> 5 %)",
+        paper="spurious (Sec. 2.2)",
+        op=">=",
+        threshold=0.05,
+        measured=m3["pos_across"],
+        control=m3_control["pos_across"],
+        control_label="the warm-up network's affinities on the same crop",
+    )
+)
+res.add(
+    Claim(
+        "M3c",
+        "constrained MALIS at init: fraction of its mass on those edges",
+        paper="0 (Sec. 2.2)",
+        op="<=",
+        threshold=0.0,
+        measured=m3["constrained"],
+        control=m3_control["constrained"],
+        control_label="the same fraction for unconstrained MALIS",
+    )
+)
+res.add(
+    Claim(
+        "M4",
+        f"relative reduction of best VOI (median agglomeration), MALIS vs BCE, {cfg.seed_stat} "
+        f"over {len(seeds_b)} seeds",
+        paper="27 % (CREMI score, real data; abstract)",
+        op=">=",
+        threshold=cfg.m4_rel,
+        measured=float(stat(red)),
+        control=float(stat(red_ctl)),
+        control_label="the warm-up network in place of MALIS",
+    )
+)
+res.add(
+    Claim(
+        "M4b",
+        "CREMI score of MALIS − BCE at the best threshold, worst of 3 seeds",
+        paper="lower (abstract, CREMI)",
+        op="<=",
+        threshold=0.0,
+        profiles=("full",),
+        measured=float(max(d_cremi)) if full else None,
+        control=float(max(d_cremi_ctl)) if full else None,
+        control_label="the next seed's BCE branch in place of MALIS",
+    )
+)
+res.add(
+    Claim(
+        "M5",
+        "best VOI of median agglomeration − best VOI of connected components (singletons grown), worst network",
+        paper="agglomeration helps (Sec. 4)",
+        op="<=",
+        threshold=0.0,
+        measured=m5,
+        control=m5_ctl,
+        control_label="the unmerged watershed fragments in place of agglomeration",
+    )
+)
+res.add(
+    Claim(
+        "M6",
+        f"VOI merge of MALIS − BCE at the best thresholds ({'median' if not full else 'worst'} seed)",
+        paper="book's hypothesis: gain from merges",
+        op="<=",
+        threshold=0.0,
+        measured=float(worst(d_merge)),
+        control=float(worst(d_merge_ctl)),
+        control_label="the warm-up network in place of MALIS",
+    )
+)
 print(f"{len(res.claims)} claims recorded")
 
 # %%
@@ -618,8 +816,10 @@ print(res.table(timings=False))
 # NBVAL_IGNORE_OUTPUT
 print(res.table())
 res.save()
-print(f"M7 throughput: {s_per_mvx:.2f} s/megavoxel for prediction + fragments + agglomeration on "
-      f"{rt.device} ({rt.threads} threads), {np.prod(test.shape) / 1e6:.3f} MVx; paper: 2.6 s/MVx")
+print(
+    f"M7 throughput: {s_per_mvx:.2f} s/megavoxel for prediction + fragments + agglomeration on "
+    f"{rt.device} ({rt.threads} threads), {np.prod(test.shape) / 1e6:.3f} MVx; paper: 2.6 s/MVx"
+)
 print(f"generator: {gen_time:.2f} s for {len(volumes)} volumes")
 for k, v in rt.provenance().items():
     print(f"{k:14s} {v}")

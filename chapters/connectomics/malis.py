@@ -35,8 +35,9 @@
 # with $n^+(e)$ ($n^-(e)$) the number of same-cell (different-cell) pixel pairs whose
 # maximin edge is $e$, counted in one Kruskal pass with a union-find (quasi-linear).
 #
-# **What the paper claims, and what this chapter checks** (claims C1–C7, the book's choice of the paper's checkable statements):
-# maximin edges come from Kruskal's algorithm (C1); counting misclassified pairs through
+# **What the paper claims, and what this chapter checks** (claims C1–C7, the book's choice of
+# the paper's checkable statements): maximin edges come from Kruskal's algorithm (C1); counting
+# misclassified pairs through
 # maximin edges is exactly the Rand error (C2); the gradient lives on at most $N-1$ tree
 # edges (C3); MALIS-trained affinities segment better than per-edge-trained ones (C4) even
 # though their per-edge error is not better (C5), over a range of thresholds (C6); at the
@@ -91,10 +92,36 @@ from neuroinverse.simulators import em_test_set, em_training_batch, gap_merge_ma
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
-    ci=dict(patch=48, batch=4, warmup_steps=200, branch_steps=150, n_seeds=3, n_test=4, test_size=128,
-            noise=0.10, c1_graphs=20, c4_rel=0.10, c6_frac=2 / 3, cache=150, gap_ablation=False),
-    full=dict(patch=48, batch=8, warmup_steps=2000, branch_steps=3000, n_seeds=5, n_test=4, test_size=256,
-              noise=0.12, c1_graphs=20, c4_rel=0.20, c6_frac=1.0, cache=3000, gap_ablation=True),
+    ci=dict(
+        patch=48,
+        batch=4,
+        warmup_steps=200,
+        branch_steps=150,
+        n_seeds=3,
+        n_test=4,
+        test_size=128,
+        noise=0.10,
+        c1_graphs=20,
+        c4_rel=0.10,
+        c6_frac=2 / 3,
+        cache=150,
+        gap_ablation=False,
+    ),
+    full=dict(
+        patch=48,
+        batch=8,
+        warmup_steps=2000,
+        branch_steps=3000,
+        n_seeds=5,
+        n_test=4,
+        test_size=256,
+        noise=0.12,
+        c1_graphs=20,
+        c4_rel=0.20,
+        c6_frac=1.0,
+        cache=3000,
+        gap_ablation=True,
+    ),
 )
 P_GAP = 0.25
 THETAS = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -124,12 +151,13 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 
 # %%
 t0 = time.perf_counter()
-test = em_test_set(cfg.n_test, (cfg.test_size, cfg.test_size), seed=rt.seed + 1000, noise_std=cfg.noise,
-                   p_gap=P_GAP)
+test = em_test_set(cfg.n_test, (cfg.test_size, cfg.test_size), seed=rt.seed + 1000, noise_std=cfg.noise, p_gap=P_GAP)
 n_cells = [int(np.unique(c).size) for c in test.cells]
-print(f"{cfg.n_test} test images {test.raw.shape[1:]}: {np.mean(n_cells):.0f} cells per image, "
-      f"{test.gaps.sum() / cfg.n_test:.0f} gap pixels per image, "
-      f"{(test.labels == 0).mean():.2f} of the pixels are membrane")
+print(
+    f"{cfg.n_test} test images {test.raw.shape[1:]}: {np.mean(n_cells):.0f} cells per image, "
+    f"{test.gaps.sum() / cfg.n_test:.0f} gap pixels per image, "
+    f"{(test.labels == 0).mean():.2f} of the pixels are membrane"
+)
 
 fig, ax = plotting.figure(1, 3, width=10, height=3.5)
 ax[0, 0].imshow(test.raw[0], cmap="gray")
@@ -153,8 +181,9 @@ plotting.save(fig, "malis", "fig0_data")
 
 # %%
 rng = np.random.default_rng(rt.seed)
-c1_equal = [np.array_equal(maximin_affinity(a), maximin_affinity_bruteforce(a))
-            for a in rng.random((cfg.c1_graphs, 2, 8, 8))]
+c1_equal = [
+    np.array_equal(maximin_affinity(a), maximin_affinity_bruteforce(a)) for a in rng.random((cfg.c1_graphs, 2, 8, 8))
+]
 print(f"exact equality on {sum(c1_equal)}/{cfg.c1_graphs} graphs of 64 pixels ({64 * 63 // 2} pairs each)")
 
 # %% [markdown]
@@ -174,27 +203,29 @@ print(f"exact equality on {sum(c1_equal)}/{cfg.c1_graphs} graphs of 64 pixels ({
 # %%
 t0 = time.perf_counter()
 torch.manual_seed(rt.seed)
-warm = UNet(1, 2, dims=2, base_channels=16, depth=2, channel_multiplier=2, padding="same",
-            final_activation="sigmoid")
-print(f"U-Net: {sum(p.numel() for p in warm.parameters())} parameters, receptive field "
-      f"{warm.receptive_field()} px")
+warm = UNet(1, 2, dims=2, base_channels=16, depth=2, channel_multiplier=2, padding="same", final_activation="sigmoid")
+print(f"U-Net: {sum(p.numel() for p in warm.parameters())} parameters, receptive field {warm.receptive_field()} px")
 
 
 def sampler(*key, p_gap=P_GAP):
-    make = functools.partial(em_training_batch, cfg.batch, (cfg.patch, cfg.patch), device=rt.device,
-                             noise_std=cfg.noise, p_gap=p_gap)
+    make = functools.partial(
+        em_training_batch, cfg.batch, (cfg.patch, cfg.patch), device=rt.device, noise_std=cfg.noise, p_gap=p_gap
+    )
     return functools.lru_cache(maxsize=cfg.cache)(lambda step: make(seed=(*key, step)))
 
 
-fit_affinity_net(warm, sampler(rt.seed, 0), loss="bce", n_steps=cfg.warmup_steps, seed=rt.seed,
-                 device=rt.device, desc="BCE warm-up")
+fit_affinity_net(
+    warm, sampler(rt.seed, 0), loss="bce", n_steps=cfg.warmup_steps, seed=rt.seed, device=rt.device, desc="BCE warm-up"
+)
 stage_times["warm-up"] = time.perf_counter() - t0
 
 # %%
 t0 = time.perf_counter()
 seeds = [rt.seed + k for k in range(cfg.n_seeds)]
-nets = {s: branch_training(warm, sampler(s, 1), n_steps=cfg.branch_steps, seed=s, branches=BRANCHES,
-                           device=rt.device) for s in seeds}
+nets = {
+    s: branch_training(warm, sampler(s, 1), n_steps=cfg.branch_steps, seed=s, branches=BRANCHES, device=rt.device)
+    for s in seeds
+}
 stage_times["branches"] = time.perf_counter() - t0
 
 # %% [markdown]
@@ -209,8 +240,7 @@ stage_times["branches"] = time.perf_counter() - t0
 
 # %%
 t0 = time.perf_counter()
-pred = {s: {name: predict_affinities(n, test.raw, device=rt.device) for name, n in nets[s].items()}
-        for s in seeds}
+pred = {s: {name: predict_affinities(n, test.raw, device=rt.device) for name, n in nets[s].items()} for s in seeds}
 pred_warm = predict_affinities(warm, test.raw, device=rt.device)
 re = {s: {name: rand_error_curve(a, test.labels, THETAS).mean(0) for name, a in pred[s].items()} for s in seeds}
 re_warm = rand_error_curve(pred_warm, test.labels, THETAS).mean(0)
@@ -226,21 +256,34 @@ band_logre_warm = float(np.log(re_warm[BAND]).mean())
 edge_err = {name: np.array([edge[s][name] for s in seeds]) for name in BRANCHES}
 rel_gain = 1 - min_re["MALIS"] / min_re["BCE"]
 print(f"{'':28s}" + "".join(f"{'seed ' + str(s):>10s}" for s in seeds))
-for label, vals in [("min RE, BCE", min_re["BCE"]), ("min RE, MALIS", min_re["MALIS"]),
-                    ("relative reduction", rel_gain), ("mean RE θ∈[.2,.8], BCE", mid_re["BCE"]),
-                    ("mean RE θ∈[.2,.8], MALIS", mid_re["MALIS"]),
-                    (f"mean log RE θ∈[{MALIS['margin']:.1f},{1 - MALIS['margin']:.1f}], BCE", band_logre["BCE"]),
-                    (f"mean log RE θ∈[{MALIS['margin']:.1f},{1 - MALIS['margin']:.1f}], MALIS", band_logre["MALIS"]),
-                    ("edge error, BCE", edge_err["BCE"]),
-                    ("edge error, MALIS", edge_err["MALIS"])]:
+for label, vals in [
+    ("min RE, BCE", min_re["BCE"]),
+    ("min RE, MALIS", min_re["MALIS"]),
+    ("relative reduction", rel_gain),
+    ("mean RE θ∈[.2,.8], BCE", mid_re["BCE"]),
+    ("mean RE θ∈[.2,.8], MALIS", mid_re["MALIS"]),
+    (f"mean log RE θ∈[{MALIS['margin']:.1f},{1 - MALIS['margin']:.1f}], BCE", band_logre["BCE"]),
+    (f"mean log RE θ∈[{MALIS['margin']:.1f},{1 - MALIS['margin']:.1f}], MALIS", band_logre["MALIS"]),
+    ("edge error, BCE", edge_err["BCE"]),
+    ("edge error, MALIS", edge_err["MALIS"]),
+]:
     print(f"{label:28s}" + "".join(f"{v:10.4f}" for v in vals))
-print(f"warm-up checkpoint: min RE {re_warm.min():.4f}, mean log RE over the band {band_logre_warm:.4f}; "
-      f"raw threshold baseline: min RE {re_raw.min():.4f}")
-parts = {name: rand_pair_counts(test.labels[0], connected_components(pred[seeds[0]][name][0],
-                                                                      threshold=THETAS[np.argmin(re[seeds[0]][name])]))
-         for name in BRANCHES}
-print("test image 0, seed 0, best θ: " + "; ".join(
-    f"{name}: split {p['split'] / p['pairs']:.4f}, merge {p['merge'] / p['pairs']:.4f}" for name, p in parts.items()))
+print(
+    f"warm-up checkpoint: min RE {re_warm.min():.4f}, mean log RE over the band {band_logre_warm:.4f}; "
+    f"raw threshold baseline: min RE {re_raw.min():.4f}"
+)
+parts = {
+    name: rand_pair_counts(
+        test.labels[0], connected_components(pred[seeds[0]][name][0], threshold=THETAS[np.argmin(re[seeds[0]][name])])
+    )
+    for name in BRANCHES
+}
+print(
+    "test image 0, seed 0, best θ: "
+    + "; ".join(
+        f"{name}: split {p['split'] / p['pairs']:.4f}, merge {p['merge'] / p['pairs']:.4f}" for name, p in parts.items()
+    )
+)
 
 # %% [markdown]
 # ## C2 and C3: the MALIS counts are the Rand error, on a tree
@@ -252,15 +295,19 @@ print("test image 0, seed 0, best θ: " + "; ".join(
 # $N-1$), $\sum_e n^+=\sum_l\binom{N_l}{2}$ and $\sum_e(n^++n^-)=\binom{N_L}{2}$.
 
 # %%
-checks = [count_checks(a, lab, thresholds=(0.3, 0.5, 0.7))
-          for a, lab in zip(pred[seeds[0]]["MALIS"], test.labels, strict=True)]
+checks = [
+    count_checks(a, lab, thresholds=(0.3, 0.5, 0.7))
+    for a, lab in zip(pred[seeds[0]]["MALIS"], test.labels, strict=True)
+]
 c2_dev = max(c["rand_deviation"] for c in checks)
 c3_frac = max(c["counted_fraction"] for c in checks)
 c3_tree = min(c["tree_fraction"] for c in checks)
 c3_ident = sum(c["identity_violations"] for c in checks)
 print(f"C2: max relative deviation {c2_dev:.2e}")
-print(f"C3: counted edges / (N-1) ≤ {c3_frac:.4f}; fraction of them in the MST {c3_tree:.3f}; "
-      f"identity violations {c3_ident}")
+print(
+    f"C3: counted edges / (N-1) ≤ {c3_frac:.4f}; fraction of them in the MST {c3_tree:.3f}; "
+    f"identity violations {c3_ident}"
+)
 
 # %% [markdown]
 # ## Figure 1: a maximin path through a gap
@@ -304,8 +351,7 @@ for a in ax[0]:
     a.set_xlabel("x (px)")
     a.set_ylabel("y (px)")
 plotting.save(fig, "malis", "fig1_maximin_path")
-print(f"pair of different cells with the highest maximin affinity: A* = {a_star[i, j]:.3f}, "
-      f"path of {len(path)} edges")
+print(f"pair of different cells with the highest maximin affinity: A* = {a_star[i, j]:.3f}, path of {len(path)} edges")
 
 # %% [markdown]
 # ## Figure 2: Rand error against the threshold
@@ -326,8 +372,11 @@ a.set_xlabel("threshold θ")
 a.set_ylabel("Rand error")
 a.legend()
 b = ax[0, 1]
-b.bar([0, 1], [np.median(edge_err["BCE"]), np.median(edge_err["MALIS"])],
-      color=[plotting.COLORS["baseline"], plotting.COLORS["method"]])
+b.bar(
+    [0, 1],
+    [np.median(edge_err["BCE"]), np.median(edge_err["MALIS"])],
+    color=[plotting.COLORS["baseline"], plotting.COLORS["method"]],
+)
 b.set_xticks([0, 1], ["BCE", "MALIS"])
 b.set_xlabel("training loss")
 b.set_ylabel("per-edge error at θ = 0.5")
@@ -350,18 +399,24 @@ cand = np.argwhere(merges["BCE"] & ~merges["MALIS"])
 zy, zx = cand[0] if len(cand) else np.argwhere(test.gaps[0])[0]
 zoom = (slice(max(zy - 15, 0), zy + 15), slice(max(zx - 15, 0), zx + 15))
 # for display only: singleton segments (isolated membrane pixels) left blank
-shown = {name: np.ma.masked_where(sizes_ == 1, seg % 20) for name, seg in segs.items()
-         for sizes_ in [np.bincount(seg.ravel())[seg]]}
+shown = {
+    name: np.ma.masked_where(sizes_ == 1, seg % 20)
+    for name, seg in segs.items()
+    for sizes_ in [np.bincount(seg.ravel())[seg]]
+}
 print(f"gap pixels merged across: BCE {merges['BCE'].sum()}, MALIS {merges['MALIS'].sum()}")
 
 fig, ax = plotting.figure(2, 4, width=12, height=6.4)
-panels = [(test.raw[0], "raw", "gray"), (np.where(test.labels[0] > 0, test.labels[0] % 20 + 1, 0), "ground truth",
-                                           "tab20"),
-          (pred[s0]["BCE"][0].mean(0), "BCE affinities", "magma"),
-          (pred[s0]["MALIS"][0].mean(0), "MALIS affinities", "magma"),
-          (shown["BCE"], f"BCE segmentation, θ={best['BCE']:.2f}", "tab20"),
-          (shown["MALIS"], f"MALIS segmentation, θ={best['MALIS']:.2f}", "tab20"),
-          (shown["BCE"][zoom], "zoom: BCE", "tab20"), (shown["MALIS"][zoom], "zoom: MALIS", "tab20")]
+panels = [
+    (test.raw[0], "raw", "gray"),
+    (np.where(test.labels[0] > 0, test.labels[0] % 20 + 1, 0), "ground truth", "tab20"),
+    (pred[s0]["BCE"][0].mean(0), "BCE affinities", "magma"),
+    (pred[s0]["MALIS"][0].mean(0), "MALIS affinities", "magma"),
+    (shown["BCE"], f"BCE segmentation, θ={best['BCE']:.2f}", "tab20"),
+    (shown["MALIS"], f"MALIS segmentation, θ={best['MALIS']:.2f}", "tab20"),
+    (shown["BCE"][zoom], "zoom: BCE", "tab20"),
+    (shown["MALIS"][zoom], "zoom: MALIS", "tab20"),
+]
 for a, (img, title, cmap) in zip(ax.ravel(), panels, strict=True):
     a.imshow(img, cmap=cmap, interpolation="nearest")
     a.set_title(title)
@@ -398,8 +453,10 @@ for a in ax[0]:
     a.set_ylabel("y (px)")
 plotting.save(fig, "malis", "fig4_malis_weights")
 top = np.sort((n_pos + n_neg).ravel())[::-1]
-print(f"{(top > 0).sum()} of {a_p.size} edges carry pairs; the top 5 % of those carry "
-      f"{top[:max(1, (top > 0).sum() // 20)].sum() / top.sum():.2f} of all pairs")
+print(
+    f"{(top > 0).sum()} of {a_p.size} edges carry pairs; the top 5 % of those carry "
+    f"{top[: max(1, (top > 0).sum() // 20)].sum() / top.sum():.2f} of all pairs"
+)
 
 # %% [markdown]
 # ## Full profile: no gaps, smaller gain (claim C7)
@@ -413,23 +470,45 @@ print(f"{(top > 0).sum()} of {a_p.size} edges carry pairs; the top 5 % of those 
 # %%
 gain_nogap = gain_warm_nogap = None
 if cfg.gap_ablation:
-    test0 = em_test_set(cfg.n_test, (cfg.test_size, cfg.test_size), seed=rt.seed + 1000, noise_std=cfg.noise,
-                        p_gap=0.0)
+    test0 = em_test_set(cfg.n_test, (cfg.test_size, cfg.test_size), seed=rt.seed + 1000, noise_std=cfg.noise, p_gap=0.0)
     torch.manual_seed(rt.seed)
     warm0 = UNet(1, 2, dims=2, base_channels=16, depth=2, padding="same", final_activation="sigmoid")
-    fit_affinity_net(warm0, sampler(rt.seed, 10, p_gap=0.0), loss="bce", n_steps=cfg.warmup_steps, seed=rt.seed,
-                     device=rt.device, desc="BCE warm-up, no gaps")
-    nets0 = {s: branch_training(warm0, sampler(s, 11, p_gap=0.0), n_steps=cfg.branch_steps, seed=s,
-                                branches=BRANCHES, device=rt.device) for s in seeds}
-    min0 = {name: np.array([rand_error_curve(predict_affinities(nets0[s][name], test0.raw, device=rt.device),
-                                             test0.labels, THETAS).mean(0).min() for s in seeds])
-            for name in BRANCHES}
+    fit_affinity_net(
+        warm0,
+        sampler(rt.seed, 10, p_gap=0.0),
+        loss="bce",
+        n_steps=cfg.warmup_steps,
+        seed=rt.seed,
+        device=rt.device,
+        desc="BCE warm-up, no gaps",
+    )
+    nets0 = {
+        s: branch_training(
+            warm0, sampler(s, 11, p_gap=0.0), n_steps=cfg.branch_steps, seed=s, branches=BRANCHES, device=rt.device
+        )
+        for s in seeds
+    }
+    min0 = {
+        name: np.array(
+            [
+                rand_error_curve(predict_affinities(nets0[s][name], test0.raw, device=rt.device), test0.labels, THETAS)
+                .mean(0)
+                .min()
+                for s in seeds
+            ]
+        )
+        for name in BRANCHES
+    }
     gain_nogap = 1 - min0["MALIS"] / min0["BCE"]
     re_warm0 = rand_error_curve(predict_affinities(warm0, test0.raw, device=rt.device), test0.labels, THETAS).mean(0)
     gain_warm_nogap = 1 - re_warm0.min() / min0["BCE"]
     print("relative gain without gaps:", np.round(gain_nogap, 4), "with gaps:", np.round(rel_gain, 4))
-    print("control, warm-up checkpoint in place of MALIS: relative gain without gaps:",
-          np.round(gain_warm_nogap, 4), "with gaps:", np.round(1 - re_warm.min() / min_re["BCE"], 4))
+    print(
+        "control, warm-up checkpoint in place of MALIS: relative gain without gaps:",
+        np.round(gain_warm_nogap, 4),
+        "with gaps:",
+        np.round(1 - re_warm.min() / min_re["BCE"], 4),
+    )
 else:
     print(f"skipped at the {rt.profile} profile")
 
@@ -459,50 +538,137 @@ old_c6 = float(np.mean(mid_re["MALIS"] < mid_re["BCE"]))
 print(f"old window θ ∈ [0.2, 0.8], mean RE: MALIS lower in {old_c6:.2f} of the seeds (reported, not judged)")
 c6_ctl = float(np.mean(band_logre_warm < band_logre["BCE"]))
 if "MALIS, m=0" in BRANCHES:
-    print("sensitivity, plain square loss (margin 0): relative reduction of min RE",
-          np.round(1 - min_re["MALIS, m=0"] / min_re["BCE"], 4), "; mean log RE over [0.3, 0.7] lower than BCE in",
-          f"{np.mean(band_logre['MALIS, m=0'] < band_logre['BCE']):.2f} of the seeds")
+    print(
+        "sensitivity, plain square loss (margin 0): relative reduction of min RE",
+        np.round(1 - min_re["MALIS, m=0"] / min_re["BCE"], 4),
+        "; mean log RE over [0.3, 0.7] lower than BCE in",
+        f"{np.mean(band_logre['MALIS, m=0'] < band_logre['BCE']):.2f} of the seeds",
+    )
 edge_perfect = edge_error(test.affinities, test.affinities)
 
 res = ChapterResults("malis", rt, require_controls=True, expected_not_reproduced=())
-res.add(Claim("C1", "fraction of random 8x8 graphs where Kruskal maximin = brute force (all pairs, exact)",
-              paper="maximin edge ∈ MST (method section)", op=">=", threshold=1.0, measured=float(np.mean(c1_equal)),
-              exact="an identity checked pair by pair against an all-paths brute force"))
-res.add(Claim("C2", "max relative deviation of the MALIS 0/1 count from RE(θ)·C(N_L,2), test images, "
-              "θ ∈ {0.3, 0.5, 0.7}", paper="exact (method section)", op="<=", threshold=1e-9, measured=c2_dev,
-              exact="a counting identity; any miscount breaks it"))
-res.add(Claim("C3a", "edges with nonzero counts / (N − 1), worst test image", paper="≤ N − 1 edges (method section)",
-              op="<=", threshold=1.0, measured=c3_frac, exact="a counting bound of the spanning tree"))
-res.add(Claim("C3b", "fraction of counted edges in the maximum spanning tree, worst test image",
-              paper="all in MST (method section)", op=">=", threshold=1.0, measured=c3_tree,
-              exact="set membership, checked edge by edge"))
-res.add(Claim("C3c", "violations of Σn⁺ = Σ_l C(N_l,2) and Σ(n⁺+n⁻) = C(N_L,2) on the test images",
-              paper="exact (method section)", op="<=", threshold=0, measured=c3_ident,
-              exact="counting identities; any miscount breaks them"))
-res.add(Claim("C4", "relative reduction of min_θ Rand error, MALIS vs BCE fine-tuning (median over seeds)",
-              paper="MALIS better (EM results)", op=">=", threshold=cfg.c4_rel, measured=float(np.median(rel_gain)),
-              control=float(np.median(1 - re_warm.min() / min_re["BCE"])),
-              control_label="the warm-up checkpoint in place of MALIS"))
-res.add(Claim("C4b", "fraction of seeds where MALIS has the lower min_θ Rand error", paper="MALIS better (EM results)",
-              op=">=", threshold=1.0, profiles=("full",),
-              measured=float(np.mean(rel_gain > 0)) if rt.profile == "full" else None,
-              control=float(np.mean(re_warm.min() < min_re["BCE"])),
-              control_label="the warm-up checkpoint in place of MALIS"))
-res.add(Claim("C5", "per-edge error at θ=0.5, MALIS / BCE (smallest over seeds)", paper="not better (Fig. 1: edge and Rand error disagree)",
-              op=">=", threshold=0.9, measured=float(np.min(edge_err["MALIS"] / edge_err["BCE"])),
-              control=float(np.min(edge_perfect / edge_err["BCE"])),
-              control_label="the ground-truth affinities (a perfect per-edge predictor) in place of MALIS"))
-res.add(Claim("C6", f"fraction of seeds where the mean log RE over θ ∈ [{MALIS['margin']:.1f}, "
-              f"{1 - MALIS['margin']:.1f}] (the loss's band) is lower for MALIS",
-              paper="better over thresholds (EM results)", op=">=", threshold=cfg.c6_frac,
-              measured=float(np.mean(band_logre["MALIS"] < band_logre["BCE"])),
-              control=c6_ctl, control_label="the warm-up checkpoint in place of MALIS"))
-res.add(Claim("C7", "fraction of seeds where the MALIS gain with gaps exceeds the gain without gaps",
-              paper="gain where boundaries are ambiguous (EM results)", op=">=", threshold=0.8, profiles=("full",),
-              measured=float(np.mean(rel_gain - gain_nogap > 0)) if gain_nogap is not None else None,
-              control=(float(np.mean((1 - re_warm.min() / min_re["BCE"]) - gain_warm_nogap > 0))
-                       if gain_warm_nogap is not None else None),
-              control_label="the warm-up checkpoints in place of MALIS, with and without gaps"))
+res.add(
+    Claim(
+        "C1",
+        "fraction of random 8x8 graphs where Kruskal maximin = brute force (all pairs, exact)",
+        paper="maximin edge ∈ MST (method section)",
+        op=">=",
+        threshold=1.0,
+        measured=float(np.mean(c1_equal)),
+        exact="an identity checked pair by pair against an all-paths brute force",
+    )
+)
+res.add(
+    Claim(
+        "C2",
+        "max relative deviation of the MALIS 0/1 count from RE(θ)·C(N_L,2), test images, θ ∈ {0.3, 0.5, 0.7}",
+        paper="exact (method section)",
+        op="<=",
+        threshold=1e-9,
+        measured=c2_dev,
+        exact="a counting identity; any miscount breaks it",
+    )
+)
+res.add(
+    Claim(
+        "C3a",
+        "edges with nonzero counts / (N − 1), worst test image",
+        paper="≤ N − 1 edges (method section)",
+        op="<=",
+        threshold=1.0,
+        measured=c3_frac,
+        exact="a counting bound of the spanning tree",
+    )
+)
+res.add(
+    Claim(
+        "C3b",
+        "fraction of counted edges in the maximum spanning tree, worst test image",
+        paper="all in MST (method section)",
+        op=">=",
+        threshold=1.0,
+        measured=c3_tree,
+        exact="set membership, checked edge by edge",
+    )
+)
+res.add(
+    Claim(
+        "C3c",
+        "violations of Σn⁺ = Σ_l C(N_l,2) and Σ(n⁺+n⁻) = C(N_L,2) on the test images",
+        paper="exact (method section)",
+        op="<=",
+        threshold=0,
+        measured=c3_ident,
+        exact="counting identities; any miscount breaks them",
+    )
+)
+res.add(
+    Claim(
+        "C4",
+        "relative reduction of min_θ Rand error, MALIS vs BCE fine-tuning (median over seeds)",
+        paper="MALIS better (EM results)",
+        op=">=",
+        threshold=cfg.c4_rel,
+        measured=float(np.median(rel_gain)),
+        control=float(np.median(1 - re_warm.min() / min_re["BCE"])),
+        control_label="the warm-up checkpoint in place of MALIS",
+    )
+)
+res.add(
+    Claim(
+        "C4b",
+        "fraction of seeds where MALIS has the lower min_θ Rand error",
+        paper="MALIS better (EM results)",
+        op=">=",
+        threshold=1.0,
+        profiles=("full",),
+        measured=float(np.mean(rel_gain > 0)) if rt.profile == "full" else None,
+        control=float(np.mean(re_warm.min() < min_re["BCE"])),
+        control_label="the warm-up checkpoint in place of MALIS",
+    )
+)
+res.add(
+    Claim(
+        "C5",
+        "per-edge error at θ=0.5, MALIS / BCE (smallest over seeds)",
+        paper="not better (Fig. 1: edge and Rand error disagree)",
+        op=">=",
+        threshold=0.9,
+        measured=float(np.min(edge_err["MALIS"] / edge_err["BCE"])),
+        control=float(np.min(edge_perfect / edge_err["BCE"])),
+        control_label="the ground-truth affinities (a perfect per-edge predictor) in place of MALIS",
+    )
+)
+res.add(
+    Claim(
+        "C6",
+        f"fraction of seeds where the mean log RE over θ ∈ [{MALIS['margin']:.1f}, "
+        f"{1 - MALIS['margin']:.1f}] (the loss's band) is lower for MALIS",
+        paper="better over thresholds (EM results)",
+        op=">=",
+        threshold=cfg.c6_frac,
+        measured=float(np.mean(band_logre["MALIS"] < band_logre["BCE"])),
+        control=c6_ctl,
+        control_label="the warm-up checkpoint in place of MALIS",
+    )
+)
+res.add(
+    Claim(
+        "C7",
+        "fraction of seeds where the MALIS gain with gaps exceeds the gain without gaps",
+        paper="gain where boundaries are ambiguous (EM results)",
+        op=">=",
+        threshold=0.8,
+        profiles=("full",),
+        measured=float(np.mean(rel_gain - gain_nogap > 0)) if gain_nogap is not None else None,
+        control=(
+            float(np.mean((1 - re_warm.min() / min_re["BCE"]) - gain_warm_nogap > 0))
+            if gain_warm_nogap is not None
+            else None
+        ),
+        control_label="the warm-up checkpoints in place of MALIS, with and without gaps",
+    )
+)
 print(f"{len(res.claims)} claims recorded")
 
 # %%

@@ -100,17 +100,56 @@ from neuroinverse.simulators import (
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
-    ci=dict(gl_dim=2, gl_rounds=3, gl_sims=300, gl_flow=dict(kind="maf", transforms=3, hidden=(32, 32)),
-            flow=dict(kind="nsf", transforms=2, hidden=(32, 32)), tm_budgets=((4, 250),), seeds=(0, 1, 2),
-            n_obs=1, batch=100, max_steps=100, patience=10, n_post=1000, n_kl=10_000, a1_range=(0.8, 1.25),
-            a2b_min=0.80, leak_flow=dict(kind="maf", transforms=3, hidden=(32, 32)), c2st_jobs=1,
-            c2st_n=1000, c2st_folds=5,
-            slcp_rounds=2, slcp_sims=200, n_distractors=20, abc_sims=10_000),
-    full=dict(gl_dim=10, gl_rounds=5, gl_sims=1000, gl_flow=dict(kind="maf", transforms=5, hidden=(50, 50)),
-              flow=dict(kind="nsf", transforms=5, hidden=(50, 50)), tm_budgets=((10, 100), (10, 1000)),
-              seeds=(0, 1, 2), n_obs=10, batch=100, max_steps=1000, patience=20, n_post=10_000, n_kl=10_000,
-              a1_range=(0.9, 1.1), a2b_min=0.90, leak_flow=dict(kind="maf", transforms=5, hidden=(50, 50)),
-              c2st_jobs=8, c2st_n=10_000, c2st_folds=5, slcp_rounds=10, slcp_sims=1000, n_distractors=20, abc_sims=100_000),
+    ci=dict(
+        gl_dim=2,
+        gl_rounds=3,
+        gl_sims=300,
+        gl_flow=dict(kind="maf", transforms=3, hidden=(32, 32)),
+        flow=dict(kind="nsf", transforms=2, hidden=(32, 32)),
+        tm_budgets=((4, 250),),
+        seeds=(0, 1, 2),
+        n_obs=1,
+        batch=100,
+        max_steps=100,
+        patience=10,
+        n_post=1000,
+        n_kl=10_000,
+        a1_range=(0.8, 1.25),
+        a2b_min=0.80,
+        leak_flow=dict(kind="maf", transforms=3, hidden=(32, 32)),
+        c2st_jobs=1,
+        c2st_n=1000,
+        c2st_folds=5,
+        slcp_rounds=2,
+        slcp_sims=200,
+        n_distractors=20,
+        abc_sims=10_000,
+    ),
+    full=dict(
+        gl_dim=10,
+        gl_rounds=5,
+        gl_sims=1000,
+        gl_flow=dict(kind="maf", transforms=5, hidden=(50, 50)),
+        flow=dict(kind="nsf", transforms=5, hidden=(50, 50)),
+        tm_budgets=((10, 100), (10, 1000)),
+        seeds=(0, 1, 2),
+        n_obs=10,
+        batch=100,
+        max_steps=1000,
+        patience=20,
+        n_post=10_000,
+        n_kl=10_000,
+        a1_range=(0.9, 1.1),
+        a2b_min=0.90,
+        leak_flow=dict(kind="maf", transforms=5, hidden=(50, 50)),
+        c2st_jobs=8,
+        c2st_n=10_000,
+        c2st_folds=5,
+        slcp_rounds=10,
+        slcp_sims=1000,
+        n_distractors=20,
+        abc_sims=100_000,
+    ),
 )
 plotting.apply_style()
 on_cpu = rt.device.type == "cpu"  # on the CPU, independent fits also use the second core
@@ -119,18 +158,29 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 
 def score(reference, samples, seed):
     """C2ST accuracy (sbibm's classifier) with the profile's sample count and folds."""
-    return c2st(reference[:cfg.c2st_n], samples[:cfg.c2st_n], seed=seed, folds=cfg.c2st_folds,
-                n_jobs=cfg.c2st_jobs)
+    return c2st(reference[: cfg.c2st_n], samples[: cfg.c2st_n], seed=seed, folds=cfg.c2st_folds, n_jobs=cfg.c2st_jobs)
 
 
 def fit(prior, simulator, x_o, method, n_rounds, sims, seed, flow=cfg.flow, max_steps=cfg.max_steps, **kw):
     """One run of the book's NPE loop; the network is initialised from ``seed``."""
     torch.manual_seed(rt.seed + 1000 + seed)
     q = ConditionalFlow(prior.dim, len(x_o), **flow).to(rt.device)
-    return run_npe(prior, simulator, torch.as_tensor(x_o, dtype=torch.float32), density=q, n_rounds=n_rounds,
-                   simulations_per_round=sims, method=method, batch_size=cfg.batch, max_steps=max_steps,
-                   patience=cfg.patience, record_samples=cfg.n_post, generator=rt.generator(seed),
-                   desc=f"{method} seed {seed}", **kw)
+    return run_npe(
+        prior,
+        simulator,
+        torch.as_tensor(x_o, dtype=torch.float32),
+        density=q,
+        n_rounds=n_rounds,
+        simulations_per_round=sims,
+        method=method,
+        batch_size=cfg.batch,
+        max_steps=max_steps,
+        patience=cfg.patience,
+        record_samples=cfg.n_post,
+        generator=rt.generator(seed),
+        desc=f"{method} seed {seed}",
+        **kw,
+    )
 
 
 # %% [markdown]
@@ -151,8 +201,12 @@ if cfg.n_obs > 1:  # our own further observations (sbibm's other nine are not sh
     extra_theta = tm_prior.sample(cfg.n_obs - 1, generator=rt.generator(21))
     tm_obs += list(two_moons(extra_theta, generator=rt.generator(22)))
 R0, N0 = cfg.tm_budgets[0]
-ARMS = {"apt": ("apt", None, None), "npe": ("apt", 1, None), "snpe-b": ("snpe-b", None, None),
-        "npe-quarter": ("apt", 1, 1)}  # method, rounds (None: R), simulations scale (None: N, 1: R·N/R)
+ARMS = {
+    "apt": ("apt", None, None),
+    "npe": ("apt", 1, None),
+    "snpe-b": ("snpe-b", None, None),
+    "npe-quarter": ("apt", 1, 1),
+}  # method, rounds (None: R), simulations scale (None: N, 1: R·N/R)
 
 
 def arm(name, R, N, s, x_o):
@@ -170,15 +224,23 @@ def all_arms(R, N, s, x_o):
 
 def leak_run(combined):
     """APT with the affine MAF of Figure 4, with or without the combined loss."""
-    return fit(tm_prior, two_moons, TWO_MOONS_X_O, "apt", R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow,
-               combined_loss=combined)
+    return fit(
+        tm_prior, two_moons, TWO_MOONS_X_O, "apt", R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow, combined_loss=combined
+    )
 
 
 # On the CPU the last seed and one of the two MAF runs of Figure 4 (leakage) train in a
 # background process on the second core (one thread, explicit seeds: the numbers are those
 # of a run here); the C2STs queue there after them.
-in_bg = {(R, N, i): background(all_arms, R, N, cfg.seeds[-1], x_o)
-         for (R, N) in cfg.tm_budgets for i, x_o in enumerate(tm_obs)} if on_cpu else {}
+in_bg = (
+    {
+        (R, N, i): background(all_arms, R, N, cfg.seeds[-1], x_o)
+        for (R, N) in cfg.tm_budgets
+        for i, x_o in enumerate(tm_obs)
+    }
+    if on_cpu
+    else {}
+)
 leak_jobs = {True: background(leak_run, True)} if on_cpu else {}  # the other one trains here
 
 # The Gaussian task of claims A1 and A4 (its section comes after the two-moons figures).
@@ -191,8 +253,10 @@ gl_sd = gl_cov.diagonal().sqrt()
 
 def gaussian_task():
     """APT and the naive multi-round estimator on the Gaussian task, same seed and budget."""
-    return {m: fit(gl_prior, gaussian_linear, gl_x_o, m, cfg.gl_rounds, cfg.gl_sims, seed=0, flow=cfg.gl_flow)
-            for m in ("apt", "naive")}
+    return {
+        m: fit(gl_prior, gaussian_linear, gl_x_o, m, cfg.gl_rounds, cfg.gl_sims, seed=0, flow=cfg.gl_flow)
+        for m in ("apt", "naive")
+    }
 
 
 gl_job = background(gaussian_task) if on_cpu else None
@@ -220,8 +284,9 @@ demo_theta = tm_prior.sample(2000, generator=rt.generator(23))
 demo_x = two_moons(demo_theta, generator=rt.generator(24))
 
 fig, ax = plotting.figure(1, 2, width=7.5, height=3.2)
-ax[0, 0].scatter(demo_x[:, 0], demo_x[:, 1], s=2, color=plotting.COLORS["data"], alpha=0.4,
-                 label="x for θ from the prior")
+ax[0, 0].scatter(
+    demo_x[:, 0], demo_x[:, 1], s=2, color=plotting.COLORS["data"], alpha=0.4, label="x for θ from the prior"
+)
 ax[0, 0].plot(*TWO_MOONS_X_O, "*", color=plotting.COLORS["truth"], ms=12, label="x_o (sbibm obs. 1)")
 ax[0, 0].set_xlabel("x₁ (a.u.)")
 ax[0, 0].set_ylabel("x₂ (a.u.)")
@@ -270,9 +335,12 @@ plotting.save(fig, "apt", "fig0_two_moons_data")
 # jitter added), so that a reader can see what it can and cannot detect.
 
 # %%
-abc = rejection_abc(tm_prior, two_moons, TWO_MOONS_X_O, n_simulations=cfg.abc_sims, n_keep=100,
-                    generator=rt.generator(40))
+abc = rejection_abc(
+    tm_prior, two_moons, TWO_MOONS_X_O, n_simulations=cfg.abc_sims, n_keep=100, generator=rt.generator(40)
+)
 abc_samples = resample_with_jitter(abc.theta, cfg.n_post, prior=tm_prior, generator=rt.generator(41))
+
+
 def kl(run, i):
     """KL(p_ref ‖ q) in nats for observation i, q renormalised to the prior box."""
     log_q = run.posterior.log_prob(kl_ref[i].to(rt.device)).double().cpu() - math.log(run.posterior.acceptance_rate)
@@ -280,7 +348,7 @@ def kl(run, i):
 
 
 tm_runs, tm_kl, tm_hpd = {}, {}, {}
-for (R, N) in cfg.tm_budgets:
+for R, N in cfg.tm_budgets:
     for s in cfg.seeds:
         for i, x_o in enumerate(tm_obs):
             bg = in_bg.get((R, N, i)) if s == cfg.seeds[-1] else None
@@ -291,11 +359,16 @@ for (R, N) in cfg.tm_budgets:
                 tm_hpd[key] = hpd_mass(run.round_samples[-1], tm_grid[i])
         if s == cfg.seeds[0]:  # C2ST with its floor and positive control, in the background
             c2st_pending = c2st_calibrated_async(
-                tm_ref[0][:cfg.c2st_n], tm_ref_2,
-                {m: tm_runs[(R * N, s, 0, m)].round_samples[-1][:cfg.c2st_n] for m in ("apt", "npe")},
-                folds=cfg.c2st_folds, generator=rt.generator(71))
-leak = {f"APT, MAF{' + combined loss' if comb else ''}": leak_jobs[comb].result() if comb in leak_jobs
-        else leak_run(comb) for comb in (False, True)}
+                tm_ref[0][: cfg.c2st_n],
+                tm_ref_2,
+                {m: tm_runs[(R * N, s, 0, m)].round_samples[-1][: cfg.c2st_n] for m in ("apt", "npe")},
+                folds=cfg.c2st_folds,
+                generator=rt.generator(71),
+            )
+leak = {
+    f"APT, MAF{' + combined loss' if comb else ''}": leak_jobs[comb].result() if comb in leak_jobs else leak_run(comb)
+    for comb in (False, True)
+}
 tm_c2st = c2st_pending.result()
 hpd_abc = hpd_mass(abc_samples, tm_grid[0])
 # A2b's control: the reference itself, jittered by N(0, 0.05²) (the C2ST's positive control)
@@ -314,14 +387,21 @@ snpeb0 = tm_runs[(budget0, cfg.seeds[0], 0, "snpe-b")]
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"{'budget':>7s} {'arm':12s} {'KL per seed (nats)':>24s} {'median':>7s}  {'HPD-95 mass per seed':>22s} median")
-for (R, N) in cfg.tm_budgets:
+for R, N in cfg.tm_budgets:
     for name in ARMS:
         kls = [float(np.median([tm_kl[(R * N, s, i, name)] for i in range(len(tm_obs))])) for s in cfg.seeds]
         hpds = [float(np.median([tm_hpd[(R * N, s, i, name)] for i in range(len(tm_obs))])) for s in cfg.seeds]
-        print(f"{R * N:7d} {name:12s} " + " ".join(f"{v:7.3f}" for v in kls) + f" {median_of(tm_kl, R * N, name):7.3f}  "
-              + " ".join(f"{v:6.3f}" for v in hpds) + f"  {median_of(tm_hpd, R * N, name):.3f}")
-print(f"HPD-95 mass: rejection ABC ({cfg.abc_sims} sims, 100 kept) {hpd_abc:.3f}; "
-      f"reference + N(0, 0.05²) jitter {hpd_jitter:.3f}")
+        print(
+            f"{R * N:7d} {name:12s} "
+            + " ".join(f"{v:7.3f}" for v in kls)
+            + f" {median_of(tm_kl, R * N, name):7.3f}  "
+            + " ".join(f"{v:6.3f}" for v in hpds)
+            + f"  {median_of(tm_hpd, R * N, name):.3f}"
+        )
+print(
+    f"HPD-95 mass: rejection ABC ({cfg.abc_sims} sims, 100 kept) {hpd_abc:.3f}; "
+    f"reference + N(0, 0.05²) jitter {hpd_jitter:.3f}"
+)
 for m, cal in tm_c2st.items():
     print(f"{m.upper()} seed {cfg.seeds[0]}: {cal}")
 
@@ -345,16 +425,28 @@ for key in [(budget0, cfg.seeds[0], 0, m) for m in ARMS]:
 # its rounds (250 simulations per round), seed 0.
 
 # %%
-panels = [("NPE, 1 × 1000", tm_runs[(budget0, cfg.seeds[0], 0, "npe")].round_samples[-1])] + \
-    [(f"APT round {k + 1} ({(k + 1) * cfg.tm_budgets[0][1]} sims)", smp) for k, smp in enumerate(apt0.round_samples)]
+panels = [("NPE, 1 × 1000", tm_runs[(budget0, cfg.seeds[0], 0, "npe")].round_samples[-1])] + [
+    (f"APT round {k + 1} ({(k + 1) * cfg.tm_budgets[0][1]} sims)", smp) for k, smp in enumerate(apt0.round_samples)
+]
 ncol = 3
 nrow = math.ceil(len(panels) / ncol)
 fig, ax = plotting.figure(nrow, ncol, width=8, height=2.7 * nrow, sharex=True, sharey=True)
 for a, (title, smp) in zip(ax.ravel(), panels, strict=False):
-    a.contour(grid_axis, grid_axis, grid_density.T, levels=grid_density.max() * np.array([0.05, 0.3, 0.7]),
-              colors="0.5", linewidths=0.6)
-    a.scatter(smp[:, 0], smp[:, 1], s=1.5, alpha=0.5,
-              color=plotting.COLORS["baseline" if title.startswith("NPE") else "method"])
+    a.contour(
+        grid_axis,
+        grid_axis,
+        grid_density.T,
+        levels=grid_density.max() * np.array([0.05, 0.3, 0.7]),
+        colors="0.5",
+        linewidths=0.6,
+    )
+    a.scatter(
+        smp[:, 0],
+        smp[:, 1],
+        s=1.5,
+        alpha=0.5,
+        color=plotting.COLORS["baseline" if title.startswith("NPE") else "method"],
+    )
     a.plot(*TWO_MOONS_THETA_O, "*", color=plotting.COLORS["truth"], ms=8)
     a.set_title(title)
     a.set_xlim(-1, 1)
@@ -363,7 +455,7 @@ for a in ax[-1]:
     a.set_xlabel("θ₁")
 for a in ax[:, 0]:
     a.set_ylabel("θ₂")
-for a in ax.ravel()[len(panels):]:
+for a in ax.ravel()[len(panels) :]:
     a.set_visible(False)
 plotting.save(fig, "apt", "fig1_posteriors")
 
@@ -378,8 +470,7 @@ plotting.save(fig, "apt", "fig1_posteriors")
 # %%
 fig, ax = plotting.figure(1, 2, width=8, height=3.2)
 names = list(ARMS)
-styles = {"apt": ("o", "method"), "npe": ("s", "baseline"), "snpe-b": ("^", "baseline2"),
-          "npe-quarter": ("v", "data")}
+styles = {"apt": ("o", "method"), "npe": ("s", "baseline"), "snpe-b": ("^", "baseline2"), "npe-quarter": ("v", "data")}
 for j, name in enumerate(names):
     mk, col = styles[name]
     for s in cfg.seeds:
@@ -392,8 +483,7 @@ ax[0, 1].axhline(0.95, color="0.6", lw=0.8, ls=":")
 ax[0, 1].axhline(cfg.a2b_min, color="0.6", lw=0.8, ls="--")
 ax[0, 0].set_yscale("log")
 ax[0, 0].set_xticks(range(len(names)), ["APT 4×250", "NPE 1×1000", "SNPE-B 4×250", "NPE 1×250"], rotation=20)
-ax[0, 1].set_xticks(range(len(names) + 2), ["APT", "NPE", "SNPE-B", "NPE 1×250", "ABC", "ref+jitter"],
-                    rotation=30)
+ax[0, 1].set_xticks(range(len(names) + 2), ["APT", "NPE", "SNPE-B", "NPE 1×250", "ABC", "ref+jitter"], rotation=30)
 ax[0, 0].set_xlabel("arm (3 seeds each)")
 ax[0, 1].set_xlabel("arm (3 seeds each)")
 ax[0, 0].set_ylabel("KL(p_ref ‖ q) (nats)")
@@ -432,9 +522,11 @@ nll_wide = float(-wide.log_prob(gl_theta_o[0].double()))
 # %%
 # NBVAL_CHECK_OUTPUT
 for m in gl:
-    print(f"{m:6s} std ratio per round (mean over dims): {np.round(gl_ratio[m].mean(1), 3)}; final "
-          f"min/max {gl_ratio[m][-1].min():.3f}/{gl_ratio[m][-1].max():.3f}; "
-          f"max |mean err|/sd {gl_mean_err[m].max():.3f}")
+    print(
+        f"{m:6s} std ratio per round (mean over dims): {np.round(gl_ratio[m].mean(1), 3)}; final "
+        f"min/max {gl_ratio[m][-1].min():.3f}/{gl_ratio[m][-1].max():.3f}; "
+        f"max |mean err|/sd {gl_mean_err[m].max():.3f}"
+    )
 print(f"-log p(θ*|x_o) analytic {nll_true:.3f}, APT {nll_apt:.3f}, APT widened 2x (control) {nll_wide:.3f}")
 
 # %% [markdown]
@@ -451,11 +543,23 @@ a = ax[0, 0]
 rounds_axis = np.arange(1, cfg.gl_rounds + 1)
 for m, col in (("apt", "method"), ("naive", "baseline")):
     r = gl_ratio[m]
-    a.errorbar(rounds_axis + (0.05 if m == "naive" else 0), r.mean(1),
-               yerr=[r.mean(1) - r.min(1), r.max(1) - r.mean(1)], fmt="o-", capsize=3,
-               color=plotting.COLORS[col], label="APT (atomic)" if m == "apt" else "naive multi-round MLE")
-a.plot(rounds_axis, np.sqrt(2 / (rounds_axis + 1)), "--", color=plotting.COLORS["baseline"], lw=0.8,
-       label="naive, exact fit (theory)")
+    a.errorbar(
+        rounds_axis + (0.05 if m == "naive" else 0),
+        r.mean(1),
+        yerr=[r.mean(1) - r.min(1), r.max(1) - r.mean(1)],
+        fmt="o-",
+        capsize=3,
+        color=plotting.COLORS[col],
+        label="APT (atomic)" if m == "apt" else "naive multi-round MLE",
+    )
+a.plot(
+    rounds_axis,
+    np.sqrt(2 / (rounds_axis + 1)),
+    "--",
+    color=plotting.COLORS["baseline"],
+    lw=0.8,
+    label="naive, exact fit (theory)",
+)
 a.axhline(1.0, color=plotting.COLORS["truth"], lw=0.8, label="true")
 a.axhspan(*cfg.a1_range, color="0.9", label="A1 band")
 a.set_xticks(rounds_axis)
@@ -481,8 +585,13 @@ leak["APT, NSF"], leak["SNPE-B, NSF"] = apt0, snpeb0
 fig, ax = plotting.figure(1, 1, width=5, height=3.2)
 a = ax[0, 0]
 for (lab, run), col in zip(leak.items(), ("baseline", "reference", "method", "baseline2"), strict=True):
-    a.plot([r.round for r in run.rounds], [100 * r.leakage for r in run.rounds], "o-", color=plotting.COLORS[col],
-           label=lab)
+    a.plot(
+        [r.round for r in run.rounds],
+        [100 * r.leakage for r in run.rounds],
+        "o-",
+        color=plotting.COLORS[col],
+        label=lab,
+    )
 a.set_xticks([r.round for r in apt0.rounds])
 a.set_xlabel("round")
 a.set_ylabel("mass of q(θ | x_o) outside the prior (%)")
@@ -521,8 +630,11 @@ if rt.profile == "full":
     def simulate_distractors(t, generator=None):
         return slcp_distractors(t, n_distractors=cfg.n_distractors, generator=generator)
 
-    for name, sim, x_o, method in (("apt", slcp, x_slcp, "apt"), ("snpe-b", slcp, x_slcp, "snpe-b"),
-                                   ("apt-distractors", simulate_distractors, x_dis, "apt")):
+    for name, sim, x_o, method in (
+        ("apt", slcp, x_slcp, "apt"),
+        ("snpe-b", slcp, x_slcp, "snpe-b"),
+        ("apt-distractors", simulate_distractors, x_dis, "apt"),
+    ):
         run = fit(slcp_prior(), sim, x_o, method, cfg.slcp_rounds, cfg.slcp_sims, seed=cfg.seeds[0])
         slcp_res[name] = score(slcp_ref, run.round_samples[-1], 0)
         if method == "apt":  # the controls of A3 (SLCP) and A5: the same run after its first round
@@ -546,56 +658,151 @@ else:
 # the table.
 
 # %%
-res = ChapterResults("apt", rt, require_controls=True,
-                     expected_not_reproduced=("A1b", "A2b", "A3", "A4") if rt.profile == "ci" else ())
+res = ChapterResults(
+    "apt", rt, require_controls=True, expected_not_reproduced=("A1b", "A2b", "A3", "A4") if rt.profile == "ci" else ()
+)
 naive_last = gl_ratio["naive"][-1]
-res.add(Claim("A1a", f"Gaussian d={cfg.gl_dim}, APT after {cfg.gl_rounds} rounds: smallest per-dim std ratio",
-              paper="corrects the proposal (Sec. 4, Prop. 1)", op="in", threshold=cfg.a1_range,
-              measured=gl_ratio["apt"][-1].min(), control=naive_last.min(), control_label="naive multi-round MLE"))
-res.add(Claim("A1b", f"Gaussian d={cfg.gl_dim}, APT after {cfg.gl_rounds} rounds: largest per-dim std ratio",
-              paper="corrects the proposal (Sec. 4, Prop. 1)", op="in", threshold=cfg.a1_range,
-              measured=gl_ratio["apt"][-1].max(), control=naive_last.max(), control_label="naive multi-round MLE"))
-res.add(Claim("A1c", "Gaussian, APT: largest per-dim |posterior mean − true mean| / true sd",
-              paper="corrects the proposal (Sec. 4)", op="<=", threshold=0.3, measured=gl_mean_err["apt"].max(),
-              control=float(np.max(np.abs(gl_mean_err["apt"] + 0.5))),
-              control_label="APT's mean shifted by 0.5 true sd"))
-res.add(Claim("A1d", "Gaussian, naive multi-round MLE: std ratio (mean over dims) after the last round",
-              paper="biased without correction (Sec. 3)", op="<=", threshold=0.85, measured=naive_last.mean(),
-              control=gl_ratio["apt"][-1].mean(), control_label="APT (the corrected estimator)"))
-res.add(Claim("A2a", f"two moons, {budget0} sims: median KL(APT 4×250) − median KL(NPE 1×1000), nats",
-              paper="APT better (Fig. 6)", op="<=", threshold=0.0,
-              measured=median_of(tm_kl, budget0, "apt") - median_of(tm_kl, budget0, "npe"),
-              control=median_of(tm_kl, budget0, "npe-quarter") - median_of(tm_kl, budget0, "npe"),
-              control_label="NPE 1×250 in place of APT"))
-res.add(Claim("A2b", f"two moons, {budget0} sims: median HPD-95 mass of APT's samples",
-              paper="recovers both crescents (Fig. 1)", op=">=", threshold=cfg.a2b_min,
-              measured=median_of(tm_hpd, budget0, "apt"), control=hpd_jitter,
-              control_label="reference + N(0, 0.05²) jitter"))
-for cid, budget, method, ref_value in (("A2c", 1000, "apt", 0.643), ("A2d", 1000, "npe", 0.725),
-                                       ("A2e", 10000, "apt", 0.554), ("A2f", 10000, "npe", 0.606)):
-    res.add(Claim(cid, f"two moons, {budget} sims, sbibm protocol (10⁴ vs 10⁴ samples, 5 folds, 10 "
-                  f"observations): median C2ST of {method.upper()}", paper=f"{ref_value} (sbibm)", op="in",
-                  threshold=(ref_value - 0.05, ref_value + 0.05), measured=None, implemented=False,
-                  profiles=("full",)))
-res.add(Claim("A3", f"two moons, {budget0} sims: median KL(APT) − median KL(SNPE-B, same flow), nats",
-              paper="APT ≤ SNPE-B (Fig. 6)", op="<=", threshold=0.0,
-              measured=median_of(tm_kl, budget0, "apt") - median_of(tm_kl, budget0, "snpe-b"),
-              control=median_of(tm_kl, budget0, "npe-quarter") - median_of(tm_kl, budget0, "snpe-b"),
-              control_label="NPE 1×250 in place of APT"))
-res.add(Claim("A3-slcp", "SLCP 10×1000: C2ST(APT) − C2ST(SNPE-B)", paper="APT ≪ SNPE-B (Fig. 2)", op="<=",
-              threshold=-0.05, measured=slcp_res["apt"] - slcp_res["snpe-b"] if slcp_res else None,
-              control=slcp_res["apt round 1"] - slcp_res["snpe-b"] if slcp_res else None,
-              control_label=f"APT after round 1 (1×{cfg.slcp_sims}) in place of APT" if slcp_res else "",
-              profiles=("full",)))
-res.add(Claim("A4", "Gaussian: |−log q(θ*|x_o) − (−log p(θ*|x_o))| of APT (nats)", paper="close to truth (Sec. 5)",
-              op="<=", threshold=1.0, measured=abs(nll_apt - nll_true), control=abs(nll_wide - nll_true),
-              control_label="APT's Gaussian fit widened 2x"))
-res.add(Claim("A5", f"SLCP 10×1000: C2ST(APT, +{cfg.n_distractors} distractor dims) − C2ST(APT)",
-              paper="barely degrades (Fig. 3)", op="<=", threshold=0.05,
-              measured=slcp_res["apt-distractors"] - slcp_res["apt"] if slcp_res else None,
-              control=slcp_res["apt-distractors round 1"] - slcp_res["apt"] if slcp_res else None,
-              control_label=(f"distractor run after round 1 (1×{cfg.slcp_sims}) in place of its last"
-                             if slcp_res else ""), profiles=("full",)))
+res.add(
+    Claim(
+        "A1a",
+        f"Gaussian d={cfg.gl_dim}, APT after {cfg.gl_rounds} rounds: smallest per-dim std ratio",
+        paper="corrects the proposal (Sec. 4, Prop. 1)",
+        op="in",
+        threshold=cfg.a1_range,
+        measured=gl_ratio["apt"][-1].min(),
+        control=naive_last.min(),
+        control_label="naive multi-round MLE",
+    )
+)
+res.add(
+    Claim(
+        "A1b",
+        f"Gaussian d={cfg.gl_dim}, APT after {cfg.gl_rounds} rounds: largest per-dim std ratio",
+        paper="corrects the proposal (Sec. 4, Prop. 1)",
+        op="in",
+        threshold=cfg.a1_range,
+        measured=gl_ratio["apt"][-1].max(),
+        control=naive_last.max(),
+        control_label="naive multi-round MLE",
+    )
+)
+res.add(
+    Claim(
+        "A1c",
+        "Gaussian, APT: largest per-dim |posterior mean − true mean| / true sd",
+        paper="corrects the proposal (Sec. 4)",
+        op="<=",
+        threshold=0.3,
+        measured=gl_mean_err["apt"].max(),
+        control=float(np.max(np.abs(gl_mean_err["apt"] + 0.5))),
+        control_label="APT's mean shifted by 0.5 true sd",
+    )
+)
+res.add(
+    Claim(
+        "A1d",
+        "Gaussian, naive multi-round MLE: std ratio (mean over dims) after the last round",
+        paper="biased without correction (Sec. 3)",
+        op="<=",
+        threshold=0.85,
+        measured=naive_last.mean(),
+        control=gl_ratio["apt"][-1].mean(),
+        control_label="APT (the corrected estimator)",
+    )
+)
+res.add(
+    Claim(
+        "A2a",
+        f"two moons, {budget0} sims: median KL(APT 4×250) − median KL(NPE 1×1000), nats",
+        paper="APT better (Fig. 6)",
+        op="<=",
+        threshold=0.0,
+        measured=median_of(tm_kl, budget0, "apt") - median_of(tm_kl, budget0, "npe"),
+        control=median_of(tm_kl, budget0, "npe-quarter") - median_of(tm_kl, budget0, "npe"),
+        control_label="NPE 1×250 in place of APT",
+    )
+)
+res.add(
+    Claim(
+        "A2b",
+        f"two moons, {budget0} sims: median HPD-95 mass of APT's samples",
+        paper="recovers both crescents (Fig. 1)",
+        op=">=",
+        threshold=cfg.a2b_min,
+        measured=median_of(tm_hpd, budget0, "apt"),
+        control=hpd_jitter,
+        control_label="reference + N(0, 0.05²) jitter",
+    )
+)
+for cid, budget, method, ref_value in (
+    ("A2c", 1000, "apt", 0.643),
+    ("A2d", 1000, "npe", 0.725),
+    ("A2e", 10000, "apt", 0.554),
+    ("A2f", 10000, "npe", 0.606),
+):
+    res.add(
+        Claim(
+            cid,
+            f"two moons, {budget} sims, sbibm protocol (10⁴ vs 10⁴ samples, 5 folds, 10 "
+            f"observations): median C2ST of {method.upper()}",
+            paper=f"{ref_value} (sbibm)",
+            op="in",
+            threshold=(ref_value - 0.05, ref_value + 0.05),
+            measured=None,
+            implemented=False,
+            profiles=("full",),
+        )
+    )
+res.add(
+    Claim(
+        "A3",
+        f"two moons, {budget0} sims: median KL(APT) − median KL(SNPE-B, same flow), nats",
+        paper="APT ≤ SNPE-B (Fig. 6)",
+        op="<=",
+        threshold=0.0,
+        measured=median_of(tm_kl, budget0, "apt") - median_of(tm_kl, budget0, "snpe-b"),
+        control=median_of(tm_kl, budget0, "npe-quarter") - median_of(tm_kl, budget0, "snpe-b"),
+        control_label="NPE 1×250 in place of APT",
+    )
+)
+res.add(
+    Claim(
+        "A3-slcp",
+        "SLCP 10×1000: C2ST(APT) − C2ST(SNPE-B)",
+        paper="APT ≪ SNPE-B (Fig. 2)",
+        op="<=",
+        threshold=-0.05,
+        measured=slcp_res["apt"] - slcp_res["snpe-b"] if slcp_res else None,
+        control=slcp_res["apt round 1"] - slcp_res["snpe-b"] if slcp_res else None,
+        control_label=f"APT after round 1 (1×{cfg.slcp_sims}) in place of APT" if slcp_res else "",
+        profiles=("full",),
+    )
+)
+res.add(
+    Claim(
+        "A4",
+        "Gaussian: |−log q(θ*|x_o) − (−log p(θ*|x_o))| of APT (nats)",
+        paper="close to truth (Sec. 5)",
+        op="<=",
+        threshold=1.0,
+        measured=abs(nll_apt - nll_true),
+        control=abs(nll_wide - nll_true),
+        control_label="APT's Gaussian fit widened 2x",
+    )
+)
+res.add(
+    Claim(
+        "A5",
+        f"SLCP 10×1000: C2ST(APT, +{cfg.n_distractors} distractor dims) − C2ST(APT)",
+        paper="barely degrades (Fig. 3)",
+        op="<=",
+        threshold=0.05,
+        measured=slcp_res["apt-distractors"] - slcp_res["apt"] if slcp_res else None,
+        control=slcp_res["apt-distractors round 1"] - slcp_res["apt"] if slcp_res else None,
+        control_label=(f"distractor run after round 1 (1×{cfg.slcp_sims}) in place of its last" if slcp_res else ""),
+        profiles=("full",),
+    )
+)
 
 # %%
 # NBVAL_CHECK_OUTPUT

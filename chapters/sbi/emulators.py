@@ -105,19 +105,48 @@ from neuroinverse.simulators import (
 
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
-    ci=dict(members=5, flow=dict(kind="maf", transforms=2, hidden=(32, 32)), n_initial=20, n_rounds=6, batch=30,
-            train=dict(max_steps=60, batch_size=128, lr=3e-3, patience=30, eval_every=10), steps0=200,
-            n_candidates=2000, prior_fraction=0.5, exclusion=0.05, grid=200, candidate_grid=100, seeds=3,
-            c2st_n=1000, abc_sims=(2000,), abc_keep=0.02, fig3_rounds=(6,),
-            toy=dict(n_initial=5, n_rounds=6, batch_size=3, steps0=100, steps=30),
-            hh=dict(n_initial=20, n_rounds=1, batch=10, pilot=200, snpe_rounds=2, snpe_sims=200)),  # full only
-    full=dict(members=10, flow=dict(kind="maf", transforms=3, hidden=(64, 64)), n_initial=20, n_rounds=6, batch=80,
-              train=dict(max_steps=500, batch_size=128, lr=1e-3, patience=100, eval_every=10), steps0=3000,
-              n_candidates=4000, prior_fraction=0.5, exclusion=0.05, grid=400, candidate_grid=200, seeds=10,
-              c2st_n=2000,
-              abc_sims=(10_000, 100_000), abc_keep=0.02, fig3_rounds=(0, 1, 2, 3, 4, 5, 6),
-              toy=dict(n_initial=5, n_rounds=6, batch_size=3, steps0=500, steps=200),
-              hh=dict(n_initial=60, n_rounds=6, batch=40, pilot=1000, snpe_rounds=3, snpe_sims=1000)),
+    ci=dict(
+        members=5,
+        flow=dict(kind="maf", transforms=2, hidden=(32, 32)),
+        n_initial=20,
+        n_rounds=6,
+        batch=30,
+        train=dict(max_steps=60, batch_size=128, lr=3e-3, patience=30, eval_every=10),
+        steps0=200,
+        n_candidates=2000,
+        prior_fraction=0.5,
+        exclusion=0.05,
+        grid=200,
+        candidate_grid=100,
+        seeds=3,
+        c2st_n=1000,
+        abc_sims=(2000,),
+        abc_keep=0.02,
+        fig3_rounds=(6,),
+        toy=dict(n_initial=5, n_rounds=6, batch_size=3, steps0=100, steps=30),
+        hh=dict(n_initial=20, n_rounds=1, batch=10, pilot=200, snpe_rounds=2, snpe_sims=200),
+    ),  # full only
+    full=dict(
+        members=10,
+        flow=dict(kind="maf", transforms=3, hidden=(64, 64)),
+        n_initial=20,
+        n_rounds=6,
+        batch=80,
+        train=dict(max_steps=500, batch_size=128, lr=1e-3, patience=100, eval_every=10),
+        steps0=3000,
+        n_candidates=4000,
+        prior_fraction=0.5,
+        exclusion=0.05,
+        grid=400,
+        candidate_grid=200,
+        seeds=10,
+        c2st_n=2000,
+        abc_sims=(10_000, 100_000),
+        abc_keep=0.02,
+        fig3_rounds=(0, 1, 2, 3, 4, 5, 6),
+        toy=dict(n_initial=5, n_rounds=6, batch_size=3, steps0=500, steps=200),
+        hh=dict(n_initial=60, n_rounds=6, batch=40, pilot=1000, snpe_rounds=3, snpe_sims=1000),
+    ),
 )
 BUDGET = cfg.n_initial + cfg.n_rounds * cfg.batch
 on_cpu = rt.device.type == "cpu"  # on the CPU, the last seed trains on the second core
@@ -141,7 +170,8 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}; two-moons 
 #
 # **Acquisition** (our reconstruction of the two families the abstract names):
 #
-# * uncertainty about the posterior, $\alpha_\text{post}(\theta)=\operatorname{Var}_m\bigl[p(\theta)\,q_m(x_o\mid\theta)\bigr]$;
+# * uncertainty about the posterior,
+#   $\alpha_\text{post}(\theta)=\operatorname{Var}_m\bigl[p(\theta)\,q_m(x_o\mid\theta)\bigr]$;
 # * information gain about the emulator weights (BALD), $\alpha_\text{info}(\theta)=
 #   H[\bar q(x\mid\theta)]-\frac1M\sum_m H[q_m(x\mid\theta)]$, with moment-matched
 #   Gaussian entropies, $\tfrac12\log\det\bar\Sigma-\frac1M\sum_m\tfrac12\log\det\Sigma_m$,
@@ -169,18 +199,32 @@ toy_theta = torch.linspace(-2, 2, 401)[:, None]
 def toy_snapshot(r, res):
     """Members' prior × likelihood and both acquisition functions on a θ grid."""
     e = res.ensemble
-    return dict(lik=e.member_log_likelihoods(toy_theta, toy_x_o).detach().exp().cpu().numpy() / 4,
-                post=e.acquisition("post", toy_theta, toy_x_o, toy_prior).exp().numpy(),
-                info=e.acquisition("info", toy_theta, toy_x_o, toy_prior, generator=rt.generator(5)).numpy())
+    return dict(
+        lik=e.member_log_likelihoods(toy_theta, toy_x_o).detach().exp().cpu().numpy() / 4,
+        post=e.acquisition("post", toy_theta, toy_x_o, toy_prior).exp().numpy(),
+        info=e.acquisition("info", toy_theta, toy_x_o, toy_prior, generator=rt.generator(5)).numpy(),
+    )
 
 
 toy = run_active_learning(
-    toy_prior, gaussian_1d, toy_x_o, ensemble=make_flow_ensemble(1, 1, n_members=cfg.members, transforms=1,
-                                                                 hidden=(16, 16), seed=rt.seed, device=rt.device),
-    acquisition="post", n_initial=cfg.toy["n_initial"], n_rounds=cfg.toy["n_rounds"],
-    batch_size=cfg.toy["batch_size"], n_candidates=500, exclusion_radius=cfg.exclusion,
-    train=dict(cfg.train, max_steps=cfg.toy["steps"], seed=rt.seed), initial_train=dict(max_steps=cfg.toy["steps0"]),
-    generator=rt.generator(1), callback=toy_snapshot, desc="1-D toy")
+    toy_prior,
+    gaussian_1d,
+    toy_x_o,
+    ensemble=make_flow_ensemble(
+        1, 1, n_members=cfg.members, transforms=1, hidden=(16, 16), seed=rt.seed, device=rt.device
+    ),
+    acquisition="post",
+    n_initial=cfg.toy["n_initial"],
+    n_rounds=cfg.toy["n_rounds"],
+    batch_size=cfg.toy["batch_size"],
+    n_candidates=500,
+    exclusion_radius=cfg.exclusion,
+    train=dict(cfg.train, max_steps=cfg.toy["steps"], seed=rt.seed),
+    initial_train=dict(max_steps=cfg.toy["steps0"]),
+    generator=rt.generator(1),
+    callback=toy_snapshot,
+    desc="1-D toy",
+)
 toy_true = (gaussian_1d_log_likelihood(toy_theta, toy_x_o).exp() / 4).numpy()
 
 # %%
@@ -192,15 +236,26 @@ for col, r in enumerate((1, 3, 6)):
     a.plot(th, snap["lik"].T, color=plotting.COLORS["method"], lw=0.8, alpha=0.6)
     a.plot([], [], color=plotting.COLORS["method"], lw=0.8, label="members p(θ) q_m(x_o|θ)")
     a.plot(th, toy_true, color=plotting.COLORS["truth"], lw=1.5, ls="--", label="true p(θ) p(x_o|θ)")
-    a.plot(toy.theta[toy.round < r, 0], np.zeros(int((toy.round < r).sum())), "|", color=plotting.COLORS["data"],
-           ms=10, label="simulated so far")
+    a.plot(
+        toy.theta[toy.round < r, 0],
+        np.zeros(int((toy.round < r).sum())),
+        "|",
+        color=plotting.COLORS["data"],
+        ms=10,
+        label="simulated so far",
+    )
     a.set_title(f"before round {r}")
     a.set_ylabel("density (1/unit of x)")
     b = ax[1, col]
     b.plot(th, snap["post"] / snap["post"].max(), color=plotting.COLORS["method"], label="α_post (scaled)")
     b.plot(th, snap["info"] / snap["info"].max(), color=plotting.COLORS["baseline"], label="α_info (scaled)")
-    b.plot(toy.acquired(r)[:, 0], np.full(cfg.toy["batch_size"], 1.05), "v", color=plotting.COLORS["truth"],
-           label=f"acquired in round {r}")
+    b.plot(
+        toy.acquired(r)[:, 0],
+        np.full(cfg.toy["batch_size"], 1.05),
+        "v",
+        color=plotting.COLORS["truth"],
+        label=f"acquired in round {r}",
+    )
     b.set_xlabel("θ")
     b.set_ylabel("acquisition / max")
 ax[0, 0].legend(loc="upper left")
@@ -234,8 +289,7 @@ reference = two_moons_reference_posterior(X_O, cfg.c2st_n, generator=rt.generato
 reference_2 = two_moons_reference_posterior(X_O, cfg.c2st_n, generator=rt.generator(3))  # the C2ST's floor
 ref_grid = GridDensity((ref_axis, ref_axis), ref_dens)
 k = len(ref_axis) // cfg.grid  # the reference's cells merged k × k onto the emulator's grid
-ref_coarse = GridDensity([ref_axis.reshape(-1, k).mean(1)] * 2,
-                         ref_dens.reshape(cfg.grid, k, cfg.grid, k).mean((1, 3)))
+ref_coarse = GridDensity([ref_axis.reshape(-1, k).mean(1)] * 2, ref_dens.reshape(cfg.grid, k, cfg.grid, k).mean((1, 3)))
 ref_cells = torch.cartesian_prod(torch.as_tensor(ref_axis), torch.as_tensor(ref_axis))
 hpd_area = fraction_in_hpd(ref_cells, ref_axes, ref_dens)  # exact: the share of grid cells in the region
 demo_theta = prior.sample(500, generator=rt.generator(4))
@@ -270,28 +324,51 @@ plotting.save(fig, "emulators", "two_moons_data")
 # trained on its 20 prior simulations only, is kept as the *control* of E1 and E2: an
 # untrained answer that a meaningful rule must reject.
 
+
 # %%
 def grid_snapshot(keep):
     """Callback: the emulated posterior on the grid after the rounds in `keep` (else None)."""
-    return lambda r, res: grid_posterior(lambda t: res.ensemble.log_posterior(t, X_O, prior), prior.low,
-                                         prior.high, points=cfg.grid) if r in keep else None
+    return lambda r, res: (
+        grid_posterior(lambda t: res.ensemble.log_posterior(t, X_O, prior), prior.low, prior.high, points=cfg.grid)
+        if r in keep
+        else None
+    )
 
 
 def run(s, acquisition, start=None, n_rounds=cfg.n_rounds):
     keep = range(cfg.n_rounds + 1) if (s, acquisition) == (rt.seed, "post") or start is None else cfg.fig3_rounds
-    kw = dict(acquisition=acquisition, n_initial=cfg.n_initial, n_rounds=n_rounds, batch_size=cfg.batch,
-              n_candidates=cfg.n_candidates, prior_fraction=cfg.prior_fraction, exclusion_radius=cfg.exclusion,
-              train=dict(cfg.train, seed=s), initial_train=dict(max_steps=cfg.steps0),
-              grid_points=cfg.candidate_grid, callback=grid_snapshot(keep), desc=f"seed {s}, {acquisition}")
+    kw = dict(
+        acquisition=acquisition,
+        n_initial=cfg.n_initial,
+        n_rounds=n_rounds,
+        batch_size=cfg.batch,
+        n_candidates=cfg.n_candidates,
+        prior_fraction=cfg.prior_fraction,
+        exclusion_radius=cfg.exclusion,
+        train=dict(cfg.train, seed=s),
+        initial_train=dict(max_steps=cfg.steps0),
+        grid_points=cfg.candidate_grid,
+        callback=grid_snapshot(keep),
+        desc=f"seed {s}, {acquisition}",
+    )
     ens = None if start else make_flow_ensemble(2, 2, n_members=cfg.members, seed=s, device=rt.device, **cfg.flow)
-    return run_active_learning(prior, two_moons, X_O, ensemble=ens, start=start,
-                               generator=rt.generator(1000 * s + (acquisition != "prior")), **kw)
+    return run_active_learning(
+        prior,
+        two_moons,
+        X_O,
+        ensemble=ens,
+        start=start,
+        generator=rt.generator(1000 * s + (acquisition != "prior")),
+        **kw,
+    )
 
 
 def seed_runs(s):
     """Round 0 once, then every acquisition rule from it (α_info for the first seed only)."""
     shared = run(s, "prior", n_rounds=0)
-    return {acq: run(s, acq, start=shared) for acq in (("post", "prior", "info") if s == rt.seed else ("post", "prior"))}
+    return {
+        acq: run(s, acq, start=shared) for acq in (("post", "prior", "info") if s == rt.seed else ("post", "prior"))
+    }
 
 
 def samples_of(axes_dens, n=cfg.c2st_n):
@@ -307,8 +384,9 @@ for s in seeds:
     for acq, r in (in_bg.result() if (s == seeds[-1] and in_bg) else seed_runs(s)).items():
         runs[acq, s] = r
     if s == rt.seed:  # seed 0's C2ST, with its floor and positive control, queues in the background
-        c2st_emulator = c2st_calibrated_async(reference, reference_2, samples_of(runs["post", s].snapshots[-1]),
-                                              generator=rt.generator(9))
+        c2st_emulator = c2st_calibrated_async(
+            reference, reference_2, samples_of(runs["post", s].snapshots[-1]), generator=rt.generator(9)
+        )
 
 # quality of the final posterior of every run and of each seed's round-0 emulator (the control)
 kl_final = {key: ref_coarse.kl_to(GridDensity(*res.snapshots[-1])) for key, res in runs.items()}
@@ -338,17 +416,24 @@ c2st_emulator = c2st_emulator.result()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"KL(p_ref ‖ q) on the {cfg.grid} × {cfg.grid} grid (nats; 0 = exact) and the share of {cfg.c2st_n} samples "
-      "inside the reference's 95 % HPD region (0.95 = right)")
+print(
+    f"KL(p_ref ‖ q) on the {cfg.grid} × {cfg.grid} grid (nats; 0 = exact) and the share of {cfg.c2st_n} samples "
+    "inside the reference's 95 % HPD region (0.95 = right)"
+)
 for (acq, s), v in sorted(kl_final.items()):
-    print(f"  emulator, {acq:5s} acquisition, seed {s}, {BUDGET} simulations: KL {v:6.3f}, "
-          f"in HPD {hpd_final[acq, s]:.3f}")
+    print(
+        f"  emulator, {acq:5s} acquisition, seed {s}, {BUDGET} simulations: KL {v:6.3f}, in HPD {hpd_final[acq, s]:.3f}"
+    )
 for s in seeds:
-    print(f"  emulator after round 0 (control), seed {s}, {cfg.n_initial} simulations: KL {kl_round0[s]:6.3f}, "
-          f"in HPD {hpd_round0[s]:.3f}")
+    print(
+        f"  emulator after round 0 (control), seed {s}, {cfg.n_initial} simulations: KL {kl_round0[s]:6.3f}, "
+        f"in HPD {hpd_round0[s]:.3f}"
+    )
 for n_sims in cfg.abc_sims:
-    print(f"  rejection ABC, {n_sims} simulations ({int(cfg.abc_keep * n_sims)} kept): KL {abc_kl[n_sims]:6.3f}, "
-          f"in HPD {abc_mass[n_sims]:.3f}")
+    print(
+        f"  rejection ABC, {n_sims} simulations ({int(cfg.abc_keep * n_sims)} kept): KL {abc_kl[n_sims]:6.3f}, "
+        f"in HPD {abc_mass[n_sims]:.3f}"
+    )
 print(f"emulator, α_post, seed {rt.seed}: {c2st_emulator}")
 
 # %% [markdown]
@@ -368,11 +453,21 @@ for k, a in enumerate(ax.ravel()):
         r = k - 1
         axes_r, dens_r = post0.snapshots[r]
         a.imshow(dens_r.T, origin="lower", extent=(-1, 1, -1, 1), cmap="Greys")
-        a.contour(ref_axis, ref_axis, ref_dens.T, levels=[hpd_threshold(ref_dens)],
-                  colors=plotting.COLORS["reference"], linewidths=0.6)
-        a.plot(post0.acquired(r)[:, 0] if r else post0.theta[post0.round == 0, 0],
-               post0.acquired(r)[:, 1] if r else post0.theta[post0.round == 0, 1], ".",
-               color=plotting.COLORS["method"], ms=3)
+        a.contour(
+            ref_axis,
+            ref_axis,
+            ref_dens.T,
+            levels=[hpd_threshold(ref_dens)],
+            colors=plotting.COLORS["reference"],
+            linewidths=0.6,
+        )
+        a.plot(
+            post0.acquired(r)[:, 0] if r else post0.theta[post0.round == 0, 0],
+            post0.acquired(r)[:, 1] if r else post0.theta[post0.round == 0, 1],
+            ".",
+            color=plotting.COLORS["method"],
+            ms=3,
+        )
         a.set_title(f"round {r}: {int((post0.round <= r).sum())} simulations")
 for a in ax[-1]:
     a.set_xlabel("θ₁")
@@ -389,13 +484,21 @@ plotting.save(fig, "emulators", "fig2_rounds")
 # (larger) budgets.
 
 # %%
-curve = {acq: [(int((runs[acq, rt.seed].round <= r).sum()), ref_coarse.kl_to(GridDensity(*snap)))
-               for r, snap in enumerate(runs[acq, rt.seed].snapshots) if snap is not None]
-         for acq in ("post", "info", "prior")}
+curve = {
+    acq: [
+        (int((runs[acq, rt.seed].round <= r).sum()), ref_coarse.kl_to(GridDensity(*snap)))
+        for r, snap in enumerate(runs[acq, rt.seed].snapshots)
+        if snap is not None
+    ]
+    for acq in ("post", "info", "prior")
+}
 fig, ax = plotting.figure(1, 1, width=5, height=3.4)
 a = ax[0, 0]
-for acq, color, label in [("post", "method", "emulator, α_post"), ("info", "baseline2", "emulator, α_info"),
-                          ("prior", "baseline", "emulator, random (prior)")]:
+for acq, color, label in [
+    ("post", "method", "emulator, α_post"),
+    ("info", "baseline2", "emulator, α_info"),
+    ("prior", "baseline", "emulator, random (prior)"),
+]:
     a.loglog(*zip(*curve[acq], strict=True), "o-", color=plotting.COLORS[color], label=label)
 a.loglog(list(abc_kl), list(abc_kl.values()), "s", color=plotting.COLORS["data"], label="rejection ABC")
 a.set_xlabel("number of simulations")
@@ -414,17 +517,28 @@ plotting.save(fig, "emulators", "fig3_kl")
 # independent random choice is judged against the first by the same rule. The fraction for
 # prior draws (the region's exact share of the prior box) is reported for scale.
 
+
 # %%
 def random_choice(res, g):
     """As many points per round as the rule acquired, drawn at random from that round's candidates."""
-    return torch.cat([c[torch.randperm(len(c), generator=g)[:int((res.round == r + 1).sum())]]
-                      for r, c in enumerate(res.candidates)])
+    return torch.cat(
+        [
+            c[torch.randperm(len(c), generator=g)[: int((res.round == r + 1).sum())]]
+            for r, c in enumerate(res.candidates)
+        ]
+    )
 
 
-frac = {acq: fraction_in_hpd(torch.cat([res.acquired() for (a_, s), res in runs.items() if a_ == acq]),
-                             ref_axes, ref_dens) for acq in ("post", "info", "prior")}
-frac_random = [fraction_in_hpd(torch.cat([random_choice(runs["post", s], rt.generator(80 + j)) for s in seeds]),
-                               ref_axes, ref_dens) for j in (0, 1)]
+frac = {
+    acq: fraction_in_hpd(torch.cat([res.acquired() for (a_, s), res in runs.items() if a_ == acq]), ref_axes, ref_dens)
+    for acq in ("post", "info", "prior")
+}
+frac_random = [
+    fraction_in_hpd(
+        torch.cat([random_choice(runs["post", s], rt.generator(80 + j)) for s in seeds]), ref_axes, ref_dens
+    )
+    for j in (0, 1)
+]
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -448,8 +562,9 @@ e4_mask = torch.as_tensor(ref_grid.density >= ref_grid.hpd_level(0.99)).reshape(
 e4_theta = ref_cells[e4_mask].float()
 with torch.no_grad():
     e4_std = post0.ensemble.log_likelihood_std(e4_theta, X_O).cpu().double()
-    e4_err = (post0.ensemble.log_likelihood(e4_theta, X_O).cpu().double()
-              - two_moons_log_likelihood(e4_theta.double(), X_O)).abs()
+    e4_err = (
+        post0.ensemble.log_likelihood(e4_theta, X_O).cpu().double() - two_moons_log_likelihood(e4_theta.double(), X_O)
+    ).abs()
 rho_e4 = float(spearmanr(e4_std.numpy(), e4_err.numpy()).statistic)
 e4_shuffled = e4_std[torch.randperm(len(e4_std), generator=rt.generator(90))]
 rho_e4_control = float(spearmanr(e4_shuffled.numpy(), e4_err.numpy()).statistic)
@@ -487,26 +602,52 @@ if rt.profile == "full":
     hh_sim = HHSimulator("2param", device=rt.device, zscore=zs, return_bad=False)
     hh_x_o = hh_sim(hh_m.theta_star[None], generator=rt.generator(51))[0]
     hh_run = run_active_learning(
-        hh_m.prior, hh_sim, hh_x_o, ensemble=make_flow_ensemble(2, 7, n_members=cfg.members, seed=rt.seed,
-                                                                device=rt.device, **cfg.flow),
-        n_initial=cfg.hh["n_initial"], n_rounds=cfg.hh["n_rounds"], batch_size=cfg.hh["batch"],
-        n_candidates=cfg.n_candidates, exclusion_radius=cfg.exclusion, train=dict(cfg.train, seed=rt.seed),
-        initial_train=dict(max_steps=cfg.steps0), grid_points=cfg.grid, generator=rt.generator(52), desc="HH",
-        callback=lambda r, res_r: posterior_samples(res_r.ensemble, hh_m.prior, hh_x_o, 1000, grid_points=cfg.grid,
-                                                     generator=rt.generator(56)) if r == 0 else None)
-    hh["emulator"] = posterior_samples(hh_run.ensemble, hh_m.prior, hh_x_o, 1000, grid_points=cfg.grid,
-                                       generator=rt.generator(53))
-    snpe = SNPEB(hh_m.prior, HHSimulator("2param", device=rt.device, zscore=zs), hh_x_o,
-                 MDN(2, 7, n_components=2, hidden=(20, 20)), seed=rt.seed)
+        hh_m.prior,
+        hh_sim,
+        hh_x_o,
+        ensemble=make_flow_ensemble(2, 7, n_members=cfg.members, seed=rt.seed, device=rt.device, **cfg.flow),
+        n_initial=cfg.hh["n_initial"],
+        n_rounds=cfg.hh["n_rounds"],
+        batch_size=cfg.hh["batch"],
+        n_candidates=cfg.n_candidates,
+        exclusion_radius=cfg.exclusion,
+        train=dict(cfg.train, seed=rt.seed),
+        initial_train=dict(max_steps=cfg.steps0),
+        grid_points=cfg.grid,
+        generator=rt.generator(52),
+        desc="HH",
+        callback=lambda r, res_r: (
+            posterior_samples(
+                res_r.ensemble, hh_m.prior, hh_x_o, 1000, grid_points=cfg.grid, generator=rt.generator(56)
+            )
+            if r == 0
+            else None
+        ),
+    )
+    hh["emulator"] = posterior_samples(
+        hh_run.ensemble, hh_m.prior, hh_x_o, 1000, grid_points=cfg.grid, generator=rt.generator(53)
+    )
+    snpe = SNPEB(
+        hh_m.prior,
+        HHSimulator("2param", device=rt.device, zscore=zs),
+        hh_x_o,
+        MDN(2, 7, n_components=2, hidden=(20, 20)),
+        seed=rt.seed,
+    )
     hh["snpe"] = snpe.run(cfg.hh["snpe_rounds"], cfg.hh["snpe_sims"], generator=rt.generator(54)).posterior_samples(
-        1000, generator=rt.generator(55))
+        1000, generator=rt.generator(55)
+    )
     hh["c2st"] = c2st(hh["snpe"], hh["emulator"], seed=0)
     hh["c2st_round0"] = c2st(hh["snpe"], hh_run.snapshots[0], seed=0)  # E5a's control: the round-0 emulator
 
     def covered(theta):
         """1 if theta lies inside both posteriors' 95 % marginal intervals, else 0."""
-        return float(all(bool(((m["low"] <= theta) & (theta <= m["high"])).all())
-                         for m in (marginal_summary(hh["emulator"]), marginal_summary(hh["snpe"]))))
+        return float(
+            all(
+                bool(((m["low"] <= theta) & (theta <= m["high"])).all())
+                for m in (marginal_summary(hh["emulator"]), marginal_summary(hh["snpe"]))
+            )
+        )
 
     hh["covered"] = covered(hh_m.theta_star)
     hh["covered_perturbed"] = covered(hh_m.theta_star + 0.1 * (hh_m.prior.high - hh_m.prior.low))  # E5b's control
@@ -533,6 +674,7 @@ else:
 # **E2b**'s control exchanges the labels α_post and random of each seed at random (a coin flip
 # per seed), labels that carry no information about which rule gave the better posterior.
 
+
 # %%
 def median_diff(a, b):
     """Median over seeds of a[s] − b[s]."""
@@ -550,49 +692,133 @@ r0_kl, r0_hpd = float(np.median(list(kl_round0.values()))), float(np.median(list
 if rt.profile == "full":  # E2b's control: the labels α_post / random exchanged by a coin flip per seed
     flip = 2 * torch.randint(0, 2, (len(seeds),), generator=rt.generator(95)).numpy() - 1
     e2b_control = float(wilcoxon(flip * np.array([kl_prior[s] - kl_post[s] for s in seeds])).pvalue)
-res = ChapterResults("emulators", rt, require_controls=True,
-                     expected_not_reproduced=("E1", "E2-hpd", "E4") if rt.profile == "ci" else ())
-res.add(Claim("E1", f"two moons: KL(ABC, {abc_small} sims) − KL(emulator α_post, {BUDGET} sims, median over "
-                    "seeds), nats", paper="emulators beat ABC (abstract)", op=">=", threshold=0.0,
-              measured=abc_kl[abc_small] - emu_kl, control=abc_kl[abc_small] - r0_kl,
-              control_label=f"round-0 emulator ({cfg.n_initial} prior sims) in place of the final one"))
-res.add(Claim("E1-hpd", f"two moons: HPD-95 mass(emulator α_post, {BUDGET} sims, median) − HPD-95 mass(ABC, "
-                        f"{abc_small} sims)", paper="emulators beat ABC (abstract)", op=">=", threshold=0.05,
-              measured=emu_hpd - abc_mass[abc_small], control=r0_hpd - abc_mass[abc_small],
-              control_label=f"round-0 emulator ({cfg.n_initial} prior sims) in place of the final one"))
-res.add(Claim("E1b", f"two moons: KL(ABC, {abc_large} sims) − KL(emulator, {BUDGET} sims), nats",
-              paper="emulators beat ABC (abstract)", op=">=", threshold=0.0, profiles=("full",),
-              measured=abc_kl[abc_large] - emu_kl if rt.profile == "full" else None,
-              control=abc_kl[abc_large] - r0_kl if rt.profile == "full" else None,
-              control_label=f"round-0 emulator ({cfg.n_initial} prior sims) in place of the final one"))
-res.add(Claim("E2", f"median over {cfg.seeds} seeds of KL(random) − KL(α_post), {BUDGET} sims each, nats",
-              paper="active beats random (abstract)", op=">=", threshold=0.0,
-              measured=median_diff(kl_prior, kl_post), control=median_diff(kl_prior, kl_round0),
-              control_label="each seed's round-0 emulator in place of α_post"))
-res.add(Claim("E2-hpd", f"median over {cfg.seeds} seeds of HPD-95 mass(α_post) − HPD-95 mass(random)",
-              paper="active beats random (abstract)", op=">=", threshold=0.05,
-              measured=median_diff(hpd_post, hpd_prior), control=median_diff(hpd_round0, hpd_prior),
-              control_label="each seed's round-0 emulator in place of α_post"))
-res.add(Claim("E2b", "two-sided Wilcoxon p-value, KL(α_post) vs KL(random) over seeds", paper="active beats random "
-              "(abstract)", op="<=", threshold=0.05, profiles=("full",),
-              measured=float(wilcoxon([kl_prior[s] - kl_post[s] for s in seeds]).pvalue)
-              if rt.profile == "full" else None, control=e2b_control if rt.profile == "full" else None,
-              control_label="labels α_post / random exchanged at random per seed"))
-res.add(Claim("E3", "fraction of α_post-acquired θ in the 95 % HPD region / that of a random choice from the "
-                    "same candidates", paper="acquisition targets the posterior (abstract)", op=">=", threshold=1.3,
-              measured=frac["post"] / frac_random[0], control=frac_random[1] / frac_random[0],
-              control_label="a second random choice from the same candidates"))
-res.add(Claim("E4", "Spearman ρ(ensemble std of log q_m(x_o|θ), |log q̄ − log p|) on the cells of the 99 % HPD "
-                    "region", paper="uncertainty flags error (abstract)", op=">=", threshold=0.3, measured=rho_e4,
-              control=rho_e4_control, control_label="ensemble std shuffled across the cells"))
-res.add(Claim("E5a", "HH 2-param: C2ST(emulator, 300 sims vs SNPE-B, 3 × 1000 sims)",
-              paper="accurate on a neuron model (abstract)", op="<=", threshold=0.75, profiles=("full",),
-              measured=hh.get("c2st"), control=hh.get("c2st_round0"),
-              control_label=f"round-0 emulator ({cfg.hh['n_initial']} prior sims) in place of the final one"))
-res.add(Claim("E5b", "HH 2-param: θ* inside both posteriors' 95 % marginal intervals (1 = yes)",
-              paper="accurate on a neuron model (abstract)", op=">=", threshold=1.0, profiles=("full",),
-              measured=hh.get("covered"), control=hh.get("covered_perturbed"),
-              control_label="θ* moved by 10 % of the prior's width in each parameter"))
+res = ChapterResults(
+    "emulators", rt, require_controls=True, expected_not_reproduced=("E1", "E2-hpd", "E4") if rt.profile == "ci" else ()
+)
+res.add(
+    Claim(
+        "E1",
+        f"two moons: KL(ABC, {abc_small} sims) − KL(emulator α_post, {BUDGET} sims, median over seeds), nats",
+        paper="emulators beat ABC (abstract)",
+        op=">=",
+        threshold=0.0,
+        measured=abc_kl[abc_small] - emu_kl,
+        control=abc_kl[abc_small] - r0_kl,
+        control_label=f"round-0 emulator ({cfg.n_initial} prior sims) in place of the final one",
+    )
+)
+res.add(
+    Claim(
+        "E1-hpd",
+        f"two moons: HPD-95 mass(emulator α_post, {BUDGET} sims, median) − HPD-95 mass(ABC, {abc_small} sims)",
+        paper="emulators beat ABC (abstract)",
+        op=">=",
+        threshold=0.05,
+        measured=emu_hpd - abc_mass[abc_small],
+        control=r0_hpd - abc_mass[abc_small],
+        control_label=f"round-0 emulator ({cfg.n_initial} prior sims) in place of the final one",
+    )
+)
+res.add(
+    Claim(
+        "E1b",
+        f"two moons: KL(ABC, {abc_large} sims) − KL(emulator, {BUDGET} sims), nats",
+        paper="emulators beat ABC (abstract)",
+        op=">=",
+        threshold=0.0,
+        profiles=("full",),
+        measured=abc_kl[abc_large] - emu_kl if rt.profile == "full" else None,
+        control=abc_kl[abc_large] - r0_kl if rt.profile == "full" else None,
+        control_label=f"round-0 emulator ({cfg.n_initial} prior sims) in place of the final one",
+    )
+)
+res.add(
+    Claim(
+        "E2",
+        f"median over {cfg.seeds} seeds of KL(random) − KL(α_post), {BUDGET} sims each, nats",
+        paper="active beats random (abstract)",
+        op=">=",
+        threshold=0.0,
+        measured=median_diff(kl_prior, kl_post),
+        control=median_diff(kl_prior, kl_round0),
+        control_label="each seed's round-0 emulator in place of α_post",
+    )
+)
+res.add(
+    Claim(
+        "E2-hpd",
+        f"median over {cfg.seeds} seeds of HPD-95 mass(α_post) − HPD-95 mass(random)",
+        paper="active beats random (abstract)",
+        op=">=",
+        threshold=0.05,
+        measured=median_diff(hpd_post, hpd_prior),
+        control=median_diff(hpd_round0, hpd_prior),
+        control_label="each seed's round-0 emulator in place of α_post",
+    )
+)
+res.add(
+    Claim(
+        "E2b",
+        "two-sided Wilcoxon p-value, KL(α_post) vs KL(random) over seeds",
+        paper="active beats random (abstract)",
+        op="<=",
+        threshold=0.05,
+        profiles=("full",),
+        measured=float(wilcoxon([kl_prior[s] - kl_post[s] for s in seeds]).pvalue) if rt.profile == "full" else None,
+        control=e2b_control if rt.profile == "full" else None,
+        control_label="labels α_post / random exchanged at random per seed",
+    )
+)
+res.add(
+    Claim(
+        "E3",
+        "fraction of α_post-acquired θ in the 95 % HPD region / that of a random choice from the same candidates",
+        paper="acquisition targets the posterior (abstract)",
+        op=">=",
+        threshold=1.3,
+        measured=frac["post"] / frac_random[0],
+        control=frac_random[1] / frac_random[0],
+        control_label="a second random choice from the same candidates",
+    )
+)
+res.add(
+    Claim(
+        "E4",
+        "Spearman ρ(ensemble std of log q_m(x_o|θ), |log q̄ − log p|) on the cells of the 99 % HPD region",
+        paper="uncertainty flags error (abstract)",
+        op=">=",
+        threshold=0.3,
+        measured=rho_e4,
+        control=rho_e4_control,
+        control_label="ensemble std shuffled across the cells",
+    )
+)
+res.add(
+    Claim(
+        "E5a",
+        "HH 2-param: C2ST(emulator, 300 sims vs SNPE-B, 3 × 1000 sims)",
+        paper="accurate on a neuron model (abstract)",
+        op="<=",
+        threshold=0.75,
+        profiles=("full",),
+        measured=hh.get("c2st"),
+        control=hh.get("c2st_round0"),
+        control_label=f"round-0 emulator ({cfg.hh['n_initial']} prior sims) in place of the final one",
+    )
+)
+res.add(
+    Claim(
+        "E5b",
+        "HH 2-param: θ* inside both posteriors' 95 % marginal intervals (1 = yes)",
+        paper="accurate on a neuron model (abstract)",
+        op=">=",
+        threshold=1.0,
+        profiles=("full",),
+        measured=hh.get("covered"),
+        control=hh.get("covered_perturbed"),
+        control_label="θ* moved by 10 % of the prior's width in each parameter",
+    )
+)
 
 # %%
 # NBVAL_CHECK_OUTPUT

@@ -106,15 +106,23 @@ def check_rows(x, name: str, dim: int | None = None, *, allow_1d: bool = False) 
     if allow_1d and t.ndim == 1:
         t = t.unsqueeze(0)
     if t.ndim != 2 or (dim is not None and t.shape[1] != dim):
-        want = f"(n, {dim if dim is not None else 'd'})" + (f" or ({dim if dim is not None else 'd'},)" if allow_1d else "")
+        want = f"(n, {dim if dim is not None else 'd'})" + (
+            f" or ({dim if dim is not None else 'd'},)" if allow_1d else ""
+        )
         raise ValueError(f"{name} must have shape {want}; got {tuple(t.shape)}")
     if torch.isnan(t).any():
         raise ValueError(f"{name} contains NaN")
     return t.float() if t.dtype != torch.float64 else t
 
 
-def check_labels(x, name: str = "labels", *, ndims: tuple[int, ...] | None = None,
-                 non_negative: bool = True, integer_floats: bool = True) -> np.ndarray:
+def check_labels(
+    x,
+    name: str = "labels",
+    *,
+    ndims: tuple[int, ...] | None = None,
+    non_negative: bool = True,
+    integer_floats: bool = True,
+) -> np.ndarray:
     """A label image or volume as int64: integer or bool ids.
 
     Args:
@@ -125,8 +133,9 @@ def check_labels(x, name: str = "labels", *, ndims: tuple[int, ...] | None = Non
     lab = to_numpy(x, name)
     if ndims is not None and lab.ndim not in ndims:
         shapes = {2: "(H, W)", 3: "(Z, Y, X)"}
-        raise ValueError(f"{name} must have shape {' or '.join(shapes.get(d, f'{d}-D') for d in ndims)}; "
-                         f"got {lab.shape}")
+        raise ValueError(
+            f"{name} must have shape {' or '.join(shapes.get(d, f'{d}-D') for d in ndims)}; got {lab.shape}"
+        )
     if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool):
         if not (integer_floats and np.issubdtype(lab.dtype, np.floating) and np.all(lab == np.round(lab))):
             raise ValueError(f"{name} must hold integer ids; got dtype {lab.dtype}")

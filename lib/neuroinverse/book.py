@@ -167,8 +167,7 @@ def scorecard_page(results_directory: Path | None = None) -> str:
         "as recorded by the chapter runs of this build. `held`: our value satisfies the rule and\n"
         "the control does not; `inconclusive`: the control passes too; `not reproduced`: our value\n"
         "fails (the chapter explains why); `full only`: checked at the `full` profile only, not\n"
-        "measured here. See [how to read the claims](claims.md).\n\n"
-        + scorecard_markdown(results_directory)
+        "measured here. See [how to read the claims](claims.md).\n\n" + scorecard_markdown(results_directory)
     )
 
 
@@ -237,8 +236,9 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
                     missing.append(f"{entry} (run `neuroinverse run {by_stem[entry].slug}` first)")
                     continue
                 nb = root / by_stem[entry].notebook
-            (src / f"{entry}.ipynb").write_text(json.dumps(for_reading(json.loads(nb.read_text())),
-                                                           indent=1, ensure_ascii=False))
+            (src / f"{entry}.ipynb").write_text(
+                json.dumps(for_reading(json.loads(nb.read_text())), indent=1, ensure_ascii=False)
+            )
         elif (root / f"{entry}.md").exists():
             shutil.copy2(root / f"{entry}.md", src / f"{entry}.md")
         else:
@@ -271,8 +271,7 @@ def vendor_mathjax(dest: Path) -> Path:
 
     spec = importlib.util.find_spec("mathjax")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("MathJax is not installed: pip install -e '.[book]' "
-                                "(package django-static-mathjax)")
+        raise FileNotFoundError("MathJax is not installed: pip install -e '.[book]' (package django-static-mathjax)")
     es5 = Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax" / "es5"
     if not (es5 / "tex-mml-chtml.js").exists():
         raise FileNotFoundError(f"no MathJax es5 build under {es5}")
@@ -294,8 +293,16 @@ def build_html(root: Path | None = None) -> int:
     for stale in ("html", ".doctrees", "jupyter_execute"):
         shutil.rmtree(b / stale, ignore_errors=True)
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(b / "src"),
-           "--path-output", ".", "-W", "-n", "--keep-going"]
+    cmd = [
+        str(jb) if jb.exists() else "jupyter-book",
+        "build",
+        str(b / "src"),
+        "--path-output",
+        ".",
+        "-W",
+        "-n",
+        "--keep-going",
+    ]
     print("$ " + " ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=root, check=False).returncode
 
@@ -309,8 +316,7 @@ def readme_scorecard(results_directory: Path | None = None) -> str:
     return scorecard_markdown(results_directory, timings=False)
 
 
-def update_readme(root: Path | None = None, *, check: bool = False,
-                  results_directory: Path | None = None) -> bool:
+def update_readme(root: Path | None = None, *, check: bool = False, results_directory: Path | None = None) -> bool:
     """Rewrite the scorecard block of ``README.md`` from the recorded results.
 
     Returns True if the README already matched. With ``check=True`` nothing is written.

@@ -37,16 +37,21 @@ def _parser() -> argparse.ArgumentParser:
     profile_arg(r)
     r.add_argument("--seed", type=int, default=0, help="non-negative integer seed (default 0)")
     r.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
-    r.add_argument("--smoke", action="store_true",
-                   help="with --profile full: run the full profile's code at the ci sizes into "
-                        "_build/smoke (verdicts not checked, never recorded as results)")
-    r.add_argument("--timeout", type=float, default=None,
-                   help="per-cell time limit in seconds (default 3600)")
+    r.add_argument(
+        "--smoke",
+        action="store_true",
+        help="with --profile full: run the full profile's code at the ci sizes into "
+        "_build/smoke (verdicts not checked, never recorded as results)",
+    )
+    r.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds (default 3600)")
 
     b = sub.add_parser("build", help="run every chapter and build the HTML book")
     profile_arg(b)
-    b.add_argument("--no-execute", action="store_true",
-                   help="do not run the chapters; use the notebooks already in _build/executed")
+    b.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="do not run the chapters; use the notebooks already in _build/executed",
+    )
 
     s = sub.add_parser("status", help="print every chapter's recorded claims and verdicts")
     s.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -73,17 +78,26 @@ def _run(args) -> int:
         if args.seed < 0:
             raise ValueError(f"seed must be a non-negative integer; got {args.seed}")
         if args.smoke and args.profile != "full":
-            raise ValueError(f"--smoke runs the full profile's code at the ci sizes; use it with "
-                             f"--profile full (got --profile {args.profile})")
+            raise ValueError(
+                f"--smoke runs the full profile's code at the ci sizes; use it with "
+                f"--profile full (got --profile {args.profile})"
+            )
     except ValueError as err:
         return _usage_error(str(err))
-    print(f"running {chapter.slug} ({chapter.source}) at profile {args.profile}"
-          f"{' (smoke: ci sizes)' if args.smoke else ''}, seed {args.seed}, device {args.device}", flush=True)
-    run = run_chapter(chapter.slug, profile=args.profile, seed=args.seed, device=args.device,
-                      timeout=args.timeout, smoke=args.smoke)
+    print(
+        f"running {chapter.slug} ({chapter.source}) at profile {args.profile}"
+        f"{' (smoke: ci sizes)' if args.smoke else ''}, seed {args.seed}, device {args.device}",
+        flush=True,
+    )
+    run = run_chapter(
+        chapter.slug, profile=args.profile, seed=args.seed, device=args.device, timeout=args.timeout, smoke=args.smoke
+    )
     if not run.ok:
-        print(f"{chapter.slug}: FAILED after {run.wall_s:.1f} s wall: {run.error}\n"
-              f"  executed notebook with the traceback: {run.output}", file=sys.stderr)
+        print(
+            f"{chapter.slug}: FAILED after {run.wall_s:.1f} s wall: {run.error}\n"
+            f"  executed notebook with the traceback: {run.output}",
+            file=sys.stderr,
+        )
         return 1
     print(f"{chapter.slug}: done in {run.wall_s:.1f} s wall -> {run.output}")
     return 0
@@ -108,8 +122,7 @@ def _build(args) -> int:
             if not run.ok:
                 failed.append(ch.slug)
         if failed:
-            print(f"neuroinverse build: chapters failed: {', '.join(failed)}; see _build/executed",
-                  file=sys.stderr)
+            print(f"neuroinverse build: chapters failed: {', '.join(failed)}; see _build/executed", file=sys.stderr)
             return 1
     try:
         src = stage()
@@ -131,8 +144,7 @@ def _status(args) -> int:
     rows = scorecard_rows()
     keys = ["chapter", "claim", "paper", "ours", "control", "rule", "profile", "verdict"]
     if args.json:
-        print(json.dumps([{k: r[k] for k in keys + ["statement"]} for r in rows], indent=2,
-                         ensure_ascii=False))
+        print(json.dumps([{k: r[k] for k in keys + ["statement"]} for r in rows], indent=2, ensure_ascii=False))
         return 0
     table = [keys] + [[r[k] for k in keys] for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(keys))]
@@ -155,8 +167,7 @@ def _readme(args) -> int:
         print("README.md scorecard is up to date")
         return 0
     if args.check:
-        print("README.md scorecard differs from the recorded ci results; run `neuroinverse readme`",
-              file=sys.stderr)
+        print("README.md scorecard differs from the recorded ci results; run `neuroinverse readme`", file=sys.stderr)
         return 1
     print("README.md scorecard rewritten")
     return 0

@@ -55,8 +55,9 @@ def neighbourhood(dims: int) -> tuple[tuple[int, ...], ...]:
     raise ValueError(f"dims must be 2 or 3; got {dims!r}")
 
 
-def check_affinities(affinities, *, spatial_shape: tuple[int, ...] | None = None,
-                     name: str = "affinities") -> np.ndarray:
+def check_affinities(
+    affinities, *, spatial_shape: tuple[int, ...] | None = None, name: str = "affinities"
+) -> np.ndarray:
     """Return ``affinities`` as a float64 ``(C, *spatial)`` array after checking it.
 
     Raises ``ValueError`` unless it has ``C = dims`` channels (2 for images, 3 for volumes),
@@ -66,8 +67,9 @@ def check_affinities(affinities, *, spatial_shape: tuple[int, ...] | None = None
     if aff.ndim not in (3, 4) or aff.shape[0] != aff.ndim - 1:
         raise ValueError(f"{name} must have shape (2, H, W) or (3, Z, Y, X); got {aff.shape}")
     if spatial_shape is not None and tuple(aff.shape[1:]) != tuple(spatial_shape):
-        raise ValueError(f"{name} of spatial shape {tuple(aff.shape[1:])} do not match the labels/image "
-                         f"shape {tuple(spatial_shape)}")
+        raise ValueError(
+            f"{name} of spatial shape {tuple(aff.shape[1:])} do not match the labels/image shape {tuple(spatial_shape)}"
+        )
     aff = aff.astype(np.float64)
     if not np.all(np.isfinite(aff)):
         raise ValueError(f"{name} contain NaN or infinite values")

@@ -206,10 +206,14 @@ class ChapterResults:
             raise ValueError(f"claim id {claim.id!r} added twice")
         measured_here = self.runtime.profile in claim.profiles and claim.implemented
         if measured_here and claim.measured is None:
-            raise ValueError(f"claim {claim.id} is checked at profile {self.runtime.profile!r} but has no measured value")
+            raise ValueError(
+                f"claim {claim.id} is checked at profile {self.runtime.profile!r} but has no measured value"
+            )
         if self.require_controls and measured_here and not claim.has_control:
-            raise ValueError(f"claim {claim.id} has neither a control nor an exact-rule reason; a claim "
-                             "is worth something only if the same rule rejects a wrong answer")
+            raise ValueError(
+                f"claim {claim.id} has neither a control nor an exact-rule reason; a claim "
+                "is worth something only if the same rule rejects a wrong answer"
+            )
         self.claims.append(claim)
         return claim
 
@@ -230,8 +234,9 @@ class ChapterResults:
                 ours = "(timing)"
             else:
                 ours = _fmt(c.measured)
-            rows.append((c.id, c.paper, ours, _control_text(c, timings=timings), c.rule,
-                         c.verdict(self.runtime.profile)))
+            rows.append(
+                (c.id, c.paper, ours, _control_text(c, timings=timings), c.rule, c.verdict(self.runtime.profile))
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -247,10 +252,13 @@ class ChapterResults:
     def to_dataset(self) -> xr.Dataset:
         profile = self.runtime.profile
         ids = [c.id for c in self.claims]
+
         def _lo(c: Claim) -> float:
             return c.threshold[0] if c.op == "in" else (c.threshold if c.op == ">=" else -np.inf)
+
         def _hi(c: Claim) -> float:
             return c.threshold[1] if c.op == "in" else (c.threshold if c.op == "<=" else np.inf)
+
         ds = xr.Dataset(
             {
                 "statement": ("claim", np.array([c.statement for c in self.claims], dtype=object)),
@@ -267,8 +275,11 @@ class ChapterResults:
                 "exact": ("claim", np.array([c.exact for c in self.claims], dtype=object)),
             },
             coords={"claim": np.array(ids, dtype=object)},
-            attrs={"chapter": self.slug, "profile": profile,
-                   **{f"prov_{k}": str(v) for k, v in provenance(self.runtime).items()}},
+            attrs={
+                "chapter": self.slug,
+                "profile": profile,
+                **{f"prov_{k}": str(v) for k, v in provenance(self.runtime).items()},
+            },
         )
         return ds
 
@@ -289,15 +300,23 @@ class ChapterResults:
         if unknown:
             raise ValueError(f"expected_not_reproduced names unknown claims: {sorted(unknown)}")
         if self.runtime.smoke:
-            print(f"{self.slug}: smoke run, verdicts not checked ({len(self.claims)} claims, "
-                  f"{sum(c.has_control for c in self.claims)} with a control or an exact rule)")
+            print(
+                f"{self.slug}: smoke run, verdicts not checked ({len(self.claims)} claims, "
+                f"{sum(c.has_control for c in self.claims)} with a control or an exact rule)"
+            )
             return
-        bad = [c for c in self.claims
-               if c.verdict(self.runtime.profile) in (NOT_REPRODUCED, INCONCLUSIVE) and c.id not in allowed]
+        bad = [
+            c
+            for c in self.claims
+            if c.verdict(self.runtime.profile) in (NOT_REPRODUCED, INCONCLUSIVE) and c.id not in allowed
+        ]
         if bad:
-            msg = "; ".join(f"{c.id}: {c.verdict(self.runtime.profile)}, measured {_fmt(c.measured)}"
-                            + (f", control {_fmt(c.control)}" if c.control is not None else "")
-                            + f", rule {c.rule}" for c in bad)
+            msg = "; ".join(
+                f"{c.id}: {c.verdict(self.runtime.profile)}, measured {_fmt(c.measured)}"
+                + (f", control {_fmt(c.control)}" if c.control is not None else "")
+                + f", rule {c.rule}"
+                for c in bad
+            )
             raise ClaimsNotHeld(f"{self.slug}: claims not held at profile {self.runtime.profile}: {msg}")
 
 
@@ -337,8 +356,19 @@ def scorecard_rows(directory: Path | str | None = None, *, timings: bool = True)
     for ch in CHAPTERS:
         ds = found.get(ch.slug)
         if ds is None:
-            rows.append(dict(chapter=ch.slug, claim="–", statement="(not run yet)", paper="–",
-                             ours="–", control="–", rule="–", profile="–", verdict="not run"))
+            rows.append(
+                dict(
+                    chapter=ch.slug,
+                    claim="–",
+                    statement="(not run yet)",
+                    paper="–",
+                    ours="–",
+                    control="–",
+                    rule="–",
+                    profile="–",
+                    verdict="not run",
+                )
+            )
             continue
         for cid in ds.claim.values:
             c = ds.sel(claim=cid)
@@ -346,15 +376,19 @@ def scorecard_rows(directory: Path | str | None = None, *, timings: bool = True)
             hide = not timings and "timing" in ds and bool(c.timing)
             ctl = float(c.control) if "control" in ds else math.nan
             exact = str(c.exact.values) if "exact" in ds else ""
-            rows.append(dict(
-                chapter=ch.slug, claim=str(cid), statement=str(c.statement.values),
-                paper=str(c.paper.values),
-                ours="(timing)" if (hide and not math.isnan(m)) else _fmt(m),
-                control="exact" if exact else ("(timing)" if (hide and not math.isnan(ctl)) else _fmt(ctl)),
-                rule=str(c.rule.values),
-                profile=ds.attrs["profile"] if not math.isnan(m) else str(c.checked_at.values),
-                verdict=str(c.verdict.values),
-            ))
+            rows.append(
+                dict(
+                    chapter=ch.slug,
+                    claim=str(cid),
+                    statement=str(c.statement.values),
+                    paper=str(c.paper.values),
+                    ours="(timing)" if (hide and not math.isnan(m)) else _fmt(m),
+                    control="exact" if exact else ("(timing)" if (hide and not math.isnan(ctl)) else _fmt(ctl)),
+                    rule=str(c.rule.values),
+                    profile=ds.attrs["profile"] if not math.isnan(m) else str(c.checked_at.values),
+                    verdict=str(c.verdict.values),
+                )
+            )
     return rows
 
 
@@ -367,9 +401,11 @@ def scorecard_markdown(directory: Path | str | None = None, *, timings: bool = T
     for r in rows:
         out.append("| " + " | ".join(esc(r[h]) for h in head) + " |")
     n = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
-    summary = (f"**{n[HELD]} held, {n[INCONCLUSIVE]} inconclusive (the control passes too), "
-               f"{n[NOT_REPRODUCED]} not reproduced, {n[FULL_ONLY]} checked at the full profile only "
-               f"(not measured in this build), {n[NOT_IMPLEMENTED]} not implemented.** "
-               "The control column is the value of a deliberately wrong answer under the same rule "
-               "(\"exact\": the rule needs none; \"–\": no control recorded yet).")
+    summary = (
+        f"**{n[HELD]} held, {n[INCONCLUSIVE]} inconclusive (the control passes too), "
+        f"{n[NOT_REPRODUCED]} not reproduced, {n[FULL_ONLY]} checked at the full profile only "
+        f"(not measured in this build), {n[NOT_IMPLEMENTED]} not implemented.** "
+        "The control column is the value of a deliberately wrong answer under the same rule "
+        '("exact": the rule needs none; "–": no control recorded yet).'
+    )
     return summary + "\n\n" + "\n".join(out) + "\n"

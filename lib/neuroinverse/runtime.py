@@ -96,15 +96,23 @@ def repo_root() -> Path:
 def _git_revision(root: Path) -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-            timeout=5, check=False,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
         rev = out.stdout.strip()
         if not rev:
             return "unknown"
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-            capture_output=True, text=True, timeout=5, check=False,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
@@ -131,9 +139,7 @@ class Runtime:
         missing = [p for p in PROFILES if p not in by_profile]
         unknown = [p for p in by_profile if p not in PROFILES]
         if missing or unknown:
-            raise ValueError(
-                f"select() needs exactly the profiles {PROFILES}; missing {missing}, unknown {unknown}"
-            )
+            raise ValueError(f"select() needs exactly the profiles {PROFILES}; missing {missing}, unknown {unknown}")
         keys = {p: set(v) for p, v in by_profile.items()}
         if len({frozenset(k) for k in keys.values()}) != 1:
             raise ValueError(f"profiles name different sizes: {keys}")
@@ -212,8 +218,11 @@ def setup(profile: str = "ci", seed: int = 0, device: str = "auto") -> Runtime:
     if smoke:
         # The full profile's code at the ci sizes, with the ci profile's determinism.
         torch.set_num_threads(1)
-        print("SMOKE RUN: the full profile's code at the ci sizes; its verdicts mean nothing "
-              "and are written to _build/smoke, never to the results", flush=True)
+        print(
+            "SMOKE RUN: the full profile's code at the ci sizes; its verdicts mean nothing "
+            "and are written to _build/smoke, never to the results",
+            flush=True,
+        )
     threads = torch.get_num_threads()
     return Runtime(profile=profile, seed=int(seed), device=dev, threads=threads, smoke=smoke)
 
@@ -328,9 +337,11 @@ def _pool(workers: int):
 
         # loky: fresh interpreters (no fork of a process that has run torch), functions sent
         # with cloudpickle, so a function defined in a notebook cell can run there
-        ex = ProcessPoolExecutor(max_workers=workers, initializer=_one_thread_worker,
-                                 env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                                      "OPENBLAS_NUM_THREADS": "1"})
+        ex = ProcessPoolExecutor(
+            max_workers=workers,
+            initializer=_one_thread_worker,
+            env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"},
+        )
         _POOLS[workers] = ex
         atexit.register(ex.shutdown, wait=False)
     return _POOLS[workers]

@@ -31,8 +31,9 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # posteriors on grids
 # ---------------------------------------------------------------------------------------------
-def grid_posterior(log_density: Callable[[torch.Tensor], torch.Tensor], low, high, *, points: int = 200,
-                   chunk: int = 65536) -> tuple[list[np.ndarray], np.ndarray]:
+def grid_posterior(
+    log_density: Callable[[torch.Tensor], torch.Tensor], low, high, *, points: int = 200, chunk: int = 65536
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Evaluate and normalise an unnormalised log density on a regular 1-D or 2-D cell grid.
 
     Args:
@@ -58,8 +59,12 @@ def grid_posterior(log_density: Callable[[torch.Tensor], torch.Tensor], low, hig
     mesh = torch.meshgrid(*axes, indexing="ij")
     theta = torch.stack([m.reshape(-1) for m in mesh], 1).float()
     with torch.no_grad():
-        lp = torch.cat([log_density(theta[i:i + chunk]).detach().double().cpu().reshape(-1)
-                        for i in range(0, theta.shape[0], chunk)])
+        lp = torch.cat(
+            [
+                log_density(theta[i : i + chunk]).detach().double().cpu().reshape(-1)
+                for i in range(0, theta.shape[0], chunk)
+            ]
+        )
     if lp.shape[0] != theta.shape[0] or torch.isnan(lp).any():
         raise ValueError("log_density must return one non-NaN value per grid point")
     if not torch.isfinite(lp).any():
@@ -70,8 +75,9 @@ def grid_posterior(log_density: Callable[[torch.Tensor], torch.Tensor], low, hig
     return [a.numpy() for a in axes], dens
 
 
-def sample_grid(axes: Sequence[np.ndarray], density: np.ndarray, n: int, *,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_grid(
+    axes: Sequence[np.ndarray], density: np.ndarray, n: int, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Draw ``n`` samples ``(n, d)`` from a grid density: cells by mass, uniform jitter within a cell."""
     n = check_positive_int(n, "n")
     d = len(axes)
@@ -118,8 +124,10 @@ def grid_kde(samples, axes: Sequence[np.ndarray], *, bandwidth: float | None = N
         raise ValueError(f"bandwidth must be positive; got {bandwidth!r}")
     width = (h * s.std(0).clamp_min(1e-12)).numpy()
     # a product kernel: the density is a sum over samples of products of 1-D Gaussians
-    factors = [np.exp(-0.5 * ((np.asarray(a, dtype=np.float64)[None, :] - s[:, j].numpy()[:, None]) / width[j]) ** 2)
-               for j, a in enumerate(axes)]
+    factors = [
+        np.exp(-0.5 * ((np.asarray(a, dtype=np.float64)[None, :] - s[:, j].numpy()[:, None]) / width[j]) ** 2)
+        for j, a in enumerate(axes)
+    ]
     dens = np.einsum("ka,kb->ab", *factors) if d == 2 else factors[0].sum(0)
     vol = float(np.prod([a[1] - a[0] for a in axes]))
     if not dens.sum() > 0:
@@ -160,9 +168,19 @@ def fraction_in_hpd(theta, axes: Sequence[np.ndarray], density: np.ndarray, *, l
 # ---------------------------------------------------------------------------------------------
 # slice sampling (generic machinery, written here for the d > 2 posteriors)
 # ---------------------------------------------------------------------------------------------
-def slice_sample(log_prob: Callable[[torch.Tensor], torch.Tensor], init, n_samples: int, *, n_warmup: int = 100,
-                 thin: int = 1, width=1.0, max_steps_out: int = 10, max_shrink: int = 30,
-                 generator: torch.Generator | None = None, progress: bool = False) -> torch.Tensor:
+def slice_sample(
+    log_prob: Callable[[torch.Tensor], torch.Tensor],
+    init,
+    n_samples: int,
+    *,
+    n_warmup: int = 100,
+    thin: int = 1,
+    width=1.0,
+    max_steps_out: int = 10,
+    max_shrink: int = 30,
+    generator: torch.Generator | None = None,
+    progress: bool = False,
+) -> torch.Tensor:
     """Coordinate-wise slice sampling with stepping out (Neal 2003), vectorised over chains.
 
     Every chain updates one coordinate at a time: draw the slice height log y = log p(θ) +
@@ -246,7 +264,7 @@ def split_rhat(samples) -> torch.Tensor:
     if n < 4:
         raise ValueError(f"split_rhat needs at least 4 samples per chain; got {n}")
     half = n // 2
-    ch = torch.cat([s[:, :half], s[:, half:2 * half]], 0)  # (2C, half, d)
+    ch = torch.cat([s[:, :half], s[:, half : 2 * half]], 0)  # (2C, half, d)
     W = ch.var(1).mean(0)
     B = half * ch.mean(1).var(0)
     var = (half - 1) / half * W + B / half

@@ -50,8 +50,9 @@ class History:
             self.evals.setdefault(k, []).append(float(v))
 
     def state_dict(self) -> dict:
-        return dict(steps=self.steps, loss=self.loss, metrics=self.metrics,
-                    eval_steps=self.eval_steps, evals=self.evals)
+        return dict(
+            steps=self.steps, loss=self.loss, metrics=self.metrics, eval_steps=self.eval_steps, evals=self.evals
+        )
 
     @classmethod
     def from_state_dict(cls, d: Mapping) -> History:
@@ -159,14 +160,13 @@ def fit(
         history = History.from_state_dict(state["history"])
         start = int(state["step"])
 
-    bar = tqdm(range(start, n_steps), desc=desc, disable=not progress, initial=start, total=n_steps,
-               mininterval=1.0)
+    bar = tqdm(range(start, n_steps), desc=desc, disable=not progress, initial=start, total=n_steps, mininterval=1.0)
     for step in bar:
         module.train()
         for o in optimizers:
             o.zero_grad(set_to_none=True)
         out = loss_fn(step, gen)
-        loss, metrics = (out if isinstance(out, tuple) else (out, {}))
+        loss, metrics = out if isinstance(out, tuple) else (out, {})
         if loss.dim() != 0:
             raise ValueError(f"loss_fn must return a scalar loss; got shape {tuple(loss.shape)}")
         if not torch.isfinite(loss):

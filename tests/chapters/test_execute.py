@@ -37,6 +37,7 @@ def _record_wall(slug: str, wall: float) -> None:
     times[slug] = round(wall, 1)
     path.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
 
+
 #: Claims documented in a chapter as not reproduced or inconclusive at the ci profile, by slug.
 #: Each is explained, with its numbers, in the chapter's text; a new failure fails this test.
 EXPECTED_NOT_REPRODUCED: dict[str, set[str]] = {
@@ -61,7 +62,8 @@ def test_chapter_runs_at_ci(chapter, run_cli):
     print(f"{chapter.slug}: {wall:.1f} s wall{over}")
     print(proc.stdout[-3000:])
     assert proc.returncode == 0, (
-        f"{chapter.slug} failed (exit {proc.returncode}) after {wall:.1f} s:\n{proc.stderr[-5000:]}")
+        f"{chapter.slug} failed (exit {proc.returncode}) after {wall:.1f} s:\n{proc.stderr[-5000:]}"
+    )
     assert executed_path(chapter).exists()
 
     ds = load_results(out)
@@ -69,8 +71,11 @@ def test_chapter_runs_at_ci(chapter, run_cli):
     assert ds.sizes["claim"] > 0, "the chapter recorded no claims"
     allowed = {"held", "full only"}
     expected = EXPECTED_NOT_REPRODUCED.get(chapter.slug, set())
-    bad = {str(c): str(v) for c, v in zip(ds.claim.values, ds.verdict.values, strict=True)
-           if str(v) not in allowed and str(c) not in expected}
+    bad = {
+        str(c): str(v)
+        for c, v in zip(ds.claim.values, ds.verdict.values, strict=True)
+        if str(v) not in allowed and str(c) not in expected
+    }
     assert not bad, f"{chapter.slug}: claims not held at ci: {bad}"
 
 
@@ -81,4 +86,5 @@ def test_readme_scorecard_matches_this_run():
     missing = [c.slug for c in CHAPTERS if not (results_dir() / f"{c.slug}.nc").exists()]
     assert not missing, f"no ci results for {missing}; the chapter tests above must run first"
     assert update_readme(check=True), (
-        "README.md's scorecard block is stale: run the chapters at ci, then `neuroinverse readme`")
+        "README.md's scorecard block is stale: run the chapters at ci, then `neuroinverse readme`"
+    )

@@ -23,8 +23,14 @@ ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 #: Console errors that Jupyter Book 1.x emits on every page by itself.
@@ -33,7 +39,6 @@ KNOWN_CONSOLE_ERRORS = (
     re.compile(r"invalid theme mode", re.I),
     re.compile(r"status of 404.*\[\S*favicon\.ico\]", re.I),
 )
-
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -73,14 +78,27 @@ CHAPTER_PAGES = {c.notebook[: -len(".ipynb")] for c in CHAPTERS}
 def _visit(browser, url):
     page = browser.new_page()
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(f"{m.text} [{m.location.get('url', '')}]")
-            if m.type == "error" else None)
+    page.on(
+        "console", lambda m: errors.append(f"{m.text} [{m.location.get('url', '')}]") if m.type == "error" else None
+    )
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-    page.on("response", lambda r: errors.append(f"HTTP {r.status} for {r.url}")
-            if r.status >= 400 and not r.url.endswith("favicon.ico") else None)
+    page.on(
+        "response",
+        lambda r: (
+            errors.append(f"HTTP {r.status} for {r.url}")
+            if r.status >= 400 and not r.url.endswith("favicon.ico")
+            else None
+        ),
+    )
     # The book must work offline: everything a page loads comes from the book itself.
-    page.on("request", lambda r: errors.append(f"external request: {r.url}")
-            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    page.on(
+        "request",
+        lambda r: (
+            errors.append(f"external request: {r.url}")
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+            else None
+        ),
+    )
     response = page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
     return page, response, errors
@@ -93,8 +111,8 @@ def test_page(entry, server, browser):
     try:
         assert response is not None and response.status == 200
         images = page.eval_on_selector_all(
-            "img", "els => els.map(e => ({src: e.currentSrc || e.src, w: e.naturalWidth, "
-                   "complete: e.complete}))")
+            "img", "els => els.map(e => ({src: e.currentSrc || e.src, w: e.naturalWidth, complete: e.complete}))"
+        )
         broken = [i["src"] for i in images if not i["complete"] or i["w"] <= 0]
         assert not broken, f"images that did not load on {entry}: {broken}"
         if entry in CHAPTER_PAGES:
@@ -103,8 +121,9 @@ def test_page(entry, server, browser):
         if page.locator(".math").count():
             # MathJax (served with the book) typesets every equation.
             page.wait_for_function(
-                "document.querySelectorAll('.math').length <= "
-                "document.querySelectorAll('mjx-container').length", timeout=20_000)
+                "document.querySelectorAll('.math').length <= document.querySelectorAll('mjx-container').length",
+                timeout=20_000,
+            )
         unexpected = [e for e in errors if not any(p.search(e) for p in KNOWN_CONSOLE_ERRORS)]
         assert not unexpected, f"console errors on {entry}: {unexpected}"
     finally:
@@ -116,13 +135,15 @@ def test_scorecard_has_a_row_per_chapter(server, browser):
     try:
         assert response is not None and response.status == 200
         rows = page.eval_on_selector_all(
-            "table tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(c => c.innerText.trim()))")
+            "table tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(c => c.innerText.trim()))"
+        )
         chapters_with_rows = {r[0] for r in rows if r}
         for c in CHAPTERS:
             assert c.slug in chapters_with_rows, f"no scorecard row for {c.slug}: {rows}"
         verdicts = {r[-1] for r in rows if r}
-        assert verdicts <= {"held", "inconclusive", "not reproduced", "full only", "not implemented",
-                            "not run"}, verdicts
+        assert verdicts <= {"held", "inconclusive", "not reproduced", "full only", "not implemented", "not run"}, (
+            verdicts
+        )
         header = page.eval_on_selector_all("table thead th", "ths => ths.map(t => t.innerText.trim())")
         assert "control" in header, header
         assert "not run" not in verdicts, "the book was built without running every chapter"

@@ -19,8 +19,14 @@ def gen(s=0):
 def test_rejection_abc_recovers_the_gaussian_posterior_approximately():
     prior = GaussianPrior(torch.zeros(1), 1.0)
     x_o = torch.tensor([0.8])
-    res = rejection_abc(prior, lambda t, generator: gaussian_linear(t, noise_var=0.25, generator=generator),
-                        x_o, n_simulations=40000, quantile=0.02, generator=gen())
+    res = rejection_abc(
+        prior,
+        lambda t, generator: gaussian_linear(t, noise_var=0.25, generator=generator),
+        x_o,
+        n_simulations=40000,
+        quantile=0.02,
+        generator=gen(),
+    )
     mean, cov = gaussian_linear_posterior(x_o, prior_var=1.0, noise_var=0.25)
     assert res.theta.shape == (800, 1)
     assert float(res.theta.mean()) == pytest.approx(float(mean[0]), abs=0.05)
@@ -30,8 +36,15 @@ def test_rejection_abc_recovers_the_gaussian_posterior_approximately():
 
 def test_nearest_neighbours_are_the_smallest_distances():
     prior = BoxUniform([-1.0], [1.0])
-    res = rejection_abc(prior, lambda t, generator: t * 2.0, torch.tensor([0.5]), n_simulations=500, n_keep=10,
-                        generator=gen(1), z_score=False)
+    res = rejection_abc(
+        prior,
+        lambda t, generator: t * 2.0,
+        torch.tensor([0.5]),
+        n_simulations=500,
+        n_keep=10,
+        generator=gen(1),
+        z_score=False,
+    )
     assert torch.allclose(res.distances, (2 * res.theta[:, 0] - 0.5).abs())
     assert float(res.distances.max()) < 0.05
 

@@ -24,19 +24,13 @@ def test_neighbourhood_convention():
 
 
 def test_affinities_from_hand_built_2d_labels():
-    labels = np.array([[1, 1, 0],
-                       [1, 2, 2],
-                       [3, 2, 2]])
+    labels = np.array([[1, 1, 0], [1, 2, 2], [3, 2, 2]])
     aff = affinities_from_labels(labels)
     assert aff.shape == (2, 3, 3) and aff.dtype == np.float32
     # channel 0: link to the left neighbour (0, -1); column 0 has none
-    left = np.array([[0, 1, 0],
-                     [0, 0, 1],
-                     [0, 0, 1]])
+    left = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 1]])
     # channel 1: link to the upper neighbour (-1, 0); row 0 has none
-    up = np.array([[0, 0, 0],
-                   [1, 0, 0],
-                   [0, 1, 1]])
+    up = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 1]])
     np.testing.assert_array_equal(aff[0], left)
     np.testing.assert_array_equal(aff[1], up)
 
@@ -71,12 +65,10 @@ def test_affinity_graph_edges_match_offsets():
 def test_connected_components_threshold_and_singletons():
     aff = np.zeros((2, 3, 4))
     aff[0, 0, 1:] = 0.9  # row 0 fully connected left-right
-    aff[1, 1, 0] = 0.6   # (1,0) joins (0,0)
-    aff[0, 2, 3] = 0.5   # exactly at the threshold: not kept
+    aff[1, 1, 0] = 0.6  # (1,0) joins (0,0)
+    aff[0, 2, 3] = 0.5  # exactly at the threshold: not kept
     seg = connected_components(aff, threshold=0.5)
-    expected = np.array([[1, 1, 1, 1],
-                         [1, 2, 3, 4],
-                         [5, 6, 7, 8]])
+    expected = np.array([[1, 1, 1, 1], [1, 2, 3, 4], [5, 6, 7, 8]])
     np.testing.assert_array_equal(seg, expected)
     seg2 = connected_components(aff, threshold=0.5, min_size=2)
     np.testing.assert_array_equal(seg2, np.where(expected == 1, 1, 0))
@@ -97,9 +89,7 @@ def test_components_of_gt_affinities_recover_connected_labels():
 
 
 def test_relabel_connected_splits_pieces_and_drops_singletons():
-    labels = np.array([[1, 1, 0, 1],
-                       [0, 0, 0, 1],
-                       [2, 0, 3, 3]])
+    labels = np.array([[1, 1, 0, 1], [0, 0, 0, 1], [2, 0, 3, 3]])
     rel = relabel_connected(labels)
     np.testing.assert_array_equal(rel, [[1, 1, 0, 2], [0, 0, 0, 2], [3, 0, 4, 4]])
     rel2 = relabel_connected(labels, min_size=2)

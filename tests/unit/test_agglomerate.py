@@ -32,8 +32,9 @@ def test_region_graph_collects_the_boundary_affinities():
     assert g.edge_values(0).tolist() == BOUNDARY
 
 
-@pytest.mark.parametrize("quantile,score", [("median", 0.4), ("p75", 0.2), ("p25", 0.8), ("mean", 0.48),
-                                            ("min", 0.9), ("max", 0.1)])
+@pytest.mark.parametrize(
+    "quantile,score", [("median", 0.4), ("p75", 0.2), ("p25", 0.8), ("mean", 0.48), ("min", 0.9), ("max", 0.1)]
+)
 def test_two_regions_merge_exactly_below_their_score(quantile, score):
     frag, aff = two_regions()
     ag = agglomerate(aff, frag, thresholds=[score - 0.01, score + 0.01], quantile=quantile)
@@ -53,10 +54,10 @@ def test_parallel_edges_are_pooled_after_a_merge():
     # three fragments in a row 1 | 2 | 3; 1-2 merge first; then 1 and 2 both touch 3
     frag = np.array([[[1, 2, 3], [1, 2, 3], [1, 1, 3]]])
     aff = np.full((3, 1, 3, 3), 0.99)
-    aff[2, 0, :, 1] = 0.99            # 1-2 edges: score 0.01
-    aff[1, 0, 2, 1] = 0.99            # (2,1)-(1,1): 1-2 as well
-    aff[2, 0, :2, 2] = [0.2, 0.3]     # 2-3 edges
-    aff[2, 0, 2, 2] = 0.9             # 1-3 edge
+    aff[2, 0, :, 1] = 0.99  # 1-2 edges: score 0.01
+    aff[1, 0, 2, 1] = 0.99  # (2,1)-(1,1): 1-2 as well
+    aff[2, 0, :2, 2] = [0.2, 0.3]  # 2-3 edges
+    aff[2, 0, 2, 2] = 0.9  # 1-3 edge
     # before pooling: 1-3 score 0.1; after: median of {0.2, 0.3, 0.9} = 0.3 -> score 0.7
     ag = agglomerate(aff, frag, thresholds=[0.5, 0.75], quantile="median")
     assert ag.n_segments().tolist() == [2, 1]
@@ -121,8 +122,18 @@ def test_predict_affinities_pads_and_tiles():
     from neuroinverse.models import UNet
 
     torch.manual_seed(0)
-    net = UNet(1, 3, dims=3, base_channels=2, depth=2, channel_multiplier=2, downsample=(1, 2, 2),
-               kernel_size=[(1, 3, 3), (3, 3, 3)], padding="valid", final_activation="sigmoid")
+    net = UNet(
+        1,
+        3,
+        dims=3,
+        base_channels=2,
+        depth=2,
+        channel_multiplier=2,
+        downsample=(1, 2, 2),
+        kernel_size=[(1, 3, 3), (3, 3, 3)],
+        padding="valid",
+        final_activation="sigmoid",
+    )
     raw = np.random.default_rng(0).normal(size=(6, 20, 20)).astype(np.float32)
     whole = predict_volume_affinities(net, raw)
     tiled = predict_volume_affinities(net, raw, block=(4, 12, 12))

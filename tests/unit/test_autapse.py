@@ -62,10 +62,13 @@ def test_same_generator_same_run():
     assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("theta, match", [
-    (torch.zeros(3, 3), "theta"),
-    (torch.tensor([[math.nan, 1.0]]), "NaN"),
-])
+@pytest.mark.parametrize(
+    "theta, match",
+    [
+        (torch.zeros(3, 3), "theta"),
+        (torch.tensor([[math.nan, 1.0]]), "NaN"),
+    ],
+)
 def test_bad_input_raises(theta, match):
     with pytest.raises(ValueError, match=match):
         simulate_autapse(theta)

@@ -56,11 +56,13 @@ def test_saturating_model_follows_its_recursion():
     p = sample_saturating_params(2, generator=gen())
     p["sigma"] = torch.zeros(2, dtype=torch.float64)  # noiseless, so d_t can be read off f_t
     d = simulate_saturating(2, 3000, rate_hz=5.0, generator=gen(), params=p)
-    dye = ((d.fluorescence.double() - p["beta"][:, None]) / p["alpha"][:, None])
+    dye = (d.fluorescence.double() - p["beta"][:, None]) / p["alpha"][:, None]
     c = d.calcium.double()
     prev = torch.minimum(dye[:, :-1], p["d_max"][:, None])
-    expect = (p["eta"][:, None] * c[:, 1:] ** (1 + p["zeta"][:, None]) * (p["d_max"][:, None] - prev)
-              + p["kappa"][:, None] * prev)
+    expect = (
+        p["eta"][:, None] * c[:, 1:] ** (1 + p["zeta"][:, None]) * (p["d_max"][:, None] - prev)
+        + p["kappa"][:, None] * prev
+    )
     # the exponent 1 + ζ (ζ > 0: supralinear in calcium) is checked by the recursion above
     assert torch.allclose(dye[:, 1:], expect, atol=1e-4)
     assert torch.isfinite(d.fluorescence).all()
@@ -70,13 +72,16 @@ def test_decay_time_value():
     assert decay_time(torch.tensor(math.exp(-1 / 60))).item() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(n_cells=0, n_frames=10), "n_cells"),
-    (dict(n_cells=2, n_frames=-1), "n_frames"),
-    (dict(n_cells=2, n_frames=10, rate_hz=-1.0), "rate_hz"),
-    (dict(n_cells=2, n_frames=10, rate_hz=float("nan")), "rate_hz"),
-    (dict(n_cells=2, n_frames=10, rate_hz=100.0), "rate_hz"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(n_cells=0, n_frames=10), "n_cells"),
+        (dict(n_cells=2, n_frames=-1), "n_frames"),
+        (dict(n_cells=2, n_frames=10, rate_hz=-1.0), "rate_hz"),
+        (dict(n_cells=2, n_frames=10, rate_hz=float("nan")), "rate_hz"),
+        (dict(n_cells=2, n_frames=10, rate_hz=100.0), "rate_hz"),
+    ],
+)
 def test_bad_input_names_the_argument(kw, match):
     with pytest.raises(ValueError, match=match):
         simulate_linear(generator=gen(), **kw)

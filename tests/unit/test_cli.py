@@ -60,8 +60,7 @@ def test_status_json_reports_recorded_verdicts(tmp_path, monkeypatch, capsys):
     assert cli.main(["status", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     mine = {r["claim"]: r for r in rows if r["chapter"] == chapter_slugs()[0]}
-    assert {k: r["verdict"] for k, r in mine.items()} == {
-        "C1": "held", "C2": "not reproduced", "C3": "full only"}
+    assert {k: r["verdict"] for k, r in mine.items()} == {"C1": "held", "C2": "not reproduced", "C3": "full only"}
     assert mine["C1"]["paper"] == "0.85"
     assert mine["C1"]["ours"] == "0.900"
     assert mine["C1"]["profile"] == "ci"

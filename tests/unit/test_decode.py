@@ -49,9 +49,13 @@ def test_forward_shapes_ranges_and_initial_p():
 def hand_case():
     # one frame of 2 × 3 pixels; two true emitters
     p = torch.tensor([[0.1, 0.7, 0.05], [0.2, 0.01, 0.3]])
-    mean = torch.stack([torch.full((2, 3), 0.5),
-                        torch.tensor([[0.1, -0.2, 0.0], [0.3, 0.0, -0.4]]),
-                        torch.tensor([[0.0, 0.25, 0.1], [-0.1, 0.2, 0.0]])])
+    mean = torch.stack(
+        [
+            torch.full((2, 3), 0.5),
+            torch.tensor([[0.1, -0.2, 0.0], [0.3, 0.0, -0.4]]),
+            torch.tensor([[0.0, 0.25, 0.1], [-0.1, 0.2, 0.0]]),
+        ]
+    )
     sigma = torch.stack([torch.full((2, 3), 0.2), torch.full((2, 3), 0.3), torch.full((2, 3), 0.4)])
     bg = torch.full((1, 1, 2, 3), 0.6)
     out = dict(p=p[None, None], mean=mean[None], sigma=sigma[None], bg=bg)
@@ -69,7 +73,9 @@ def test_loss_equals_its_definition_on_a_hand_built_case():
     # localisation: mixture over pixels with weights p/Σp, means (N, c_x + dx, c_y + dy)
     cy, cx = torch.meshgrid(torch.arange(2.0), torch.arange(3.0), indexing="ij")
     mu = torch.stack([mean[0], mean[1] + cx, mean[2] + cy], -1).reshape(-1, 3)
-    mix = MixtureSameFamily(Categorical(probs=pf / pf.sum()), Independent(Normal(mu, sigma.permute(1, 2, 0).reshape(-1, 3)), 1))
+    mix = MixtureSameFamily(
+        Categorical(probs=pf / pf.sum()), Independent(Normal(mu, sigma.permute(1, 2, 0).reshape(-1, 3)), 1)
+    )
     loc = -mix.log_prob(tg.u[0]).sum()
     bg = ((0.6 - 0.5) ** 2) * 6
     assert terms["count"].item() == pytest.approx(count.item(), rel=1e-5)
@@ -112,8 +118,9 @@ def test_fused_heads_equal_the_heads_run_one_by_one():
 def test_simulated_windows_layout_and_shared_training():
     a = SMLMSimulator(frame_shape=(8, 8), density=3.0, flux_mean=1000, flux_std=100, background=(20, 40))
     b = SMLMSimulator(frame_shape=(8, 8), density=0.0, flux_mean=1000, flux_std=100, background=(60, 80))
-    w = simulate_windows([a, b], n_steps=4, batch_size=5, scales=SC, generator=torch.Generator().manual_seed(0),
-                         chunk=3)
+    w = simulate_windows(
+        [a, b], n_steps=4, batch_size=5, scales=SC, generator=torch.Generator().manual_seed(0), chunk=3
+    )
     assert w.frames.shape == (20, 3, 8, 8) and w.n_steps == 4 and w.targets.u.shape[0] == 20
     # each step: 3 windows of the first simulator (background 20-40), then 2 of the second (60-80, empty)
     bg = (w.targets.bg * SC.bg_max).reshape(4, 5)
@@ -132,9 +139,14 @@ def test_simulated_windows_layout_and_shared_training():
 
 
 def test_make_targets_pads_per_frame():
-    lab = EmitterTable(frame=torch.tensor([1, 4, 1, 3]), x=torch.tensor([1.0, 2.0, 3.0, 4.0]),
-                       y=torch.tensor([0.5, 0.5, 0.5, 0.5]), z=torch.zeros(4),
-                       photons=torch.tensor([100.0, 200.0, 300.0, 400.0]), n_frames=6)
+    lab = EmitterTable(
+        frame=torch.tensor([1, 4, 1, 3]),
+        x=torch.tensor([1.0, 2.0, 3.0, 4.0]),
+        y=torch.tensor([0.5, 0.5, 0.5, 0.5]),
+        z=torch.zeros(4),
+        photons=torch.tensor([100.0, 200.0, 300.0, 400.0]),
+        n_frames=6,
+    )
     tg = make_targets(lab, torch.arange(6.0) * 10, frames=torch.tensor([1, 4, 0]), scales=SC)
     assert tg.u.shape == (3, 2, 3)
     assert tg.mask.tolist() == [[True, True], [True, False], [False, False]]

@@ -57,8 +57,9 @@ def test_sample_histogram_matches_density():
         hist = torch.histc(s, bins=24, min=-6, max=6) / len(s)
         fine = torch.linspace(-6, 6, 24 * 50 + 1)
         p = q.log_prob(fine.unsqueeze(1), torch.tensor([0.1])).exp()
-        mass = torch.stack([torch.trapezoid(p[i * 50:(i + 1) * 50 + 1], fine[i * 50:(i + 1) * 50 + 1])
-                            for i in range(24)])
+        mass = torch.stack(
+            [torch.trapezoid(p[i * 50 : (i + 1) * 50 + 1], fine[i * 50 : (i + 1) * 50 + 1]) for i in range(24)]
+        )
     assert (hist - mass).abs().max().item() < 0.01
 
 

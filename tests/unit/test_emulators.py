@@ -100,16 +100,22 @@ def test_ensemble_acquisitions_match_their_definitions_on_gaussian_members():
     prior = BoxUniform([-2.0], [2.0])
     theta = torch.tensor([[-1.0], [0.3], [1.5]])
     x_o = torch.tensor([0.5])
-    lik = np.stack([np.exp(-0.5 * ((0.5 - (t + b)) / s) ** 2) / (s * math.sqrt(2 * math.pi))
-                    for b, s in ((0.0, 0.5), (1.0, 1.0)) for t in [theta[:, 0].numpy()]])
+    lik = np.stack(
+        [
+            np.exp(-0.5 * ((0.5 - (t + b)) / s) ** 2) / (s * math.sqrt(2 * math.pi))
+            for b, s in ((0.0, 0.5), (1.0, 1.0))
+            for t in [theta[:, 0].numpy()]
+        ]
+    )
     post = ens.acquisition("post", theta, x_o, prior).exp().numpy()
     np.testing.assert_allclose(post, np.var(lik / 4, axis=0), rtol=1e-5)
     # moment-matched information gain from 4000 draws per member vs the closed form
     info = ens.acquisition("info", theta, x_o, prior, n_samples=4000, generator=torch.Generator().manual_seed(0))
     want = 0.5 * math.log(0.5 * (0.25 + 1.0) + 0.25) - 0.25 * (math.log(0.25) + math.log(1.0))
     np.testing.assert_allclose(info.numpy(), want, atol=0.03)
-    mc = ens.acquisition("info", theta, x_o, prior, n_samples=4000, estimator="mc",
-                         generator=torch.Generator().manual_seed(0))
+    mc = ens.acquisition(
+        "info", theta, x_o, prior, n_samples=4000, estimator="mc", generator=torch.Generator().manual_seed(0)
+    )
     assert (mc > 0.05).all() and (mc < info + 0.05).all()  # JSD of the true mixture ≤ its Gaussian bound
     assert ens.log_likelihood_std(theta, x_o).shape == (3,)
 
@@ -141,9 +147,13 @@ def test_select_batch_respects_the_exclusion_radius_and_returns_distinct_points(
 
 def test_generate_candidates_mixes_prior_and_posterior_draws():
     prior = BoxUniform([-1.0, -1.0], [1.0, 1.0])
-    cand = generate_candidates(prior, 100, prior_fraction=0.25,
-                               posterior_sampler=lambda k, g: torch.full((k, 2), 0.3),
-                               generator=torch.Generator().manual_seed(0))
+    cand = generate_candidates(
+        prior,
+        100,
+        prior_fraction=0.25,
+        posterior_sampler=lambda k, g: torch.full((k, 2), 0.3),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert cand.shape == (100, 2)
     assert int((cand == 0.3).all(1).sum()) == 75
     with pytest.raises(ValueError, match="posterior_sampler"):
@@ -211,11 +221,22 @@ def test_active_learning_on_the_1d_toy_gives_the_exact_posterior():
     torch.manual_seed(0)
     prior, x_o = gaussian_1d_prior(), torch.tensor([GAUSSIAN_1D_X_O])
     ens = make_flow_ensemble(1, 1, n_members=2, transforms=1, hidden=(16, 16), seed=0)
-    res = run_active_learning(prior, gaussian_1d, x_o, ensemble=ens, acquisition="post", n_initial=30,
-                              n_rounds=1, batch_size=10, n_candidates=300, exclusion_radius=0.02,
-                              train=dict(max_steps=100, lr=5e-3, batch_size=64, patience=40),
-                              generator=torch.Generator().manual_seed(0), progress=False,
-                              callback=lambda r, rr: int(rr.theta.shape[0]))
+    res = run_active_learning(
+        prior,
+        gaussian_1d,
+        x_o,
+        ensemble=ens,
+        acquisition="post",
+        n_initial=30,
+        n_rounds=1,
+        batch_size=10,
+        n_candidates=300,
+        exclusion_radius=0.02,
+        train=dict(max_steps=100, lr=5e-3, batch_size=64, patience=40),
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+        callback=lambda r, rr: int(rr.theta.shape[0]),
+    )
     assert res.theta.shape == (40, 1) and res.x.shape == (40, 1)
     assert res.snapshots == [30, 40] and res.round.tolist() == [0] * 30 + [1] * 10
     # the candidate set of round 1 is kept, and the acquired points were chosen from it
@@ -233,14 +254,31 @@ def test_active_learning_on_the_1d_toy_gives_the_exact_posterior():
 def test_fit_keeps_standardisation_and_start_does_not_modify_its_source():
     prior = gaussian_1d_prior()
     ens = make_flow_ensemble(1, 1, n_members=2, transforms=1, hidden=(8,), seed=1)
-    base = run_active_learning(prior, gaussian_1d, [0.5], ensemble=ens, n_initial=10, n_rounds=0,
-                               train=dict(max_steps=10, bootstrap=True), generator=torch.Generator().manual_seed(0),
-                               progress=False)
+    base = run_active_learning(
+        prior,
+        gaussian_1d,
+        [0.5],
+        ensemble=ens,
+        n_initial=10,
+        n_rounds=0,
+        train=dict(max_steps=10, bootstrap=True),
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
     shift = base.ensemble.members[0].context_shift.clone()
     state = {k: v.clone() for k, v in base.ensemble.state_dict().items()}
-    cont = run_active_learning(prior, gaussian_1d, [0.5], start=base, acquisition="prior", n_rounds=2,
-                               batch_size=5, train=dict(max_steps=10), generator=torch.Generator().manual_seed(1),
-                               progress=False)
+    cont = run_active_learning(
+        prior,
+        gaussian_1d,
+        [0.5],
+        start=base,
+        acquisition="prior",
+        n_rounds=2,
+        batch_size=5,
+        train=dict(max_steps=10),
+        generator=torch.Generator().manual_seed(1),
+        progress=False,
+    )
     assert cont.theta.shape == (20, 1) and cont.round.tolist() == [0] * 10 + [1] * 5 + [2] * 5
     assert [c.shape for c in cont.candidates] == [(0, 1), (0, 1)]  # random acquisition scores no candidates
     assert torch.equal(cont.ensemble.members[0].context_shift, shift)  # set once, from round 0
@@ -249,8 +287,9 @@ def test_fit_keeps_standardisation_and_start_does_not_modify_its_source():
 
 
 # -- the fused (batched) pass over the members ---------------------------------------------------
-@pytest.mark.parametrize("theta_dim,x_dim,transforms,hidden", [(2, 2, 2, (32, 32)), (1, 1, 1, (16, 16)),
-                                                              (2, 3, 3, (8,))])
+@pytest.mark.parametrize(
+    "theta_dim,x_dim,transforms,hidden", [(2, 2, 2, (32, 32)), (1, 1, 1, (16, 16)), (2, 3, 3, (8,))]
+)
 def test_fused_members_give_the_members_own_densities_and_training(theta_dim, x_dim, transforms, hidden):
     g = torch.Generator().manual_seed(0)
     theta, x = torch.randn(40, theta_dim, generator=g), torch.randn(40, x_dim, generator=g) * 2 + 1
@@ -258,8 +297,9 @@ def test_fused_members_give_the_members_own_densities_and_training(theta_dim, x_
     fused, loop = make_flow_ensemble(theta_dim, x_dim, **kw), make_flow_ensemble(theta_dim, x_dim, **kw)
     loop.fused = False
     assert fused._fused() is not None and loop._fused() is None
-    logs = [e.fit(theta, x, max_steps=25, batch_size=16, lr=1e-2, patience=10, eval_every=5, seed=3)
-            for e in (fused, loop)]
+    logs = [
+        e.fit(theta, x, max_steps=25, batch_size=16, lr=1e-2, patience=10, eval_every=5, seed=3) for e in (fused, loop)
+    ]
     assert logs[0].steps == logs[1].steps and logs[0].best_step == logs[1].best_step
     np.testing.assert_allclose(logs[0].best_val_nll, logs[1].best_val_nll, rtol=1e-5, atol=1e-5)
     for a, b in zip(fused.parameters(), loop.parameters(), strict=True):
@@ -290,8 +330,12 @@ def test_members_that_cannot_be_fused_fall_back_to_the_loop():
     nsf = make_flow_ensemble(1, 1, n_members=2, kind="nsf", transforms=1, hidden=(8,))
     assert nsf._fused() is None
     assert _ens(GaussianMember(1.0, 0.0, 0.5), GaussianMember(0.9, 0.1, 0.4))._fused() is None
-    mixed = EmulatorEnsemble([make_flow_ensemble(1, 1, n_members=1, hidden=(8,)).members[0],
-                              make_flow_ensemble(1, 1, n_members=1, hidden=(16,)).members[0]])
+    mixed = EmulatorEnsemble(
+        [
+            make_flow_ensemble(1, 1, n_members=1, hidden=(8,)).members[0],
+            make_flow_ensemble(1, 1, n_members=1, hidden=(16,)).members[0],
+        ]
+    )
     assert mixed._fused() is None  # different architectures
     theta = torch.linspace(-1, 1, 12)[:, None]
     log = nsf.fit(theta, theta + 0.1, max_steps=5)
@@ -300,8 +344,13 @@ def test_members_that_cannot_be_fused_fall_back_to_the_loop():
 
 # -- bad input -----------------------------------------------------------------------------------
 def _loop(**kw):
-    args = dict(ensemble=make_flow_ensemble(1, 1, n_members=2, transforms=1, hidden=(8,)), n_initial=5,
-                n_rounds=0, train=dict(max_steps=1), progress=False)
+    args = dict(
+        ensemble=make_flow_ensemble(1, 1, n_members=2, transforms=1, hidden=(8,)),
+        n_initial=5,
+        n_rounds=0,
+        train=dict(max_steps=1),
+        progress=False,
+    )
     args.update(kw)
     prior = args.pop("prior", gaussian_1d_prior())
     sim = args.pop("simulator", gaussian_1d)
@@ -319,19 +368,22 @@ class _NaNPrior(BoxUniform):
         return torch.full((n, 1), math.nan)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(prior=_BadPrior([-2.0], [2.0])), "prior.sample"),
-    (dict(prior=_NaNPrior([-2.0], [2.0])), "NaN"),
-    (dict(simulator=lambda t, generator=None: torch.zeros(t.shape[0] + 1, 1)), "simulator"),
-    (dict(simulator=lambda t, generator=None: torch.full((t.shape[0], 1), math.nan)), "simulator returned NaN"),
-    (dict(n_initial=0), "n_initial"),
-    (dict(n_rounds=1, batch_size=0), "batch_size"),
-    (dict(n_rounds=-1), "n_rounds"),
-    (dict(x_o=[0.5, 0.1]), "x_o"),
-    (dict(x_o=[math.nan]), "x_o"),
-    (dict(acquisition="entropy"), "acquisition"),
-    (dict(prior=BoxUniform([-1.0, -1.0], [1.0, 1.0])), "prior has dimension"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(prior=_BadPrior([-2.0], [2.0])), "prior.sample"),
+        (dict(prior=_NaNPrior([-2.0], [2.0])), "NaN"),
+        (dict(simulator=lambda t, generator=None: torch.zeros(t.shape[0] + 1, 1)), "simulator"),
+        (dict(simulator=lambda t, generator=None: torch.full((t.shape[0], 1), math.nan)), "simulator returned NaN"),
+        (dict(n_initial=0), "n_initial"),
+        (dict(n_rounds=1, batch_size=0), "batch_size"),
+        (dict(n_rounds=-1), "n_rounds"),
+        (dict(x_o=[0.5, 0.1]), "x_o"),
+        (dict(x_o=[math.nan]), "x_o"),
+        (dict(acquisition="entropy"), "acquisition"),
+        (dict(prior=BoxUniform([-1.0, -1.0], [1.0, 1.0])), "prior has dimension"),
+    ],
+)
 def test_active_learning_rejects_bad_input(kw, match):
     with pytest.raises(ValueError, match=match):
         _loop(**kw)

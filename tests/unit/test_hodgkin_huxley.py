@@ -47,17 +47,22 @@ def test_rest_equals_analytic_steady_state_without_stimulus_and_noise():
     m = hh_model("2param")
     theta = torch.tensor([[50.0, 5.0], [10.0, 1.0], [80.0, 15.0]])
     # exponential Euler's fixed point is the exact steady state, so a coarse step suffices
-    tr = simulate_hh(theta, amplitude=0.0, dt=0.25, duration=800.0, noise=torch.zeros(3, 3200),
-                     dtype=torch.float64)
+    tr = simulate_hh(theta, amplitude=0.0, dt=0.25, duration=800.0, noise=torch.zeros(3, 3200), dtype=torch.float64)
     v_end = tr.voltage[:, -1]
     v_ss = hh_resting_potential(theta, model=m)
     assert torch.allclose(v_end, v_ss, atol=2e-3)
     # the 12-parameter model (log-space θ, other reversal potentials) too
     m12 = hh_model("12param")
-    tr12 = simulate_hh(m12.theta_star, model=m12, amplitude=0.0, dt=0.25, duration=800.0,
-                       noise=torch.zeros(1, 3200), dtype=torch.float64)
-    assert tr12.voltage[0, -1].item() == pytest.approx(hh_resting_potential(m12.theta_star, model=m12).item(),
-                                                       abs=2e-3)
+    tr12 = simulate_hh(
+        m12.theta_star,
+        model=m12,
+        amplitude=0.0,
+        dt=0.25,
+        duration=800.0,
+        noise=torch.zeros(1, 3200),
+        dtype=torch.float64,
+    )
+    assert tr12.voltage[0, -1].item() == pytest.approx(hh_resting_potential(m12.theta_star, model=m12).item(), abs=2e-3)
 
 
 def test_batch_equals_one_by_one():
@@ -66,12 +71,14 @@ def test_batch_equals_one_by_one():
     noise = torch.randn(3, 1200, generator=torch.Generator().manual_seed(2))
     batch = simulate_hh(theta, duration=30.0, t_off=25.0, noise=noise).voltage
     for i in range(3):
-        one = simulate_hh(theta[i:i + 1], duration=30.0, t_off=25.0, noise=noise[i:i + 1]).voltage
+        one = simulate_hh(theta[i : i + 1], duration=30.0, t_off=25.0, noise=noise[i : i + 1]).voltage
         assert torch.allclose(batch[i], one[0], atol=1e-4)
     # the same generator seed gives the same traces
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-    assert torch.equal(simulate_hh(theta, duration=30.0, generator=g()).voltage,
-                       simulate_hh(theta, duration=30.0, generator=g()).voltage)
+    assert torch.equal(
+        simulate_hh(theta, duration=30.0, generator=g()).voltage,
+        simulate_hh(theta, duration=30.0, generator=g()).voltage,
+    )
 
 
 def test_noise_enters_scaled_by_sigma():
@@ -147,8 +154,9 @@ def test_models_priors_and_theta_star():
 
 def test_ou_stimulus_is_gated_and_random():
     m = hh_model("2param")
-    tr = simulate_hh(m.theta_star.repeat(40, 1), stimulus="ou", duration=60.0,
-                     generator=torch.Generator().manual_seed(0))
+    tr = simulate_hh(
+        m.theta_star.repeat(40, 1), stimulus="ou", duration=60.0, generator=torch.Generator().manual_seed(0)
+    )
     assert tr.current.shape == tr.voltage.shape
     t = tr.t
     assert (tr.current[:, t < tr.t_on] == 0).all() and (tr.current[:, t >= tr.t_off] == 0).all()
@@ -193,10 +201,13 @@ def test_simulator_callable_zscores_and_flags_bad():
     assert torch.allclose(xz, (x - x.mean(0)) / (x.std(0) + 1e-3), atol=1e-4)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (torch.zeros(3, 3), "theta"),
-    (torch.tensor([[math.nan, 5.0]]), "theta"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.zeros(3, 3), "theta"),
+        (torch.tensor([[math.nan, 5.0]]), "theta"),
+    ],
+)
 def test_bad_theta_raises(bad, match):
     with pytest.raises(ValueError, match=match):
         simulate_hh(bad)

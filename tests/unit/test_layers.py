@@ -16,7 +16,19 @@ import neuroinverse
 
 PACKAGE = Path(neuroinverse.__file__).parent
 DOMAIN = ("simulators", "models", "inference", "metrics", "segmentation")
-CORE = ("runtime", "training", "results", "plotting", "chapters", "book", "cli", "data", "_checks", "labels", "samplers")
+CORE = (
+    "runtime",
+    "training",
+    "results",
+    "plotting",
+    "chapters",
+    "book",
+    "cli",
+    "data",
+    "_checks",
+    "labels",
+    "samplers",
+)
 FORBIDDEN = {
     "simulators": ("models", "inference", "segmentation", "training", "metrics"),
     "models": ("training", "metrics", "simulators", "inference", "segmentation"),
@@ -61,8 +73,11 @@ def _layer(module: str) -> str:
 def violations(path: Path, source: str | None = None) -> list[str]:
     own = _layer(_module_name(path))
     banned = FORBIDDEN.get(own, ())
-    return sorted(f"{_module_name(path)} imports {m}" for m in imported_modules(path, source)
-                  if _layer(m) in banned and _layer(m) != own)
+    return sorted(
+        f"{_module_name(path)} imports {m}"
+        for m in imported_modules(path, source)
+        if _layer(m) in banned and _layer(m) != own
+    )
 
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
@@ -76,10 +91,12 @@ def test_module_keeps_the_layer_rules(path):
 def test_the_reader_sees_real_violations():
     """The rule reader catches relative, absolute and function-level imports."""
     fake = PACKAGE / "simulators" / "_layer_probe.py"  # never written: the source is given
-    src = ("from ..segmentation import affinities\n"
-           "import neuroinverse.models.unet\n"
-           "def f():\n    from ..training import fit\n"
-           "from .priors import BoxUniform\n")
+    src = (
+        "from ..segmentation import affinities\n"
+        "import neuroinverse.models.unet\n"
+        "def f():\n    from ..training import fit\n"
+        "from .priors import BoxUniform\n"
+    )
     found = violations(fake, src)
     assert {_layer(v.split(" imports ")[1]) for v in found} == {"segmentation", "models", "training"}
 

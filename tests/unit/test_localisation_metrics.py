@@ -19,9 +19,15 @@ from neuroinverse.simulators import EmitterTable
 
 def tab(frame, x, y, z=None, n_frames=2, pixel_size=(100.0, 100.0)):
     x = torch.tensor(x, dtype=torch.float64)
-    return EmitterTable(frame=torch.tensor(frame, dtype=torch.long), x=x, y=torch.tensor(y, dtype=torch.float64),
-                        z=torch.zeros_like(x) if z is None else torch.tensor(z, dtype=torch.float64),
-                        photons=torch.ones_like(x), n_frames=n_frames, pixel_size=pixel_size)
+    return EmitterTable(
+        frame=torch.tensor(frame, dtype=torch.long),
+        x=x,
+        y=torch.tensor(y, dtype=torch.float64),
+        z=torch.zeros_like(x) if z is None else torch.tensor(z, dtype=torch.float64),
+        photons=torch.ones_like(x),
+        n_frames=n_frames,
+        pixel_size=pixel_size,
+    )
 
 
 def test_efficiency_reference_value():

@@ -105,7 +105,7 @@ def test_loss_equals_all_pairs_definition():
     m = 0.3
     total, n_pairs = 0.0, 0
     for k, i in enumerate(idx):
-        for j in idx[k + 1:]:
+        for j in idx[k + 1 :]:
             a = a_star[i, j]
             total += max(0.0, 1 - m - a) ** 2 if lab[i] == lab[j] else max(0.0, a - m) ** 2
             n_pairs += 1
@@ -276,7 +276,7 @@ def test_malis_gradient_scale_equalises_the_gradient_norms():
     def norm(loss):
         net.zero_grad()
         loss.backward()
-        return float(torch.sqrt(sum((p.grad ** 2).sum() for p in net.parameters())))
+        return float(torch.sqrt(sum((p.grad**2).sum() for p in net.parameters())))
 
     g_bce = norm(M.per_edge_loss(net(raw), gt, balanced=True))
     g_malis = norm(scale * M.malis_loss(net(raw), labels, constrained=True))
@@ -287,8 +287,18 @@ def test_fit_affinity_net_takes_a_mask_and_a_malis_weight():
     net, labels, gt = _tiny_net_and_two_cells()
     mask = torch.ones_like(gt)
     batch = (torch.randn(1, 1, 12, 12), labels, gt, mask)
-    hist = fit_affinity_net(net, lambda step: batch, loss="malis", constrained=True, malis_weight=0.5,
-                              bce_weight=0.1, balanced=True, betas=(0.95, 0.999), n_steps=2, progress=False)
+    hist = fit_affinity_net(
+        net,
+        lambda step: batch,
+        loss="malis",
+        constrained=True,
+        malis_weight=0.5,
+        bce_weight=0.1,
+        balanced=True,
+        betas=(0.95, 0.999),
+        n_steps=2,
+        progress=False,
+    )
     assert hist is not None
     with pytest.raises(ValueError):
         fit_affinity_net(net, lambda step: batch[:2], loss="bce", n_steps=1, progress=False)

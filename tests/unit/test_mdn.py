@@ -111,8 +111,9 @@ def test_kl_positive_zero_for_identical_and_matches_closed_form():
     assert q.kl(ref).item() > 0
     # closed form against torch.distributions
     m1, s1, m2, s2 = torch.tensor([0.3]), torch.tensor([-1.0]), torch.tensor([-0.2]), torch.tensor([0.5])
-    expected = torch.distributions.kl_divergence(torch.distributions.Normal(m1, s1.exp()),
-                                                 torch.distributions.Normal(m2, s2.exp()))
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Normal(m1, s1.exp()), torch.distributions.Normal(m2, s2.exp())
+    )
     assert gaussian_kl(m1, s1, m2, s2).item() == pytest.approx(expected.item(), rel=1e-6)
     # the isotropic prior with precision λ
     n = sum(p.numel() for name, p in q.named_parameters() if "mean" in name)
@@ -159,12 +160,15 @@ def test_gru_embedding_shapes_and_use():
         emb(torch.randn(3, 41))
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(n_components=0), "n_components"),
-    (dict(hidden=(0,)), "hidden"),
-    (dict(prior_precision=0.0), "prior_precision"),
-    (dict(embedding=GRUEmbedding(2, 4)), "embedding"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(n_components=0), "n_components"),
+        (dict(hidden=(0,)), "hidden"),
+        (dict(prior_precision=0.0), "prior_precision"),
+        (dict(embedding=GRUEmbedding(2, 4)), "embedding"),
+    ],
+)
 def test_bad_constructor_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
         MDN(2, 4, **kw)

@@ -72,12 +72,18 @@ def test_training_ground_truth(vol):
 def test_random_training_crop(vol):
     gt, _ = training_ground_truth(vol.labels)
     gen = torch.Generator().manual_seed(0)
-    x, lab, aff, mask = random_training_crop(vol.raw, grow_boundary(vol.labels.astype(np.int64)),
-                                             input_shape=(6, 30, 30), output_shape=(4, 20, 20), generator=gen)
+    x, lab, aff, mask = random_training_crop(
+        vol.raw,
+        grow_boundary(vol.labels.astype(np.int64)),
+        input_shape=(6, 30, 30),
+        output_shape=(4, 20, 20),
+        generator=gen,
+    )
     assert x.shape == (6, 30, 30) and lab.shape == (4, 20, 20) and aff.shape == mask.shape == (3, 4, 20, 20)
     assert mask[2, :, :, 0].sum() == 0 and mask[2, :, :, 1:].min() == 1
     # relabelled: ids 1..K, each one connected piece
     from scipy import ndimage
+
     for i in np.unique(lab[lab > 0]):
         assert ndimage.label(lab == i)[1] == 1
 
@@ -92,5 +98,10 @@ def test_bad_input():
     with pytest.raises(ValueError, match="seed"):
         simulate_neuropil(seed=-1, **SMALL)
     with pytest.raises(ValueError, match="one shape"):
-        random_training_crop(np.zeros((4, 8, 8)), np.zeros((4, 8, 9), int), input_shape=(2, 4, 4),
-                             output_shape=(2, 4, 4), generator=torch.Generator())
+        random_training_crop(
+            np.zeros((4, 8, 8)),
+            np.zeros((4, 8, 9), int),
+            input_shape=(2, 4, 4),
+            output_shape=(2, 4, 4),
+            generator=torch.Generator(),
+        )

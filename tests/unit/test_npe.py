@@ -97,8 +97,9 @@ def test_atomic_loss_gradient_flows_and_a_constant_prior_term_cancels():
     prior = BoxUniform([-3.0], [3.0])
     theta, x = torch.randn(8, 1, generator=gen(4)), torch.randn(8, 1, generator=gen(5))
     loss = apt_atomic_loss(q, theta, x, prior_log_prob=prior.log_prob, num_atoms=5, generator=gen(6))
-    shifted = apt_atomic_loss(q, theta, x, prior_log_prob=lambda t: prior.log_prob(t) + 7.0, num_atoms=5,
-                              generator=gen(6))
+    shifted = apt_atomic_loss(
+        q, theta, x, prior_log_prob=lambda t: prior.log_prob(t) + 7.0, num_atoms=5, generator=gen(6)
+    )
     assert shifted.item() == pytest.approx(loss.item(), rel=1e-6)
     loss.backward()
     assert q.a.grad is not None and q.a.grad.abs().item() > 0
@@ -121,13 +122,13 @@ def test_restricted_posterior_rejects_outside_the_box_and_warns_on_leakage():
     assert s.shape == (4000, 1) and (s.abs() <= 1).all()
     expected = 0.5 * (math.erf(0 / math.sqrt(2)) - math.erf(-2 / math.sqrt(2)))  # P(-1 < N(1, 1) < 1)
     assert post.acceptance_rate == pytest.approx(expected, abs=0.02)
-    far = RestrictedPosterior(FixedGaussian(d=1, a=0.0, s=1.0, shift=2.5), BoxUniform([-1.0], [1.0]),
-                              torch.zeros(1))
+    far = RestrictedPosterior(FixedGaussian(d=1, a=0.0, s=1.0, shift=2.5), BoxUniform([-1.0], [1.0]), torch.zeros(1))
     with pytest.warns(RuntimeWarning, match="leakage"):
         far.sample(200, generator=gen(8))
     assert far.log_prob(torch.tensor([[2.0]])).item() == -math.inf
-    stuck = RestrictedPosterior(FixedGaussian(d=1, a=0.0, s=0.1, shift=10.0), BoxUniform([-1.0], [1.0]),
-                                torch.zeros(1), max_draws=5000)
+    stuck = RestrictedPosterior(
+        FixedGaussian(d=1, a=0.0, s=0.1, shift=10.0), BoxUniform([-1.0], [1.0]), torch.zeros(1), max_draws=5000
+    )
     with pytest.raises(RuntimeError, match="leaked"):
         stuck.sample(10, generator=gen(9))
 
@@ -154,8 +155,19 @@ def test_run_npe_on_gaussian_linear_runs_all_methods(method):
     x_o = torch.tensor([0.2])
     torch.manual_seed(0)
     q = ConditionalFlow(1, 1, kind="maf", transforms=1, hidden=(16,))
-    res = run_npe(prior, sim, x_o, density=q, n_rounds=2, simulations_per_round=[100, 60], method=method,
-                  max_steps=20, generator=gen(10), progress=False, record_samples=300)
+    res = run_npe(
+        prior,
+        sim,
+        x_o,
+        density=q,
+        n_rounds=2,
+        simulations_per_round=[100, 60],
+        method=method,
+        max_steps=20,
+        generator=gen(10),
+        progress=False,
+        record_samples=300,
+    )
     assert res.theta.shape == (160, 1) and res.x.shape == (160, 1)
     assert res.round_index.tolist() == [0] * 100 + [1] * 60
     assert len(res.rounds) == 2 and len(res.round_samples) == 2
@@ -169,8 +181,20 @@ def test_apt_recovers_the_analytic_gaussian_posterior():
     x_o = torch.tensor([0.3])
     torch.manual_seed(1)
     q = ConditionalFlow(1, 1, kind="maf", transforms=1, hidden=(16,))
-    res = run_npe(prior, sim, x_o, density=q, n_rounds=2, simulations_per_round=300, method="apt",
-                  max_steps=100, lr=3e-3, generator=gen(11), progress=False, record_samples=2000)
+    res = run_npe(
+        prior,
+        sim,
+        x_o,
+        density=q,
+        n_rounds=2,
+        simulations_per_round=300,
+        method="apt",
+        max_steps=100,
+        lr=3e-3,
+        generator=gen(11),
+        progress=False,
+        record_samples=2000,
+    )
     mean, cov = gaussian_linear_posterior(x_o, prior_var=0.1, noise_var=0.1)
     s = res.round_samples[-1][:, 0].double()
     assert float(s.mean()) == pytest.approx(float(mean[0]), abs=0.3 * math.sqrt(0.05))
@@ -181,8 +205,17 @@ def test_standardisation_comes_from_round_one_only():
     prior, sim = _gl_task()
     torch.manual_seed(2)
     q = ConditionalFlow(1, 1, kind="maf", transforms=1, hidden=(8,))
-    res = run_npe(prior, sim, torch.tensor([0.5]), density=q, n_rounds=2, simulations_per_round=100,
-                  max_steps=5, generator=gen(12), progress=False)
+    res = run_npe(
+        prior,
+        sim,
+        torch.tensor([0.5]),
+        density=q,
+        n_rounds=2,
+        simulations_per_round=100,
+        max_steps=5,
+        generator=gen(12),
+        progress=False,
+    )
     first = res.theta[res.round_index == 0]
     assert q.value_shift.item() != pytest.approx(res.theta.mean().item(), abs=1e-6)
     # the 90 training rows of round 1 set the z-scoring

@@ -22,11 +22,13 @@ def test_notebook_is_paired_and_clean(root, chapter):
     assert py.exists(), f"missing {chapter.source}"
     assert ipynb.exists(), f"missing {chapter.notebook}: run `make notebooks`"
     nb = nbformat.read(ipynb, as_version=4)
-    with_outputs = [i for i, c in enumerate(nb.cells)
-                    if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    with_outputs = [
+        i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count is not None)
+    ]
     assert not with_outputs, f"{chapter.notebook} has outputs in cells {with_outputs}: strip them"
     assert _cells(nb) == _cells(jupytext.read(py, fmt="py:percent")), (
-        f"{chapter.notebook} and {chapter.source} differ: run `make sync` or `make notebooks`")
+        f"{chapter.notebook} and {chapter.source} differ: run `make sync` or `make notebooks`"
+    )
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)

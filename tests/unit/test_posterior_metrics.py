@@ -32,7 +32,9 @@ def test_c2st_is_invariant_to_a_common_affine_rescaling():
     g = np.random.default_rng(3)
     a, b = g.normal(size=(300, 2)), g.normal(size=(300, 2)) + 0.7
     # z-scoring by the first sample's moments makes units irrelevant
-    assert c2st(a, b, folds=3, max_iter=300) == pytest.approx(c2st(100 * a + 5, 100 * b + 5, folds=3, max_iter=300), abs=1e-9)
+    assert c2st(a, b, folds=3, max_iter=300) == pytest.approx(
+        c2st(100 * a + 5, 100 * b + 5, folds=3, max_iter=300), abs=1e-9
+    )
 
 
 def test_c2st_bad_inputs():
@@ -88,7 +90,7 @@ def test_kl_from_samples_and_hpd_mass_on_gaussians():
 
     p = _gauss_grid(0.0, 1.0)
     x = np.random.default_rng(0).normal(size=(20000, 2))
-    log_q = (-0.5 * (((x - 0.5) / 1.5) ** 2).sum(1) - 2 * np.log(1.5) - np.log(2 * np.pi))
+    log_q = -0.5 * (((x - 0.5) / 1.5) ** 2).sum(1) - 2 * np.log(1.5) - np.log(2 * np.pi)
     kl, se = kl_from_samples(p.log_prob(x), log_q)
     assert kl == pytest.approx(2 * (np.log(1.5) + 1.25 / 4.5 - 0.5), abs=4 * se + 0.01)
     assert hpd_mass(x, p) == pytest.approx(0.95, abs=0.01)  # the reference's own samples

@@ -43,19 +43,35 @@ def test_update_readme_needs_markers_and_ci_results(tmp_path):
 def test_for_reading_hides_injected_parameters_and_collapses_progress_bars():
     from neuroinverse.book import for_reading
 
-    nb = {"cells": [
-        {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "outputs": [], "source": "x=1"},
-        {"cell_type": "code", "metadata": {}, "source": "fit()", "outputs": [
-            {"output_type": "stream", "name": "stderr", "text": ["train:  10%|#\rtrain:  50%|#####\r", "train: 100%|##########\n"]},
-            {"output_type": "stream", "name": "stdout", "text": "between\n"},
-            {"output_type": "stream", "name": "stderr", "text": "\rbar 10%"},
-            {"output_type": "stream", "name": "stderr", "text": "\rbar 60%"},
-            {"output_type": "stream", "name": "stderr", "text": "\rbar 100%"},
-            {"output_type": "stream", "name": "stderr", "text": "\n"},
-            {"output_type": "stream", "name": "stdout", "text": "done\nr = 0.9\n"}]},
-    ]}
+    nb = {
+        "cells": [
+            {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "outputs": [], "source": "x=1"},
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": "fit()",
+                "outputs": [
+                    {
+                        "output_type": "stream",
+                        "name": "stderr",
+                        "text": ["train:  10%|#\rtrain:  50%|#####\r", "train: 100%|##########\n"],
+                    },
+                    {"output_type": "stream", "name": "stdout", "text": "between\n"},
+                    {"output_type": "stream", "name": "stderr", "text": "\rbar 10%"},
+                    {"output_type": "stream", "name": "stderr", "text": "\rbar 60%"},
+                    {"output_type": "stream", "name": "stderr", "text": "\rbar 100%"},
+                    {"output_type": "stream", "name": "stderr", "text": "\n"},
+                    {"output_type": "stream", "name": "stdout", "text": "done\nr = 0.9\n"},
+                ],
+            },
+        ]
+    }
     out = for_reading(nb)
     assert "remove-cell" in out["cells"][0]["metadata"]["tags"]
     assert [o["text"] for o in out["cells"][1]["outputs"]] == [
-        "train: 100%|##########\n", "between\n", "bar 100%\n", "done\nr = 0.9\n"]
+        "train: 100%|##########\n",
+        "between\n",
+        "bar 100%\n",
+        "done\nr = 0.9\n",
+    ]
     assert nb["cells"][0]["metadata"]["tags"] == ["injected-parameters"]  # the input is unchanged

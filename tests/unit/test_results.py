@@ -86,8 +86,7 @@ def test_add_rejects_duplicates_and_missing_measurement():
 
 def _results(expected=()):
     res = ChapterResults(chapter_slugs()[0], _rt(), expected_not_reproduced=expected)
-    res.add(Claim("C1", "corr ≥ 0.8 | all cells", paper="0.85 (ref-code)", op=">=",
-                  threshold=0.8, measured=0.875))
+    res.add(Claim("C1", "corr ≥ 0.8 | all cells", paper="0.85 (ref-code)", op=">=", threshold=0.8, measured=0.875))
     res.add(Claim("C2", "error in band", paper="1.5", op="in", threshold=(1.0, 2.0), measured=2.5))
     res.add(Claim("C3", "paper scale", paper="0.9", op="<=", threshold=0.5, profiles=("full",)))
     return res
@@ -167,8 +166,9 @@ def test_a_claim_whose_control_passes_cannot_be_held():
     assert Claim("C", control=0.5, **kw).verdict("ci") == "inconclusive"  # the boundary passes
     # our value failing is "not reproduced" whatever the control does
     assert Claim("D", **{**kw, "measured": 0.4}, control=0.9).verdict("ci") == "not reproduced"
-    interval = Claim("E", "s", paper="p", op="in", threshold=(0.8, 1.25), measured=1.0, control=1.2,
-                     control_label="jittered")
+    interval = Claim(
+        "E", "s", paper="p", op="in", threshold=(0.8, 1.25), measured=1.0, control=1.2, control_label="jittered"
+    )
     assert interval.verdict("ci") == "inconclusive"
 
 
@@ -176,8 +176,9 @@ def test_control_needs_a_label_and_excludes_exact():
     with pytest.raises(ValueError, match="control_label"):
         Claim("A", "s", paper="p", op=">=", threshold=0.5, measured=0.9, control=0.1)
     with pytest.raises(ValueError, match="not both"):
-        Claim("A", "s", paper="p", op=">=", threshold=0.5, measured=0.9, control=0.1, control_label="x",
-              exact="identity")
+        Claim(
+            "A", "s", paper="p", op=">=", threshold=0.5, measured=0.9, control=0.1, control_label="x", exact="identity"
+        )
     with pytest.raises(ValueError, match="NaN"):
         Claim("A", "s", paper="p", op=">=", threshold=0.5, measured=0.9, control=float("nan"), control_label="x")
 
@@ -198,15 +199,28 @@ def test_require_controls_and_inconclusive_fails_check(tmp_path):
     ds = load_results(res.save(tmp_path))
     assert float(ds.control.sel(claim="B")) == 0.7 and str(ds.exact.sel(claim="C").values) == "counting identity"
     rows = {r["claim"]: r for r in scorecard_rows(tmp_path)}
-    assert rows["B"]["control"] == "0.700" and rows["C"]["control"] == "exact" and rows["B"]["verdict"] == "inconclusive"
+    assert (
+        rows["B"]["control"] == "0.700" and rows["C"]["control"] == "exact" and rows["B"]["verdict"] == "inconclusive"
+    )
     ChapterResults("deepspike", rt, expected_not_reproduced=("B",), claims=res.claims).check()
 
 
 def test_smoke_run_does_not_judge_verdicts():
     rt = Runtime(profile="full", seed=0, device=torch.device("cpu"), threads=1, smoke=True)
     res = ChapterResults("demo", rt, require_controls=True)
-    res.add(Claim("F1", "a full-only claim", paper="x", op=">=", threshold=1.0, profiles=("full",),
-                  measured=0.0, control=0.0, control_label="wrong answer"))
+    res.add(
+        Claim(
+            "F1",
+            "a full-only claim",
+            paper="x",
+            op=">=",
+            threshold=1.0,
+            profiles=("full",),
+            measured=0.0,
+            control=0.0,
+            control_label="wrong answer",
+        )
+    )
     assert res.verdicts()["F1"] == NOT_REPRODUCED
     res.check()  # a smoke run's verdicts mean nothing: not raised
     with pytest.raises(ValueError, match="control"):  # but a missing control is still refused

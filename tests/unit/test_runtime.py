@@ -161,8 +161,10 @@ def test_smoke_takes_switches_from_full_and_sizes_from_ci(monkeypatch):
         assert rt.smoke and rt.profile == "full" and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(threads)
-    cfg = rt.select(ci=dict(n=10, seeds=(0,), lr=1e-3, ablation=False, arch="small"),
-                    full=dict(n=1000, seeds=(0, 1, 2), lr=1e-4, ablation=True, arch="large"))
+    cfg = rt.select(
+        ci=dict(n=10, seeds=(0,), lr=1e-3, ablation=False, arch="small"),
+        full=dict(n=1000, seeds=(0, 1, 2), lr=1e-4, ablation=True, arch="large"),
+    )
     assert (cfg.n, cfg.seeds, cfg.lr) == (10, (0,), 1e-3)  # sizes and numbers: ci
     assert cfg.ablation is True and cfg.arch == "large"  # switches: full
 

@@ -22,10 +22,14 @@ def gen(seed=0):
 
 def table(x, y, photons, frame=None, z=None, n_frames=1):
     x = torch.as_tensor(x, dtype=torch.float64)
-    return EmitterTable(frame=torch.zeros(len(x), dtype=torch.long) if frame is None else torch.as_tensor(frame),
-                        x=x, y=torch.as_tensor(y, dtype=torch.float64),
-                        z=torch.zeros_like(x) if z is None else torch.as_tensor(z, dtype=torch.float64),
-                        photons=torch.as_tensor(photons, dtype=torch.float64), n_frames=n_frames)
+    return EmitterTable(
+        frame=torch.zeros(len(x), dtype=torch.long) if frame is None else torch.as_tensor(frame),
+        x=x,
+        y=torch.as_tensor(y, dtype=torch.float64),
+        z=torch.zeros_like(x) if z is None else torch.as_tensor(z, dtype=torch.float64),
+        photons=torch.as_tensor(photons, dtype=torch.float64),
+        n_frames=n_frames,
+    )
 
 
 def test_psf_sums_to_photons_and_matches_erf_differences():
@@ -95,8 +99,16 @@ def test_scmos_per_pixel_read_noise_map():
 
 
 def test_blinking_density_and_partial_frames():
-    t = sample_blinking(n_sequences=1, n_frames=4000, em_avg=5.0, tau=2.0, flux_mean=1000.0, flux_std=0.0,
-                        frame_shape=(20, 30), generator=gen(1))
+    t = sample_blinking(
+        n_sequences=1,
+        n_frames=4000,
+        em_avg=5.0,
+        tau=2.0,
+        flux_mean=1000.0,
+        flux_std=0.0,
+        frame_shape=(20, 30),
+        generator=gen(1),
+    )
     assert t.counts().float().mean().item() == pytest.approx(5.0, rel=0.05)
     assert t.photons.max().item() <= 1000.0 + 1e-3
     assert (t.photons < 999.0).any()  # partial first/last frames are dimmer
@@ -143,15 +155,29 @@ def test_bad_input():
     with pytest.raises(ValueError, match="pixel_size"):
         SMLMSimulator(pixel_size=(100.0, -1.0))
     with pytest.raises(ValueError, match="frame"):
-        EmitterTable(frame=torch.tensor([3]), x=torch.zeros(1), y=torch.zeros(1), z=torch.zeros(1),
-                     photons=torch.ones(1), n_frames=2)
+        EmitterTable(
+            frame=torch.tensor([3]),
+            x=torch.zeros(1),
+            y=torch.zeros(1),
+            z=torch.zeros(1),
+            photons=torch.ones(1),
+            n_frames=2,
+        )
     with pytest.raises(ValueError, match="shape"):
-        EmitterTable(frame=torch.tensor([0]), x=torch.zeros(2), y=torch.zeros(1), z=torch.zeros(1),
-                     photons=torch.ones(1), n_frames=2)
+        EmitterTable(
+            frame=torch.tensor([0]),
+            x=torch.zeros(2),
+            y=torch.zeros(1),
+            z=torch.zeros(1),
+            photons=torch.ones(1),
+            n_frames=2,
+        )
     with pytest.raises(ValueError, match="density"):
         SMLMSimulator(density=(2.0, 1.0))
     with pytest.raises(ValueError, match="photons"):
         mortensen_precision(torch.tensor([0.0]), 1.0)
     # an empty table renders background-free empty frames
-    assert render_gaussian(torch.zeros(0, dtype=torch.long), *(torch.zeros(0),) * 5, n_frames=2,
-                           shape=(3, 3)).abs().sum() == 0
+    assert (
+        render_gaussian(torch.zeros(0, dtype=torch.long), *(torch.zeros(0),) * 5, n_frames=2, shape=(3, 3)).abs().sum()
+        == 0
+    )

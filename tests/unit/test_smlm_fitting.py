@@ -24,9 +24,14 @@ def gen(seed=0):
 def spots(x, y, photons, z=None, n=None):
     x = torch.as_tensor(x, dtype=torch.float64)
     n = len(x)
-    return EmitterTable(frame=torch.arange(n), x=x, y=torch.as_tensor(y, dtype=torch.float64),
-                        z=torch.zeros(n, dtype=torch.float64) if z is None else torch.as_tensor(z, dtype=torch.float64),
-                        photons=torch.as_tensor(photons, dtype=torch.float64), n_frames=n)
+    return EmitterTable(
+        frame=torch.arange(n),
+        x=x,
+        y=torch.as_tensor(y, dtype=torch.float64),
+        z=torch.zeros(n, dtype=torch.float64) if z is None else torch.as_tensor(z, dtype=torch.float64),
+        photons=torch.as_tensor(photons, dtype=torch.float64),
+        n_frames=n,
+    )
 
 
 def test_noiseless_spot_recovered_exactly():
@@ -61,8 +66,7 @@ def test_noisy_spots_reach_the_cramer_rao_bound():
 
 
 def test_detection_and_pipeline_on_sparse_frames():
-    sim = SMLMSimulator(frame_shape=(32, 32), density=0.3, flux_mean=3000, flux_std=0, background=(20, 20),
-                        tau=1.0)
+    sim = SMLMSimulator(frame_shape=(32, 32), density=0.3, flux_mean=3000, flux_std=0, background=(20, 20), tau=1.0)
     b = sim.sample(1, 20, generator=gen(3))
     frames = b.frames[0]
     f, r, c = detect_spots(frames)
@@ -76,8 +80,14 @@ def test_detection_and_pipeline_on_sparse_frames():
 
 
 def test_calibrate_psf_recovers_width_from_true_emitters():
-    sim = SMLMSimulator(frame_shape=(20, 20), density=1.0, flux_mean=3000, flux_std=300, background=(20, 30),
-                        psf=GaussianPSF(sigma0=1.25))
+    sim = SMLMSimulator(
+        frame_shape=(20, 20),
+        density=1.0,
+        flux_mean=3000,
+        flux_std=300,
+        background=(20, 30),
+        psf=GaussianPSF(sigma0=1.25),
+    )
     b = sim.sample(1, 10, generator=gen(4))
     s0, trace = calibrate_psf(b.frames[0], b.truth, background=b.background[0], psf=GaussianPSF(1.0), n_iter=15)
     assert s0 == pytest.approx(1.25, rel=0.03) and trace[0] == pytest.approx(1.0) and len(trace) > 3
@@ -90,14 +100,25 @@ def test_bad_input():
     with pytest.raises(ValueError, match="n_frames, H, W"):
         fit_frames(torch.zeros(1, 2, 8, 8), psf=psf)
     with pytest.raises(ValueError, match="size"):
-        extract_rois(torch.zeros(1, 8, 8), torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long),
-                     torch.zeros(1, dtype=torch.long), size=6)
+        extract_rois(
+            torch.zeros(1, 8, 8),
+            torch.zeros(1, dtype=torch.long),
+            torch.zeros(1, dtype=torch.long),
+            torch.zeros(1, dtype=torch.long),
+            size=6,
+        )
     with pytest.raises(ValueError, match="rois"):
         fit_gaussian_mle(torch.zeros(2, 5, 7), psf=psf)
     with pytest.raises(ValueError, match="empty"):
         calibrate_psf(torch.zeros(2, 8, 8), EmitterTable.empty(2), background=torch.ones(2))
-    neg = EmitterTable(frame=torch.zeros(1, dtype=torch.long), x=torch.ones(1), y=torch.ones(1), z=torch.zeros(1),
-                       photons=-torch.ones(1), n_frames=1)
+    neg = EmitterTable(
+        frame=torch.zeros(1, dtype=torch.long),
+        x=torch.ones(1),
+        y=torch.ones(1),
+        z=torch.zeros(1),
+        photons=-torch.ones(1),
+        n_frames=1,
+    )
     with pytest.raises(ValueError, match="negative photon"):
         calibrate_psf(torch.zeros(1, 8, 8), neg, background=torch.ones(1))
     assert not math.isnan(float(fit_gaussian_mle(torch.zeros(0, 5, 5), psf=psf).params.sum()))

@@ -39,12 +39,14 @@ def test_student_t_mixture_log_prob_matches_scipy():
     S = torch.tensor([[[1.0, 0.3], [0.3, 0.5]], [[2.0, -0.4], [-0.4, 1.0]]])
     mix = StudentTMixture(w, m, S, dof=3)
     th = torch.tensor([[0.5, 0.5], [3.0, -2.0], [10.0, 10.0]])
-    ref = np.log(sum(float(w[k]) * stats.multivariate_t(m[k].numpy(), S[k].numpy(), df=3).pdf(th.numpy())
-                     for k in range(2)))
+    ref = np.log(
+        sum(float(w[k]) * stats.multivariate_t(m[k].numpy(), S[k].numpy(), df=3).pdf(th.numpy()) for k in range(2))
+    )
     assert np.allclose(mix.log_prob(th).numpy(), ref, atol=1e-6)
     gauss = StudentTMixture(w, m, S, dof=None)
-    ref_g = np.log(sum(float(w[k]) * stats.multivariate_normal(m[k].numpy(), S[k].numpy()).pdf(th.numpy())
-                       for k in range(2)))
+    ref_g = np.log(
+        sum(float(w[k]) * stats.multivariate_normal(m[k].numpy(), S[k].numpy()).pdf(th.numpy()) for k in range(2))
+    )
     assert np.allclose(gauss.log_prob(th).numpy(), ref_g, atol=1e-6)
 
 
@@ -127,10 +129,17 @@ def test_snpe_b_recovers_the_conjugate_posterior():
 def test_weighted_and_unweighted_branch_from_one_round():
     prior = gaussian_linear_prior(1, prior_var=4.0)
     torch.manual_seed(0)
-    w, u = weighted_and_unweighted(prior, TOY_SIM, torch.tensor([1.5]),
-                                   MDN(1, 1, n_components=1, hidden=(8,), bayesian=True), n_simulations=200,
-                                   generator=torch.Generator().manual_seed(0), epochs=2, batch_size=100,
-                                   progress=False)
+    w, u = weighted_and_unweighted(
+        prior,
+        TOY_SIM,
+        torch.tensor([1.5]),
+        MDN(1, 1, n_components=1, hidden=(8,), bayesian=True),
+        n_simulations=200,
+        generator=torch.Generator().manual_seed(0),
+        epochs=2,
+        batch_size=100,
+        progress=False,
+    )
     assert torch.equal(w.rounds[0].theta, u.rounds[0].theta)
     assert w.density is not u.density
     assert torch.equal(u.rounds[1].weights, torch.ones(200))
@@ -146,8 +155,16 @@ def test_failures_are_resampled_counted_and_predicted():
         return x
 
     torch.manual_seed(0)
-    run = SNPEB(prior, sim, torch.tensor([0.0]), MDN(1, 1, n_components=1, hidden=(8,), bayesian=False),
-                failures="classifier", epochs=3, batch_size=50, progress=False)
+    run = SNPEB(
+        prior,
+        sim,
+        torch.tensor([0.0]),
+        MDN(1, 1, n_components=1, hidden=(8,), bayesian=False),
+        failures="classifier",
+        epochs=3,
+        batch_size=50,
+        progress=False,
+    )
     rec = run.run_round(200, generator=torch.Generator().manual_seed(0))
     assert rec.theta.shape == (200, 1) and torch.isfinite(rec.x).all()
     assert rec.n_simulated == 200 + rec.n_bad and rec.n_bad > 20
@@ -200,12 +217,18 @@ def test_empty_budget_raises():
 
 
 def test_simulator_returning_wrong_shape_raises():
-    run = SNPEB(gaussian_linear_prior(1), lambda th, generator=None: torch.zeros(th.shape[0], 2),
-                torch.zeros(1), _q(), progress=False)
+    run = SNPEB(
+        gaussian_linear_prior(1),
+        lambda th, generator=None: torch.zeros(th.shape[0], 2),
+        torch.zeros(1),
+        _q(),
+        progress=False,
+    )
     with pytest.raises(ValueError, match="simulator"):
         run.run_round(10)
-    run = SNPEB(gaussian_linear_prior(1), lambda th, generator=None: torch.zeros(3, 1),
-                torch.zeros(1), _q(), progress=False)
+    run = SNPEB(
+        gaussian_linear_prior(1), lambda th, generator=None: torch.zeros(3, 1), torch.zeros(1), _q(), progress=False
+    )
     with pytest.raises(ValueError, match="simulator"):
         run.run_round(10)
 
@@ -233,8 +256,12 @@ def test_nan_parameters_in_weights_raise():
 
 def test_bad_settings_raise():
     prior = gaussian_linear_prior(1)
-    for kw, match in ((dict(failures="ignore"), "failures"), (dict(kernel="box"), "kernel"),
-                      (dict(prior_mixin=1.5), "prior_mixin"), (dict(epochs=0), "epochs")):
+    for kw, match in (
+        (dict(failures="ignore"), "failures"),
+        (dict(kernel="box"), "kernel"),
+        (dict(prior_mixin=1.5), "prior_mixin"),
+        (dict(epochs=0), "epochs"),
+    ):
         with pytest.raises(ValueError, match=match):
             SNPEB(prior, TOY_SIM, torch.zeros(1), _q(), **kw)
     with pytest.raises(ValueError, match="dof"):
@@ -253,16 +280,18 @@ def test_snpe_a_correction_equals_q_times_prior_over_proposal_on_a_grid(gaussian
     """Closed form against the pointwise product q·p/p̃, normalised numerically (1-D, K = 2)."""
     from neuroinverse.inference.snpe import StudentTMixture, snpe_a_correction
 
-    q = StudentTMixture(torch.tensor([0.3, 0.7]), torch.tensor([[-1.0], [0.8]]),
-                        torch.tensor([[[0.30]], [[0.20]]]), dof=None)
+    q = StudentTMixture(
+        torch.tensor([0.3, 0.7]), torch.tensor([[-1.0], [0.8]]), torch.tensor([[[0.30]], [[0.20]]]), dof=None
+    )
     m0, S0 = torch.tensor([0.2]), torch.tensor([[1.5]])
     prior = dict(prior_mean=torch.tensor([0.5]), prior_cov=torch.tensor([[4.0]])) if gaussian_prior else {}
     post = snpe_a_correction(q, m0, S0, **prior)
     grid = torch.linspace(-6, 6, 6001, dtype=torch.float64)[:, None]
     log_target = q.log_prob(grid) - StudentTMixture(torch.ones(1), m0[None], S0[None], dof=None).log_prob(grid)
     if gaussian_prior:
-        log_target = log_target + StudentTMixture(torch.ones(1), prior["prior_mean"][None], prior["prior_cov"][None],
-                                                  dof=None).log_prob(grid)
+        log_target = log_target + StudentTMixture(
+            torch.ones(1), prior["prior_mean"][None], prior["prior_cov"][None], dof=None
+        ).log_prob(grid)
     expected = _grid_density(log_target, grid)
     got = post.log_prob(grid).exp()
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
@@ -293,8 +322,9 @@ def test_snpe_a_correction_fails_clearly():
     with pytest.raises(ValueError, match="not positive definite"):
         snpe_a_correction(q, torch.zeros(1), torch.tensor([[0.5]]))  # proposal narrower than q
     with pytest.raises(ValueError, match="Gaussian mixture"):
-        snpe_a_correction(StudentTMixture(torch.ones(1), torch.zeros(1, 1), torch.tensor([[[1.0]]])),
-                          torch.zeros(1), torch.eye(1))
+        snpe_a_correction(
+            StudentTMixture(torch.ones(1), torch.zeros(1, 1), torch.tensor([[[1.0]]])), torch.zeros(1), torch.eye(1)
+        )
     with pytest.raises(ValueError, match="proposal_mean"):
         snpe_a_correction(q, torch.zeros(2), torch.eye(1))
     with pytest.raises(ValueError, match="both prior_mean and prior_cov"):
@@ -325,8 +355,17 @@ def test_defensive_mixture_bounds_the_weights_by_one_over_alpha(alpha):
 def test_continual_learning_keeps_round_two_closer_to_round_one():
     prior = gaussian_linear_prior(1, prior_var=4.0)
     torch.manual_seed(0)
-    first = SNPEB(prior, TOY_SIM, torch.tensor([1.5]), MDN(1, 1, n_components=1, hidden=(8,), bayesian=True),
-                  prior_mixin=0.1, epochs=20, batch_size=100, lr=3e-3, progress=False)
+    first = SNPEB(
+        prior,
+        TOY_SIM,
+        torch.tensor([1.5]),
+        MDN(1, 1, n_components=1, hidden=(8,), bayesian=True),
+        prior_mixin=0.1,
+        epochs=20,
+        batch_size=100,
+        lr=3e-3,
+        progress=False,
+    )
     gen = torch.Generator().manual_seed(0)
     first.run_round(300, generator=gen)
     before = first.density.posterior_snapshot()["mean"]

@@ -25,10 +25,13 @@ def test_spike_count_factor():
     assert spike_count_factor(0.5 * s, s) == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (torch.full((1, 10), float("nan")), "NaN"),
-    (torch.zeros(1, 9), "same shape"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (torch.full((1, 10), float("nan")), "NaN"),
+        (torch.zeros(1, 9), "same shape"),
+    ],
+)
 def test_metrics_bad_input(bad, match):
     s = torch.zeros(1, 10)
     s[0, 3] = 1

@@ -127,15 +127,27 @@ def _set_params(model, values):
     with torch.no_grad():
         for name, (transform, value) in values.items():
             x = value.to(torch.float32)
-            inv = {"sigmoid": lambda v: torch.log(v / (1 - v)), "softplus": lambda v: torch.log(torch.expm1(v)),
-                   "identity": lambda v: v}[transform]
+            inv = {
+                "sigmoid": lambda v: torch.log(v / (1 - v)),
+                "softplus": lambda v: torch.log(torch.expm1(v)),
+                "identity": lambda v: v,
+            }[transform]
             getattr(model, name)[:] = inv(x)
 
 
 def _inverse_params(model, p):
-    _set_params(model, dict(g=("sigmoid", p["gamma"]), e=("softplus", p["eta"]), z=("softplus", p["zeta"]),
-                            d_max=("identity", p["d_max"]), k=("sigmoid", p["kappa"]),
-                            a=("softplus", p["alpha"]), beta=("identity", p["beta"])))
+    _set_params(
+        model,
+        dict(
+            g=("sigmoid", p["gamma"]),
+            e=("softplus", p["eta"]),
+            z=("softplus", p["zeta"]),
+            d_max=("identity", p["d_max"]),
+            k=("sigmoid", p["kappa"]),
+            a=("softplus", p["alpha"]),
+            beta=("identity", p["beta"]),
+        ),
+    )
 
 
 def test_saturating_model_with_true_parameters_reproduces_the_simulator():
@@ -163,8 +175,9 @@ def test_vae_trains_with_the_saturating_model():
 
     d = simulate_saturating(1, 600, rate_hz=2.0, generator=torch.Generator().manual_seed(0))
     vae = SpikeVAE(FactorisedSpikeCNN((4,), (9,), 5), SaturatingCalciumModel(1), buffers=(50, 25))
-    h = train_spike_vae(vae, make_snippets(d.fluorescence, 200, 100), n_steps=5, batch_size=2,
-                        n_samples=4, progress=False)
+    h = train_spike_vae(
+        vae, make_snippets(d.fluorescence, 200, 100), n_steps=5, batch_size=2, n_samples=4, progress=False
+    )
     assert len(h.loss) == 5 and all(math.isfinite(x) for x in h.loss)
 
 
@@ -215,14 +228,23 @@ def test_spine_model_with_true_parameters_reproduces_the_simulator():
     from neuroinverse.inference.spike_vae import SpineCalciumModel
     from neuroinverse.simulators.calcium import simulate_spines
 
-    d = simulate_spines(2, 300, n_spines=3, sigma=0.0, bap_rate_hz=3.0, syn_rate_hz=3.0,
-                        generator=torch.Generator().manual_seed(0))
+    d = simulate_spines(
+        2, 300, n_spines=3, sigma=0.0, bap_rate_hz=3.0, syn_rate_hz=3.0, generator=torch.Generator().manual_seed(0)
+    )
     assert d.fluorescence.shape == d.spikes.shape == (2, 4, 300)
     p = d.params
     m = SpineCalciumModel(2, n_spines=3)
-    _set_params(m, dict(g_b=("sigmoid", p["gamma_b"]), g_s=("sigmoid", p["gamma_s"]),
-                        a_d=("softplus", p["alpha_d"]), a_b=("softplus", p["a_b"]),
-                        a_s=("softplus", p["a_s"]), beta=("identity", p["beta"])))
+    _set_params(
+        m,
+        dict(
+            g_b=("sigmoid", p["gamma_b"]),
+            g_s=("sigmoid", p["gamma_s"]),
+            a_d=("softplus", p["alpha_d"]),
+            a_b=("softplus", p["a_b"]),
+            a_s=("softplus", p["a_s"]),
+            beta=("identity", p["beta"]),
+        ),
+    )
     assert torch.allclose(m.mean(d.spikes, torch.tensor([0, 1])), d.fluorescence, atol=1e-4)
     # the dendrite sees only bAPs: a synaptic spike leaves channel 0 unchanged
     s2 = d.spikes.clone()

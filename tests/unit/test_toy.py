@@ -106,8 +106,7 @@ def test_grid_reference_samples_match_exact_posterior():
     assert torch.allclose(ref.mean(0), exact.mean(0), atol=0.02)
     assert torch.allclose(ref.std(0), exact.std(0), atol=0.02)
     # fraction in the lower-left crescent
-    assert float((ref.sum(1) < 0).double().mean()) == pytest.approx(float((exact.sum(1) < 0).double().mean()),
-                                                                     abs=0.02)
+    assert float((ref.sum(1) < 0).double().mean()) == pytest.approx(float((exact.sum(1) < 0).double().mean()), abs=0.02)
     assert ref.shape == (20000, 2) and (ref.abs() <= 1).all()
 
 

@@ -26,8 +26,16 @@ def _problem(seed=0):
 
 def test_fit_reduces_loss_and_records_history():
     model, opt, sched, loss_fn = _problem()
-    h = fit(loss_fn, module=model, optimizers=opt, schedulers=sched, n_steps=200, progress=False,
-            eval_fn=lambda: {"one": 1.0}, eval_every=50)
+    h = fit(
+        loss_fn,
+        module=model,
+        optimizers=opt,
+        schedulers=sched,
+        n_steps=200,
+        progress=False,
+        eval_fn=lambda: {"one": 1.0},
+        eval_every=50,
+    )
     assert len(h.loss) == 200 and h.steps == list(range(200))
     assert sum(h.loss[-20:]) / 20 < 0.2 * sum(h.loss[:20]) / 20
     assert h.eval_steps == [50, 100, 150, 200]
@@ -49,14 +57,33 @@ def test_resume_after_interruption_gives_identical_parameters(tmp_path):
 
     ckpt = tmp_path / "run.pt"
     with pytest.raises(KeyboardInterrupt):
-        fit(interrupted, module=model, optimizers=opt, schedulers=sched, n_steps=30, seed=3,
-            checkpoint=ckpt, checkpoint_every=5, progress=False)
+        fit(
+            interrupted,
+            module=model,
+            optimizers=opt,
+            schedulers=sched,
+            n_steps=30,
+            seed=3,
+            checkpoint=ckpt,
+            checkpoint_every=5,
+            progress=False,
+        )
     assert ckpt.exists()
 
     # A fresh process: new objects, differently initialised, resumed from step 15.
     model2, opt2, sched2, loss_fn2 = _problem(seed=99)
-    h = fit(loss_fn2, module=model2, optimizers=opt2, schedulers=sched2, n_steps=30, seed=3,
-            checkpoint=ckpt, checkpoint_every=5, resume=True, progress=False)
+    h = fit(
+        loss_fn2,
+        module=model2,
+        optimizers=opt2,
+        schedulers=sched2,
+        n_steps=30,
+        seed=3,
+        checkpoint=ckpt,
+        checkpoint_every=5,
+        resume=True,
+        progress=False,
+    )
     assert h.steps == list(range(30))
     for a, b in zip(ref.parameters(), model2.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -66,8 +93,9 @@ def test_resume_after_interruption_gives_identical_parameters(tmp_path):
 
 def test_resume_without_checkpoint_file_starts_from_scratch(tmp_path):
     model, opt, _, loss_fn = _problem()
-    h = fit(loss_fn, module=model, optimizers=opt, n_steps=3, checkpoint=tmp_path / "none.pt",
-            resume=True, progress=False)
+    h = fit(
+        loss_fn, module=model, optimizers=opt, n_steps=3, checkpoint=tmp_path / "none.pt", resume=True, progress=False
+    )
     assert h.steps == [0, 1, 2]
 
 
@@ -76,16 +104,18 @@ def test_gradient_clipping_bounds_the_update():
     mod = nn.Module()
     mod.p = p
     opt = torch.optim.SGD([p], lr=1.0)
-    fit(lambda s, g: (1000.0 * p).sum(), module=mod, optimizers=opt, n_steps=1, clip_norm=0.5,
-        progress=False)
+    fit(lambda s, g: (1000.0 * p).sum(), module=mod, optimizers=opt, n_steps=1, clip_norm=0.5, progress=False)
     assert torch.linalg.vector_norm(p.detach()) == pytest.approx(0.5, rel=1e-5)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(n_steps=-1), "n_steps"),
-    (dict(n_steps=2, clip_norm=0.0), "clip_norm"),
-    (dict(n_steps=2, checkpoint_every=5), "checkpoint"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(n_steps=-1), "n_steps"),
+        (dict(n_steps=2, clip_norm=0.0), "clip_norm"),
+        (dict(n_steps=2, checkpoint_every=5), "checkpoint"),
+    ],
+)
 def test_bad_arguments_raise(kw, match):
     model, opt, _, loss_fn = _problem()
     with pytest.raises(ValueError, match=match):
@@ -95,8 +125,7 @@ def test_bad_arguments_raise(kw, match):
 def test_non_finite_loss_raises():
     model, opt, _, _ = _problem()
     with pytest.raises(FloatingPointError):
-        fit(lambda s, g: model[0].weight.sum() * float("nan"), module=model, optimizers=opt,
-            n_steps=1, progress=False)
+        fit(lambda s, g: model[0].weight.sum() * float("nan"), module=model, optimizers=opt, n_steps=1, progress=False)
 
 
 class _RunsCode:
@@ -110,5 +139,13 @@ def test_resume_refuses_a_checkpoint_that_would_run_code(tmp_path):
     torch.save({"step": 3, "module": _RunsCode()}, ckpt)
     model, opt, sched, loss_fn = _problem()
     with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported"):
-        fit(loss_fn, module=model, optimizers=opt, schedulers=sched, n_steps=5, progress=False,
-            checkpoint=ckpt, resume=True)
+        fit(
+            loss_fn,
+            module=model,
+            optimizers=opt,
+            schedulers=sched,
+            n_steps=5,
+            progress=False,
+            checkpoint=ckpt,
+            resume=True,
+        )

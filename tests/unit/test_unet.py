@@ -7,8 +7,18 @@ from neuroinverse.models import UNet
 
 
 def _mala_tiny(base_channels=8):
-    return UNet(1, 3, dims=3, base_channels=base_channels, depth=2, channel_multiplier=2, downsample=(1, 2, 2),
-                kernel_size=[(1, 3, 3), (3, 3, 3)], padding="valid", final_activation="sigmoid")
+    return UNet(
+        1,
+        3,
+        dims=3,
+        base_channels=base_channels,
+        depth=2,
+        channel_multiplier=2,
+        downsample=(1, 2, 2),
+        kernel_size=[(1, 3, 3), (3, 3, 3)],
+        padding="valid",
+        final_activation="sigmoid",
+    )
 
 
 def test_2d_same_shapes_and_params():
@@ -42,8 +52,9 @@ def test_3d_valid_mala_tiny_geometry():
 
 
 def test_3d_valid_three_levels_anisotropic():
-    net = UNet(1, 3, dims=3, base_channels=4, depth=3, channel_multiplier=3,
-               downsample=[(1, 3, 3), (1, 3, 3)], padding="valid")
+    net = UNet(
+        1, 3, dims=3, base_channels=4, depth=3, channel_multiplier=3, downsample=[(1, 3, 3), (1, 3, 3)], padding="valid"
+    )
     shape = net.valid_input_shape((4, 10, 10))
     out = net.output_shape(shape)
     assert all(o >= 4 for o in out[:1]) and all(o >= 10 for o in out[1:])
@@ -64,8 +75,10 @@ def test_valid_output_is_centred_translation_equivariant():
 
 def test_gradients_flow_to_every_parameter():
     torch.manual_seed(2)
-    for net, x in ((UNet(1, 2, dims=2, base_channels=4), torch.randn(2, 1, 16, 16)),
-                   (_mala_tiny(base_channels=2), torch.randn(1, 1, 6, 22, 22))):
+    for net, x in (
+        (UNet(1, 2, dims=2, base_channels=4), torch.randn(2, 1, 16, 16)),
+        (_mala_tiny(base_channels=2), torch.randn(1, 1, 6, 22, 22)),
+    ):
         x.requires_grad_(True)
         net(x).sum().backward()
         assert x.grad is not None and x.grad.abs().sum() > 0

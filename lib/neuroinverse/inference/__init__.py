@@ -1,17 +1,29 @@
 """Inference methods and their classical baselines, each with its losses and training.
 
-* :mod:`~neuroinverse.inference.abc`: Rejection approximate Bayesian computation (ABC), the classical SBI baseline.
-* :mod:`~neuroinverse.inference.acquisition`: Acquisition for emulator networks: where to simulate next.
-* :mod:`~neuroinverse.inference.active_learning`: Active learning with emulator networks: the loop, and posterior samples from the ensemble.
-* :mod:`~neuroinverse.inference.decode`: DECODE, the method: targets, loss, post-processing, training and evaluation.
-* :mod:`~neuroinverse.inference.deconvolution`: Classical spike-inference baselines: OASIS deconvolution and a discrete-time Gibbs sampler.
-* :mod:`~neuroinverse.inference.emulators`: Likelihood-free inference with ensembles of emulator networks and active acquisition.
-* :mod:`~neuroinverse.inference.fused_flows`: All members of an emulator ensemble in one batched pass: a speed-up with the same densities.
-* :mod:`~neuroinverse.inference.npe`: Neural posterior estimation: single-round NPE, sequential APT (SNPE-C), SNPE-B and naive SNPE.
-* :mod:`~neuroinverse.inference.smlm_fitting`: Classical SMLM fitting: local-maximum detection plus per-spot Gaussian maximum likelihood.
-* :mod:`~neuroinverse.inference.snpe`: SNPE-B: importance-weighted sequential neural posterior estimation (delfi style).
-* :mod:`~neuroinverse.inference.spike_vae`: Amortised variational inference of spikes from calcium traces (DeepSpike).
-* :mod:`~neuroinverse.inference.supervised`: Supervised spike inference: the recognition CNN trained on true spikes (an upper bound).
+* :mod:`~neuroinverse.inference.abc`: Rejection approximate Bayesian computation (ABC), the
+  classical SBI baseline.
+* :mod:`~neuroinverse.inference.acquisition`: Acquisition for emulator networks: where to simulate
+  next.
+* :mod:`~neuroinverse.inference.active_learning`: Active learning with emulator networks: the loop,
+  and posterior samples from the ensemble.
+* :mod:`~neuroinverse.inference.decode`: DECODE, the method: targets, loss, post-processing,
+  training and evaluation.
+* :mod:`~neuroinverse.inference.deconvolution`: Classical spike-inference baselines: OASIS
+  deconvolution and a discrete-time Gibbs sampler.
+* :mod:`~neuroinverse.inference.emulators`: Likelihood-free inference with ensembles of emulator
+  networks and active acquisition.
+* :mod:`~neuroinverse.inference.fused_flows`: All members of an emulator ensemble in one batched
+  pass: a speed-up with the same densities.
+* :mod:`~neuroinverse.inference.npe`: Neural posterior estimation: single-round NPE, sequential APT
+  (SNPE-C), SNPE-B and naive SNPE.
+* :mod:`~neuroinverse.inference.smlm_fitting`: Classical SMLM fitting: local-maximum detection plus
+  per-spot Gaussian maximum likelihood.
+* :mod:`~neuroinverse.inference.snpe`: SNPE-B: importance-weighted sequential neural posterior
+  estimation (delfi style).
+* :mod:`~neuroinverse.inference.spike_vae`: Amortised variational inference of spikes from calcium
+  traces (DeepSpike).
+* :mod:`~neuroinverse.inference.supervised`: Supervised spike inference: the recognition CNN trained
+  on true spikes (an upper bound).
 
 Chapters import from here (``from neuroinverse.inference import ...``).
 """

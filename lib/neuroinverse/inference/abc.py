@@ -34,8 +34,9 @@ class ABCResult:
     n_simulations: int
 
 
-def simulate_checked(simulator: Callable, theta: torch.Tensor, *, generator: torch.Generator | None,
-                     x_dim: int | None = None) -> torch.Tensor:
+def simulate_checked(
+    simulator: Callable, theta: torch.Tensor, *, generator: torch.Generator | None, x_dim: int | None = None
+) -> torch.Tensor:
     """Call ``simulator(theta, generator=generator)`` and check its output.
 
     Raises ``ValueError`` naming ``simulator`` if it does not return an ``(n, d_x)`` tensor
@@ -45,8 +46,10 @@ def simulate_checked(simulator: Callable, theta: torch.Tensor, *, generator: tor
     if not isinstance(x, torch.Tensor):
         x = as_tensor(x, "simulator output")
     if x.ndim != 2 or x.shape[0] != theta.shape[0]:
-        raise ValueError(f"simulator must return x of shape (n, d_x) with n = {theta.shape[0]} rows (one per "
-                         f"theta); got {tuple(x.shape)}")
+        raise ValueError(
+            f"simulator must return x of shape (n, d_x) with n = {theta.shape[0]} rows (one per "
+            f"theta); got {tuple(x.shape)}"
+        )
     if x_dim is not None and x.shape[1] != x_dim:
         raise ValueError(f"simulator returned x with {x.shape[1]} columns, expected {x_dim}")
     return x.float()
@@ -63,9 +66,18 @@ def sample_prior_checked(prior, n: int, *, generator: torch.Generator | None) ->
     return theta.float()
 
 
-def rejection_abc(prior, simulator: Callable, x_o, *, n_simulations: int, n_keep: int | None = None,
-                  quantile: float | None = None, generator: torch.Generator | None = None,
-                  z_score: bool = True, batch_size: int = 100_000) -> ABCResult:
+def rejection_abc(
+    prior,
+    simulator: Callable,
+    x_o,
+    *,
+    n_simulations: int,
+    n_keep: int | None = None,
+    quantile: float | None = None,
+    generator: torch.Generator | None = None,
+    z_score: bool = True,
+    batch_size: int = 100_000,
+) -> ABCResult:
     """Rejection ABC with a nearest-neighbour acceptance rule.
 
     Args:
@@ -84,8 +96,9 @@ def rejection_abc(prior, simulator: Callable, x_o, *, n_simulations: int, n_keep
         :class:`ABCResult` with the accepted θ sorted by distance.
     """
     if not isinstance(n_simulations, int) or n_simulations < 1:
-        raise ValueError(f"n_simulations must be a positive integer (an empty budget cannot be used); "
-                         f"got {n_simulations!r}")
+        raise ValueError(
+            f"n_simulations must be a positive integer (an empty budget cannot be used); got {n_simulations!r}"
+        )
     if (n_keep is None) == (quantile is None):
         raise ValueError("give exactly one of n_keep and quantile")
     if n_keep is not None and (not isinstance(n_keep, int) or not 1 <= n_keep <= n_simulations):
@@ -120,8 +133,9 @@ def rejection_abc(prior, simulator: Callable, x_o, *, n_simulations: int, n_keep
     return ABCResult(theta=theta[idx], distances=d, x_scale=scale, n_simulations=n_simulations)
 
 
-def resample_with_jitter(samples, n: int, *, bandwidth: float | None = None, prior=None,
-                         generator: torch.Generator | None = None) -> torch.Tensor:
+def resample_with_jitter(
+    samples, n: int, *, bandwidth: float | None = None, prior=None, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Draw ``n`` samples from a Gaussian kernel density estimate of ``samples`` ``(k, d)``.
 
     Rows are drawn uniformly with replacement and perturbed by N(0, (h·σ_j)²) per dimension,

@@ -109,8 +109,7 @@ def alpha_info_mc(cross_log_probs) -> torch.Tensor:
     Returns:
         ``(n,)`` float64 in nats.
     """
-    lq = cross_log_probs if isinstance(cross_log_probs, torch.Tensor) else as_tensor(cross_log_probs,
-                                                                                     "cross_log_probs")
+    lq = cross_log_probs if isinstance(cross_log_probs, torch.Tensor) else as_tensor(cross_log_probs, "cross_log_probs")
     lq = lq.double().cpu()
     if lq.ndim != 4 or lq.shape[0] != lq.shape[1] or lq.shape[0] < 2:
         raise ValueError(f"cross_log_probs must have shape (M, M, n, S) with M >= 2; got {tuple(lq.shape)}")
@@ -123,9 +122,14 @@ def alpha_info_mc(cross_log_probs) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 # candidates and batch selection
 # ---------------------------------------------------------------------------------------------
-def generate_candidates(prior, n: int, *, prior_fraction: float = 0.5,
-                        posterior_sampler: Callable[[int, torch.Generator | None], torch.Tensor] | None = None,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
+def generate_candidates(
+    prior,
+    n: int,
+    *,
+    prior_fraction: float = 0.5,
+    posterior_sampler: Callable[[int, torch.Generator | None], torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Candidate parameters ``(n, d)``: ``prior_fraction`` from the prior, the rest from the posterior.
 
     Args:
@@ -158,8 +162,7 @@ def generate_candidates(prior, n: int, *, prior_fraction: float = 0.5,
     return torch.cat(parts)
 
 
-def select_batch(candidates, scores, batch_size: int, *, exclusion_radius: float = 0.0,
-                 scale=None) -> torch.Tensor:
+def select_batch(candidates, scores, batch_size: int, *, exclusion_radius: float = 0.0, scale=None) -> torch.Tensor:
     """Greedy batch selection: take the best-scoring candidate, exclude its neighbours, repeat.
 
     A candidate is excluded once it lies within ``exclusion_radius`` (Euclidean distance
@@ -206,5 +209,7 @@ def select_batch(candidates, scores, batch_size: int, *, exclusion_radius: float
             return torch.tensor(chosen, dtype=torch.long)
         free &= ((cand - cand[i]) ** 2).sum(1) > radius**2
         free[i] = False
-    raise ValueError(f"only {len(chosen)} of {cand.shape[0]} candidates lie farther than exclusion_radius="
-                     f"{radius} from each other; batch_size={batch_size} needs more candidates or a smaller radius")
+    raise ValueError(
+        f"only {len(chosen)} of {cand.shape[0]} candidates lie farther than exclusion_radius="
+        f"{radius} from each other; batch_size={batch_size} needs more candidates or a smaller radius"
+    )

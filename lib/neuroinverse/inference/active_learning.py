@@ -45,9 +45,18 @@ ACQUISITIONS: tuple[str, ...] = ("post", "info", "prior")
 # ---------------------------------------------------------------------------------------------
 # posterior samples from the ensemble
 # ---------------------------------------------------------------------------------------------
-def posterior_samples(ensemble: EmulatorEnsemble, prior, x_o, n: int, *, method: str = "grid",
-                      grid_points: int = 200, init=None, mcmc: dict[str, Any] | None = None,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def posterior_samples(
+    ensemble: EmulatorEnsemble,
+    prior,
+    x_o,
+    n: int,
+    *,
+    method: str = "grid",
+    grid_points: int = 200,
+    init=None,
+    mcmc: dict[str, Any] | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """``n`` samples ``(n, d)`` from the emulated posterior p(θ) q̄(x_o | θ).
 
     Args:
@@ -115,16 +124,33 @@ class ActiveLearningResult:
         return self.theta[mask]
 
 
-def run_active_learning(prior, simulator: Callable, x_o, *, ensemble: EmulatorEnsemble | None = None, acquisition: str = "post",
-                        n_initial: int = 20, n_rounds: int = 6, batch_size: int = 30, n_candidates: int = 2000,
-                        prior_fraction: float = 0.5, explore_fraction: float = 0.0,
-                        exclusion_radius: float = 0.05, info_samples: int = 16, info_estimator: str = "moment",
-                        train: dict[str, Any] | None = None, initial_train: dict[str, Any] | None = None,
-                        posterior_method: str = "grid", grid_points: int = 200,
-                        mcmc: dict[str, Any] | None = None, generator: torch.Generator | None = None,
-                        callback: Callable[[int, ActiveLearningResult], Any] | None = None,
-                        start: ActiveLearningResult | None = None, progress: bool = True,
-                        desc: str | None = None) -> ActiveLearningResult:
+def run_active_learning(
+    prior,
+    simulator: Callable,
+    x_o,
+    *,
+    ensemble: EmulatorEnsemble | None = None,
+    acquisition: str = "post",
+    n_initial: int = 20,
+    n_rounds: int = 6,
+    batch_size: int = 30,
+    n_candidates: int = 2000,
+    prior_fraction: float = 0.5,
+    explore_fraction: float = 0.0,
+    exclusion_radius: float = 0.05,
+    info_samples: int = 16,
+    info_estimator: str = "moment",
+    train: dict[str, Any] | None = None,
+    initial_train: dict[str, Any] | None = None,
+    posterior_method: str = "grid",
+    grid_points: int = 200,
+    mcmc: dict[str, Any] | None = None,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int, ActiveLearningResult], Any] | None = None,
+    start: ActiveLearningResult | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+) -> ActiveLearningResult:
     """Emulator-based inference with active acquisition (Lueckmann et al. 2018, the algorithm).
 
     Round 0 simulates ``n_initial`` prior draws and trains the ensemble. Each of the
@@ -173,8 +199,9 @@ def run_active_learning(prior, simulator: Callable, x_o, *, ensemble: EmulatorEn
     if acquisition not in ACQUISITIONS:
         raise ValueError(f"acquisition must be one of {ACQUISITIONS}; got {acquisition!r}")
     if not isinstance(n_initial, (int, np.integer)) or isinstance(n_initial, bool) or n_initial < 2:
-        raise ValueError(f"n_initial must be an integer >= 2 (an empty budget cannot train an emulator); "
-                         f"got {n_initial!r}")
+        raise ValueError(
+            f"n_initial must be an integer >= 2 (an empty budget cannot train an emulator); got {n_initial!r}"
+        )
     n_rounds = check_positive_int(n_rounds, "n_rounds", minimum=0)
     batch_size = check_positive_int(batch_size, "batch_size")
     if n_rounds and acquisition != "prior":
@@ -198,29 +225,51 @@ def run_active_learning(prior, simulator: Callable, x_o, *, ensemble: EmulatorEn
         if (start.ensemble.theta_dim, start.ensemble.x_dim) != (ensemble.theta_dim, ensemble.x_dim):
             raise ValueError("start's ensemble and ensemble must have the same dimensions")
         ensemble = copy.deepcopy(start.ensemble)
-        res = ActiveLearningResult(ensemble=ensemble, theta=start.theta.clone(), x=start.x.clone(),
-                                   round=start.round.clone(), fits=list(start.fits), snapshots=list(start.snapshots),
-                                   candidates=list(start.candidates))
+        res = ActiveLearningResult(
+            ensemble=ensemble,
+            theta=start.theta.clone(),
+            x=start.x.clone(),
+            round=start.round.clone(),
+            fits=list(start.fits),
+            snapshots=list(start.snapshots),
+            candidates=list(start.candidates),
+        )
         first = int(start.round.max()) + 1
     else:
         theta = sample_prior_checked(prior, int(n_initial), generator=generator)
         x = simulate_checked(simulator, theta, generator=generator, x_dim=ensemble.x_dim).cpu()
         if not torch.isfinite(x).all():
             raise ValueError("simulator returned NaN or infinite data for the initial design")
-        res = ActiveLearningResult(ensemble=ensemble, theta=theta, x=x,
-                                   round=torch.zeros(theta.shape[0], dtype=torch.long))
+        res = ActiveLearningResult(
+            ensemble=ensemble, theta=theta, x=x, round=torch.zeros(theta.shape[0], dtype=torch.long)
+        )
         first = 0
     scale = prior.std.reshape(-1)
-    bar = tqdm(range(first, first + n_rounds + (first == 0)), desc=desc or f"active learning ({acquisition})",
-               disable=not progress)
+    bar = tqdm(
+        range(first, first + n_rounds + (first == 0)),
+        desc=desc or f"active learning ({acquisition})",
+        disable=not progress,
+    )
     for r in bar:
         if r > 0:
-            new, cand = _acquire(res, prior, x_o, acquisition=acquisition, batch_size=batch_size,
-                           n_candidates=n_candidates, prior_fraction=prior_fraction,
-                           explore_fraction=explore_fraction, exclusion_radius=exclusion_radius, scale=scale,
-                           info_samples=info_samples, info_estimator=info_estimator,
-                           posterior_method=posterior_method, grid_points=grid_points, mcmc=mcmc,
-                           generator=generator)
+            new, cand = _acquire(
+                res,
+                prior,
+                x_o,
+                acquisition=acquisition,
+                batch_size=batch_size,
+                n_candidates=n_candidates,
+                prior_fraction=prior_fraction,
+                explore_fraction=explore_fraction,
+                exclusion_radius=exclusion_radius,
+                scale=scale,
+                info_samples=info_samples,
+                info_estimator=info_estimator,
+                posterior_method=posterior_method,
+                grid_points=grid_points,
+                mcmc=mcmc,
+                generator=generator,
+            )
             res.candidates.append(cand)
             x_new = simulate_checked(simulator, new, generator=generator, x_dim=ensemble.x_dim).cpu()
             if not torch.isfinite(x_new).all():
@@ -232,17 +281,32 @@ def run_active_learning(prior, simulator: Callable, x_o, *, ensemble: EmulatorEn
         kw.pop("seed", None)
         log = ensemble.fit(res.theta, res.x, seed=base_seed * 1000 + r, **kw)
         res.fits.append(log)
-        bar.set_postfix(sims=res.theta.shape[0], steps=log.steps,
-                        val_nll=f"{float(np.nanmean(log.best_val_nll)):.3g}")
+        bar.set_postfix(sims=res.theta.shape[0], steps=log.steps, val_nll=f"{float(np.nanmean(log.best_val_nll)):.3g}")
         if callback is not None:
             res.snapshots.append(callback(r, res))
     bar.close()
     return res
 
 
-def _acquire(res: ActiveLearningResult, prior, x_o, *, acquisition, batch_size, n_candidates, prior_fraction,
-             explore_fraction, exclusion_radius, scale, info_samples, info_estimator, posterior_method, grid_points,
-             mcmc, generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _acquire(
+    res: ActiveLearningResult,
+    prior,
+    x_o,
+    *,
+    acquisition,
+    batch_size,
+    n_candidates,
+    prior_fraction,
+    explore_fraction,
+    exclusion_radius,
+    scale,
+    info_samples,
+    info_estimator,
+    posterior_method,
+    grid_points,
+    mcmc,
+    generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``batch_size`` parameters to simulate next (one round of acquisition), and the candidates."""
     if acquisition == "prior":
         return sample_prior_checked(prior, batch_size, generator=generator), torch.zeros(0, prior.dim)
@@ -256,16 +320,26 @@ def _acquire(res: ActiveLearningResult, prior, x_o, *, acquisition, batch_size, 
     mc = {k: v for k, v in (mcmc or {}).items() if k != "n_chains"}
 
     def post_sampler(k: int, g: torch.Generator | None) -> torch.Tensor:
-        return posterior_samples(ens, prior, x_o, k, method=posterior_method, grid_points=grid_points, init=init,
-                                 mcmc=mc, generator=g)
+        return posterior_samples(
+            ens, prior, x_o, k, method=posterior_method, grid_points=grid_points, init=init, mcmc=mc, generator=g
+        )
 
-    cand = generate_candidates(prior, n_candidates, prior_fraction=prior_fraction,
-                               posterior_sampler=post_sampler if prior_fraction < 1 else None, generator=generator)
-    scores = ens.acquisition(acquisition, cand, x_o, prior, n_samples=info_samples, estimator=info_estimator,
-                             generator=generator)
+    cand = generate_candidates(
+        prior,
+        n_candidates,
+        prior_fraction=prior_fraction,
+        posterior_sampler=post_sampler if prior_fraction < 1 else None,
+        generator=generator,
+    )
+    scores = ens.acquisition(
+        acquisition, cand, x_o, prior, n_samples=info_samples, estimator=info_estimator, generator=generator
+    )
     n_explore = int(round(explore_fraction * batch_size))
-    idx = select_batch(cand, scores, batch_size - n_explore, exclusion_radius=exclusion_radius, scale=scale) \
-        if batch_size > n_explore else torch.zeros(0, dtype=torch.long)
+    idx = (
+        select_batch(cand, scores, batch_size - n_explore, exclusion_radius=exclusion_radius, scale=scale)
+        if batch_size > n_explore
+        else torch.zeros(0, dtype=torch.long)
+    )
     parts = [cand[idx]]
     if n_explore:
         parts.append(sample_prior_checked(prior, n_explore, generator=generator))

@@ -64,8 +64,9 @@ class DecodeTargets:
     bg: torch.Tensor
 
 
-def make_targets(labels: EmitterTable, background: torch.Tensor, *, frames: torch.Tensor,
-                 scales: DecodeScales, three_d: bool = False) -> DecodeTargets:
+def make_targets(
+    labels: EmitterTable, background: torch.Tensor, *, frames: torch.Tensor, scales: DecodeScales, three_d: bool = False
+) -> DecodeTargets:
     """Pad the labelled emitters of the frames ``frames`` into :class:`DecodeTargets`.
 
     Args:
@@ -89,7 +90,9 @@ def make_targets(labels: EmitterTable, background: torch.Tensor, *, frames: torc
     vals = torch.stack(cols, 1)[sel][order].float()
     counts = torch.bincount(row, minlength=B)
     M = max(int(counts.max()) if B else 0, 1)
-    slot = torch.arange(row.numel(), device=row.device) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+    slot = torch.arange(row.numel(), device=row.device) - torch.repeat_interleave(
+        torch.cumsum(counts, 0) - counts, counts
+    )
     u = torch.zeros(B, M, vals.shape[1], device=vals.device)
     mask = torch.zeros(B, M, dtype=torch.bool, device=vals.device)
     u[row, slot] = vals
@@ -97,8 +100,9 @@ def make_targets(labels: EmitterTable, background: torch.Tensor, *, frames: torc
     return DecodeTargets(u=u, mask=mask, bg=(background[frames] / scales.bg_max).float())
 
 
-def decode_loss(out: Mapping[str, torch.Tensor], targets: DecodeTargets, *, count_weight: str = "max1",
-                reduce: bool = True) -> torch.Tensor | dict[str, torch.Tensor]:
+def decode_loss(
+    out: Mapping[str, torch.Tensor], targets: DecodeTargets, *, count_weight: str = "max1", reduce: bool = True
+) -> torch.Tensor | dict[str, torch.Tensor]:
     """The DECODE loss (paper, Methods, "Loss function").
 
     Per frame with ``E`` true emitters ``u_e`` and pixels ``k``:
@@ -131,8 +135,9 @@ def decode_loss(out: Mapping[str, torch.Tensor], targets: DecodeTargets, *, coun
     l_count = 0.5 * (E - mu_c) ** 2 / var_c + 0.5 * torch.log(var_c) + _LOG_SQRT_2PI
     l_count = l_count * (E.clamp_min(1.0) if count_weight == "max1" else E)
     # mixture components at every pixel: means in target units
-    cy, cx = torch.meshgrid(torch.arange(H, device=p.device, dtype=p.dtype),
-                            torch.arange(W, device=p.device, dtype=p.dtype), indexing="ij")
+    cy, cx = torch.meshgrid(
+        torch.arange(H, device=p.device, dtype=p.dtype), torch.arange(W, device=p.device, dtype=p.dtype), indexing="ij"
+    )
     mean = out["mean"]
     mean = torch.cat([mean[:, :1], mean[:, 1:2] + cx, mean[:, 2:3] + cy, mean[:, 3:]], 1).flatten(2)  # (B, D, K)
     sig = out["sigma"].flatten(2)  # (B, D, K)
@@ -185,18 +190,27 @@ def mixture_sigma(out: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.
     w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
     res = []
     for ch, shift in ((1, d_col), (2, d_row)):
-        mu = F.unfold(out["mean"][:, ch:ch + 1], 3, padding=1) + shift[None, :, None]
-        sd = F.unfold(out["sigma"][:, ch:ch + 1], 3, padding=1)
+        mu = F.unfold(out["mean"][:, ch : ch + 1], 3, padding=1) + shift[None, :, None]
+        sd = F.unfold(out["sigma"][:, ch : ch + 1], 3, padding=1)
         mbar = (w * mu).sum(1, keepdim=True)
         var = (w * (sd**2 + (mu - mbar) ** 2)).sum(1)
         res.append(var.sqrt().reshape(B, 1, H, W))
     return res[0], res[1]
 
 
-def post_process(out: Mapping[str, torch.Tensor], *, scales: DecodeScales, raw_th: float = 0.5,
-                 split_th: float = 0.6, frame_index: torch.Tensor | None = None,
-                 n_frames: int | None = None, sigma_readout: str = "pixel") -> EmitterTable:
-    """Spatial integration of the detection map into localisations (paper, Methods; reference code's "spatial integration").
+def post_process(
+    out: Mapping[str, torch.Tensor],
+    *,
+    scales: DecodeScales,
+    raw_th: float = 0.5,
+    split_th: float = 0.6,
+    frame_index: torch.Tensor | None = None,
+    n_frames: int | None = None,
+    sigma_readout: str = "pixel",
+) -> EmitterTable:
+    """Spatial integration of the detection map into localisations.
+
+    Paper, Methods; the reference code's "spatial integration".
 
     1. candidates: pixels with ``p > raw_th`` that are the maximum of their 3×3 neighbourhood,
        and other pixels with ``p > split_th`` (to resolve emitters in adjacent pixels);
@@ -242,11 +256,20 @@ def post_process(out: Mapping[str, torch.Tensor], *, scales: DecodeScales, raw_t
         z = mean[b, 3, r, c] * scales.z_max if three_d else torch.zeros_like(x)
         fi = torch.arange(B, device=p.device) if frame_index is None else frame_index.to(p.device)
         return EmitterTable(
-            frame=fi[b], x=x, y=y, z=z, photons=mean[b, 0, r, c] * scales.phot_max,
-            n_frames=int(n_frames if n_frames is not None else B), pixel_size=scales.pixel_size,
-            prob=agg[b, 0, r, c], sigma_x=sig[b, 1, r, c], sigma_y=sig[b, 2, r, c],
+            frame=fi[b],
+            x=x,
+            y=y,
+            z=z,
+            photons=mean[b, 0, r, c] * scales.phot_max,
+            n_frames=int(n_frames if n_frames is not None else B),
+            pixel_size=scales.pixel_size,
+            prob=agg[b, 0, r, c],
+            sigma_x=sig[b, 1, r, c],
+            sigma_y=sig[b, 2, r, c],
             sigma_z=sig[b, 3, r, c] * scales.z_max if three_d else torch.zeros_like(x),
-            sigma_photons=sig[b, 0, r, c] * scales.phot_max, background=out["bg"][b, 0, r, c] * scales.bg_max)
+            sigma_photons=sig[b, 0, r, c] * scales.phot_max,
+            background=out["bg"][b, 0, r, c] * scales.bg_max,
+        )
 
 
 def window_batch(frames: torch.Tensor, n_frames: int) -> torch.Tensor:
@@ -261,7 +284,9 @@ def window_batch(frames: torch.Tensor, n_frames: int) -> torch.Tensor:
     """
     B, T, H, W = frames.shape
     h = n_frames // 2
-    idx = (torch.arange(T, device=frames.device)[:, None] + torch.arange(-h, h + 1, device=frames.device)).clamp(0, T - 1)
+    idx = (torch.arange(T, device=frames.device)[:, None] + torch.arange(-h, h + 1, device=frames.device)).clamp(
+        0, T - 1
+    )
     return frames[:, idx].reshape(B * T, n_frames, H, W)
 
 
@@ -303,8 +328,15 @@ def predict(net: DecodeNet, frames: torch.Tensor, *, batch_size: int = 64) -> di
     return {k: torch.cat(v) for k, v in outs.items()}
 
 
-def localise(net: DecodeNet, frames: torch.Tensor, *, pixel_size=None, raw_th: float = 0.5,
-             split_th: float = 0.6, batch_size: int = 64) -> EmitterTable:
+def localise(
+    net: DecodeNet,
+    frames: torch.Tensor,
+    *,
+    pixel_size=None,
+    raw_th: float = 0.5,
+    split_th: float = 0.6,
+    batch_size: int = 64,
+) -> EmitterTable:
     """:func:`predict` then :func:`post_process`: frames → localisations.
 
     Args:
@@ -317,11 +349,16 @@ def localise(net: DecodeNet, frames: torch.Tensor, *, pixel_size=None, raw_th: f
         Localisations with ``frame = b · T + t``.
     """
     if pixel_size is not None:
-        px = (float(pixel_size), float(pixel_size)) if isinstance(pixel_size, (int, float)) else tuple(
-            float(v) for v in pixel_size)
+        px = (
+            (float(pixel_size), float(pixel_size))
+            if isinstance(pixel_size, (int, float))
+            else tuple(float(v) for v in pixel_size)
+        )
         if px != tuple(net.scales.pixel_size):
-            raise ValueError(f"pixel_size {px} nm of the frames differs from the network's "
-                             f"{net.scales.pixel_size} nm: retrain or resample")
+            raise ValueError(
+                f"pixel_size {px} nm of the frames differs from the network's "
+                f"{net.scales.pixel_size} nm: retrain or resample"
+            )
     seq = _as_sequences(frames)
     out = predict(net, seq, batch_size=batch_size)
     return post_process(out, scales=net.scales, raw_th=raw_th, split_th=split_th)
@@ -378,9 +415,17 @@ class TrainingWindows:
         return self.frames[sl], DecodeTargets(u=self.targets.u[sl, :M], mask=mask[:, :M], bg=self.targets.bg[sl])
 
 
-def simulate_windows(simulators: SMLMSimulator | Sequence[SMLMSimulator], *, n_steps: int, batch_size: int,
-                     scales: DecodeScales, three_d: bool = False, generator: torch.Generator | None = None,
-                     device="cpu", chunk: int = 2048) -> TrainingWindows:
+def simulate_windows(
+    simulators: SMLMSimulator | Sequence[SMLMSimulator],
+    *,
+    n_steps: int,
+    batch_size: int,
+    scales: DecodeScales,
+    three_d: bool = False,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    chunk: int = 2048,
+) -> TrainingWindows:
     """Simulate the training windows of ``n_steps`` steps at once (vectorised, in chunks).
 
     Each step's batch holds ``batch_size`` independent 3-frame sequences split evenly across
@@ -417,19 +462,36 @@ def simulate_windows(simulators: SMLMSimulator | Sequence[SMLMSimulator], *, n_s
     # interleave the simulators step by step: [sim 0's windows of step s, sim 1's, ...]
     frames = torch.cat(frames, 1).flatten(0, 1)
     M = max(t.u.shape[1] for t in tgts)
-    u = torch.cat([F.pad(t.u, (0, 0, 0, M - t.u.shape[1])).reshape(n_steps, n, M, -1)
-                   for t, n in zip(tgts, sizes, strict=True)], 1).flatten(0, 1)
-    mask = torch.cat([F.pad(t.mask, (0, M - t.mask.shape[1])).reshape(n_steps, n, M)
-                      for t, n in zip(tgts, sizes, strict=True)], 1).flatten(0, 1)
+    u = torch.cat(
+        [F.pad(t.u, (0, 0, 0, M - t.u.shape[1])).reshape(n_steps, n, M, -1) for t, n in zip(tgts, sizes, strict=True)],
+        1,
+    ).flatten(0, 1)
+    mask = torch.cat(
+        [F.pad(t.mask, (0, M - t.mask.shape[1])).reshape(n_steps, n, M) for t, n in zip(tgts, sizes, strict=True)], 1
+    ).flatten(0, 1)
     bg = torch.cat([t.bg.reshape(n_steps, n) for t, n in zip(tgts, sizes, strict=True)], 1).flatten()
     return TrainingWindows(frames=frames, targets=DecodeTargets(u=u, mask=mask, bg=bg), batch_size=batch_size)
 
 
-def train_decode(net: DecodeNet, simulators: SMLMSimulator | Sequence[SMLMSimulator] | TrainingWindows, *,
-                 n_steps: int, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
-                 clip_norm: float | None = 1.0, lr_step: int = 0, lr_gamma: float = 0.9,
-                 count_weight: str = "max1", seed: int = 0, eval_fn=None, eval_every: int = 0,
-                 sim_steps: int = 64, progress: bool = True, desc: str = "DECODE") -> History:
+def train_decode(
+    net: DecodeNet,
+    simulators: SMLMSimulator | Sequence[SMLMSimulator] | TrainingWindows,
+    *,
+    n_steps: int,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    clip_norm: float | None = 1.0,
+    lr_step: int = 0,
+    lr_gamma: float = 0.9,
+    count_weight: str = "max1",
+    seed: int = 0,
+    eval_fn=None,
+    eval_every: int = 0,
+    sim_steps: int = 64,
+    progress: bool = True,
+    desc: str = "DECODE",
+) -> History:
     """Train ``net`` on simulated windows (paper, Methods; reference code's training defaults).
 
     Every step uses ``batch_size`` fresh, independent 3-frame sequences (split evenly across
@@ -461,14 +523,16 @@ def train_decode(net: DecodeNet, simulators: SMLMSimulator | Sequence[SMLMSimula
             raise ValueError("simulators must hold at least one SMLMSimulator")
         for s in sims:
             if tuple(s.pixel_size) != tuple(net.scales.pixel_size):
-                raise ValueError(f"simulator pixel_size {s.pixel_size} nm differs from the network's "
-                                 f"{net.scales.pixel_size} nm")
+                raise ValueError(
+                    f"simulator pixel_size {s.pixel_size} nm differs from the network's {net.scales.pixel_size} nm"
+                )
         _batch_sizes(batch_size, len(sims))
         if sim_steps < 1:
             raise ValueError(f"sim_steps must be positive; got {sim_steps!r}")
     dev = next(net.parameters()).device
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay,
-                            **({"fused": True} if dev.type in ("cpu", "cuda") else {}))
+    opt = torch.optim.AdamW(
+        net.parameters(), lr=lr, weight_decay=weight_decay, **({"fused": True} if dev.type in ("cpu", "cuda") else {})
+    )
     sched = [torch.optim.lr_scheduler.StepLR(opt, lr_step, lr_gamma)] if lr_step else []
     cache: dict[int, TrainingWindows] = {}
 
@@ -480,8 +544,15 @@ def train_decode(net: DecodeNet, simulators: SMLMSimulator | Sequence[SMLMSimula
             if k not in cache:
                 cache.clear()
                 n = min(sim_steps, n_steps - k * sim_steps)
-                cache[k] = simulate_windows(sims, n_steps=n, batch_size=batch_size, scales=net.scales,
-                                            three_d=net.three_d, generator=gen, device=dev)
+                cache[k] = simulate_windows(
+                    sims,
+                    n_steps=n,
+                    batch_size=batch_size,
+                    scales=net.scales,
+                    three_d=net.three_d,
+                    generator=gen,
+                    device=dev,
+                )
             x, tg = cache[k].batch(step - k * sim_steps)
         x, tg = x.to(dev), DecodeTargets(u=tg.u.to(dev), mask=tg.mask.to(dev), bg=tg.bg.to(dev))
         if net.n_frames == 1:
@@ -489,12 +560,29 @@ def train_decode(net: DecodeNet, simulators: SMLMSimulator | Sequence[SMLMSimula
         terms = decode_loss(net(x), tg, count_weight=count_weight, reduce=False)
         return terms["total"].mean(), {k: float(v.detach().mean()) for k, v in terms.items() if k != "total"}
 
-    return fit(loss_fn, module=net, optimizers=opt, schedulers=sched, n_steps=n_steps, clip_norm=clip_norm,
-               seed=seed, eval_fn=eval_fn, eval_every=eval_every, progress=progress, desc=desc)
+    return fit(
+        loss_fn,
+        module=net,
+        optimizers=opt,
+        schedulers=sched,
+        n_steps=n_steps,
+        clip_norm=clip_norm,
+        seed=seed,
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        progress=progress,
+        desc=desc,
+    )
 
 
-def precision_recall_sweep(out: Mapping[str, torch.Tensor], truth: EmitterTable, *, scales: DecodeScales,
-                           thresholds: Sequence[float], split_th: float = 0.6) -> dict[str, list[float]]:
+def precision_recall_sweep(
+    out: Mapping[str, torch.Tensor],
+    truth: EmitterTable,
+    *,
+    scales: DecodeScales,
+    thresholds: Sequence[float],
+    split_th: float = 0.6,
+) -> dict[str, list[float]]:
     """Precision, recall and Jaccard index of :func:`post_process` at each ``raw_th``.
 
     Args:
@@ -509,10 +597,15 @@ def precision_recall_sweep(out: Mapping[str, torch.Tensor], truth: EmitterTable,
     """
     res: dict[str, list[float]] = dict(threshold=[], precision=[], recall=[], jaccard=[])
     for th in thresholds:
-        loc = post_process(out, scales=scales, raw_th=float(th), split_th=max(split_th, float(th)),
-                           n_frames=truth.n_frames)
+        loc = post_process(
+            out, scales=scales, raw_th=float(th), split_th=max(split_th, float(th)), n_frames=truth.n_frames
+        )
         s = localisation_scores(loc, truth)
-        for k, v in (("threshold", float(th)), ("precision", s.precision), ("recall", s.recall),
-                     ("jaccard", s.jaccard)):
+        for k, v in (
+            ("threshold", float(th)),
+            ("precision", s.precision),
+            ("recall", s.recall),
+            ("jaccard", s.jaccard),
+        ):
             res[k].append(v)
     return res

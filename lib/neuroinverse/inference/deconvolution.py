@@ -39,8 +39,9 @@ def oasis_deconvolve(traces, *, gamma=None) -> tuple[np.ndarray, np.ndarray]:
     """
     from oasis.functions import deconvolve
 
-    y = check_finite(check_ndim(as_tensor(traces, "traces", dtype=torch.float64), "traces", 2,
-                                "(traces, frames)"), "traces").numpy()
+    y = check_finite(
+        check_ndim(as_tensor(traces, "traces", dtype=torch.float64), "traces", 2, "(traces, frames)"), "traces"
+    ).numpy()
     if gamma is not None:
         gamma = np.asarray(gamma, dtype=float)
         if gamma.shape != (y.shape[0],) or ((gamma <= 0) | (gamma >= 1)).any():
@@ -55,9 +56,21 @@ def oasis_deconvolve(traces, *, gamma=None) -> tuple[np.ndarray, np.ndarray]:
     return out, used
 
 
-def gibbs_spikes(traces, *, gamma, alpha, beta, sigma, prior_rate: float = 0.015, n_sweeps: int = 20,
-                 burn_in: int | None = None, generator: np.random.Generator | int = 0,
-                 kernel_tol: float = 1e-4, max_shift: int = 3, progress: bool = False) -> np.ndarray:
+def gibbs_spikes(
+    traces,
+    *,
+    gamma,
+    alpha,
+    beta,
+    sigma,
+    prior_rate: float = 0.015,
+    n_sweeps: int = 20,
+    burn_in: int | None = None,
+    generator: np.random.Generator | int = 0,
+    kernel_tol: float = 1e-4,
+    max_shift: int = 3,
+    progress: bool = False,
+) -> np.ndarray:
     """Posterior spike probabilities under M1 by single-site Gibbs sampling.
 
     Flipping s_t changes the noiseless trace by h = α γ^k (k ≥ 0). With r the residual
@@ -77,8 +90,9 @@ def gibbs_spikes(traces, *, gamma, alpha, beta, sigma, prior_rate: float = 0.015
     Returns:
         ``(N, T)`` fraction of kept sweeps with a spike at each frame.
     """
-    f = check_finite(check_ndim(as_tensor(traces, "traces", dtype=torch.float64), "traces", 2,
-                                "(traces, frames)"), "traces").numpy()
+    f = check_finite(
+        check_ndim(as_tensor(traces, "traces", dtype=torch.float64), "traces", 2, "(traces, frames)"), "traces"
+    ).numpy()
     N, T = f.shape
     par = {}
     for name, v in dict(gamma=gamma, alpha=alpha, beta=beta, sigma=sigma).items():
@@ -111,7 +125,7 @@ def gibbs_spikes(traces, *, gamma, alpha, beta, sigma, prior_rate: float = 0.015
     for sweep in tqdm(range(n_sweeps), desc="Gibbs sweeps", disable=not progress):
         u = np.log(rng.random((N, T)))
         for t in range(T):
-            win = resid[:, t:t + L]
+            win = resid[:, t : t + L]
             cur = s[:, t]
             r0 = win + cur[:, None] * h  # residual without a spike at t
             l_eff = min(L, T - t)
@@ -119,7 +133,7 @@ def gibbs_spikes(traces, *, gamma, alpha, beta, sigma, prior_rate: float = 0.015
             logit = (dot - 0.5 * hh_full[rows, l_eff - 1]) * inv_var + log_prior_odds
             # s_t = 1 with probability sigmoid(logit): compare log u with log sigmoid(logit)
             new = (u[:, t] < -np.logaddexp(0.0, -logit)).astype(float)
-            resid[:, t:t + L] = r0 - new[:, None] * h
+            resid[:, t : t + L] = r0 - new[:, None] * h
             s[:, t] = new
         if max_shift > 0:
             _shift_moves(s, resid, h, inv_var, max_shift, rng)
@@ -128,8 +142,9 @@ def gibbs_spikes(traces, *, gamma, alpha, beta, sigma, prior_rate: float = 0.015
     return counts / (n_sweeps - burn_in)
 
 
-def _shift_moves(s: np.ndarray, resid: np.ndarray, h: np.ndarray, inv_var: np.ndarray,
-                 max_shift: int, rng: np.random.Generator) -> None:
+def _shift_moves(
+    s: np.ndarray, resid: np.ndarray, h: np.ndarray, inv_var: np.ndarray, max_shift: int, rng: np.random.Generator
+) -> None:
     """One Metropolis pass proposing to move each spike by ±1..max_shift frames (in place).
 
     The spike count is unchanged, so the prior cancels; the acceptance ratio is the
@@ -153,16 +168,16 @@ def _shift_moves(s: np.ndarray, resid: np.ndarray, h: np.ndarray, inv_var: np.nd
         ok &= s[rows, np.clip(dest, 0, T - 1)] == 0
         if not ok.any():
             continue
-        win = pad[:, t:t + W]  # original frames [t - max_shift, t + L + max_shift)
+        win = pad[:, t : t + W]  # original frames [t - max_shift, t + L + max_shift)
         v = np.zeros_like(win)
-        v[:, max_shift:max_shift + L] += h  # the spike at t is removed: residual grows by h
+        v[:, max_shift : max_shift + L] += h  # the spike at t is removed: residual grows by h
         for n in np.where(ok)[0]:
             o = max_shift + d[n]
-            v[n, o:o + L] -= h[n]
+            v[n, o : o + L] -= h[n]
         dlog = -(2 * np.einsum("nw,nw->n", win, v) + np.einsum("nw,nw->n", v, v)) * 0.5 * inv_var
         acc = ok & (log_u[:, t] < dlog)
         if acc.any():
-            pad[acc, t:t + W] = win[acc] + v[acc]
+            pad[acc, t : t + W] = win[acc] + v[acc]
             s[acc, t] = 0
             s[acc, dest[acc]] = 1
-    resid[:] = pad[:, max_shift:max_shift + resid.shape[1]]
+    resid[:] = pad[:, max_shift : max_shift + resid.shape[1]]

@@ -99,8 +99,9 @@ class EmulatorEnsemble(nn.Module):
         (3, 2, 2)
     """
 
-    def __init__(self, members: Sequence[ConditionalDensity], *, log_density_cap: float | None | str = "auto",
-                 fused: bool = True):
+    def __init__(
+        self, members: Sequence[ConditionalDensity], *, log_density_cap: float | None | str = "auto", fused: bool = True
+    ):
         super().__init__()
         members = list(members)
         if not members:
@@ -206,8 +207,17 @@ class EmulatorEnsemble(nn.Module):
         return mean, cov
 
     # -- acquisition -----------------------------------------------------------------------
-    def acquisition(self, kind: str, theta, x_o, prior, *, n_samples: int = 16,
-                    estimator: str = "moment", generator: torch.Generator | None = None) -> torch.Tensor:
+    def acquisition(
+        self,
+        kind: str,
+        theta,
+        x_o,
+        prior,
+        *,
+        n_samples: int = 16,
+        estimator: str = "moment",
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Score candidate parameters, shape ``(n,)`` float64 (higher = simulate there first).
 
         Args:
@@ -245,9 +255,21 @@ class EmulatorEnsemble(nn.Module):
         return out.reshape(M, M, n, S).double()
 
     # -- training --------------------------------------------------------------------------
-    def fit(self, theta, x, *, max_steps: int = 300, batch_size: int = 64, lr: float = 1e-3,
-            val_fraction: float = 0.1, patience: int = 50, eval_every: int = 10, bootstrap: bool = False,
-            clip_norm: float | None = 5.0, seed: int = 0) -> FitLog:
+    def fit(
+        self,
+        theta,
+        x,
+        *,
+        max_steps: int = 300,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        val_fraction: float = 0.1,
+        patience: int = 50,
+        eval_every: int = 10,
+        bootstrap: bool = False,
+        clip_norm: float | None = 5.0,
+        seed: int = 0,
+    ) -> FitLog:
         """Train every member by maximum likelihood on all simulations ``(θ, x)`` so far.
 
         Warm start: the members continue from their current weights (a fresh Adam optimiser
@@ -374,13 +396,19 @@ class EmulatorEnsemble(nn.Module):
                 return -sum(self._member_log_prob(m, x[idx[m]], theta[idx[m]]).mean() for m in range(M))
 
             def run_steps(k: int, chunk_seed: int) -> None:
-                fit_loop(loss_fn, module=self, optimizers=opt, n_steps=k, clip_norm=clip_norm, seed=chunk_seed,
-                         progress=False)
+                fit_loop(
+                    loss_fn,
+                    module=self,
+                    optimizers=opt,
+                    n_steps=k,
+                    clip_norm=clip_norm,
+                    seed=chunk_seed,
+                    progress=False,
+                )
 
             def val_nll() -> list[float]:
                 with torch.no_grad():
-                    return [float(-self._member_log_prob(m, x[val_idx[m]], theta[val_idx[m]]).mean())
-                            for m in range(M)]
+                    return [float(-self._member_log_prob(m, x[val_idx[m]], theta[val_idx[m]]).mean()) for m in range(M)]
 
             best_state = [copy.deepcopy(mb.state_dict()) for mb in self.members]
 
@@ -419,10 +447,19 @@ class EmulatorEnsemble(nn.Module):
         return FitLog(steps=done, best_val_nll=best, best_step=best_step, stopped_early=stopped)
 
 
-def make_flow_ensemble(theta_dim: int, x_dim: int, *, n_members: int = 5, kind: str = "maf",
-                       transforms: int = 2, hidden: Sequence[int] = (32, 32), activation: type[nn.Module] = nn.ReLU,
-                       seed: int = 0, device: str | torch.device = "cpu",
-                       log_density_cap: float | None | str = "auto") -> EmulatorEnsemble:
+def make_flow_ensemble(
+    theta_dim: int,
+    x_dim: int,
+    *,
+    n_members: int = 5,
+    kind: str = "maf",
+    transforms: int = 2,
+    hidden: Sequence[int] = (32, 32),
+    activation: type[nn.Module] = nn.ReLU,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    log_density_cap: float | None | str = "auto",
+) -> EmulatorEnsemble:
     """An ensemble of M conditional flows q_m(x | θ) with independent initialisations.
 
     Member ``m`` is initialised under ``torch.manual_seed(seed · 1000 + m)`` inside a forked
@@ -445,6 +482,9 @@ def make_flow_ensemble(theta_dim: int, x_dim: int, *, n_members: int = 5, kind: 
     for m in range(n_members):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed) * 1000 + m)
-            members.append(ConditionalFlow(x_dim, theta_dim, kind=kind, transforms=transforms, hidden=hidden,
-                                           activation=activation))
+            members.append(
+                ConditionalFlow(
+                    x_dim, theta_dim, kind=kind, transforms=transforms, hidden=hidden, activation=activation
+                )
+            )
     return EmulatorEnsemble(members, log_density_cap=log_density_cap).to(device)

@@ -78,8 +78,9 @@ class ForeachAdam:
     ``torch._dynamo`` (about 2 s of CPU time in a chapter that never compiles anything).
     """
 
-    def __init__(self, params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8):
+    def __init__(
+        self, params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ):
         self.params, self.lr, self.betas, self.eps = params, float(lr), betas, float(eps)
         self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
         self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
@@ -123,8 +124,15 @@ class FusedFlows:
     to one pass per member.
     """
 
-    def __init__(self, members: Sequence[ConditionalFlow], transforms: list[tuple[bool, list[tuple]]],
-                 params: list[list[torch.Tensor]], slope: float, base_loc: torch.Tensor, base_scale: torch.Tensor):
+    def __init__(
+        self,
+        members: Sequence[ConditionalFlow],
+        transforms: list[tuple[bool, list[tuple]]],
+        params: list[list[torch.Tensor]],
+        slope: float,
+        base_loc: torch.Tensor,
+        base_scale: torch.Tensor,
+    ):
         self.members = list(members)
         self.transforms = transforms  # per transform: (uses the value?, ops)
         self.params = params  # per member, its parameters in the order the ops index them
@@ -186,7 +194,8 @@ class FusedFlows:
         first = structures[0]
         for s, plist in zip(structures[1:], params[1:], strict=True):
             if len(s) != len(first) or any(
-                    u != u0 or len(ops) != len(ops0) for (u, ops), (u0, ops0) in zip(s, first, strict=True)):
+                u != u0 or len(ops) != len(ops0) for (u, ops), (u0, ops0) in zip(s, first, strict=True)
+            ):
                 return None
             for (_, ops), (_, ops0) in zip(s, first, strict=True):
                 for op, op0 in zip(ops, ops0, strict=True):
@@ -194,8 +203,9 @@ class FusedFlows:
                         return None
                     if op[0] == "act" and (type(op[1]) is not type(op0[1]) or repr(op[1]) != repr(op0[1])):
                         return None
-                    if op[0] == "linear" and ((op[3] is None) != (op0[3] is None)
-                                              or (op[3] is not None and not torch.equal(op[3], op0[3]))):
+                    if op[0] == "linear" and (
+                        (op[3] is None) != (op0[3] is None) or (op[3] is not None and not torch.equal(op[3], op0[3]))
+                    ):
                         return None
             if any(p.shape != p0.shape for p, p0 in zip(plist, params[0], strict=True)):
                 return None
@@ -206,9 +216,18 @@ class FusedFlows:
         if any(not (torch.equal(b.base_dist.loc, loc) and torch.equal(b.base_dist.scale, scale)) for b in bases):
             return None
         slope = inspect.signature(MonotonicAffineTransform).parameters["slope"].default
-        transforms = [(u, [(op[0], op[1], op[2], None if op[3] is None or bool(op[3].all())
-                            else op[3].to(torch.float32)) if op[0] == "linear" else op for op in ops])
-                      for u, ops in first]  # an all-ones mask is dropped (W · 1 = W)
+        transforms = [
+            (
+                u,
+                [
+                    (op[0], op[1], op[2], None if op[3] is None or bool(op[3].all()) else op[3].to(torch.float32))
+                    if op[0] == "linear"
+                    else op
+                    for op in ops
+                ],
+            )
+            for u, ops in first
+        ]  # an all-ones mask is dropped (W · 1 = W)
         return cls(members, transforms, params, float(slope), loc, scale)
 
     @staticmethod
@@ -230,16 +249,18 @@ class FusedFlows:
         """Every member's z-scored ``x`` and ``θ``, ``(M, n, d)`` each (``n`` may be 1 for one of them)."""
         return (x - self.value_shift) / self.value_scale, (theta - self.context_shift) / self.context_scale
 
-    def log_prob(self, stacked: Sequence[torch.Tensor], x: torch.Tensor, theta: torch.Tensor,
-                 cap: float | None) -> torch.Tensor:
+    def log_prob(
+        self, stacked: Sequence[torch.Tensor], x: torch.Tensor, theta: torch.Tensor, cap: float | None
+    ) -> torch.Tensor:
         """``log q_m(x_{m,i} | θ_{m,i})``, shape ``(M, n)``, with the standardised-density cap.
 
         ``x`` ``(M, n, d_x)`` or ``(n, d_x)`` (shared by all members), ``theta`` likewise.
         """
         return self.log_prob_z(stacked, *self.standardize(x, theta), cap)
 
-    def log_prob_z(self, stacked: Sequence[torch.Tensor], vz: torch.Tensor, cz: torch.Tensor,
-                   cap: float | None) -> torch.Tensor:
+    def log_prob_z(
+        self, stacked: Sequence[torch.Tensor], vz: torch.Tensor, cz: torch.Tensor, cap: float | None
+    ) -> torch.Tensor:
         """:meth:`log_prob` from already z-scored ``vz`` ``(M, n, d_x)`` and ``cz`` ``(M, n, d_θ)``."""
         n = max(vz.shape[1], cz.shape[1])
         vz, cz = vz.expand(-1, n, -1), cz.expand(-1, n, -1)

@@ -31,8 +31,9 @@ density estimator:
   weights ``p(θ) / p̃(θ)`` with p̃ the mixture of all proposals used so far (as sbi's NPE_B);
 * one round of any method is amortised NPE (maximum likelihood on prior draws).
 
-Shared rules (Greenberg et al. 2019, Sec. 3-4, and sbi's conventions): round 1 is plain maximum likelihood; z-scoring of θ and
-x is set from round-1 data only; proposals are the current ``q(· | x_o)`` restricted to the
+Shared rules (Greenberg et al. 2019, Sec. 3-4, and sbi's conventions): round 1 is plain maximum
+likelihood; z-scoring of θ and x is set from round-1 data only; proposals are the current ``q(· |
+x_o)`` restricted to the
 prior's support by rejection, with the acceptance rate reported and a warning below 10 %
 (*leakage*: with a bounded prior the atomic loss does not penalise mass outside the box);
 training uses early stopping on a 10 % validation split with a hard step cap.
@@ -70,8 +71,9 @@ METHODS = ("apt", "naive", "snpe-b")
 # ---------------------------------------------------------------------------------------------
 # The atomic loss
 # ---------------------------------------------------------------------------------------------
-def sample_atom_indices(batch_size: int, num_atoms: int, *, generator: torch.Generator | None = None,
-                        device: torch.device | str = "cpu") -> torch.Tensor:
+def sample_atom_indices(
+    batch_size: int, num_atoms: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """Indices of the contrasting atoms of every row of a minibatch.
 
     Row ``i`` gets ``num_atoms - 1`` distinct indices drawn uniformly without replacement from
@@ -91,9 +93,16 @@ def sample_atom_indices(batch_size: int, num_atoms: int, *, generator: torch.Gen
     return idx.to(device)
 
 
-def apt_atomic_loss(density: ConditionalDensity, theta: torch.Tensor, x: torch.Tensor, *,
-                    prior_log_prob: Callable[[torch.Tensor], torch.Tensor], num_atoms: int,
-                    generator: torch.Generator | None = None, reduce: bool = True) -> torch.Tensor:
+def apt_atomic_loss(
+    density: ConditionalDensity,
+    theta: torch.Tensor,
+    x: torch.Tensor,
+    *,
+    prior_log_prob: Callable[[torch.Tensor], torch.Tensor],
+    num_atoms: int,
+    generator: torch.Generator | None = None,
+    reduce: bool = True,
+) -> torch.Tensor:
     """APT's atomic proposal-posterior loss (Greenberg et al. 2019, Sec. 3, atomic proposals).
 
     For each row i, the atoms are θ_i followed by θ_j for the ``num_atoms - 1`` indices of
@@ -140,8 +149,15 @@ class RestrictedPosterior:
     inside the support (1 − leakage).
     """
 
-    def __init__(self, density: ConditionalDensity, prior, x_o: torch.Tensor, *, warn_below: float = 0.1,
-                 max_draws: int = 10_000_000) -> None:
+    def __init__(
+        self,
+        density: ConditionalDensity,
+        prior,
+        x_o: torch.Tensor,
+        *,
+        warn_below: float = 0.1,
+        max_draws: int = 10_000_000,
+    ) -> None:
         self.density, self.prior, self.x_o = density, prior, x_o
         self.warn_below, self.max_draws = float(warn_below), int(max_draws)
         self.acceptance_rate: float | None = None
@@ -157,7 +173,8 @@ class RestrictedPosterior:
             if drawn >= self.max_draws:
                 raise RuntimeError(
                     f"only {kept} of {drawn} draws of q(θ | x_o) lay inside the prior's support; the posterior "
-                    f"estimate has leaked out of the prior (acceptance {kept / max(drawn, 1):.2e})")
+                    f"estimate has leaked out of the prior (acceptance {kept / max(drawn, 1):.2e})"
+                )
             s = self.density.sample(chunk, self.x_o, generator=generator)
             if not torch.isfinite(s).all():
                 raise FloatingPointError("the density returned non-finite samples")
@@ -169,9 +186,12 @@ class RestrictedPosterior:
                 chunk = min(int(1.2 * (n - kept) * drawn / max(kept, 1)) + 16, 1_000_000)
         self.acceptance_rate = kept / drawn
         if self.acceptance_rate < self.warn_below:
-            warnings.warn(f"only {100 * self.acceptance_rate:.1f} % of the samples of q(θ | x_o) lie inside the "
-                          f"prior's support (leakage); sampling by rejection is slow", RuntimeWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"only {100 * self.acceptance_rate:.1f} % of the samples of q(θ | x_o) lie inside the "
+                f"prior's support (leakage); sampling by rejection is slow",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return torch.cat(out)[:n]
 
     @torch.no_grad()
@@ -273,13 +293,29 @@ def _log_mixture_proposal(theta: torch.Tensor, prior, proposals: list, counts: l
     return torch.logsumexp(torch.stack(terms), 0)
 
 
-def run_npe(prior, simulator: Callable, x_o, *, density: ConditionalDensity, n_rounds: int,
-            simulations_per_round: int | Sequence[int], method: str = "apt", num_atoms: int = 10,
-            combined_loss: bool = False, batch_size: int = 100, lr: float = 1e-3, max_steps: int = 300,
-            patience: int = 10, eval_every: int = 10, validation_fraction: float = 0.1,
-            clip_norm: float | None = 5.0,
-            record_samples: int = 0, generator: torch.Generator | None = None, progress: bool = True,
-            desc: str | None = None) -> NPEResult:
+def run_npe(
+    prior,
+    simulator: Callable,
+    x_o,
+    *,
+    density: ConditionalDensity,
+    n_rounds: int,
+    simulations_per_round: int | Sequence[int],
+    method: str = "apt",
+    num_atoms: int = 10,
+    combined_loss: bool = False,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    max_steps: int = 300,
+    patience: int = 10,
+    eval_every: int = 10,
+    validation_fraction: float = 0.1,
+    clip_norm: float | None = 5.0,
+    record_samples: int = 0,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+    desc: str | None = None,
+) -> NPEResult:
     """Sequential neural posterior estimation for one observation ``x_o``.
 
     Round 1 draws θ from the prior and fits ``density`` by maximum likelihood. Each later
@@ -327,8 +363,12 @@ def run_npe(prior, simulator: Callable, x_o, *, density: ConditionalDensity, n_r
     budget = _per_round(simulations_per_round, n_rounds, "simulations_per_round")
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must lie in (0, 1); got {validation_fraction!r}")
-    for name, v in (("batch_size", batch_size), ("max_steps", max_steps), ("patience", patience),
-                    ("eval_every", eval_every)):
+    for name, v in (
+        ("batch_size", batch_size),
+        ("max_steps", max_steps),
+        ("patience", patience),
+        ("eval_every", eval_every),
+    ):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive integer; got {v!r}")
     if method == "apt" and (not isinstance(num_atoms, int) or num_atoms < 2):
@@ -337,8 +377,9 @@ def run_npe(prior, simulator: Callable, x_o, *, density: ConditionalDensity, n_r
         raise ValueError(f"record_samples must be a non-negative integer; got {record_samples!r}")
     x_o = _check_x_o(x_o)
     if getattr(prior, "dim", None) != density.value_dim:
-        raise ValueError(f"prior has dimension {getattr(prior, 'dim', None)} but density.value_dim is "
-                         f"{density.value_dim}")
+        raise ValueError(
+            f"prior has dimension {getattr(prior, 'dim', None)} but density.value_dim is {density.value_dim}"
+        )
     if density.context_dim != x_o.numel():
         raise ValueError(f"x_o has {x_o.numel()} entries but density.context_dim is {density.context_dim}")
     dev = density.device
@@ -370,8 +411,10 @@ def run_npe(prior, simulator: Callable, x_o, *, density: ConditionalDensity, n_r
             raise ValueError(f"x_o has {x_o.numel()} entries but the simulator returns x with {x.shape[1]} columns")
         if not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x).all(1)).sum())
-            raise ValueError(f"simulator returned {bad} rows with NaN or infinite data in round {r + 1}; "
-                             "remove failed simulations before inference")
+            raise ValueError(
+                f"simulator returned {bad} rows with NaN or infinite data in round {r + 1}; "
+                "remove failed simulations before inference"
+            )
         n_val = max(1, int(round(validation_fraction * n)))
         if n - n_val < 2:
             raise ValueError(f"simulations_per_round={n} leaves fewer than 2 training simulations")
@@ -399,13 +442,20 @@ def run_npe(prior, simulator: Callable, x_o, *, density: ConditionalDensity, n_r
         use_atomic = method == "apt" and r > 0
         from_prior = (RI == 0).to(dev)
 
-        def batch_loss(idx: torch.Tensor, gen: torch.Generator | None, *, _atomic=use_atomic, _w=w,
-                       _TH=TH_d, _X=X_d, _fp=from_prior) -> torch.Tensor:
+        def batch_loss(
+            idx: torch.Tensor,
+            gen: torch.Generator | None,
+            *,
+            _atomic=use_atomic,
+            _w=w,
+            _TH=TH_d,
+            _X=X_d,
+            _fp=from_prior,
+        ) -> torch.Tensor:
             th, xx = _TH[idx], _X[idx]
             if _atomic and idx.numel() >= 2:
                 m = min(num_atoms, idx.numel())
-                loss = apt_atomic_loss(density, th, xx, prior_log_prob=prior.log_prob, num_atoms=m,
-                                       generator=gen)
+                loss = apt_atomic_loss(density, th, xx, prior_log_prob=prior.log_prob, num_atoms=m, generator=gen)
                 if combined_loss:
                     fp = _fp[idx]
                     if bool(fp.any()):
@@ -417,11 +467,20 @@ def run_npe(prior, simulator: Callable, x_o, *, density: ConditionalDensity, n_r
         use = (RI == r) if method == "naive" else torch.ones_like(VAL)
         t0 = time.perf_counter()
         steps, best, stopped = _train_round(
-            density, batch_loss, train_idx=torch.nonzero(~VAL & use).squeeze(1),
+            density,
+            batch_loss,
+            train_idx=torch.nonzero(~VAL & use).squeeze(1),
             val_idx=torch.nonzero(VAL & use).squeeze(1),
-            batch_size=batch_size, lr=lr, max_steps=max_steps, patience=patience, eval_every=eval_every,
+            batch_size=batch_size,
+            lr=lr,
+            max_steps=max_steps,
+            patience=patience,
+            eval_every=eval_every,
             clip_norm=clip_norm,
-            generator=generator, progress=progress, desc=f"{desc or method} round {r + 1}/{n_rounds}")
+            generator=generator,
+            progress=progress,
+            desc=f"{desc or method} round {r + 1}/{n_rounds}",
+        )
         train_seconds += time.perf_counter() - t0
         # ---- leakage diagnostics and recorded samples
         with warnings.catch_warnings():
@@ -429,16 +488,35 @@ def run_npe(prior, simulator: Callable, x_o, *, density: ConditionalDensity, n_r
             smp = posterior.sample(max(record_samples, 1000), generator=generator)
         if record_samples:
             round_samples.append(smp[:record_samples].cpu())
-        records.append(RoundRecord(round=r + 1, n_simulations=n, proposal_acceptance=acc,
-                                   leakage=1.0 - float(posterior.acceptance_rate), steps=steps,
-                                   best_val_loss=best, stopped_early=stopped))
+        records.append(
+            RoundRecord(
+                round=r + 1,
+                n_simulations=n,
+                proposal_acceptance=acc,
+                leakage=1.0 - float(posterior.acceptance_rate),
+                steps=steps,
+                best_val_loss=best,
+                stopped_early=stopped,
+            )
+        )
         if posterior.acceptance_rate < posterior.warn_below:
-            warnings.warn(f"round {r + 1}: only {100 * posterior.acceptance_rate:.1f} % of the samples of "
-                          "q(θ | x_o) lie inside the prior's support (leakage)", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"round {r + 1}: only {100 * posterior.acceptance_rate:.1f} % of the samples of "
+                "q(θ | x_o) lie inside the prior's support (leakage)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
-    return NPEResult(density=density, posterior=posterior, theta=torch.cat(thetas), x=torch.cat(xs),
-                     round_index=torch.cat(rindex), rounds=records, round_samples=round_samples,
-                     train_seconds=train_seconds)
+    return NPEResult(
+        density=density,
+        posterior=posterior,
+        theta=torch.cat(thetas),
+        x=torch.cat(xs),
+        round_index=torch.cat(rindex),
+        rounds=records,
+        round_samples=round_samples,
+        train_seconds=train_seconds,
+    )
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -446,10 +524,22 @@ def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def _train_round(density: ConditionalDensity, batch_loss: Callable, *, train_idx: torch.Tensor,
-                 val_idx: torch.Tensor, batch_size: int, lr: float, max_steps: int, patience: int,
-                 eval_every: int, clip_norm: float | None, generator: torch.Generator | None, progress: bool,
-                 desc: str) -> tuple[int, float, bool]:
+def _train_round(
+    density: ConditionalDensity,
+    batch_loss: Callable,
+    *,
+    train_idx: torch.Tensor,
+    val_idx: torch.Tensor,
+    batch_size: int,
+    lr: float,
+    max_steps: int,
+    patience: int,
+    eval_every: int,
+    clip_norm: float | None,
+    generator: torch.Generator | None,
+    progress: bool,
+    desc: str,
+) -> tuple[int, float, bool]:
     """Adam on ``batch_loss`` with early stopping on the validation loss.
 
     The validation loss is evaluated after every ``max(epoch, eval_every)`` steps.
@@ -489,7 +579,7 @@ def _train_round(density: ConditionalDensity, batch_loss: Callable, *, train_idx
     while step < max_steps:
         order = train_idx[torch.randperm(n_train, generator=generator)]
         for b in range(steps_per_epoch):
-            idx = order[b * bs:(b + 1) * bs].to(dev)
+            idx = order[b * bs : (b + 1) * bs].to(dev)
             opt.zero_grad(set_to_none=True)
             loss = batch_loss(idx, generator)
             if not torch.isfinite(loss):

@@ -30,8 +30,15 @@ import torch.nn.functional as F
 from .._checks import check_positive
 from ..simulators.smlm import EmitterTable, GaussianPSF, render_gaussian
 
-__all__ = ["detect_spots", "extract_rois", "fit_gaussian_mle", "GaussianFit", "fit_frames",
-           "gaussian_crlb", "calibrate_psf"]
+__all__ = [
+    "detect_spots",
+    "extract_rois",
+    "fit_gaussian_mle",
+    "GaussianFit",
+    "fit_frames",
+    "gaussian_crlb",
+    "calibrate_psf",
+]
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -59,9 +66,14 @@ def _gaussian_smooth(frames: torch.Tensor, sigma: float) -> torch.Tensor:
     return x[:, 0]
 
 
-def detect_spots(frames: torch.Tensor, *, sigma: float = 1.0, min_distance: int = 2,
-                 threshold_k: float = 3.0, background: torch.Tensor | None = None,
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def detect_spots(
+    frames: torch.Tensor,
+    *,
+    sigma: float = 1.0,
+    min_distance: int = 2,
+    threshold_k: float = 3.0,
+    background: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Local maxima of the smoothed frames above ``b̂ + k √b̂``.
 
     Args:
@@ -90,8 +102,9 @@ def detect_spots(frames: torch.Tensor, *, sigma: float = 1.0, min_distance: int 
     return f, r, c
 
 
-def extract_rois(frames: torch.Tensor, frame: torch.Tensor, row: torch.Tensor, col: torch.Tensor, *,
-                 size: int = 7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def extract_rois(
+    frames: torch.Tensor, frame: torch.Tensor, row: torch.Tensor, col: torch.Tensor, *, size: int = 7
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Square ``size × size`` regions of interest centred on ``(row, col)``.
 
     Returns:
@@ -120,7 +133,7 @@ def _profile(n: int, centre: torch.Tensor, sigma: torch.Tensor):
     c, s = centre[:, None], sigma[:, None]
     up = (i + 0.5 - c) / (_SQRT2 * s)
     um = (i - 0.5 - c) / (_SQRT2 * s)
-    gp, gm = torch.exp(-up**2), torch.exp(-um**2)
+    gp, gm = torch.exp(-(up**2)), torch.exp(-(um**2))
     e = 0.5 * (torch.erf(up) - torch.erf(um))
     de_dc = -(gp - gm) / (_SQRT2PI * s)
     de_ds = -(up * gp - um * gm) / (_SQRTPI * s)
@@ -155,21 +168,31 @@ def _model(theta: torch.Tensor, size: int, psf: GaussianPSF, three_d: bool):
     ey, dey, dsy = _profile(size, y, sy)
     psf_img = ey[:, :, None] * ex[:, None, :]
     mu = b[:, None, None] + N[:, None, None] * psf_img
-    jac = [N[:, None, None] * ey[:, :, None] * dex[:, None, :],
-           N[:, None, None] * dey[:, :, None] * ex[:, None, :]]
+    jac = [N[:, None, None] * ey[:, :, None] * dex[:, None, :], N[:, None, None] * dey[:, :, None] * ex[:, None, :]]
     if three_d:
         s0 = float(psf.sigma0)
         dsx_dz = s0**2 * (z + psf.focal_shift) / (psf.depth**2 * sx)
         dsy_dz = s0**2 * (z - psf.focal_shift) / (psf.depth**2 * sy)
-        jac.append(N[:, None, None] * (dsy[:, :, None] * ex[:, None, :] * dsy_dz[:, None, None]
-                                       + ey[:, :, None] * dsx[:, None, :] * dsx_dz[:, None, None]))
+        jac.append(
+            N[:, None, None]
+            * (
+                dsy[:, :, None] * ex[:, None, :] * dsy_dz[:, None, None]
+                + ey[:, :, None] * dsx[:, None, :] * dsx_dz[:, None, None]
+            )
+        )
     jac += [psf_img, torch.ones_like(mu)]
     return mu, torch.stack(jac, -1)
 
 
-def fit_gaussian_mle(rois: torch.Tensor, *, psf: GaussianPSF, mask: torch.Tensor | None = None,
-                     init: torch.Tensor | None = None, n_iter: int = 20, z_range=(-750.0, 750.0),
-                     ) -> GaussianFit:
+def fit_gaussian_mle(
+    rois: torch.Tensor,
+    *,
+    psf: GaussianPSF,
+    mask: torch.Tensor | None = None,
+    init: torch.Tensor | None = None,
+    n_iter: int = 20,
+    z_range=(-750.0, 750.0),
+) -> GaussianFit:
     """Poisson MLE of one Gaussian spot per ROI, all ROIs at once (Levenberg–Marquardt).
 
     Maximises ``Σ_pix [x log μ − μ]`` with ``μ = b + N · PSF`` over ``θ = (x, y[, z], N, b)``
@@ -246,8 +269,15 @@ def fit_gaussian_mle(rois: torch.Tensor, *, psf: GaussianPSF, mask: torch.Tensor
     return GaussianFit(theta, crlb, nll)
 
 
-def gaussian_crlb(photons: torch.Tensor, background: torch.Tensor, *, psf: GaussianPSF,
-                  z: torch.Tensor | None = None, roi_size: int = 15, excess_noise: float = 1.0) -> torch.Tensor:
+def gaussian_crlb(
+    photons: torch.Tensor,
+    background: torch.Tensor,
+    *,
+    psf: GaussianPSF,
+    z: torch.Tensor | None = None,
+    roi_size: int = 15,
+    excess_noise: float = 1.0,
+) -> torch.Tensor:
     """Cramér–Rao bounds of an isolated spot: ``sqrt(diag(I⁻¹))`` at the true parameters.
 
     The Fisher information ``I = Σ_pix ∂μ ∂μᵀ / μ`` of the pixel-integrated model
@@ -283,10 +313,19 @@ def gaussian_crlb(photons: torch.Tensor, background: torch.Tensor, *, psf: Gauss
     return (torch.diagonal(torch.linalg.inv(fisher), dim1=1, dim2=2) * excess_noise).sqrt()
 
 
-def fit_frames(frames: torch.Tensor, *, psf: GaussianPSF, pixel_size=(100.0, 100.0), roi_size: int = 7,
-               sigma_smooth: float = 1.0, min_distance: int = 2, threshold_k: float = 3.0,
-               n_iter: int = 20, excess_noise: float = 1.0, z_seeds=(-400.0, 0.0, 400.0),
-               ) -> EmitterTable:
+def fit_frames(
+    frames: torch.Tensor,
+    *,
+    psf: GaussianPSF,
+    pixel_size=(100.0, 100.0),
+    roi_size: int = 7,
+    sigma_smooth: float = 1.0,
+    min_distance: int = 2,
+    threshold_k: float = 3.0,
+    n_iter: int = 20,
+    excess_noise: float = 1.0,
+    z_seeds=(-400.0, 0.0, 400.0),
+) -> EmitterTable:
     """Classical pipeline: :func:`detect_spots` → :func:`extract_rois` → :func:`fit_gaussian_mle`.
 
     Args:
@@ -318,8 +357,11 @@ def fit_frames(frames: torch.Tensor, *, psf: GaussianPSF, pixel_size=(100.0, 100
                 best = fit
             else:
                 b = fit.nll < best.nll
-                best = GaussianFit(torch.where(b[:, None], fit.params, best.params),
-                                   torch.where(b[:, None], fit.crlb, best.crlb), torch.where(b, fit.nll, best.nll))
+                best = GaussianFit(
+                    torch.where(b[:, None], fit.params, best.params),
+                    torch.where(b[:, None], fit.crlb, best.crlb),
+                    torch.where(b, fit.nll, best.nll),
+                )
         fit = best
     else:
         fit = fit_gaussian_mle(rois, psf=psf, mask=mask, n_iter=n_iter)
@@ -333,17 +375,32 @@ def fit_frames(frames: torch.Tensor, *, psf: GaussianPSF, pixel_size=(100.0, 100
     zcol = th[:, 2] if psf.astigmatic else torch.zeros_like(x)
     k = 3 if psf.astigmatic else 2
     table = EmitterTable(
-        frame=fr, x=x.float(), y=y.float(), z=zcol.float(), photons=th[:, k].float(),
-        n_frames=frames.shape[0], pixel_size=pixel_size, background=th[:, k + 1].float(),
-        sigma_x=cr[:, 0].float(), sigma_y=cr[:, 1].float(),
+        frame=fr,
+        x=x.float(),
+        y=y.float(),
+        z=zcol.float(),
+        photons=th[:, k].float(),
+        n_frames=frames.shape[0],
+        pixel_size=pixel_size,
+        background=th[:, k + 1].float(),
+        sigma_x=cr[:, 0].float(),
+        sigma_y=cr[:, 1].float(),
         sigma_z=(cr[:, 2] if psf.astigmatic else torch.zeros_like(x)).float(),
-        sigma_photons=cr[:, k].float())
+        sigma_photons=cr[:, k].float(),
+    )
     return table.select(inside)
 
 
-def calibrate_psf(frames: torch.Tensor, detections: EmitterTable, *, background: torch.Tensor,
-                  psf: GaussianPSF | None = None, fit_photon_scale: bool = True, fit_background: bool = True,
-                  n_iter: int = 50) -> tuple[float, list[float]]:
+def calibrate_psf(
+    frames: torch.Tensor,
+    detections: EmitterTable,
+    *,
+    background: torch.Tensor,
+    psf: GaussianPSF | None = None,
+    fit_photon_scale: bool = True,
+    fit_background: bool = True,
+    n_iter: int = 50,
+) -> tuple[float, list[float]]:
     """Fit the PSF width ``σ0`` of frames given detected emitters (PSF self-calibration).
 
     Minimises the Poisson NLL ``Σ_pix (μ − x log μ)`` of
@@ -377,18 +434,22 @@ def calibrate_psf(frames: torch.Tensor, detections: EmitterTable, *, background:
     log_scale = torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=fit_photon_scale)
     log_b = background.to(x).clamp_min(1e-3).log().clone().requires_grad_(fit_background)
     params = [p for p in (log_s0, log_scale, log_b) if p.requires_grad]
-    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=int(n_iter), line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-9, tolerance_change=1e-12)
+    opt = torch.optim.LBFGS(
+        params, lr=1.0, max_iter=int(n_iter), line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12
+    )
     fr, px, py, pz, N = det.frame, det.x.double(), det.y.double(), det.z.double(), det.photons.double()
     trace: list[float] = []
 
     def closure():
         opt.zero_grad()
-        model = GaussianPSF(sigma0=log_s0.exp(), astigmatic=psf.astigmatic, focal_shift=psf.focal_shift,
-                            depth=psf.depth)
+        model = GaussianPSF(
+            sigma0=log_s0.exp(), astigmatic=psf.astigmatic, focal_shift=psf.focal_shift, depth=psf.depth
+        )
         sx, sy = model.sigmas(pz)
-        mu = render_gaussian(fr, px, py, sx, sy, N * log_scale.exp(), n_frames=x.shape[0],
-                             shape=tuple(x.shape[1:])) + log_b.exp()[:, None, None]
+        mu = (
+            render_gaussian(fr, px, py, sx, sy, N * log_scale.exp(), n_frames=x.shape[0], shape=tuple(x.shape[1:]))
+            + log_b.exp()[:, None, None]
+        )
         loss = (mu - x * torch.log(mu)).sum() / x.numel()
         loss.backward()
         trace.append(float(log_s0.detach().exp()))

@@ -44,9 +44,19 @@ from .._checks import as_tensor
 from ..models.mdn import MDN
 from ..training import History, fit
 
-__all__ = ["StudentTMixture", "SNPEProposal", "FailureClassifier", "SNPEBRound", "SNPEB",
-           "importance_weights", "effective_sample_size", "calibration_kernel", "marginal_summary",
-           "weighted_and_unweighted", "snpe_a_correction"]
+__all__ = [
+    "StudentTMixture",
+    "SNPEProposal",
+    "FailureClassifier",
+    "SNPEBRound",
+    "SNPEB",
+    "importance_weights",
+    "effective_sample_size",
+    "calibration_kernel",
+    "marginal_summary",
+    "weighted_and_unweighted",
+    "snpe_a_correction",
+]
 
 
 # -- proposal -----------------------------------------------------------------------------------
@@ -66,8 +76,10 @@ class StudentTMixture:
         S = as_tensor(scales, "scales", dtype=torch.float64)
         K = w.numel()
         if m.ndim != 2 or m.shape[0] != K or S.shape != (K, m.shape[1], m.shape[1]):
-            raise ValueError(f"need weights (K,), means (K, d), scales (K, d, d); got {tuple(w.shape)}, "
-                             f"{tuple(m.shape)}, {tuple(S.shape)}")
+            raise ValueError(
+                f"need weights (K,), means (K, d), scales (K, d, d); got {tuple(w.shape)}, "
+                f"{tuple(m.shape)}, {tuple(S.shape)}"
+            )
         if not (torch.isfinite(w).all() and torch.isfinite(m).all() and torch.isfinite(S).all()):
             raise ValueError("weights, means and scales must be finite")
         if (w < 0).any() or w.sum() <= 0:
@@ -89,16 +101,22 @@ class StudentTMixture:
         th = theta.double()
         d = self.dim
         diff = th[:, None, :] - self.means[None]  # (n, K, d)
-        z = torch.linalg.solve_triangular(self.chol[None].expand(th.shape[0], -1, -1, -1),
-                                          diff.unsqueeze(-1), upper=False).squeeze(-1)
+        z = torch.linalg.solve_triangular(
+            self.chol[None].expand(th.shape[0], -1, -1, -1), diff.unsqueeze(-1), upper=False
+        ).squeeze(-1)
         maha = (z * z).sum(-1)
         half_logdet = torch.log(torch.diagonal(self.chol, dim1=-2, dim2=-1)).sum(-1)
         if self.dof is None:
             comp = -0.5 * maha - half_logdet - 0.5 * d * math.log(2 * math.pi)
         else:
             nu = float(self.dof)
-            comp = (math.lgamma((nu + d) / 2) - math.lgamma(nu / 2) - 0.5 * d * math.log(nu * math.pi)
-                    - half_logdet - 0.5 * (nu + d) * torch.log1p(maha / nu))
+            comp = (
+                math.lgamma((nu + d) / 2)
+                - math.lgamma(nu / 2)
+                - 0.5 * d * math.log(nu * math.pi)
+                - half_logdet
+                - 0.5 * (nu + d) * torch.log1p(maha / nu)
+            )
         return torch.logsumexp(torch.log(self.weights) + comp, dim=1)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -112,8 +130,9 @@ class StudentTMixture:
         return self.means[k] + x
 
 
-def snpe_a_correction(mixture: StudentTMixture, proposal_mean, proposal_cov, *, prior_mean=None,
-                      prior_cov=None) -> StudentTMixture:
+def snpe_a_correction(
+    mixture: StudentTMixture, proposal_mean, proposal_cov, *, prior_mean=None, prior_cov=None
+) -> StudentTMixture:
     """SNPE-A's analytic proposal correction (CDE-LFI; Papamakarios & Murray, NIPS 2016).
 
     A mixture density network trained *without* weights on draws from a Gaussian proposal
@@ -145,8 +164,9 @@ def snpe_a_correction(mixture: StudentTMixture, proposal_mean, proposal_cov, *, 
     m0 = as_tensor(proposal_mean, "proposal_mean", dtype=torch.float64).reshape(-1)
     S0 = as_tensor(proposal_cov, "proposal_cov", dtype=torch.float64)
     if m0.shape != (d,) or S0.shape != (d, d):
-        raise ValueError(f"proposal_mean must be ({d},) and proposal_cov ({d}, {d}); got {tuple(m0.shape)}, "
-                         f"{tuple(S0.shape)}")
+        raise ValueError(
+            f"proposal_mean must be ({d},) and proposal_cov ({d}, {d}); got {tuple(m0.shape)}, {tuple(S0.shape)}"
+        )
     if (prior_mean is None) != (prior_cov is None):
         raise ValueError("give both prior_mean and prior_cov (Gaussian prior) or neither (uniform prior)")
     P0 = torch.linalg.inv(S0)
@@ -156,8 +176,9 @@ def snpe_a_correction(mixture: StudentTMixture, proposal_mean, proposal_cov, *, 
         mp = as_tensor(prior_mean, "prior_mean", dtype=torch.float64).reshape(-1)
         Sp = as_tensor(prior_cov, "prior_cov", dtype=torch.float64)
         if mp.shape != (d,) or Sp.shape != (d, d):
-            raise ValueError(f"prior_mean must be ({d},) and prior_cov ({d}, {d}); got {tuple(mp.shape)}, "
-                             f"{tuple(Sp.shape)}")
+            raise ValueError(
+                f"prior_mean must be ({d},) and prior_cov ({d}, {d}); got {tuple(mp.shape)}, {tuple(Sp.shape)}"
+            )
         Pp = torch.linalg.inv(Sp)
         hp, cp, logdet_Sp = Pp @ mp, float(mp @ Pp @ mp), float(torch.logdet(Sp))
     Pk = torch.linalg.inv(mixture.scales)  # (K, d, d)
@@ -167,12 +188,14 @@ def snpe_a_correction(mixture: StudentTMixture, proposal_mean, proposal_cov, *, 
     _, info = torch.linalg.cholesky_ex(Pn)
     bad = torch.nonzero(info != 0).flatten().tolist()
     if bad:
-        raise ValueError(f"SNPE-A correction failed: the corrected precision of component(s) {bad} is not "
-                         "positive definite (the proposal is narrower than the estimate)")
+        raise ValueError(
+            f"SNPE-A correction failed: the corrected precision of component(s) {bad} is not "
+            "positive definite (the proposal is narrower than the estimate)"
+        )
     Sn = torch.linalg.inv(Pn)
     hn = hk + hp - P0 @ m0
     mn = (Sn @ hn.unsqueeze(-1)).squeeze(-1)
-    quad = ((mixture.means * hk).sum(-1) + cp - float(m0 @ P0 @ m0) - (mn * hn).sum(-1))
+    quad = (mixture.means * hk).sum(-1) + cp - float(m0 @ P0 @ m0) - (mn * hn).sum(-1)
     log_c = 0.5 * (torch.logdet(Sn) + float(torch.logdet(S0)) - torch.logdet(mixture.scales) - logdet_Sp) - 0.5 * quad
     log_w = torch.log(mixture.weights) + log_c
     return StudentTMixture(torch.softmax(log_w, 0), mn, Sn, dof=None)
@@ -187,8 +210,15 @@ class FailureClassifier:
     Until it has seen both good and bad runs it accepts everything.
     """
 
-    def __init__(self, *, shift: torch.Tensor, scale: torch.Tensor, threshold: float = 0.5,
-                 degree: int = 1, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        shift: torch.Tensor,
+        scale: torch.Tensor,
+        threshold: float = 0.5,
+        degree: int = 1,
+        random_state: int = 0,
+    ) -> None:
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import PolynomialFeatures
@@ -234,8 +264,14 @@ class SNPEProposal:
         classifier: optional :class:`FailureClassifier`; draws it predicts bad are rejected.
     """
 
-    def __init__(self, prior, mixture: StudentTMixture | None = None, *, prior_mixin: float = 0.0,
-                 classifier: FailureClassifier | None = None) -> None:
+    def __init__(
+        self,
+        prior,
+        mixture: StudentTMixture | None = None,
+        *,
+        prior_mixin: float = 0.0,
+        classifier: FailureClassifier | None = None,
+    ) -> None:
         if not 0.0 <= float(prior_mixin) <= 1.0:
             raise ValueError(f"prior_mixin must lie in [0, 1]; got {prior_mixin!r}")
         if mixture is not None and mixture.dim != prior.dim:
@@ -285,8 +321,10 @@ class SNPEProposal:
             have += th.shape[0]
             if have >= n:
                 return torch.cat(out)[:n]
-        raise RuntimeError(f"the proposal accepted only {have} of {n} draws after {max_batches} batches "
-                           f"(prior support or failure classifier rejects nearly everything)")
+        raise RuntimeError(
+            f"the proposal accepted only {have} of {n} draws after {max_batches} batches "
+            f"(prior support or failure classifier rejects nearly everything)"
+        )
 
 
 def _sample_prior(prior, n: int, generator) -> torch.Tensor:
@@ -306,8 +344,9 @@ def effective_sample_size(weights: torch.Tensor) -> float:
     return float(w.sum() ** 2 / (w * w).sum())
 
 
-def importance_weights(theta: torch.Tensor, prior, proposal: SNPEProposal, *,
-                       normalize: bool = True) -> tuple[torch.Tensor, float]:
+def importance_weights(
+    theta: torch.Tensor, prior, proposal: SNPEProposal, *, normalize: bool = True
+) -> tuple[torch.Tensor, float]:
     """w_n = p(θ_n) / p̃(θ_n), normalised to mean 1, and the effective sample size.
 
     With a defensive proposal p̃ = α·prior + (1 − α)·q̃ the unnormalised weights are at most 1/α.
@@ -338,8 +377,9 @@ def importance_weights(theta: torch.Tensor, prior, proposal: SNPEProposal, *,
     return w.float(), effective_sample_size(w)
 
 
-def calibration_kernel(x_z: torch.Tensor, x_o_z: torch.Tensor, *, kind: str = "gaussian",
-                       bandwidth: float = 1.0) -> torch.Tensor:
+def calibration_kernel(
+    x_z: torch.Tensor, x_o_z: torch.Tensor, *, kind: str = "gaussian", bandwidth: float = 1.0
+) -> torch.Tensor:
     """K(‖x − x_o‖ / h) on z-scored data (missing entries ignored), ``(n,)``.
 
     ``kind``: ``"gaussian"`` exp(−½u²) or ``"uniform"`` 1[u ≤ 1].
@@ -415,13 +455,29 @@ class SNPEB:
         max_attempts: simulation batches per round before giving up on failures.
     """
 
-    def __init__(self, prior, simulator: Callable, x_o, density: MDN, *, importance_weighting: bool = True,
-                 prior_mixin: float = 0.0, proposal_dof: int | None = 3, failures: str = "resample",
-                 classifier_degree: int = 1, continual_learning: bool = True, kernel: str | None = None,
-                 kernel_bandwidth: float = 1.0,
-                 epochs: int = 100,
-                 batch_size: int = 50, lr: float = 1e-3, clip_norm: float | None = 0.1, seed: int = 0,
-                 progress: bool = True, max_attempts: int = 50) -> None:
+    def __init__(
+        self,
+        prior,
+        simulator: Callable,
+        x_o,
+        density: MDN,
+        *,
+        importance_weighting: bool = True,
+        prior_mixin: float = 0.0,
+        proposal_dof: int | None = 3,
+        failures: str = "resample",
+        classifier_degree: int = 1,
+        continual_learning: bool = True,
+        kernel: str | None = None,
+        kernel_bandwidth: float = 1.0,
+        epochs: int = 100,
+        batch_size: int = 50,
+        lr: float = 1e-3,
+        clip_norm: float | None = 0.1,
+        seed: int = 0,
+        progress: bool = True,
+        max_attempts: int = 50,
+    ) -> None:
         if not isinstance(density, MDN):
             raise ValueError(f"density must be an MDN; got {type(density).__name__}")
         if density.value_dim != prior.dim:
@@ -429,8 +485,9 @@ class SNPEB:
         x_o = x_o if isinstance(x_o, torch.Tensor) else as_tensor(x_o, "x_o")
         x_o = x_o.float().reshape(-1) if x_o.ndim == 2 and x_o.shape[0] == 1 else x_o.float()
         if x_o.ndim != 1 or x_o.numel() != density.context_dim:
-            raise ValueError(f"x_o must have shape ({density.context_dim},) to match the density's context; "
-                             f"got {tuple(x_o.shape)}")
+            raise ValueError(
+                f"x_o must have shape ({density.context_dim},) to match the density's context; got {tuple(x_o.shape)}"
+            )
         if torch.isinf(x_o).any() or (torch.isnan(x_o).any() and not density.impute):
             raise ValueError("x_o contains NaN or infinite values")
         if failures not in ("resample", "classifier"):
@@ -464,8 +521,7 @@ class SNPEB:
         """The next round's proposal: the prior before any round, else the Student-t posterior."""
         mixture = None if not self.rounds else self.posterior_mixture(dof=self.proposal_dof)
         clf = self.classifier if self.failures == "classifier" else None
-        return SNPEProposal(self.prior, mixture, prior_mixin=self.prior_mixin if self.rounds else 0.0,
-                            classifier=clf)
+        return SNPEProposal(self.prior, mixture, prior_mixin=self.prior_mixin if self.rounds else 0.0, classifier=clf)
 
     # -- simulation ------------------------------------------------------------------------------
     def _simulate(self, theta: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -474,8 +530,10 @@ class SNPEB:
         if not isinstance(x, torch.Tensor):
             x = as_tensor(x, "simulator output")
         if x.ndim != 2 or x.shape[0] != theta.shape[0] or x.shape[1] != self.x_o.numel():
-            raise ValueError(f"simulator must return x of shape ({theta.shape[0]}, {self.x_o.numel()}) "
-                             f"(one row per theta, as many columns as x_o); got {tuple(x.shape)}")
+            raise ValueError(
+                f"simulator must return x of shape ({theta.shape[0]}, {self.x_o.numel()}) "
+                f"(one row per theta, as many columns as x_o); got {tuple(x.shape)}"
+            )
         x = x.float().cpu()
         if bad is None:
             bad = ~torch.isfinite(x).all(1)
@@ -510,8 +568,9 @@ class SNPEB:
     def run_round(self, n_simulations: int, *, generator: torch.Generator | None = None) -> SNPEBRound:
         """Propose, simulate (resampling failures), weight, and train once (one round)."""
         if not isinstance(n_simulations, int) or isinstance(n_simulations, bool) or n_simulations < 2:
-            raise ValueError(f"n_simulations must be an integer >= 2 (an empty budget cannot be used); "
-                             f"got {n_simulations!r}")
+            raise ValueError(
+                f"n_simulations must be an integer >= 2 (an empty budget cannot be used); got {n_simulations!r}"
+            )
         r = len(self.rounds) + 1
         proposal = self.proposal()
         theta, x, n_sim, n_bad, bad_theta = self._collect(proposal, n_simulations, generator)
@@ -523,9 +582,12 @@ class SNPEB:
             w = torch.ones(theta.shape[0])
         if self.kernel is not None:
             dev = self.density.device
-            k = calibration_kernel(self.density.standardize_context(x.to(dev)).cpu(),
-                                   self.density.standardize_context(self.x_o.to(dev)).cpu(),
-                                   kind=self.kernel, bandwidth=self.kernel_bandwidth)
+            k = calibration_kernel(
+                self.density.standardize_context(x.to(dev)).cpu(),
+                self.density.standardize_context(self.x_o.to(dev)).cpu(),
+                kind=self.kernel,
+                bandwidth=self.kernel_bandwidth,
+            )
             if k.sum() <= 0:
                 raise RuntimeError("the calibration kernel gives zero weight to every simulation")
             w = w * k
@@ -535,13 +597,26 @@ class SNPEB:
         history = self._train(theta, x, w, reference, seed=self.seed + r, desc=f"SNPE round {r}")
         if self.failures == "classifier":
             if self.classifier is None:
-                self.classifier = FailureClassifier(shift=self.density.value_shift.cpu(),
-                                                    scale=self.density.value_scale.cpu(),
-                                                    degree=self.classifier_degree, random_state=self.seed)
+                self.classifier = FailureClassifier(
+                    shift=self.density.value_shift.cpu(),
+                    scale=self.density.value_scale.cpu(),
+                    degree=self.classifier_degree,
+                    random_state=self.seed,
+                )
             self.classifier.fit(torch.cat(self._all_theta), torch.cat(self._all_bad))
-        rec = SNPEBRound(round=r, theta=theta, x=x, weights=w, ess=effective_sample_size(w),
-                          n_simulated=n_sim, n_bad=n_bad, n_rejected_classifier=proposal.n_rejected_classifier,
-                          history=history, bad_theta=bad_theta, posterior=self.posterior_mixture(dof=None))
+        rec = SNPEBRound(
+            round=r,
+            theta=theta,
+            x=x,
+            weights=w,
+            ess=effective_sample_size(w),
+            n_simulated=n_sim,
+            n_bad=n_bad,
+            n_rejected_classifier=proposal.n_rejected_classifier,
+            history=history,
+            bad_theta=bad_theta,
+            posterior=self.posterior_mixture(dof=None),
+        )
         self.rounds.append(rec)
         return rec
 
@@ -559,15 +634,23 @@ class SNPEB:
         def loss_fn(step: int, gen: torch.Generator):
             if step % spe == 0:
                 state["perm"] = torch.randperm(N, generator=gen, device=gen.device).to(dev)
-            idx = state["perm"][(step % spe) * bs:(step % spe + 1) * bs]
+            idx = state["perm"][(step % spe) * bs : (step % spe + 1) * bs]
             lp = q.log_prob_standardized(vz[idx], cz[idx], generator=gen) - jac
             nll = -(w[idx] * lp).mean()
             kl = q.kl(reference) / N
             return nll + kl, {"nll": float(nll.detach()), "kl_per_n": float(kl.detach())}
 
         opt = torch.optim.Adam(q.parameters(), lr=self.lr, fused=dev.type in ("cpu", "cuda"))
-        hist = fit(loss_fn, module=q, optimizers=opt, n_steps=self.epochs * spe, clip_norm=self.clip_norm,
-                   seed=seed, progress=self.progress, desc=desc)
+        hist = fit(
+            loss_fn,
+            module=q,
+            optimizers=opt,
+            n_steps=self.epochs * spe,
+            clip_norm=self.clip_norm,
+            seed=seed,
+            progress=self.progress,
+            desc=desc,
+        )
         q.eval()
         return hist
 
@@ -593,16 +676,18 @@ class SNPEB:
             setattr(new, k, v)
         return new
 
-    def posterior_samples(self, n: int, *, generator: torch.Generator | None = None,
-                          truncate: bool = True) -> torch.Tensor:
+    def posterior_samples(
+        self, n: int, *, generator: torch.Generator | None = None, truncate: bool = True
+    ) -> torch.Tensor:
         """``n`` draws from q(θ | x_o) (mean weights), inside the prior's support if ``truncate``."""
         if not self.rounds:
             raise ValueError("no round has been run yet")
         self.density.eval()
         out, have = [], 0
         for _ in range(1000):
-            th = self.density.sample(max(2 * (n - have), 16), self.x_o.to(self.density.device),
-                                     generator=generator).cpu()
+            th = self.density.sample(
+                max(2 * (n - have), 16), self.x_o.to(self.density.device), generator=generator
+            ).cpu()
             if truncate:
                 th = th[self.prior.contains(th)]
             out.append(th)
@@ -620,9 +705,17 @@ def marginal_summary(samples: torch.Tensor, *, level: float = 0.95) -> dict[str,
     return dict(mean=s.mean(0), std=s.std(0), low=q[0], high=q[1])
 
 
-def weighted_and_unweighted(prior, simulator: Callable, x_o, density: MDN, *, n_simulations: int,
-                            n_rounds: int = 2, generator: torch.Generator | None = None,
-                            **settings) -> tuple[SNPEB, SNPEB]:
+def weighted_and_unweighted(
+    prior,
+    simulator: Callable,
+    x_o,
+    density: MDN,
+    *,
+    n_simulations: int,
+    n_rounds: int = 2,
+    generator: torch.Generator | None = None,
+    **settings,
+) -> tuple[SNPEB, SNPEB]:
     """SNPE-B and its unweighted variant from one shared first round (paper section 2).
 
     Round 1 (prior proposal, all weights 1) is run once; the network is then copied and

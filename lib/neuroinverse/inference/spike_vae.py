@@ -45,8 +45,9 @@ __all__ = [
 ]
 
 
-def bernoulli_log_prob(s: torch.Tensor, p: torch.Tensor, mask: torch.Tensor | None = None,
-                       clip: float = 1e-3) -> torch.Tensor:
+def bernoulli_log_prob(
+    s: torch.Tensor, p: torch.Tensor, mask: torch.Tensor | None = None, clip: float = 1e-3
+) -> torch.Tensor:
     """Σ_t log Bern(s_t; p_t) over the last axis, p clipped to [clip, 1 − clip], frames masked."""
     p = p.clamp(clip, 1 - clip)
     lp = s * torch.log(p) + (1 - s) * torch.log1p(-p)
@@ -68,8 +69,13 @@ def ar1_calcium(spikes: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(torch.fft.rfft(spikes, n=n) * torch.fft.rfft(kernel, n=n), n=n)[..., :T]
 
 
-def gaussian_log_likelihood(traces: torch.Tensor, mean: torch.Tensor, sigma: torch.Tensor,
-                            mask: torch.Tensor | None, dims: tuple[int, ...] = (-1,)) -> torch.Tensor:
+def gaussian_log_likelihood(
+    traces: torch.Tensor,
+    mean: torch.Tensor,
+    sigma: torch.Tensor,
+    mask: torch.Tensor | None,
+    dims: tuple[int, ...] = (-1,),
+) -> torch.Tensor:
     """Σ over ``dims`` of log N(traces; mean, σ²), frames with ``mask == 0`` left out."""
     resid = traces - mean
     ll = -0.5 * (resid / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
@@ -109,8 +115,12 @@ class LinearCalciumModel(nn.Module):
     def constrained(self) -> dict[str, torch.Tensor]:
         """γ, α, β, σ per cell (detached copies)."""
         with torch.no_grad():
-            return dict(gamma=torch.sigmoid(self.g).clone(), alpha=F.softplus(self.a).clone(),
-                        beta=self.beta.clone(), sigma=F.softplus(self.sigma_param).clone())
+            return dict(
+                gamma=torch.sigmoid(self.g).clone(),
+                alpha=F.softplus(self.a).clone(),
+                beta=self.beta.clone(),
+                sigma=F.softplus(self.sigma_param).clone(),
+            )
 
     def _cell(self, cell: int | torch.Tensor) -> torch.Tensor:
         cell = torch.as_tensor(cell, device=next(self.parameters()).device)
@@ -127,12 +137,14 @@ class LinearCalciumModel(nn.Module):
         c = ar1_calcium(spikes, torch.sigmoid(self.g[cell]))
         return F.softplus(self.a[cell])[..., None] * c + self.beta[cell][..., None]
 
-    def log_likelihood(self, traces: torch.Tensor, spikes: torch.Tensor, cell: int | torch.Tensor,
-                       mask: torch.Tensor | None = None) -> torch.Tensor:
+    def log_likelihood(
+        self, traces: torch.Tensor, spikes: torch.Tensor, cell: int | torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Σ_t log N(f_t; F_θ(s)_t, σ_θ²) over the last axis (masked frames excluded)."""
         cell = self._cell(cell)
-        return gaussian_log_likelihood(traces, self.mean(spikes, cell),
-                                       F.softplus(self.sigma_param[cell])[..., None], mask)
+        return gaussian_log_likelihood(
+            traces, self.mean(spikes, cell), F.softplus(self.sigma_param[cell])[..., None], mask
+        )
 
 
 class SaturatingCalciumModel(nn.Module):
@@ -144,8 +156,7 @@ class SaturatingCalciumModel(nn.Module):
     σ_θ = softplus. Initial values are those of the reference M2 notebook.
     """
 
-    _INIT = {"g": 3.0, "e": -5.0, "z": 0.8, "d_max": 6.0, "k": 2.0, "a": 0.7, "beta": -0.2,
-             "sigma_param": -4.0}
+    _INIT = {"g": 3.0, "e": -5.0, "z": 0.8, "d_max": 6.0, "k": 2.0, "a": 0.7, "beta": -0.2, "sigma_param": -4.0}
 
     def __init__(self, n_cells: int, init: dict[str, float] | None = None) -> None:
         super().__init__()
@@ -166,10 +177,16 @@ class SaturatingCalciumModel(nn.Module):
     def constrained(self) -> dict[str, torch.Tensor]:
         """γ, η, ζ, D_max, κ, α, β, σ per cell (detached copies)."""
         with torch.no_grad():
-            return dict(gamma=torch.sigmoid(self.g).clone(), eta=F.softplus(self.e).clone(),
-                        zeta=F.softplus(self.z).clone(), d_max=self.d_max.clone(),
-                        kappa=torch.sigmoid(self.k).clone(), alpha=F.softplus(self.a).clone(),
-                        beta=self.beta.clone(), sigma=F.softplus(self.sigma_param).clone())
+            return dict(
+                gamma=torch.sigmoid(self.g).clone(),
+                eta=F.softplus(self.e).clone(),
+                zeta=F.softplus(self.z).clone(),
+                d_max=self.d_max.clone(),
+                kappa=torch.sigmoid(self.k).clone(),
+                alpha=F.softplus(self.a).clone(),
+                beta=self.beta.clone(),
+                sigma=F.softplus(self.sigma_param).clone(),
+            )
 
     def mean(self, spikes: torch.Tensor, cell: int | torch.Tensor) -> torch.Tensor:
         """Noiseless trace ``α d_t + β`` with the shape of ``spikes`` ``(..., T)``."""
@@ -234,12 +251,14 @@ class SpineCalciumModel(nn.Module):
         mean = amp_b * c_b
         return mean + torch.cat([torch.zeros_like(c_b), amp_s * c_s], -2) + self.beta[cell][..., None]
 
-    def log_likelihood(self, traces: torch.Tensor, spikes: torch.Tensor, cell: int | torch.Tensor,
-                       mask: torch.Tensor | None = None) -> torch.Tensor:
+    def log_likelihood(
+        self, traces: torch.Tensor, spikes: torch.Tensor, cell: int | torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Σ over channels and frames of log N(f; mean, σ²) (masked frames excluded)."""
         cell = self._cell(cell)
-        return gaussian_log_likelihood(traces, self.mean(spikes, cell),
-                                       F.softplus(self.sigma_param[cell])[..., None], mask, dims=(-1, -2))
+        return gaussian_log_likelihood(
+            traces, self.mean(spikes, cell), F.softplus(self.sigma_param[cell])[..., None], mask, dims=(-1, -2)
+        )
 
 
 def vimco_objective(log_p: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,7 +274,9 @@ def vimco_objective(log_p: torch.Tensor, log_q: torch.Tensor) -> tuple[torch.Ten
         ``bound`` is ``L̂`` per trace ``(B,)``, detached.
     """
     if log_p.shape != log_q.shape or log_p.dim() != 2:
-        raise ValueError(f"log_p and log_q must both be (batch, samples); got {tuple(log_p.shape)}, {tuple(log_q.shape)}")
+        raise ValueError(
+            f"log_p and log_q must both be (batch, samples); got {tuple(log_p.shape)}, {tuple(log_q.shape)}"
+        )
     K = log_p.shape[1]
     if K < 2:
         raise ValueError(f"VIMCO needs at least 2 samples per trace; got K={K}")
@@ -290,7 +311,7 @@ def make_snippets(traces: torch.Tensor, length: int, stride: int) -> torch.Tenso
     starts = list(range(0, T - length + 1, stride))
     if starts[-1] != T - length:
         starts.append(T - length)
-    return torch.stack([traces[..., s:s + length] for s in starts], 1)
+    return torch.stack([traces[..., s : s + length] for s in starts], 1)
 
 
 @dataclass
@@ -302,7 +323,7 @@ class _Buffers:
         if self.start + self.end >= T:
             raise ValueError(f"buffers ({self.start}, {self.end}) leave no frames of a {T}-frame snippet")
         m = torch.zeros(T, device=device)
-        m[self.start:T - self.end] = 1.0
+        m[self.start : T - self.end] = 1.0
         return m
 
 
@@ -319,8 +340,14 @@ class SpikeVAE(nn.Module):
         buffers: frames ``(start, end)`` of each snippet left out of every log density.
     """
 
-    def __init__(self, recognition: nn.Module, generative: nn.Module, *, prior_rate: float = 0.015,
-                 buffers: tuple[int, int] = (100, 50)) -> None:
+    def __init__(
+        self,
+        recognition: nn.Module,
+        generative: nn.Module,
+        *,
+        prior_rate: float = 0.015,
+        buffers: tuple[int, int] = (100, 50),
+    ) -> None:
         super().__init__()
         rates = [prior_rate] if isinstance(prior_rate, (int, float)) else list(prior_rate)
         for r in rates:
@@ -329,8 +356,9 @@ class SpikeVAE(nn.Module):
             raise ValueError(f"buffers must be non-negative; got {buffers}")
         self.recognition = recognition
         self.generative = generative
-        self.prior_rate = float(prior_rate) if len(rates) == 1 and isinstance(prior_rate, (int, float)) \
-            else torch.tensor(rates)
+        self.prior_rate = (
+            float(prior_rate) if len(rates) == 1 and isinstance(prior_rate, (int, float)) else torch.tensor(rates)
+        )
         self.buffers = _Buffers(*buffers)
 
     def _log_prior(self, s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -342,8 +370,9 @@ class SpikeVAE(nn.Module):
             rate = self.prior_rate.to(s)[:, None].expand_as(s)
         return _sum_channels(bernoulli_log_prob(s, rate, mask, clip=0.0), s)
 
-    def loss(self, traces: torch.Tensor, cell: int, n_samples: int,
-             generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(
+        self, traces: torch.Tensor, cell: int, n_samples: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
         """VIMCO surrogate for a batch of snippets ``(B, T)`` of one cell.
 
         Returns the surrogate loss and metrics: ``elbo_per_1000`` (the multi-sample bound per
@@ -365,16 +394,16 @@ class SpikeVAE(nn.Module):
         }
 
     @torch.no_grad()
-    def reconstruction(self, traces: torch.Tensor, cell: int, generator: torch.Generator
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    def reconstruction(
+        self, traces: torch.Tensor, cell: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A posterior spike sample ``s ~ q(s | f)`` and its noiseless trace ``F_θ(s)``, ``(B, T)`` each."""
         check_ndim(traces, "traces", (2, 3), "(batch, [channels,] frames)")
         s = self.recognition.sample(traces, 1, generator)[:, 0]
         return s, self.generative.mean(s, cell)
 
     @torch.no_grad()
-    def bound(self, snippets: torch.Tensor, n_samples: int, generator: torch.Generator,
-              batch_size: int = 32) -> float:
+    def bound(self, snippets: torch.Tensor, n_samples: int, generator: torch.Generator, batch_size: int = 32) -> float:
         """Mean multi-sample bound per 1000 evaluated frames over snippets ``(cells, S, T)``."""
         check_ndim(snippets, "snippets", (3, 4), "(cells, snippets, [channels,] frames)")
         dev = next(self.parameters()).device
@@ -382,7 +411,7 @@ class SpikeVAE(nn.Module):
         total, count = 0.0, 0
         for cell in range(snippets.shape[0]):
             for i in range(0, snippets.shape[1], batch_size):
-                f = snippets[cell, i:i + batch_size].to(dev)
+                f = snippets[cell, i : i + batch_size].to(dev)
                 s, logits = self.recognition.sample_with_logits(f, n_samples, generator)
                 log_p = self.generative.log_likelihood(f[:, None], s, cell, mask) + self._log_prior(s, mask)
                 _, b = vimco_objective(log_p, _sum_channels(bernoulli_log_prob(s, torch.sigmoid(logits), mask), s))
@@ -397,11 +426,26 @@ class SpikeVAE(nn.Module):
         return self.recognition.spike_probability(traces, batch_size=batch_size)
 
 
-def train_spike_vae(vae: SpikeVAE, snippets: torch.Tensor, *, n_steps: int, batch_size: int,
-                    n_samples: int, lr: float = 1e-3, theta_lr: float = 3e-2, clip_norm: float = 0.02,
-                    lr_decay: float = 0.995, decay_every: int = 200, seed: int = 0,
-                    eval_fn=None, eval_every: int = 0, checkpoint=None, checkpoint_every: int = 0,
-                    resume: bool = False, progress: bool = True):
+def train_spike_vae(
+    vae: SpikeVAE,
+    snippets: torch.Tensor,
+    *,
+    n_steps: int,
+    batch_size: int,
+    n_samples: int,
+    lr: float = 1e-3,
+    theta_lr: float = 3e-2,
+    clip_norm: float = 0.02,
+    lr_decay: float = 0.995,
+    decay_every: int = 200,
+    seed: int = 0,
+    eval_fn=None,
+    eval_every: int = 0,
+    checkpoint=None,
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+):
     """Train a :class:`SpikeVAE` on snippets ``(n_cells, n_snippets, T)``, one cell per batch.
 
     Adam on the recognition network, RMSprop on the generative parameters (learning rate
@@ -424,24 +468,42 @@ def train_spike_vae(vae: SpikeVAE, snippets: torch.Tensor, *, n_steps: int, batc
     snippets = snippets.to(dev)
     opt_phi = torch.optim.Adam(vae.recognition.parameters(), lr=lr)
     opt_theta = torch.optim.RMSprop(vae.generative.parameters(), lr=theta_lr)
-    scheds = [torch.optim.lr_scheduler.StepLR(o, step_size=decay_every, gamma=lr_decay)
-              for o in (opt_phi, opt_theta)]
+    scheds = [torch.optim.lr_scheduler.StepLR(o, step_size=decay_every, gamma=lr_decay) for o in (opt_phi, opt_theta)]
 
     def loss_fn(step: int, gen: torch.Generator):
         cell = int(torch.randint(n_cells, (1,), generator=gen, device=gen.device))
         idx = torch.randperm(n_snip, generator=gen, device=gen.device)[:batch_size]
         return vae.loss(snippets[cell, idx], cell, n_samples, gen)
 
-    return fit(loss_fn, module=vae, optimizers=[opt_phi, opt_theta], schedulers=scheds,
-               n_steps=n_steps, clip_params=list(vae.recognition.parameters()), clip_norm=clip_norm,
-               seed=seed, eval_fn=eval_fn, eval_every=eval_every, checkpoint=checkpoint,
-               checkpoint_every=checkpoint_every, resume=resume, progress=progress,
-               desc="DeepSpike VAE")
+    return fit(
+        loss_fn,
+        module=vae,
+        optimizers=[opt_phi, opt_theta],
+        schedulers=scheds,
+        n_steps=n_steps,
+        clip_params=list(vae.recognition.parameters()),
+        clip_norm=clip_norm,
+        seed=seed,
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        progress=progress,
+        desc="DeepSpike VAE",
+    )
 
 
-def fit_spike_vae(recognition: nn.Module, generative: nn.Module, snippets: torch.Tensor, *,
-                  device: torch.device | str = "cpu", prior_rate=0.015,
-                  buffers: tuple[int, int] = (100, 50), **train_kw):
+def fit_spike_vae(
+    recognition: nn.Module,
+    generative: nn.Module,
+    snippets: torch.Tensor,
+    *,
+    device: torch.device | str = "cpu",
+    prior_rate=0.015,
+    buffers: tuple[int, int] = (100, 50),
+    **train_kw,
+):
     """Build a :class:`SpikeVAE` on ``device`` and train it with :func:`train_spike_vae`.
 
     ``train_kw`` are passed on (``n_steps``, ``batch_size``, ``n_samples``, ``theta_lr``,

@@ -16,10 +16,18 @@ from ..training import History, fit
 __all__ = ["train_supervised_spikes"]
 
 
-def train_supervised_spikes(net: torch.nn.Module, traces: torch.Tensor, spikes: torch.Tensor, *,
-                            n_steps: int, batch_size: int, lr: float = 1e-3,
-                            buffers: tuple[int, int] = (100, 50), seed: int = 0,
-                            progress: bool = True) -> History:
+def train_supervised_spikes(
+    net: torch.nn.Module,
+    traces: torch.Tensor,
+    spikes: torch.Tensor,
+    *,
+    n_steps: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    buffers: tuple[int, int] = (100, 50),
+    seed: int = 0,
+    progress: bool = True,
+) -> History:
     """Fit ``net`` (traces ``(B, T)`` → logits ``(B, T)``) by BCE on true spikes.
 
     Args:
@@ -44,7 +52,7 @@ def train_supervised_spikes(net: torch.nn.Module, traces: torch.Tensor, spikes: 
     dev = next(net.parameters()).device
     f, s = f.to(dev), s.to(dev)
     mask = torch.zeros(T, device=dev)
-    mask[buffers[0]:T - buffers[1]] = 1.0
+    mask[buffers[0] : T - buffers[1]] = 1.0
     opt = torch.optim.Adam(net.parameters(), lr=lr)
 
     def loss_fn(step: int, gen: torch.Generator):
@@ -52,5 +60,6 @@ def train_supervised_spikes(net: torch.nn.Module, traces: torch.Tensor, spikes: 
         bce = F.binary_cross_entropy_with_logits(net(f[idx]), s[idx], reduction="none")
         return (bce * mask).sum() / (mask.sum() * batch_size)
 
-    return fit(loss_fn, module=net, optimizers=opt, n_steps=n_steps, seed=seed, progress=progress,
-               desc="supervised CNN")
+    return fit(
+        loss_fn, module=net, optimizers=opt, n_steps=n_steps, seed=seed, progress=progress, desc="supervised CNN"
+    )

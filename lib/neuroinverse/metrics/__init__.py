@@ -1,9 +1,13 @@
 """Metrics: posterior quality, spike inference, localisation and segmentation scores.
 
-* :mod:`~neuroinverse.metrics.localisation`: Localisation metrics of the SMLM challenge: matching, Jaccard index, RMSE, efficiency.
-* :mod:`~neuroinverse.metrics.posterior`: Posterior quality metrics: KL divergence, highest-density-region mass, and C2ST.
-* :mod:`~neuroinverse.metrics.segmentation`: Segmentation metrics for connectomics: Rand error, VOI split/merge, adapted Rand, CREMI score.
-* :mod:`~neuroinverse.metrics.spikes`: Spike-inference metrics: binned correlation, spike-count factor, SPIKE-synchronisation.
+* :mod:`~neuroinverse.metrics.localisation`: Localisation metrics of the SMLM challenge: matching,
+  Jaccard index, RMSE, efficiency.
+* :mod:`~neuroinverse.metrics.posterior`: Posterior quality metrics: KL divergence,
+  highest-density-region mass, and C2ST.
+* :mod:`~neuroinverse.metrics.segmentation`: Segmentation metrics for connectomics: Rand error, VOI
+  split/merge, adapted Rand, CREMI score.
+* :mod:`~neuroinverse.metrics.spikes`: Spike-inference metrics: binned correlation, spike-count
+  factor, SPIKE-synchronisation.
 
 Chapters import from here (``from neuroinverse.metrics import ...``).
 """

@@ -28,8 +28,16 @@ from scipy.stats import spearmanr
 
 from ..simulators.smlm import EmitterTable
 
-__all__ = ["Matching", "LocalisationScores", "match_localisations", "efficiency",
-           "localisation_scores", "uncertainty_calibration", "isolated", "render_localisations"]
+__all__ = [
+    "Matching",
+    "LocalisationScores",
+    "match_localisations",
+    "efficiency",
+    "localisation_scores",
+    "uncertainty_calibration",
+    "isolated",
+    "render_localisations",
+]
 
 
 @dataclass
@@ -107,8 +115,14 @@ def _greedy(cost: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(rp, dtype=np.int64), np.asarray(rt, dtype=np.int64)
 
 
-def match_localisations(pred: EmitterTable, truth: EmitterTable, *, lateral_radius: float = 250.0,
-                        axial_radius: float = 500.0, method: str = "hungarian") -> Matching:
+def match_localisations(
+    pred: EmitterTable,
+    truth: EmitterTable,
+    *,
+    lateral_radius: float = 250.0,
+    axial_radius: float = 500.0,
+    method: str = "hungarian",
+) -> Matching:
     """Match predictions to ground truth one-to-one within each frame.
 
     Args:
@@ -136,7 +150,7 @@ def match_localisations(pred: EmitterTable, truth: EmitterTable, *, lateral_radi
     frames = np.intersect1d(np.unique(fp_), np.unique(ft_))
     rp, rt = [], []
     for f in frames:
-        ip, it = op[bp[f]:bp[f + 1]], ot[bt[f]:bt[f + 1]]
+        ip, it = op[bp[f] : bp[f + 1]], ot[bt[f] : bt[f + 1]]
         d = P[ip, None, :] - T[None, it, :]
         lat = np.hypot(d[..., 0], d[..., 1])
         ok = (lat <= lateral_radius) & (np.abs(d[..., 2]) <= axial_radius)
@@ -154,8 +168,7 @@ def match_localisations(pred: EmitterTable, truth: EmitterTable, *, lateral_radi
         rt.append(it[c])
     pi = np.concatenate(rp) if rp else np.zeros(0, np.int64)
     ti = np.concatenate(rt) if rt else np.zeros(0, np.int64)
-    return Matching(pred_index=pi, truth_index=ti, n_pred=len(pred), n_truth=len(truth),
-                    delta_nm=P[pi] - T[ti])
+    return Matching(pred_index=pi, truth_index=ti, n_pred=len(pred), n_truth=len(truth), delta_nm=P[pi] - T[ti])
 
 
 def efficiency(jaccard: float, rmse: float, *, alpha: float = 1.0) -> float:
@@ -173,8 +186,9 @@ def efficiency(jaccard: float, rmse: float, *, alpha: float = 1.0) -> float:
     return 1.0 - math.sqrt((1.0 - jaccard) ** 2 + (alpha * rmse / 100.0) ** 2)
 
 
-def localisation_scores(pred: EmitterTable, truth: EmitterTable, *, matching: Matching | None = None,
-                        **match_kw) -> LocalisationScores:
+def localisation_scores(
+    pred: EmitterTable, truth: EmitterTable, *, matching: Matching | None = None, **match_kw
+) -> LocalisationScores:
     """Jaccard index, precision, recall, RMSEs and efficiencies of ``pred`` against ``truth``.
 
     Raises ``ValueError`` if ``truth`` is empty (nothing to detect: JI and recall undefined).
@@ -194,9 +208,20 @@ def localisation_scores(pred: EmitterTable, truth: EmitterTable, *, matching: Ma
         el, ea = efficiency(ji, rl, alpha=1.0), efficiency(ji, ra, alpha=0.5)
     else:
         rl = ra = rv = el = ea = float("nan")
-    return LocalisationScores(tp=tp, fp=fp, fn=fn, precision=tp / max(tp + fp, 1), recall=tp / (tp + fn),
-                              jaccard=ji, rmse_lat=rl, rmse_ax=ra, rmse_vol=rv, efficiency_lat=el,
-                              efficiency_ax=ea, efficiency_3d=(el + ea) / 2)
+    return LocalisationScores(
+        tp=tp,
+        fp=fp,
+        fn=fn,
+        precision=tp / max(tp + fp, 1),
+        recall=tp / (tp + fn),
+        jaccard=ji,
+        rmse_lat=rl,
+        rmse_ax=ra,
+        rmse_vol=rv,
+        efficiency_lat=el,
+        efficiency_ax=ea,
+        efficiency_3d=(el + ea) / 2,
+    )
 
 
 def isolated(table: EmitterTable, *, radius: float = 2.0, others: EmitterTable | None = None) -> torch.Tensor:
@@ -234,9 +259,15 @@ def isolated(table: EmitterTable, *, radius: float = 2.0, others: EmitterTable |
     return out
 
 
-def uncertainty_calibration(pred: EmitterTable, truth: EmitterTable, *, matching: Matching | None = None,
-                            n_bins: int = 8, truth_mask: torch.Tensor | np.ndarray | None = None,
-                            **match_kw) -> dict[str, np.ndarray | float]:
+def uncertainty_calibration(
+    pred: EmitterTable,
+    truth: EmitterTable,
+    *,
+    matching: Matching | None = None,
+    n_bins: int = 8,
+    truth_mask: torch.Tensor | np.ndarray | None = None,
+    **match_kw,
+) -> dict[str, np.ndarray | float]:
     """How well predicted lateral uncertainties match the actual errors of true positives.
 
     Args:
@@ -262,8 +293,13 @@ def uncertainty_calibration(pred: EmitterTable, truth: EmitterTable, *, matching
         if keep.shape != (m.n_truth,):
             raise ValueError(f"truth_mask must have shape ({m.n_truth},); got {keep.shape}")
         sel = keep[m.truth_index]
-        m = Matching(pred_index=m.pred_index[sel], truth_index=m.truth_index[sel], n_pred=m.n_pred,
-                     n_truth=m.n_truth, delta_nm=m.delta_nm[sel])
+        m = Matching(
+            pred_index=m.pred_index[sel],
+            truth_index=m.truth_index[sel],
+            n_pred=m.n_pred,
+            n_truth=m.n_truth,
+            delta_nm=m.delta_nm[sel],
+        )
     if m.tp < 2 * n_bins:
         raise ValueError(f"only {m.tp} true positives: too few for {n_bins} calibration bins")
     sx = pred.sigma_x.detach().cpu().double().numpy()[m.pred_index] * pred.pixel_size[0]
@@ -275,12 +311,20 @@ def uncertainty_calibration(pred: EmitterTable, truth: EmitterTable, *, matching
     bin_sigma = np.array([np.sqrt(np.mean((sx[idx == b] ** 2 + sy[idx == b] ** 2) / 2)) for b in range(n_bins)])
     bin_rmse = np.array([np.sqrt(np.mean((dx[idx == b] ** 2 + dy[idx == b] ** 2) / 2)) for b in range(n_bins)])
     zx, zy = dx / sx, dy / sy
-    return dict(z_x=zx, z_y=zy, z_std_x=float(np.std(zx)), z_std_y=float(np.std(zy)),
-                spearman=float(spearmanr(s_lat, e_lat)[0]), bin_sigma=bin_sigma, bin_rmse=bin_rmse)
+    return dict(
+        z_x=zx,
+        z_y=zy,
+        z_std_x=float(np.std(zx)),
+        z_std_y=float(np.std(zy)),
+        spearman=float(spearmanr(s_lat, e_lat)[0]),
+        bin_sigma=bin_sigma,
+        bin_rmse=bin_rmse,
+    )
 
 
-def render_localisations(table: EmitterTable, *, shape: tuple[int, int], upsample: int = 8,
-                         sigma_nm: float | None = 10.0) -> torch.Tensor:
+def render_localisations(
+    table: EmitterTable, *, shape: tuple[int, int], upsample: int = 8, sigma_nm: float | None = 10.0
+) -> torch.Tensor:
     """Super-resolution image: every localisation as a normalised Gaussian on a fine grid.
 
     Args:

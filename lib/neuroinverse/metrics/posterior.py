@@ -28,8 +28,16 @@ import torch
 
 from ..runtime import background
 
-__all__ = ["GridDensity", "kl_from_samples", "hpd_mass", "c2st", "c2st_async", "c2st_calibrated",
-           "c2st_calibrated_async", "C2STCalibration"]
+__all__ = [
+    "GridDensity",
+    "kl_from_samples",
+    "hpd_mass",
+    "c2st",
+    "c2st_async",
+    "c2st_calibrated",
+    "c2st_calibrated_async",
+    "C2STCalibration",
+]
 
 
 def _as_samples(x, name: str) -> np.ndarray:
@@ -83,15 +91,17 @@ def c2st(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int =
         raise ValueError(f"folds must be an integer >= 2; got {folds!r}")
     for name, a in (("p_samples", p), ("q_samples", q)):
         if a.shape[0] < max(2 * folds, 10):
-            raise ValueError(f"{name} needs at least {max(2 * folds, 10)} samples for {folds}-fold C2ST; "
-                             f"got {a.shape[0]}")
+            raise ValueError(
+                f"{name} needs at least {max(2 * folds, 10)} samples for {folds}-fold C2ST; got {a.shape[0]}"
+            )
     mean, std = p.mean(0), p.std(0)
     std = np.where(std > 0, std, 1.0)
     X = (np.concatenate([p, q]) - mean) / std
     y = np.concatenate([np.zeros(len(p)), np.ones(len(q))])
     d = X.shape[1]
-    clf = MLPClassifier(hidden_layer_sizes=(10 * d, 10 * d), activation="relu", solver="adam",
-                        max_iter=max_iter, random_state=seed)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(10 * d, 10 * d), activation="relu", solver="adam", max_iter=max_iter, random_state=seed
+    )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     # One BLAS thread: the same floating-point results on every machine, and no contention
     # with torch when a chapter runs on two cores.
@@ -101,14 +111,16 @@ def c2st(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int =
     return float(np.mean(scores))
 
 
-def c2st_async(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int = 10000,
-               workers: int = 1) -> Future:
+def c2st_async(
+    p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int = 10000, workers: int = 1
+) -> Future:
     """Start :func:`c2st` in a background process; returns a ``concurrent.futures.Future``.
 
     The test runs in :func:`neuroinverse.runtime.background`'s pool of ``workers``
     processes, so that a single-threaded caller, e.g. a chapter training torch models on one
-    core, keeps working while the classifiers train on another core. ``future.result()`` is exactly ``c2st(p_samples, q_samples, folds=folds, seed=seed,
-    max_iter=max_iter)``: the folds are fitted one after the other in the worker. The
+    core, keeps working while the classifiers train on another core. ``future.result()`` is
+    exactly ``c2st(p_samples, q_samples, folds=folds, seed=seed, max_iter=max_iter)``: the folds
+    are fitted one after the other in the worker. The
     samples are checked here, so bad input raises at once rather than in ``result()``.
     """
     p = _as_samples(p_samples, "p_samples")
@@ -136,8 +148,9 @@ class GridDensity:
         axes = tuple(np.asarray(a, dtype=np.float64) for a in self.axes)
         dens = np.asarray(self.density, dtype=np.float64)
         if dens.ndim != len(axes) or dens.shape != tuple(len(a) for a in axes):
-            raise ValueError(f"density of shape {dens.shape} does not match axes of lengths "
-                             f"{tuple(len(a) for a in axes)}")
+            raise ValueError(
+                f"density of shape {dens.shape} does not match axes of lengths {tuple(len(a) for a in axes)}"
+            )
         for a in axes:
             if a.ndim != 1 or len(a) < 2 or not np.allclose(np.diff(a), a[1] - a[0]) or not a[1] > a[0]:
                 raise ValueError("each axis must hold at least two increasing, equally spaced cell centres")
@@ -183,7 +196,8 @@ class GridDensity:
     def kl_to(self, other: "GridDensity") -> float:
         """Exact KL(self ‖ other) = Σ_cells p log(p / q) · cell volume on the same grid."""
         if len(self.axes) != len(other.axes) or any(
-                a.shape != b.shape or not np.allclose(a, b) for a, b in zip(self.axes, other.axes, strict=True)):
+            a.shape != b.shape or not np.allclose(a, b) for a, b in zip(self.axes, other.axes, strict=True)
+        ):
             raise ValueError("both densities must live on the same grid")
         p, q = self.density, other.density
         on = p > 0
@@ -239,15 +253,24 @@ class C2STCalibration:
         return self.positive - self.floor < 0.05
 
     def __str__(self) -> str:
-        note = ("; BLIND at this size: it cannot tell the jittered reference from the reference"
-                if self.blind else "")
-        return (f"C2ST {self.value:.3f} (floor {self.floor:.3f}: reference vs an independent reference "
-                f"draw; positive control {self.positive:.3f}: reference + N(0, {self.jitter}²) jitter; "
-                f"{self.n} vs {self.n}, {self.folds} folds){note}")
+        note = "; BLIND at this size: it cannot tell the jittered reference from the reference" if self.blind else ""
+        return (
+            f"C2ST {self.value:.3f} (floor {self.floor:.3f}: reference vs an independent reference "
+            f"draw; positive control {self.positive:.3f}: reference + N(0, {self.jitter}²) jitter; "
+            f"{self.n} vs {self.n}, {self.folds} folds){note}"
+        )
 
 
-def c2st_calibrated(reference, reference_2, samples, *, jitter: float = 0.05, folds: int = 5, seed: int = 0,
-                    generator: torch.Generator | None = None) -> C2STCalibration:
+def c2st_calibrated(
+    reference,
+    reference_2,
+    samples,
+    *,
+    jitter: float = 0.05,
+    folds: int = 5,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+) -> C2STCalibration:
     """C2ST of ``samples`` against ``reference``, with its floor and a positive control.
 
     Args:
@@ -259,24 +282,40 @@ def c2st_calibrated(reference, reference_2, samples, *, jitter: float = 0.05, fo
         folds, seed: as for :func:`c2st`; the three tests share them.
         generator: draws the jitter.
     """
-    return c2st_calibrated_async(reference, reference_2, samples, jitter=jitter, folds=folds, seed=seed,
-                                 generator=generator).result()
+    return c2st_calibrated_async(
+        reference, reference_2, samples, jitter=jitter, folds=folds, seed=seed, generator=generator
+    ).result()
 
 
 class _PendingCalibration:
     def __init__(self, floor_job, positive_job, value_jobs, single: bool, **meta):
         self._floor, self._positive, self._values, self._single, self._meta = (
-            floor_job, positive_job, value_jobs, single, meta)
+            floor_job,
+            positive_job,
+            value_jobs,
+            single,
+            meta,
+        )
 
     def result(self):
         floor, positive = self._floor.result(), self._positive.result()
-        out = {k: C2STCalibration(value=j.result(), floor=floor, positive=positive, **self._meta)
-               for k, j in self._values.items()}
+        out = {
+            k: C2STCalibration(value=j.result(), floor=floor, positive=positive, **self._meta)
+            for k, j in self._values.items()
+        }
         return out[None] if self._single else out
 
 
-def c2st_calibrated_async(reference, reference_2, samples, *, jitter: float = 0.05, folds: int = 5,
-                          seed: int = 0, generator: torch.Generator | None = None):
+def c2st_calibrated_async(
+    reference,
+    reference_2,
+    samples,
+    *,
+    jitter: float = 0.05,
+    folds: int = 5,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+):
     """:func:`c2st_calibrated` with its tests started in the background; ``.result()`` waits.
 
     ``samples`` may also be a mapping of names to sample sets: the floor and the positive
@@ -288,8 +327,10 @@ def c2st_calibrated_async(reference, reference_2, samples, *, jitter: float = 0.
     ref, ref2 = _as_samples(reference, "reference"), _as_samples(reference_2, "reference_2")
     checked = {k: _as_samples(v, f"samples[{k!r}]" if many else "samples") for k, v in sets.items()}
     if any(len(x) != len(ref) or x.shape[1] != ref.shape[1] for x in (ref2, *checked.values())):
-        raise ValueError(f"reference, reference_2 and samples must have the same shape; got {ref.shape}, "
-                         f"{ref2.shape}, {[x.shape for x in checked.values()]}")
+        raise ValueError(
+            f"reference, reference_2 and samples must have the same shape; got {ref.shape}, "
+            f"{ref2.shape}, {[x.shape for x in checked.values()]}"
+        )
     if not jitter > 0:
         raise ValueError(f"jitter must be > 0; got {jitter!r}")
     noise = torch.randn(ref2.shape, generator=generator, dtype=torch.float64).numpy() * jitter

@@ -194,8 +194,11 @@ def rand_pair_counts(gt, seg, *, ignore_label: int | None = 0) -> dict[str, int]
     """
     t = contingency(gt, seg, ignore_label=ignore_label)
     same_both = _pairs(t.n_ab)
-    return {"pairs": t.total * (t.total - 1) // 2, "split": _pairs(t.n_a) - same_both,
-            "merge": _pairs(t.n_b) - same_both}
+    return {
+        "pairs": t.total * (t.total - 1) // 2,
+        "split": _pairs(t.n_a) - same_both,
+        "merge": _pairs(t.n_b) - same_both,
+    }
 
 
 def _rand_from_table(t: Contingency) -> float:
@@ -267,8 +270,7 @@ def adapted_rand_error(gt, seg, *, self_pairs: bool = True) -> float:
         return _arand_from_table(t)
     if t.total < 2:
         raise ValueError("the adapted Rand error without self-pairs needs at least 2 labelled voxels")
-    return float(_skimage_adapted_rand_error(_ids(gt, "gt"), _ids(seg, "seg"),
-                                             ignore_labels=(0,))[0])
+    return float(_skimage_adapted_rand_error(_ids(gt, "gt"), _ids(seg, "seg"), ignore_labels=(0,))[0])
 
 
 def cremi_score(gt, seg) -> float:
@@ -287,8 +289,13 @@ def segmentation_scores(gt, seg) -> SegmentationScores:
     split, merge = _voi_from_table(t)
     arand = _arand_from_table(t)
     re = _rand_from_table(t) if t.total > 1 else 0.0
-    return SegmentationScores(rand_error=re, voi_split=split, voi_merge=merge, arand=arand,
-                              cremi=float(np.sqrt((split + merge) * max(arand, 0.0))))
+    return SegmentationScores(
+        rand_error=re,
+        voi_split=split,
+        voi_merge=merge,
+        arand=arand,
+        cremi=float(np.sqrt((split + merge) * max(arand, 0.0))),
+    )
 
 
 def score_sweep(gt, segmentations) -> dict[str, np.ndarray]:

@@ -12,8 +12,7 @@ import torch
 
 from .._checks import as_tensor, check_finite, check_ndim
 
-__all__ = ["bin_frames", "binned_correlation", "spike_count_factor", "frame_mask", "spike_sync",
-           "misassigned_fraction"]
+__all__ = ["bin_frames", "binned_correlation", "spike_count_factor", "frame_mask", "spike_sync", "misassigned_fraction"]
 
 
 def frame_mask(n_frames: int, buffers: tuple[int, int] = (0, 0)) -> torch.Tensor:
@@ -22,7 +21,7 @@ def frame_mask(n_frames: int, buffers: tuple[int, int] = (0, 0)) -> torch.Tensor
     if start < 0 or end < 0 or start + end >= n_frames:
         raise ValueError(f"buffers {buffers} leave no frames out of {n_frames}")
     m = torch.zeros(n_frames, dtype=torch.bool)
-    m[start:n_frames - end] = True
+    m[start : n_frames - end] = True
     return m
 
 
@@ -49,8 +48,7 @@ def _pair(pred, truth, name="prediction"):
     return pred, truth
 
 
-def binned_correlation(pred, spikes, *, bin_width: int = 1, buffers: tuple[int, int] = (0, 0),
-                       reduce: bool = True):
+def binned_correlation(pred, spikes, *, bin_width: int = 1, buffers: tuple[int, int] = (0, 0), reduce: bool = True):
     """Pearson correlation of binned ``pred`` and ``spikes`` per trace (mean if ``reduce``).
 
     Args:
@@ -80,8 +78,6 @@ def spike_count_factor(pred, spikes, *, buffers: tuple[int, int] = (0, 0)) -> fl
     if total == 0:
         raise ValueError("spikes has no spikes in the evaluated frames")
     return float(pred[:, m].sum()) / total
-
-
 
 
 def _coincidences(a: np.ndarray, b: np.ndarray) -> int:
@@ -131,8 +127,9 @@ def spike_sync(pred_spikes, true_spikes) -> float:
     return float(np.mean(vals))
 
 
-def misassigned_fraction(prob, spikes, *, source: int = 0, window: int = 1, threshold: float = 0.5,
-                         buffers: tuple[int, int] = (0, 0)) -> float:
+def misassigned_fraction(
+    prob, spikes, *, source: int = 0, window: int = 1, threshold: float = 0.5, buffers: tuple[int, int] = (0, 0)
+) -> float:
     """Fraction of true events of channel ``source`` that another channel claims.
 
     For multi-channel inference (e.g. a bAP channel and one synaptic channel per spine):

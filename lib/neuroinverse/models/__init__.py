@@ -1,10 +1,15 @@
 """Networks: density estimators, recognition networks and the U-Nets (no training, no data).
 
-* :mod:`~neuroinverse.models.decode`: DECODE's network: a frame-module U-Net, a context-module U-Net and four output heads.
-* :mod:`~neuroinverse.models.density`: Conditional density estimators q(value | context) for simulation-based inference.
-* :mod:`~neuroinverse.models.mdn`: Mixture density network (MDN) with full-covariance components, optionally Bayesian (SVI).
-* :mod:`~neuroinverse.models.recognition`: Recognition networks q_φ(s | f) for spike inference from fluorescence traces.
-* :mod:`~neuroinverse.models.unet`: One U-Net for the whole book, in 2-D and 3-D, with "same" or "valid" convolutions.
+* :mod:`~neuroinverse.models.decode`: DECODE's network: a frame-module U-Net, a context-module U-Net
+  and four output heads.
+* :mod:`~neuroinverse.models.density`: Conditional density estimators q(value | context) for
+  simulation-based inference.
+* :mod:`~neuroinverse.models.mdn`: Mixture density network (MDN) with full-covariance components,
+  optionally Bayesian (SVI).
+* :mod:`~neuroinverse.models.recognition`: Recognition networks q_φ(s | f) for spike inference from
+  fluorescence traces.
+* :mod:`~neuroinverse.models.unet`: One U-Net for the whole book, in 2-D and 3-D, with "same" or
+  "valid" convolutions.
 
 Chapters import from here (``from neuroinverse.models import ...``).
 """

@@ -18,6 +18,7 @@ book from the paper's description; no code of the reference implementation is us
 The targets, the loss, post-processing, training and evaluation sit beside the method in
 :mod:`neuroinverse.inference.decode`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,9 +32,12 @@ from .unet import UNet
 
 __all__ = ["DecodeScales", "DecodeNet"]
 
+
 @dataclass(frozen=True)
 class DecodeScales:
-    """Units of the network's inputs and outputs (paper, Methods; reference code, "Network input normalisation" and output heads).
+    """Units of the network's inputs and outputs.
+
+    Paper, Methods; the reference code's "Network input normalisation" and output heads.
 
     Attributes:
         input_offset: photons subtracted from the frames (the mean background).
@@ -60,9 +64,14 @@ class DecodeScales:
         """
         b_lo, b_hi = sim.background
         z = max(abs(sim.z_range[0]), abs(sim.z_range[1]))
-        return cls(input_offset=(b_lo + b_hi) / 2, input_scale=sim.flux_mean / 50,
-                   phot_max=sim.flux_mean + 8 * sim.flux_std, bg_max=1.2 * b_hi,
-                   z_max=1.2 * z if z > 0 else 900.0, pixel_size=tuple(sim.pixel_size))
+        return cls(
+            input_offset=(b_lo + b_hi) / 2,
+            input_scale=sim.flux_mean / 50,
+            phot_max=sim.flux_mean + 8 * sim.flux_std,
+            bg_max=1.2 * b_hi,
+            z_max=1.2 * z if z > 0 else 900.0,
+            pixel_size=tuple(sim.pixel_size),
+        )
 
 
 class _Head(nn.Module):
@@ -70,8 +79,7 @@ class _Head(nn.Module):
 
     def __init__(self, features: int, out: int, act: Callable[[], nn.Module]):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(features, features, 3, padding=1), act(),
-                                  nn.Conv2d(features, out, 1))
+        self.body = nn.Sequential(nn.Conv2d(features, features, 3, padding=1), act(), nn.Conv2d(features, out, 1))
 
     def forward(self, x):
         return self.body(x)
@@ -97,8 +105,17 @@ class DecodeNet(nn.Module):
     order), ``bg`` (units of ``bg_max``).
     """
 
-    def __init__(self, *, scales: DecodeScales, n_frames: int = 3, features: int = 48, depth: int = 2,
-                 inter_features: int = 48, three_d: bool = False, activation: str = "elu"):
+    def __init__(
+        self,
+        *,
+        scales: DecodeScales,
+        n_frames: int = 3,
+        features: int = 48,
+        depth: int = 2,
+        inter_features: int = 48,
+        three_d: bool = False,
+        activation: str = "elu",
+    ):
         super().__init__()
         if n_frames not in (1, 3):
             raise ValueError(f"n_frames must be 1 (single-frame) or 3 (temporal context); got {n_frames!r}")
@@ -112,11 +129,18 @@ class DecodeNet(nn.Module):
         if not isinstance(depth, int) or depth < 0:
             raise ValueError(f"depth must be a non-negative integer; got {depth!r}")
         # the book's UNet counts resolution levels: DECODE's `depth` down-samplings = depth + 1 levels
-        self.frame_module = UNet(1, inter_features, dims=2, base_channels=features, depth=depth + 1,
-                                 padding="same", activation=activation)
-        self.context_module = UNet(n_frames * inter_features, inter_features, dims=2,
-                                   base_channels=features, depth=depth + 1, padding="same",
-                                   activation=activation)
+        self.frame_module = UNet(
+            1, inter_features, dims=2, base_channels=features, depth=depth + 1, padding="same", activation=activation
+        )
+        self.context_module = UNet(
+            n_frames * inter_features,
+            inter_features,
+            dims=2,
+            base_channels=features,
+            depth=depth + 1,
+            padding="same",
+            activation=activation,
+        )
         self.head_p = _Head(inter_features, 1, act)
         self.head_mean = _Head(inter_features, self.n_dims, act)
         self.head_sigma = _Head(inter_features, self.n_dims, act)
@@ -144,10 +168,10 @@ class DecodeNet(nn.Module):
         heads = self._heads(feat)
         D = self.n_dims
         logit = heads[:, :1].clamp(-8.0, 8.0)
-        raw = heads[:, 1:1 + D]
+        raw = heads[:, 1 : 1 + D]
         mean = torch.cat([torch.sigmoid(raw[:, :1]), torch.tanh(raw[:, 1:])], 1)
-        sigma = 3.0 * torch.sigmoid(heads[:, 1 + D:1 + 2 * D]) + 0.001
-        bg = torch.sigmoid(heads[:, 1 + 2 * D:])
+        sigma = 3.0 * torch.sigmoid(heads[:, 1 + D : 1 + 2 * D]) + 0.001
+        bg = torch.sigmoid(heads[:, 1 + 2 * D :])
         return dict(logit=logit, p=torch.sigmoid(logit), mean=mean, sigma=sigma, bg=bg)
 
     def _heads(self, feat: torch.Tensor) -> torch.Tensor:

@@ -81,8 +81,7 @@ class ConditionalDensity(nn.Module):
         v = self._rows(value, "value", self.value_dim)
         c = self._rows(context, "context", self.context_dim)
         if v.shape[0] != c.shape[0]:
-            raise ValueError(f"value and context must have the same number of rows; got {v.shape[0]} "
-                             f"and {c.shape[0]}")
+            raise ValueError(f"value and context must have the same number of rows; got {v.shape[0]} and {c.shape[0]}")
         if v.shape[0] < 2:
             raise ValueError(f"value needs at least 2 rows to estimate a standard deviation; got {v.shape[0]}")
         if not (torch.isfinite(v).all() and torch.isfinite(c).all()):
@@ -172,9 +171,17 @@ class ConditionalFlow(ConditionalDensity):
         torch.Size([4])
     """
 
-    def __init__(self, value_dim: int, context_dim: int, *, kind: str = "maf", transforms: int = 5,
-                 hidden: Sequence[int] = (50, 50), activation: type[nn.Module] = nn.ReLU,
-                 bins: int = 8) -> None:
+    def __init__(
+        self,
+        value_dim: int,
+        context_dim: int,
+        *,
+        kind: str = "maf",
+        transforms: int = 5,
+        hidden: Sequence[int] = (50, 50),
+        activation: type[nn.Module] = nn.ReLU,
+        bins: int = 8,
+    ) -> None:
         super().__init__(value_dim, context_dim)
         import zuko
 
@@ -186,8 +193,13 @@ class ConditionalFlow(ConditionalDensity):
         if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden must be a non-empty sequence of positive sizes; got {hidden!r}")
         self.kind = kind
-        kw = dict(features=value_dim, context=context_dim, transforms=transforms,
-                  hidden_features=hidden, activation=activation)
+        kw = dict(
+            features=value_dim,
+            context=context_dim,
+            transforms=transforms,
+            hidden_features=hidden,
+            activation=activation,
+        )
         if kind == "maf":
             self.flow = zuko.flows.MAF(**kw)
         else:
@@ -204,4 +216,3 @@ class ConditionalFlow(ConditionalDensity):
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, value_dim={self.value_dim}, context_dim={self.context_dim}"
-

@@ -42,8 +42,9 @@ from .density import ConditionalDensity
 __all__ = ["BayesianLinear", "GRUEmbedding", "MDN", "gaussian_kl"]
 
 
-def gaussian_kl(mean_q: torch.Tensor, log_std_q: torch.Tensor, mean_p: torch.Tensor,
-                log_std_p: torch.Tensor) -> torch.Tensor:
+def gaussian_kl(
+    mean_q: torch.Tensor, log_std_q: torch.Tensor, mean_p: torch.Tensor, log_std_p: torch.Tensor
+) -> torch.Tensor:
     """Σ KL(N(mean_q, s_q²) ‖ N(mean_p, s_p²)) over all elements (a scalar)."""
     var_q, var_p = torch.exp(2 * log_std_q), torch.exp(2 * log_std_p)
     return (log_std_p - log_std_q + (var_q + (mean_q - mean_p) ** 2) / (2 * var_p) - 0.5).sum()
@@ -93,8 +94,9 @@ class BayesianLinear(nn.Module):
         self.bias_mean = nn.Parameter(torch.zeros(out_features))
         self.bias_log_std = nn.Parameter(torch.full((out_features,), float(init_log_std)))
 
-    def forward(self, x: torch.Tensor, *, stochastic: bool = False,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, *, stochastic: bool = False, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         mean = torch.addmm(self.bias_mean, x, self.weight_mean.T)
         if not stochastic:
             return mean
@@ -153,10 +155,20 @@ class MDN(ConditionalDensity):
         torch.Size([4])
     """
 
-    def __init__(self, value_dim: int, context_dim: int, *, n_components: int = 2,
-                 hidden: Sequence[int] = (20, 20), bayesian: bool = True, prior_precision: float = 0.01,
-                 init_log_std: float = -5.0, impute: bool = False, embedding: nn.Module | None = None,
-                 embedding_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        value_dim: int,
+        context_dim: int,
+        *,
+        n_components: int = 2,
+        hidden: Sequence[int] = (20, 20),
+        bayesian: bool = True,
+        prior_precision: float = 0.01,
+        init_log_std: float = -5.0,
+        impute: bool = False,
+        embedding: nn.Module | None = None,
+        embedding_dim: int | None = None,
+    ) -> None:
         super().__init__(value_dim, context_dim)
         if not isinstance(n_components, int) or n_components < 1:
             raise ValueError(f"n_components must be a positive integer; got {n_components!r}")
@@ -217,8 +229,7 @@ class MDN(ConditionalDensity):
         logits, mu, diag, off = out.split([K, K * d, K * d, K * self._n_off], dim=1)
         return logits, mu.reshape(n, K, d), diag.reshape(n, K, d), off.reshape(n, K, self._n_off)
 
-    def mixture_z(self, context_z: torch.Tensor, *, stochastic: bool = False,
-                  generator: torch.Generator | None = None):
+    def mixture_z(self, context_z: torch.Tensor, *, stochastic: bool = False, generator: torch.Generator | None = None):
         """Mixture parameters in z-scored coordinates.
 
         Args:
@@ -251,8 +262,9 @@ class MDN(ConditionalDensity):
         d = value.shape[1]
         return torch.logsumexp(log_a - 0.5 * (y * y).sum(-1) + logdet, dim=1) - 0.5 * d * math.log(2 * math.pi)
 
-    def _log_prob(self, value_z: torch.Tensor, context_z: torch.Tensor,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+    def _log_prob(
+        self, value_z: torch.Tensor, context_z: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         # the same formula without forming U: U(θ − μ) = exp(diag)·(θ − μ) + (strict upper part)(θ − μ),
         # log|det U| = Σ diag (fewer autograd nodes per training step than mixture_log_prob)
         stochastic = self.training and self.bayesian
@@ -317,8 +329,9 @@ class MDN(ConditionalDensity):
         out = self._log_prob(self.standardize_value(v), self.standardize_context(c), generator)
         return out - self.log_abs_det_value_scale()
 
-    def log_prob_standardized(self, value_z: torch.Tensor, context_z: torch.Tensor, *,
-                              generator: torch.Generator | None = None) -> torch.Tensor:
+    def log_prob_standardized(
+        self, value_z: torch.Tensor, context_z: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """log q in z-scored coordinates, ``(n,)``, without argument checks (training loops).
 
         ``log_prob(v, c) == log_prob_standardized(z(v), z(c)) - Σ_j log s_j``.
@@ -402,5 +415,7 @@ class MDN(ConditionalDensity):
         return _SVIGaussianKL.apply(mean_p, log_std_p, *params)
 
     def extra_repr(self) -> str:
-        return (f"value_dim={self.value_dim}, context_dim={self.context_dim}, K={self.n_components}, "
-                f"hidden={self.hidden}, bayesian={self.bayesian}, impute={self.impute}")
+        return (
+            f"value_dim={self.value_dim}, context_dim={self.context_dim}, K={self.n_components}, "
+            f"hidden={self.hidden}, bayesian={self.bayesian}, impute={self.impute}"
+        )

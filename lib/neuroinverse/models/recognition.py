@@ -28,8 +28,9 @@ from .._checks import check_finite, check_ndim
 __all__ = ["FactorisedSpikeCNN", "AutoregressiveSpikeRNN"]
 
 
-def _conv_stack(channels: Sequence[int], kernels: Sequence[int], negative_slope: float,
-                *extra_kernels: int, in_channels: int = 1) -> tuple[list[nn.Module], int]:
+def _conv_stack(
+    channels: Sequence[int], kernels: Sequence[int], negative_slope: float, *extra_kernels: int, in_channels: int = 1
+) -> tuple[list[nn.Module], int]:
     """Conv1d + LeakyReLU layers with "same" padding and He-normal weights; returns (layers, c_out)."""
     if len(channels) != len(kernels) or not channels:
         raise ValueError(f"channels and kernels must be non-empty and equally long; got {channels}, {kernels}")
@@ -67,10 +68,16 @@ class FactorisedSpikeCNN(nn.Module):
         in_channels, out_channels: trace channels in and spike channels out (1 and 1).
     """
 
-    def __init__(self, channels: Sequence[int] = (30, 25, 25, 20, 15),
-                 kernels: Sequence[int] = (31, 21, 21, 13, 11), out_kernel: int = 11,
-                 negative_slope: float = 0.2, out_bias: float = -3.0, in_channels: int = 1,
-                 out_channels: int = 1) -> None:
+    def __init__(
+        self,
+        channels: Sequence[int] = (30, 25, 25, 20, 15),
+        kernels: Sequence[int] = (31, 21, 21, 13, 11),
+        out_kernel: int = 11,
+        negative_slope: float = 0.2,
+        out_bias: float = -3.0,
+        in_channels: int = 1,
+        out_channels: int = 1,
+    ) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"in_channels and out_channels must be >= 1; got {in_channels}, {out_channels}")
@@ -95,8 +102,9 @@ class FactorisedSpikeCNN(nn.Module):
         out = self.net(traces)
         return out[:, 0, :] if self.out_channels == 1 else out
 
-    def sample_with_logits(self, traces: torch.Tensor, n_samples: int, generator: torch.Generator
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_with_logits(
+        self, traces: torch.Tensor, n_samples: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``n_samples`` spike trains ``(B, K, [C,] T)`` and the differentiable logits ``(B, 1, [C,] T)``."""
         logits = self(traces)[:, None]
         p = torch.sigmoid(logits.detach()).expand(-1, n_samples, *logits.shape[2:])
@@ -111,8 +119,9 @@ class FactorisedSpikeCNN(nn.Module):
     def spike_probability(self, traces: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Posterior spike probabilities ``(B, T)``: one batched forward pass (in chunks)."""
         dev = next(self.parameters()).device
-        out = [torch.sigmoid(self(traces[i:i + batch_size].to(dev))).cpu()
-               for i in range(0, traces.shape[0], batch_size)]
+        out = [
+            torch.sigmoid(self(traces[i : i + batch_size].to(dev))).cpu() for i in range(0, traces.shape[0], batch_size)
+        ]
         return torch.cat(out)
 
 
@@ -127,13 +136,22 @@ class AutoregressiveSpikeRNN(nn.Module):
         out_bias: initial bias of the output layer (−5: rare spikes at the start).
     """
 
-    def __init__(self, channels: Sequence[int] = (20, 15, 15, 15), kernels: Sequence[int] = (31, 21, 21, 11),
-                 n_features: int = 13, feature_kernel: int = 11, hidden: int = 64,
-                 negative_slope: float = 0.2, out_bias: float = -5.0) -> None:
+    def __init__(
+        self,
+        channels: Sequence[int] = (20, 15, 15, 15),
+        kernels: Sequence[int] = (31, 21, 21, 11),
+        n_features: int = 13,
+        feature_kernel: int = 11,
+        hidden: int = 64,
+        negative_slope: float = 0.2,
+        out_bias: float = -5.0,
+    ) -> None:
         super().__init__()
         layers, c_in = _conv_stack(channels, kernels, negative_slope, feature_kernel)
-        layers += [nn.Conv1d(c_in, n_features, feature_kernel, padding=feature_kernel // 2),
-                   nn.LeakyReLU(negative_slope)]
+        layers += [
+            nn.Conv1d(c_in, n_features, feature_kernel, padding=feature_kernel // 2),
+            nn.LeakyReLU(negative_slope),
+        ]
         self.cnn = nn.Sequential(*layers)
         self.backward_rnn = nn.GRU(n_features + 1, hidden, batch_first=True)
         self.forward_rnn = nn.GRU(n_features + 1 + hidden + 1, hidden, batch_first=True)
@@ -161,8 +179,9 @@ class AutoregressiveSpikeRNN(nn.Module):
         return self.out(h)[..., 0].reshape(B, K, T)
 
     @torch.no_grad()
-    def sample(self, traces: torch.Tensor, n_samples: int, generator: torch.Generator,
-               return_probability: bool = False):
+    def sample(
+        self, traces: torch.Tensor, n_samples: int, generator: torch.Generator, return_probability: bool = False
+    ):
         """Sequential ancestral sampling: spikes ``(B, K, T)`` (and the conditional p_t if asked)."""
         ctx = self._context(traces)
         B, T, D = ctx.shape
@@ -171,7 +190,7 @@ class AutoregressiveSpikeRNN(nn.Module):
         h = None
         spikes, probs = [], []
         for t in range(T):
-            o, h = self.forward_rnn(torch.cat([ctx[:, t:t + 1], s_prev], -1), h)
+            o, h = self.forward_rnn(torch.cat([ctx[:, t : t + 1], s_prev], -1), h)
             p = torch.sigmoid(self.out(o))
             s_prev = _bernoulli_draw(p, generator)
             spikes.append(s_prev[:, 0, 0])
@@ -181,21 +200,23 @@ class AutoregressiveSpikeRNN(nn.Module):
             return s, torch.stack(probs, -1).reshape(B, n_samples, T)
         return s
 
-    def sample_with_logits(self, traces: torch.Tensor, n_samples: int, generator: torch.Generator
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_with_logits(
+        self, traces: torch.Tensor, n_samples: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Spikes ``(B, K, T)`` sampled sequentially, and their differentiable logits ``(B, K, T)``."""
         s = self.sample(traces, n_samples, generator)
         return s, self.logits(traces, s)
 
     @torch.no_grad()
-    def spike_probability(self, traces: torch.Tensor, batch_size: int = 64, n_samples: int = 8,
-                          seed: int = 0) -> torch.Tensor:
+    def spike_probability(
+        self, traces: torch.Tensor, batch_size: int = 64, n_samples: int = 8, seed: int = 0
+    ) -> torch.Tensor:
         """Posterior marginals ``(B, T)``: the mean over ``n_samples`` samples of p_t(f, s_{<t})."""
         check_ndim(traces, "traces", 2, "(batch, frames)")
         dev = next(self.parameters()).device
         gen = torch.Generator(device=dev).manual_seed(seed)
         out = []
         for i in range(0, traces.shape[0], batch_size):
-            _, p = self.sample(traces[i:i + batch_size].to(dev), n_samples, gen, return_probability=True)
+            _, p = self.sample(traces[i : i + batch_size].to(dev), n_samples, gen, return_probability=True)
             out.append(p.mean(1).cpu())
         return torch.cat(out)

@@ -75,8 +75,14 @@ class _Conv3d(nn.Conv3d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.device.type != "cpu" or self.stride != (1, 1, 1) or self.dilation != (1, 1, 1) or self.groups != 1
-                or self.padding_mode != "zeros" or isinstance(self.padding, str)):
+        if (
+            x.device.type != "cpu"
+            or self.stride != (1, 1, 1)
+            or self.dilation != (1, 1, 1)
+            or self.groups != 1
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+        ):
             return super().forward(x)
         kd = self.kernel_size[0]
         pz, py, px = self.padding
@@ -95,8 +101,7 @@ class _Conv3d(nn.Conv3d):
 
 
 class _ConvBlock(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, ...], n: int, dims: int, same: bool,
-                 activation: str):
+    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, ...], n: int, dims: int, same: bool, activation: str):
         conv = nn.Conv2d if dims == 2 else _Conv3d
         layers: list[nn.Module] = []
         for i in range(n):
@@ -150,9 +155,14 @@ class UNet(nn.Module):
         super().__init__()
         if dims not in (2, 3):
             raise ValueError(f"dims must be 2 or 3; got {dims!r}")
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
-                        ("base_channels", base_channels), ("depth", depth),
-                        ("channel_multiplier", channel_multiplier), ("convs_per_level", convs_per_level)):
+        for name, v in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("base_channels", base_channels),
+            ("depth", depth),
+            ("channel_multiplier", channel_multiplier),
+            ("convs_per_level", convs_per_level),
+        ):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int; got {v!r}")
         if padding not in ("same", "valid"):
@@ -178,18 +188,21 @@ class UNet(nn.Module):
         self.down = nn.ModuleList()
         c_in = in_channels
         for level in range(depth):
-            self.down.append(_ConvBlock(c_in, fmaps[level], self.kernels[level], convs_per_level, dims, same,
-                                        activation))
+            self.down.append(
+                _ConvBlock(c_in, fmaps[level], self.kernels[level], convs_per_level, dims, same, activation)
+            )
             c_in = fmaps[level]
         tconv = nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose3d
         self.upsample = nn.ModuleList()
         self.up = nn.ModuleList()
         for level in range(depth - 1):
             f = self.factors[level]
-            self.upsample.append(nn.Sequential(tconv(fmaps[level + 1], fmaps[level], f, stride=f),
-                                               _ACTIVATIONS[activation]()))
-            self.up.append(_ConvBlock(2 * fmaps[level], fmaps[level], self.kernels[level], convs_per_level, dims,
-                                      same, activation))
+            self.upsample.append(
+                nn.Sequential(tconv(fmaps[level + 1], fmaps[level], f, stride=f), _ACTIVATIONS[activation]())
+            )
+            self.up.append(
+                _ConvBlock(2 * fmaps[level], fmaps[level], self.kernels[level], convs_per_level, dims, same, activation)
+            )
         self.head = (nn.Conv2d if dims == 2 else nn.Conv3d)(fmaps[0], out_channels, 1)
         self._pool = F.max_pool2d if dims == 2 else F.max_pool3d
 
@@ -243,8 +256,8 @@ class UNet(nn.Module):
             tot = self.total_downsample
             if any(s < 1 or s % t for s, t in zip(shape, tot, strict=True)):
                 raise ValueError(
-                    f"input spatial shape {shape} must be divisible by the total down-sampling {tot} "
-                    "(padding='same')")
+                    f"input spatial shape {shape} must be divisible by the total down-sampling {tot} (padding='same')"
+                )
         else:
             bad = [a for a in range(self.dims) if self._axis_output(shape[a], a) is None]
             if bad:
@@ -252,8 +265,10 @@ class UNet(nn.Module):
                     hint = f"; the nearest larger valid shape is {self.valid_input_shape(shape, minimum='input')}"
                 except ValueError:
                     hint = ""
-                raise ValueError(f"input spatial shape {shape} is incompatible with padding='valid' on axes "
-                                 f"{bad} (sizes must stay positive and divisible by the pooling factors){hint}")
+                raise ValueError(
+                    f"input spatial shape {shape} is incompatible with padding='valid' on axes "
+                    f"{bad} (sizes must stay positive and divisible by the pooling factors){hint}"
+                )
         return shape
 
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
@@ -319,8 +334,9 @@ class UNet(nn.Module):
         """``x`` of shape (N, C_in, *spatial) -> (N, C_out, *output_shape(spatial))."""
         if not isinstance(x, torch.Tensor) or x.dim() != self.dims + 2:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be a tensor of shape (N, C, {'H, W' if self.dims == 2 else 'Z, Y, X'}); "
-                             f"got {shape}")
+            raise ValueError(
+                f"x must be a tensor of shape (N, C, {'H, W' if self.dims == 2 else 'Z, Y, X'}); got {shape}"
+            )
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x must have {self.in_channels} channels; got {x.shape[1]}")
         self.check_input_shape(x.shape[2:])

@@ -1,9 +1,13 @@
 """Segmentation from affinity graphs: MALIS losses and training, agglomeration.
 
-* :mod:`~neuroinverse.segmentation.agglomerate`: From affinities to segmentations: watershed fragments, region graph, quantile agglomeration.
-* :mod:`~neuroinverse.segmentation.evaluation`: Scoring affinities: Rand error over thresholds, per-edge error, and the raw-threshold baseline.
-* :mod:`~neuroinverse.segmentation.malis`: MALIS: maximin affinity learning, plain and constrained, in 2-D and 3-D.
-* :mod:`~neuroinverse.segmentation.training`: Training and prediction of affinity networks with a per-edge loss, MALIS, or both.
+* :mod:`~neuroinverse.segmentation.agglomerate`: From affinities to segmentations: watershed
+  fragments, region graph, quantile agglomeration.
+* :mod:`~neuroinverse.segmentation.evaluation`: Scoring affinities: Rand error over thresholds,
+  per-edge error, and the raw-threshold baseline.
+* :mod:`~neuroinverse.segmentation.malis`: MALIS: maximin affinity learning, plain and constrained,
+  in 2-D and 3-D.
+* :mod:`~neuroinverse.segmentation.training`: Training and prediction of affinity networks with a
+  per-edge loss, MALIS, or both.
 
 Chapters import from here (``from neuroinverse.segmentation import ...``).
 """

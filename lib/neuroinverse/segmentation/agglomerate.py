@@ -56,7 +56,13 @@ __all__ = [
 
 #: Named scoring functions: the quantile (in [0, 1]) of the boundary affinities, or "mean".
 QUANTILES: dict[str, float | None] = {
-    "min": 0.0, "p10": 0.10, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.90, "max": 1.0,
+    "min": 0.0,
+    "p10": 0.10,
+    "p25": 0.25,
+    "median": 0.5,
+    "p75": 0.75,
+    "p90": 0.90,
+    "max": 1.0,
     "mean": None,
 }
 
@@ -70,8 +76,9 @@ def _check_volume_affinities(affinities, *, shape: tuple[int, ...] | None = None
     return check_affinities(aff, spatial_shape=shape)
 
 
-def predict_volume_affinities(model: torch.nn.Module, raw, *, device: str | torch.device = "cpu",
-                       block: tuple[int, int, int] | None = None) -> np.ndarray:
+def predict_volume_affinities(
+    model: torch.nn.Module, raw, *, device: str | torch.device = "cpu", block: tuple[int, int, int] | None = None
+) -> np.ndarray:
     """Affinities of a whole volume from a valid-convolution 3-D U-Net, block by block.
 
     Stage 0 of the pipeline: the raw volume is reflect-padded by the network's context
@@ -106,10 +113,10 @@ def predict_volume_affinities(model: torch.nn.Module, raw, *, device: str | torc
         for z in starts[0]:
             for y in starts[1]:
                 for xx in starts[2]:
-                    inp = xp[z:z + in_shape[0], y:y + in_shape[1], xx:xx + in_shape[2]]
+                    inp = xp[z : z + in_shape[0], y : y + in_shape[1], xx : xx + in_shape[2]]
                     pred = _predict_batch(model, np.ascontiguousarray(inp)[None], device=device)[0]
                     dz, dy, dx = (min(o, s - st) for o, s, st in zip(model_out, x.shape, (z, y, xx), strict=True))
-                    out[:, z:z + dz, y:y + dy, xx:xx + dx] = pred[:, :dz, :dy, :dx]  # float32 output: exact
+                    out[:, z : z + dz, y : y + dy, xx : xx + dx] = pred[:, :dz, :dy, :dx]  # float32 output: exact
     finally:
         model.train(was_training)
     return out
@@ -221,7 +228,7 @@ class RegionGraph:
     values: np.ndarray
 
     def edge_values(self, k: int) -> np.ndarray:
-        return self.values[self.offsets[k]:self.offsets[k + 1]]
+        return self.values[self.offsets[k] : self.offsets[k + 1]]
 
 
 def _check_fragments(fragments, shape=None) -> np.ndarray:

@@ -33,8 +33,9 @@ def rand_error_curve(affinities, labels, thresholds) -> np.ndarray:
     if aff.ndim != lab.ndim + 1 or aff.shape[0] != lab.shape[0] or aff.shape[2:] != lab.shape[1:]:
         raise ValueError(f"labels of shape {lab.shape} do not match affinities of shape {aff.shape}")
     thr = np.asarray(thresholds, dtype=float).ravel()
-    return np.array([[rand_error(lab[b], connected_components(aff[b], threshold=t)) for t in thr]
-                     for b in range(aff.shape[0])])
+    return np.array(
+        [[rand_error(lab[b], connected_components(aff[b], threshold=t)) for t in thr] for b in range(aff.shape[0])]
+    )
 
 
 def edge_error(affinities, gt_affinities, *, threshold: float = 0.5) -> float:
@@ -72,7 +73,6 @@ def raw_threshold_rand_errors(raw, labels, thresholds, *, sigma: float = 1.0) ->
         ``(B, T)`` Rand errors.
     """
     from scipy import ndimage
-
 
     raw = np.asarray(raw, dtype=float)
     lab = np.asarray(labels)

@@ -263,8 +263,10 @@ def _check_pair(affinities, labels) -> tuple[np.ndarray, np.ndarray]:
     lab = check_labels(labels, ndims=(2, 3))
     aff = check_affinities(affinities)
     if aff.shape[0] != lab.ndim or aff.shape[1:] != lab.shape:
-        raise ValueError(f"labels of shape {lab.shape} do not match the affinities of shape {aff.shape} "
-                         f"(expected labels of shape {aff.shape[1:]})")
+        raise ValueError(
+            f"labels of shape {lab.shape} do not match the affinities of shape {aff.shape} "
+            f"(expected labels of shape {aff.shape[1:]})"
+        )
     return aff, lab
 
 
@@ -360,13 +362,12 @@ def maximin_affinity_bruteforce(affinities) -> np.ndarray:
     w[v[valid], u[valid]] = a[valid]
     np.fill_diagonal(w, np.inf)
     for k in range(n):
-        np.maximum(w, np.minimum(w[:, k:k + 1], w[k:k + 1, :]), out=w)
+        np.maximum(w, np.minimum(w[:, k : k + 1], w[k : k + 1, :]), out=w)
     return w
 
 
 # ----------------------------------------------------------------------------- counts
-def malis_counts(affinities, labels, *, constrained: bool = False,
-                 gt_affinities=None) -> tuple[np.ndarray, np.ndarray]:
+def malis_counts(affinities, labels, *, constrained: bool = False, gt_affinities=None) -> tuple[np.ndarray, np.ndarray]:
     """MALIS pair counts ``n⁺(e)``, ``n⁻(e)`` per edge (see the module docstring).
 
     Args:
@@ -383,8 +384,7 @@ def malis_counts(affinities, labels, *, constrained: bool = False,
         ``(n_pos, n_neg)``: int64 arrays of the affinities' shape. Unconstrained:
         ``Σ n⁺ = Σ_l C(N_l, 2)`` and ``Σ (n⁺ + n⁻) = C(N_L, 2)`` on a connected grid.
     """
-    n_pos, n_neg, _ = _malis_counts_and_work(affinities, labels, constrained=constrained,
-                                             gt_affinities=gt_affinities)
+    n_pos, n_neg, _ = _malis_counts_and_work(affinities, labels, constrained=constrained, gt_affinities=gt_affinities)
     return n_pos, n_neg
 
 
@@ -399,13 +399,13 @@ def malis_work(affinities, labels, *, constrained: bool = False, gt_affinities=N
         ``hops`` (pointer steps of every find), ``merges`` (unions, or label-map entries moved
         by the label-count form), and ``total = edges + hops + merges``.
     """
-    _, _, work = _malis_counts_and_work(affinities, labels, constrained=constrained,
-                                        gt_affinities=gt_affinities)
+    _, _, work = _malis_counts_and_work(affinities, labels, constrained=constrained, gt_affinities=gt_affinities)
     return work
 
 
-def _malis_counts_and_work(affinities, labels, *, constrained: bool,
-                           gt_affinities) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def _malis_counts_and_work(
+    affinities, labels, *, constrained: bool, gt_affinities
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     aff, lab = _check_pair(affinities, labels)
     shape = aff.shape
     u, v, valid = affinity_graph(shape[1:])
@@ -541,7 +541,7 @@ def _bruteforce_counts_and_work(affinities, labels) -> tuple[np.ndarray, np.ndar
     labelled = [i for i in range(n) if lab_list[i] != 0]
     pairs = steps = 0
     for k, i in enumerate(labelled):
-        for j in labelled[k + 1:]:  # one tree-path query per pair: climb to the common ancestor
+        for j in labelled[k + 1 :]:  # one tree-path query per pair: climb to the common ancestor
             x, y, m = i, j, -1
             pairs += 1
             while x != y:
@@ -562,8 +562,7 @@ def _bruteforce_counts_and_work(affinities, labels) -> tuple[np.ndarray, np.ndar
             else:
                 n_neg[m] += 1
     work = dict(pairs=pairs, steps=steps, total=pairs + steps)
-    return (np.array(n_pos, dtype=np.int64).reshape(shape), np.array(n_neg, dtype=np.int64).reshape(shape),
-            work)
+    return (np.array(n_pos, dtype=np.int64).reshape(shape), np.array(n_neg, dtype=np.int64).reshape(shape), work)
 
 
 def misclassified_pairs(affinities, labels, *, thresholds) -> np.ndarray:
@@ -600,15 +599,20 @@ def count_checks(affinities, labels, *, thresholds) -> dict[str, float]:
     n_l = int((lab > 0).sum())
     pairs = n_l * (n_l - 1) // 2
     wrong = misclassified_pairs(aff, lab, thresholds=thr)
-    dev = max(abs(w / pairs - rand_error(lab, connected_components(aff, threshold=t)))
-              for w, t in zip(wrong, thr, strict=True))
+    dev = max(
+        abs(w / pairs - rand_error(lab, connected_components(aff, threshold=t)))
+        for w, t in zip(wrong, thr, strict=True)
+    )
     n_pos, n_neg = malis_counts(aff, lab)
     counted = (n_pos + n_neg) > 0
     sizes = np.bincount(lab[lab > 0])
     violations = int(n_pos.sum() != (sizes * (sizes - 1) // 2).sum()) + int((n_pos + n_neg).sum() != pairs)
-    return dict(rand_deviation=float(dev), counted_fraction=float(counted.sum() / (lab.size - 1)),
-                tree_fraction=float(maximum_spanning_tree(aff)[counted].mean()),
-                identity_violations=violations)
+    return dict(
+        rand_deviation=float(dev),
+        counted_fraction=float(counted.sum() / (lab.size - 1)),
+        tree_fraction=float(maximum_spanning_tree(aff)[counted].mean()),
+        identity_violations=violations,
+    )
 
 
 def maximin_path(affinities, i: int, j: int) -> tuple[np.ndarray, int]:
@@ -647,8 +651,9 @@ def _lowest_edge(a: np.ndarray, path: np.ndarray) -> int:
 
 
 # ----------------------------------------------------------------------------- loss
-def malis_weights(affinities, labels, *, constrained: bool = False, gt_affinities=None,
-                  normalisation: str = "per_pass") -> tuple[np.ndarray, np.ndarray]:
+def malis_weights(
+    affinities, labels, *, constrained: bool = False, gt_affinities=None, normalisation: str = "per_pass"
+) -> tuple[np.ndarray, np.ndarray]:
     """Normalised MALIS weights ``(w⁺, w⁻)`` (float64, the affinities' shape).
 
     ``normalisation="per_pass"``: ``w⁺ = n⁺/Σn⁺``, ``w⁻ = n⁻/Σn⁻``; ``"total"``: both divided
@@ -665,8 +670,9 @@ def malis_weights(affinities, labels, *, constrained: bool = False, gt_affinitie
     return w_pos, w_neg
 
 
-def weighted_pair_loss(affinities: torch.Tensor, w_pos, w_neg, *, pair_loss: str = "square",
-                       margin: float = 0.0) -> torch.Tensor:
+def weighted_pair_loss(
+    affinities: torch.Tensor, w_pos, w_neg, *, pair_loss: str = "square", margin: float = 0.0
+) -> torch.Tensor:
     """``Σ_e [w⁺_e l(1, a_e) + w⁻_e l(0, a_e)]`` for fixed weights (summed over all entries).
 
     Args:
@@ -685,8 +691,10 @@ def weighted_pair_loss(affinities: torch.Tensor, w_pos, w_neg, *, pair_loss: str
     wp = torch.as_tensor(w_pos, dtype=affinities.dtype, device=affinities.device)
     wn = torch.as_tensor(w_neg, dtype=affinities.dtype, device=affinities.device)
     if wp.shape != affinities.shape or wn.shape != affinities.shape:
-        raise ValueError(f"w_pos and w_neg must have the affinities' shape {tuple(affinities.shape)}; "
-                         f"got {tuple(wp.shape)} and {tuple(wn.shape)}")
+        raise ValueError(
+            f"w_pos and w_neg must have the affinities' shape {tuple(affinities.shape)}; "
+            f"got {tuple(wp.shape)} and {tuple(wn.shape)}"
+        )
     m = margin if pair_loss == "square_square" else 0.0
     l_pos = torch.clamp(1.0 - m - affinities, min=0.0) ** 2
     l_neg = torch.clamp(affinities - m, min=0.0) ** 2
@@ -698,16 +706,30 @@ def _split_batch(affinities: torch.Tensor, labels) -> tuple[bool, np.ndarray]:
     shape = tuple(affinities.shape)
     if lab.ndim in (2, 3) and lab.shape == shape[1:] and shape[0] == lab.ndim:
         return False, lab
-    if (lab.ndim in (3, 4) and len(shape) == lab.ndim + 1 and lab.shape[0] == shape[0]
-            and lab.shape[1:] == shape[2:] and shape[1] == lab.ndim - 1):
+    if (
+        lab.ndim in (3, 4)
+        and len(shape) == lab.ndim + 1
+        and lab.shape[0] == shape[0]
+        and lab.shape[1:] == shape[2:]
+        and shape[1] == lab.ndim - 1
+    ):
         return True, lab
-    raise ValueError(f"labels of shape {lab.shape} do not match affinities of shape {shape}: expected "
-                     "affinities (C, *S) with labels S, or (N, C, *S) with labels (N, *S), C = len(S)")
+    raise ValueError(
+        f"labels of shape {lab.shape} do not match affinities of shape {shape}: expected "
+        "affinities (C, *S) with labels S, or (N, C, *S) with labels (N, *S), C = len(S)"
+    )
 
 
-def malis_loss(affinities: torch.Tensor, labels, *, constrained: bool = False, gt_affinities=None,
-               pair_loss: str = "square", margin: float = 0.0,
-               normalisation: str = "per_pass") -> torch.Tensor:
+def malis_loss(
+    affinities: torch.Tensor,
+    labels,
+    *,
+    constrained: bool = False,
+    gt_affinities=None,
+    pair_loss: str = "square",
+    margin: float = 0.0,
+    normalisation: str = "per_pass",
+) -> torch.Tensor:
     """The MALIS loss with gradients through the affinities (counts without gradient).
 
     Args:
@@ -741,14 +763,19 @@ def malis_loss(affinities: torch.Tensor, labels, *, constrained: bool = False, g
     for i in items:
         sel = (i,) if batched else ()
         w_pos[sel], w_neg[sel] = malis_weights(
-            aff_np[sel], lab[sel], constrained=constrained,
-            gt_affinities=None if gt is None else gt[sel], normalisation=normalisation)
+            aff_np[sel],
+            lab[sel],
+            constrained=constrained,
+            gt_affinities=None if gt is None else gt[sel],
+            normalisation=normalisation,
+        )
     loss = weighted_pair_loss(affinities, w_pos, w_neg, pair_loss=pair_loss, margin=margin)
     return loss / aff_np.shape[0] if batched else loss
 
 
-def per_edge_loss(affinities: torch.Tensor, gt_affinities, *, kind: str = "bce", balanced: bool = False,
-                  mask=None) -> torch.Tensor:
+def per_edge_loss(
+    affinities: torch.Tensor, gt_affinities, *, kind: str = "bce", balanced: bool = False, mask=None
+) -> torch.Tensor:
     """The standard per-edge baseline: mean BCE or squared error over the edges.
 
     Args:
@@ -767,8 +794,7 @@ def per_edge_loss(affinities: torch.Tensor, gt_affinities, *, kind: str = "bce",
     gt = torch.as_tensor(gt_affinities, dtype=affinities.dtype, device=affinities.device)
     if gt.shape != affinities.shape:
         raise ValueError(f"gt_affinities must have shape {tuple(affinities.shape)}; got {tuple(gt.shape)}")
-    m = torch.ones_like(gt) if mask is None else torch.as_tensor(mask, dtype=affinities.dtype,
-                                                                  device=affinities.device)
+    m = torch.ones_like(gt) if mask is None else torch.as_tensor(mask, dtype=affinities.dtype, device=affinities.device)
     if m.shape != affinities.shape:
         raise ValueError(f"mask must have shape {tuple(affinities.shape)}; got {tuple(m.shape)}")
     if kind == "bce":

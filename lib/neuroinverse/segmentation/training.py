@@ -74,14 +74,22 @@ def fit_affinity_net(
         gt = torch.as_tensor(gt, dtype=pred.dtype, device=pred.device)
         if loss == "bce":
             return per_edge_loss(pred, gt, balanced=balanced, mask=mask)
-        value = malis_weight * malis_loss(pred, labels, constrained=constrained, pair_loss=pair_loss,
-                                          margin=margin, normalisation=normalisation)
+        value = malis_weight * malis_loss(
+            pred, labels, constrained=constrained, pair_loss=pair_loss, margin=margin, normalisation=normalisation
+        )
         if bce_weight:
             value = value + bce_weight * per_edge_loss(pred, gt, balanced=balanced, mask=mask)
         return value
 
-    return fit(loss_fn, module=net, optimizers=opt, n_steps=n_steps, seed=seed, progress=progress,
-               desc=desc or f"{loss}{' (constrained)' if constrained else ''}")
+    return fit(
+        loss_fn,
+        module=net,
+        optimizers=opt,
+        n_steps=n_steps,
+        seed=seed,
+        progress=progress,
+        desc=desc or f"{loss}{' (constrained)' if constrained else ''}",
+    )
 
 
 def _unpack_batch(batch):
@@ -92,9 +100,17 @@ def _unpack_batch(batch):
     raise ValueError(f"sample_batch must return (raw, labels, gt) or (raw, labels, gt, mask); got {len(batch)} items")
 
 
-def malis_gradient_scale(net: torch.nn.Module, batch, *, device: str | torch.device = "cpu",
-                         balanced: bool = False, constrained: bool = False, pair_loss: str = "square",
-                         margin: float = 0.0, normalisation: str = "per_pass") -> float:
+def malis_gradient_scale(
+    net: torch.nn.Module,
+    batch,
+    *,
+    device: str | torch.device = "cpu",
+    balanced: bool = False,
+    constrained: bool = False,
+    pair_loss: str = "square",
+    margin: float = 0.0,
+    normalisation: str = "per_pass",
+) -> float:
     """The factor that gives the MALIS term the gradient norm of the per-edge BCE on ``batch``.
 
     ``‖∇_θ BCE‖ / ‖∇_θ MALIS‖`` over all parameters of ``net`` at its current weights (e.g.
@@ -123,18 +139,31 @@ def malis_gradient_scale(net: torch.nn.Module, batch, *, device: str | torch.dev
         net.zero_grad(set_to_none=True)
         return float(norm)
 
-    g_bce = grad_norm(lambda pred: per_edge_loss(pred, torch.as_tensor(gt, dtype=pred.dtype, device=pred.device),
-                                                 balanced=balanced, mask=mask))
-    g_malis = grad_norm(lambda pred: malis_loss(pred, labels, constrained=constrained, pair_loss=pair_loss,
-                                                margin=margin, normalisation=normalisation))
+    g_bce = grad_norm(
+        lambda pred: per_edge_loss(
+            pred, torch.as_tensor(gt, dtype=pred.dtype, device=pred.device), balanced=balanced, mask=mask
+        )
+    )
+    g_malis = grad_norm(
+        lambda pred: malis_loss(
+            pred, labels, constrained=constrained, pair_loss=pair_loss, margin=margin, normalisation=normalisation
+        )
+    )
     if not g_malis > 0:
         raise ValueError("the MALIS gradient is zero on this batch; no scale matches the BCE's")
     return g_bce / g_malis
 
 
-def branch_training(warm_net: torch.nn.Module, sample_batch, *, n_steps: int, seed: int,
-                    branches: dict[str, dict], device: str | torch.device = "cpu",
-                    progress: bool = True) -> dict[str, torch.nn.Module]:
+def branch_training(
+    warm_net: torch.nn.Module,
+    sample_batch,
+    *,
+    n_steps: int,
+    seed: int,
+    branches: dict[str, dict],
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, torch.nn.Module]:
     """Compute-matched fine-tuning: every branch starts from a copy of the same checkpoint.
 
     Each branch gets a deep copy of ``warm_net``, a fresh Adam, the same batches
@@ -150,8 +179,16 @@ def branch_training(warm_net: torch.nn.Module, sample_batch, *, n_steps: int, se
     for name, kwargs in branches.items():
         net = copy.deepcopy(warm_net)
         torch.manual_seed(seed)
-        fit_affinity_net(net, sample_batch, n_steps=n_steps, seed=seed, device=device, progress=progress,
-                         desc=f"{name} (seed {seed})", **kwargs)
+        fit_affinity_net(
+            net,
+            sample_batch,
+            n_steps=n_steps,
+            seed=seed,
+            device=device,
+            progress=progress,
+            desc=f"{name} (seed {seed})",
+            **kwargs,
+        )
         out[name] = net
     return out
 

@@ -1,13 +1,20 @@
 """Simulators: each draws data with its true parameters or ground truth beside it.
 
-* :mod:`~neuroinverse.simulators.autapse`: Autapse rate model: the simulator-failure example of Lueckmann et al., NIPS 2017, Fig. 4.
-* :mod:`~neuroinverse.simulators.calcium`: Calcium-imaging simulators: spikes → calcium → fluorescence, with the true parameters.
-* :mod:`~neuroinverse.simulators.em`: Synthetic 2-D electron-microscopy "membrane images" with ground-truth segmentations.
-* :mod:`~neuroinverse.simulators.hodgkin_huxley`: Hodgkin-Huxley neuron with Pospischil et al. (2008) kinetics, batched over parameter sets.
-* :mod:`~neuroinverse.simulators.neuropil`: Synthetic anisotropic 3-D neuropil: serial-section EM volumes of touching neurites with labels.
+* :mod:`~neuroinverse.simulators.autapse`: Autapse rate model: the simulator-failure example of
+  Lueckmann et al., NIPS 2017, Fig. 4.
+* :mod:`~neuroinverse.simulators.calcium`: Calcium-imaging simulators: spikes → calcium →
+  fluorescence, with the true parameters.
+* :mod:`~neuroinverse.simulators.em`: Synthetic 2-D electron-microscopy "membrane images" with
+  ground-truth segmentations.
+* :mod:`~neuroinverse.simulators.hodgkin_huxley`: Hodgkin-Huxley neuron with Pospischil et al.
+  (2008) kinetics, batched over parameter sets.
+* :mod:`~neuroinverse.simulators.neuropil`: Synthetic anisotropic 3-D neuropil: serial-section EM
+  volumes of touching neurites with labels.
 * :mod:`~neuroinverse.simulators.priors`: Priors for simulation-based inference.
-* :mod:`~neuroinverse.simulators.smlm`: Single-molecule localisation microscopy (SMLM) simulator: blinking, PSF, camera.
-* :mod:`~neuroinverse.simulators.toy`: Toy simulators for simulation-based inference, each with its exact answer beside it.
+* :mod:`~neuroinverse.simulators.smlm`: Single-molecule localisation microscopy (SMLM) simulator:
+  blinking, PSF, camera.
+* :mod:`~neuroinverse.simulators.toy`: Toy simulators for simulation-based inference, each with its
+  exact answer beside it.
 
 Chapters import from here (``from neuroinverse.simulators import ...``).
 """

@@ -28,16 +28,29 @@ import torch
 from .._checks import as_tensor, check_positive
 from .priors import BoxUniform
 
-__all__ = ["AUTAPSE_PRIOR", "AUTAPSE_THETA_STAR", "AUTAPSE_FEATURES", "AutapseTraces", "simulate_autapse",
-           "autapse_summary", "AutapseSimulator"]
+__all__ = [
+    "AUTAPSE_PRIOR",
+    "AUTAPSE_THETA_STAR",
+    "AUTAPSE_FEATURES",
+    "AutapseTraces",
+    "simulate_autapse",
+    "autapse_summary",
+    "AutapseSimulator",
+]
 
 #: Prior of (J, τ_x) (paper, Fig. 4).
 AUTAPSE_PRIOR = BoxUniform([0.1, -1.0], [2.0, 2.5])
 #: Ground truth (J, τ_x).
 AUTAPSE_THETA_STAR = torch.tensor([0.95, 1.0])
 #: Names of the summary features of :func:`autapse_summary`.
-AUTAPSE_FEATURES = ("mean before input", "mean, 1st half of input", "mean, 2nd half of input",
-                    "mean after input", "sd during input", "autocorr 1 ms")
+AUTAPSE_FEATURES = (
+    "mean before input",
+    "mean, 1st half of input",
+    "mean, 2nd half of input",
+    "mean after input",
+    "sd during input",
+    "autocorr 1 ms",
+)
 
 
 @dataclass
@@ -63,11 +76,20 @@ class AutapseTraces:
         return torch.arange(self.rate.shape[1], dtype=torch.float64) * self.dt
 
 
-def simulate_autapse(theta, *, dt: float = 0.01, duration: float = 120.0, t_on: float = 10.0,
-                     t_off: float | None = None, amplitude: float = 1.0, noise_scale: float = 15.0,
-                     obs_noise: float = 0.25, bad_threshold: float = 1000.0,
-                     generator: torch.Generator | None = None,
-                     device: str | torch.device = "cpu") -> AutapseTraces:
+def simulate_autapse(
+    theta,
+    *,
+    dt: float = 0.01,
+    duration: float = 120.0,
+    t_on: float = 10.0,
+    t_off: float | None = None,
+    amplitude: float = 1.0,
+    noise_scale: float = 15.0,
+    obs_noise: float = 0.25,
+    bad_threshold: float = 1000.0,
+    generator: torch.Generator | None = None,
+    device: str | torch.device = "cpu",
+) -> AutapseTraces:
     """Simulate a batch of autapse units (Euler-Maruyama).
 
     Args:
@@ -117,8 +139,7 @@ def simulate_autapse(theta, *, dt: float = 0.01, duration: float = 120.0, t_on: 
     rate = out.T.contiguous()
     last = rate[:, -1]
     bad = ~torch.isfinite(rate).all(1) | (last.abs() > bad_threshold)
-    return AutapseTraces(rate=rate, observed=rate + obs_noise * eta, dt=dt, t_on=float(t_on), t_off=t_off,
-                         bad=bad)
+    return AutapseTraces(rate=rate, observed=rate + obs_noise * eta, dt=dt, t_on=float(t_on), t_off=t_off, bad=bad)
 
 
 def autapse_summary(traces: AutapseTraces) -> torch.Tensor:
@@ -149,8 +170,13 @@ class AutapseSimulator:
         zscore: optional ``(mean, std)`` applied to the features.
     """
 
-    def __init__(self, *, dt: float = 0.01, device: str | torch.device = "cpu",
-                 zscore: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        dt: float = 0.01,
+        device: str | torch.device = "cpu",
+        zscore: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
         self.dt = float(dt)
         self.device = torch.device(device)
         self.zscore = zscore

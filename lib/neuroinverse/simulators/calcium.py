@@ -44,8 +44,16 @@ FRAME_RATE = 60.0  #: frames per second of the reference data
 #: M1 ranges of the *unconstrained* parameters (γ = sigmoid(g), α = softplus(a)), β, σ.
 M1_RANGES = dict(g=(2.75, 4.6), a=(-1.25, -0.43), beta=-0.3, sigma=(0.07, 0.15))
 #: M2 ranges (γ = sigmoid(g), η = softplus(e), ζ = softplus(z), κ = sigmoid(k), α = softplus(a)).
-M2_RANGES = dict(g=(2.5, 3.5), e=(-5.9, -4.9), z=(0.5, 1.0), d_max=(5.5, 6.5), k=(2.0, 2.5),
-                 a=(0.2, 0.5), beta=-0.2, sigma=(0.02, 0.05))
+M2_RANGES = dict(
+    g=(2.5, 3.5),
+    e=(-5.9, -4.9),
+    z=(0.5, 1.0),
+    d_max=(5.5, 6.5),
+    k=(2.0, 2.5),
+    a=(0.2, 0.5),
+    beta=-0.2,
+    sigma=(0.02, 0.05),
+)
 
 
 @dataclass
@@ -76,8 +84,13 @@ class CalciumData:
 
     def subset(self, idx) -> CalciumData:
         """The cells ``idx`` (a slice, index list or boolean mask)."""
-        return CalciumData(self.fluorescence[idx], self.spikes[idx], self.calcium[idx],
-                           {k: v[idx] for k, v in self.params.items()}, self.frame_rate)
+        return CalciumData(
+            self.fluorescence[idx],
+            self.spikes[idx],
+            self.calcium[idx],
+            {k: v[idx] for k, v in self.params.items()},
+            self.frame_rate,
+        )
 
 
 def _uniform(lo: float, hi: float, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -105,9 +118,12 @@ def sample_linear_params(n_cells: int, *, generator: torch.Generator) -> dict[st
     r = M1_RANGES
     g = _uniform(*r["g"], n_cells, generator)
     a = _uniform(*r["a"], n_cells, generator)
-    return dict(gamma=torch.sigmoid(g), alpha=torch.nn.functional.softplus(a),
-                beta=torch.full((n_cells,), r["beta"], dtype=torch.float64),
-                sigma=_uniform(*r["sigma"], n_cells, generator))
+    return dict(
+        gamma=torch.sigmoid(g),
+        alpha=torch.nn.functional.softplus(a),
+        beta=torch.full((n_cells,), r["beta"], dtype=torch.float64),
+        sigma=_uniform(*r["sigma"], n_cells, generator),
+    )
 
 
 def sample_saturating_params(n_cells: int, *, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -126,8 +142,9 @@ def sample_saturating_params(n_cells: int, *, generator: torch.Generator) -> dic
     )
 
 
-def simulate_spikes(n_cells: int, n_frames: int, *, rate_hz: float, frame_rate: float = FRAME_RATE,
-                    generator: torch.Generator) -> torch.Tensor:
+def simulate_spikes(
+    n_cells: int, n_frames: int, *, rate_hz: float, frame_rate: float = FRAME_RATE, generator: torch.Generator
+) -> torch.Tensor:
     """I.i.d. Bernoulli spike trains ``(n_cells, n_frames)`` with ``rate_hz`` spikes per second."""
     _check_sizes(n_cells, n_frames)
     rate_hz = check_positive(rate_hz, "rate_hz", allow_zero=True)
@@ -147,9 +164,15 @@ def _ar1(spikes: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     return c
 
 
-def simulate_linear(n_cells: int, n_frames: int, *, rate_hz: float = 1.0,
-                    frame_rate: float = FRAME_RATE, generator: torch.Generator,
-                    params: dict[str, torch.Tensor] | None = None) -> CalciumData:
+def simulate_linear(
+    n_cells: int,
+    n_frames: int,
+    *,
+    rate_hz: float = 1.0,
+    frame_rate: float = FRAME_RATE,
+    generator: torch.Generator,
+    params: dict[str, torch.Tensor] | None = None,
+) -> CalciumData:
     """Simulate M1 (linear AR(1) calcium, Gaussian noise) for ``n_cells`` cells.
 
     Args:
@@ -176,9 +199,15 @@ def simulate_linear(n_cells: int, n_frames: int, *, rate_hz: float = 1.0,
     return CalciumData(f.float(), s.float(), c.float(), {k: v.clone() for k, v in params.items()}, frame_rate)
 
 
-def simulate_saturating(n_cells: int, n_frames: int, *, rate_hz: float = 1.0,
-                        frame_rate: float = FRAME_RATE, generator: torch.Generator,
-                        params: dict[str, torch.Tensor] | None = None) -> CalciumData:
+def simulate_saturating(
+    n_cells: int,
+    n_frames: int,
+    *,
+    rate_hz: float = 1.0,
+    frame_rate: float = FRAME_RATE,
+    generator: torch.Generator,
+    params: dict[str, torch.Tensor] | None = None,
+) -> CalciumData:
     """Simulate M2 (calcium binding to a saturating dye, supralinear in calcium).
 
     The bound dye ``d_t`` is clamped at ``D_max`` inside the update, as in the reference
@@ -204,7 +233,9 @@ def simulate_saturating(n_cells: int, n_frames: int, *, rate_hz: float = 1.0,
 
 @dataclass
 class SpineData:
-    """A simulated dendritic branch with spines (the dendritic-spine model of the DeepSpike paper, as the book defines it).
+    """A simulated dendritic branch with spines.
+
+    The dendritic-spine model of the DeepSpike paper, as the book defines it.
 
     Attributes:
         fluorescence: ``(n_branches, 1 + n_spines, n_frames)``: the dendrite, then each spine.
@@ -224,13 +255,22 @@ class SpineData:
         return self.fluorescence.shape[0]
 
     def subset(self, idx) -> SpineData:
-        return SpineData(self.fluorescence[idx], self.spikes[idx],
-                         {k: v[idx] for k, v in self.params.items()}, self.frame_rate)
+        return SpineData(
+            self.fluorescence[idx], self.spikes[idx], {k: v[idx] for k, v in self.params.items()}, self.frame_rate
+        )
 
 
-def simulate_spines(n_branches: int, n_frames: int, *, n_spines: int = 4, bap_rate_hz: float = 0.5,
-                    syn_rate_hz: float = 1.0, sigma: float = 0.1, frame_rate: float = FRAME_RATE,
-                    generator: torch.Generator) -> SpineData:
+def simulate_spines(
+    n_branches: int,
+    n_frames: int,
+    *,
+    n_spines: int = 4,
+    bap_rate_hz: float = 0.5,
+    syn_rate_hz: float = 1.0,
+    sigma: float = 0.1,
+    frame_rate: float = FRAME_RATE,
+    generator: torch.Generator,
+) -> SpineData:
     """Simulate M4: back-propagating action potentials (bAPs) and synaptic inputs on spines.
 
     The bAP train ``b`` reaches the dendrite and every spine; spine ``m`` also sees its own
@@ -245,18 +285,24 @@ def simulate_spines(n_branches: int, n_frames: int, *, n_spines: int = 4, bap_ra
         raise ValueError(f"n_spines must be a positive integer; got {n_spines!r}")
     sigma = check_positive(sigma, "sigma", allow_zero=True)
     N, M, gen = n_branches, n_spines, generator
-    p = dict(gamma_b=_uniform(0.95, 0.97, N, gen), gamma_s=_uniform(0.95, 0.97, N, gen),
-             alpha_d=_uniform(0.3, 0.6, N, gen),
-             a_b=_uniform(0.3, 0.6, N * M, gen).reshape(N, M), a_s=_uniform(0.3, 0.6, N * M, gen).reshape(N, M),
-             beta=torch.zeros(N, M + 1, dtype=torch.float64),
-             sigma=torch.full((N, M + 1), sigma, dtype=torch.float64))
+    p = dict(
+        gamma_b=_uniform(0.95, 0.97, N, gen),
+        gamma_s=_uniform(0.95, 0.97, N, gen),
+        alpha_d=_uniform(0.3, 0.6, N, gen),
+        a_b=_uniform(0.3, 0.6, N * M, gen).reshape(N, M),
+        a_s=_uniform(0.3, 0.6, N * M, gen).reshape(N, M),
+        beta=torch.zeros(N, M + 1, dtype=torch.float64),
+        sigma=torch.full((N, M + 1), sigma, dtype=torch.float64),
+    )
     bap = simulate_spikes(N, n_frames, rate_hz=bap_rate_hz, frame_rate=frame_rate, generator=gen)
-    syn = simulate_spikes(N * M, n_frames, rate_hz=syn_rate_hz, frame_rate=frame_rate,
-                          generator=gen).reshape(N, M, n_frames)
+    syn = simulate_spikes(N * M, n_frames, rate_hz=syn_rate_hz, frame_rate=frame_rate, generator=gen).reshape(
+        N, M, n_frames
+    )
     c_b = _ar1(bap, p["gamma_b"])
     c_s = _ar1(syn.reshape(N * M, n_frames), p["gamma_s"].repeat_interleave(M)).reshape(N, M, n_frames)
-    mean = torch.cat([(p["alpha_d"][:, None] * c_b)[:, None],
-                      p["a_b"][..., None] * c_b[:, None] + p["a_s"][..., None] * c_s], 1)
+    mean = torch.cat(
+        [(p["alpha_d"][:, None] * c_b)[:, None], p["a_b"][..., None] * c_b[:, None] + p["a_s"][..., None] * c_s], 1
+    )
     noise = torch.randn(N, M + 1, n_frames, generator=gen, dtype=torch.float64)
     f = mean + p["beta"][..., None] + p["sigma"][..., None] * noise
     return SpineData(f.float(), torch.cat([bap[:, None], syn], 1).float(), p, frame_rate)

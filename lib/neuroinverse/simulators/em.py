@@ -39,8 +39,7 @@ from scipy import ndimage
 from .._checks import check_positive, check_range
 from ..labels import affinities_from_labels, relabel_connected
 
-__all__ = ["EMImages", "simulate_em_image", "simulate_em_images", "em_test_set", "em_training_batch",
-           "gap_merge_mask"]
+__all__ = ["EMImages", "simulate_em_image", "simulate_em_images", "em_test_set", "em_training_batch", "gap_merge_mask"]
 
 _CYTOPLASM = 0.75
 _DARKEST = 0.25
@@ -246,12 +245,12 @@ def simulate_em_images(n_images: int, shape: tuple[int, int] = (48, 48), *, seed
     if any(s < 0 for s in base):
         raise ValueError(f"seed must be non-negative; got {seed!r}")
     items = [simulate_em_image(shape, seed=[*base, i], **kwargs) for i in range(n_images)]
-    return EMImages(*(np.concatenate([getattr(it, f) for it in items]) for f in
-                      ("raw", "labels", "affinities", "gaps", "cells")))
+    return EMImages(
+        *(np.concatenate([getattr(it, f) for it in items]) for f in ("raw", "labels", "affinities", "gaps", "cells"))
+    )
 
 
-def em_test_set(n_images: int = 4, shape: tuple[int, int] = (128, 128), *, seed: int = 12345,
-                **kwargs) -> EMImages:
+def em_test_set(n_images: int = 4, shape: tuple[int, int] = (128, 128), *, seed: int = 12345, **kwargs) -> EMImages:
     """The fixed, seeded test images (the ``malis`` chapter: 4 images of 128x128 at ci, 256x256 at full)."""
     return simulate_em_images(n_images, shape, seed=[int(seed), 999], **kwargs)
 
@@ -293,8 +292,9 @@ def gap_merge_mask(gaps, labels, segmentation, *, radius: int = 2) -> np.ndarray
     """
     gaps, labels, seg = np.asarray(gaps, bool), np.asarray(labels), np.asarray(segmentation)
     if not (gaps.shape == labels.shape == seg.shape) or gaps.ndim != 2:
-        raise ValueError(f"gaps, labels and segmentation must share one 2-D shape; got {gaps.shape}, "
-                         f"{labels.shape}, {seg.shape}")
+        raise ValueError(
+            f"gaps, labels and segmentation must share one 2-D shape; got {gaps.shape}, {labels.shape}, {seg.shape}"
+        )
     out = np.zeros_like(gaps)
     h, w = gaps.shape
     for y, x in zip(*np.nonzero(gaps), strict=True):

@@ -64,19 +64,47 @@ SOMA_AREA = math.pi * (70e-4) ** 2
 #: Step current 0.5 nA spread over the soma area, µA/cm² (≈ 3.25).
 I_STEP = 5e-4 / SOMA_AREA
 #: The 12 physical parameters every model maps to, in this order (signed values, natural units).
-PHYSICAL_NAMES = ("g_Na", "g_K", "g_l", "E_Na", "E_K", "E_l", "g_M", "tau_max", "k_bn1", "k_bn2", "V_T",
-                  "sigma")
-_DEFAULTS = dict(g_Na=50.0, g_K=5.0, g_l=0.1, E_Na=53.0, E_K=-107.0, E_l=-70.0, g_M=0.07, tau_max=600.0,
-                 k_bn1=0.5, k_bn2=40.0, V_T=-60.0, sigma=0.1)
+PHYSICAL_NAMES = ("g_Na", "g_K", "g_l", "E_Na", "E_K", "E_l", "g_M", "tau_max", "k_bn1", "k_bn2", "V_T", "sigma")
+_DEFAULTS = dict(
+    g_Na=50.0,
+    g_K=5.0,
+    g_l=0.1,
+    E_Na=53.0,
+    E_K=-107.0,
+    E_l=-70.0,
+    g_M=0.07,
+    tau_max=600.0,
+    k_bn1=0.5,
+    k_bn2=40.0,
+    V_T=-60.0,
+    sigma=0.1,
+)
 #: Feature sets of :func:`hh_summary` and their feature names.
 FEATURE_SETS = {
-    "7": ("spike count", "resting mean (mV)", "resting std (mV)", "stimulus mean (mV)",
-          "stimulus std (mV)", "skewness", "kurtosis"),
-    "moments": (("spike count",) + tuple(f"autocorr {k / 10:.1f} ms" for k in range(1, 11))
-                + ("resting mean (mV)", "stimulus mean (mV)")
-                + tuple(f"central moment {k}" for k in range(2, 9))),
-    "handcrafted": ("firing rate (Hz)", "AP latency (ms)", "AP overshoot (mV)", "resting potential (mV)",
-                    "AHP depth (mV)", "accommodation index", "spike width (ms)"),
+    "7": (
+        "spike count",
+        "resting mean (mV)",
+        "resting std (mV)",
+        "stimulus mean (mV)",
+        "stimulus std (mV)",
+        "skewness",
+        "kurtosis",
+    ),
+    "moments": (
+        ("spike count",)
+        + tuple(f"autocorr {k / 10:.1f} ms" for k in range(1, 11))
+        + ("resting mean (mV)", "stimulus mean (mV)")
+        + tuple(f"central moment {k}" for k in range(2, 9))
+    ),
+    "handcrafted": (
+        "firing rate (Hz)",
+        "AP latency (ms)",
+        "AP overshoot (mV)",
+        "resting potential (mV)",
+        "AHP depth (mV)",
+        "accommodation index",
+        "spike width (ms)",
+    ),
 }
 
 
@@ -143,12 +171,12 @@ def hh_model(name: str = "2param") -> HHModel:
     if name == "8param":
         names = ("g_Na", "g_K", "g_l", "g_M", "tau_max", "-V_T", "sigma", "-E_l")
         star = [50.0, 5.0, 0.1, 0.07, 600.0, 60.0, 0.1, 70.0]
-        prior = BoxUniform([0.5, 1e-4, 1e-4, 1e-4, 50.0, 40.0, 1e-4, 35.0],
-                           [80.0, 15.0, 0.6, 0.6, 3000.0, 90.0, 0.15, 100.0])
+        prior = BoxUniform(
+            [0.5, 1e-4, 1e-4, 1e-4, 50.0, 40.0, 1e-4, 35.0], [80.0, 15.0, 0.6, 0.6, 3000.0, 90.0, 0.15, 100.0]
+        )
         return HHModel(name, names, torch.tensor(star), prior, False, dict(_DEFAULTS))
     if name in ("12param", "12param-extended"):
-        names = ("g_Na", "g_K", "g_l", "E_Na", "-E_K", "-E_l", "g_M", "tau_max", "k_bn1", "k_bn2", "-V_T",
-                 "sigma")
+        names = ("g_Na", "g_K", "g_l", "E_Na", "-E_K", "-E_l", "g_M", "tau_max", "k_bn1", "k_bn2", "-V_T", "sigma")
         star = torch.tensor([50.0, 5.0, 0.1, 50.0, 90.0, 70.0, 0.07, 600.0, 0.5, 40.0, 60.0, 0.5])
         lo, hi = (0.5, 1.5) if name == "12param" else (0.01, 3.0)
         prior = BoxUniform(torch.log(lo * star), torch.log(hi * star))
@@ -240,8 +268,16 @@ def _step_current(n_t: int, dt: float, t_on: float, t_off: float, amplitude: flo
     return torch.where((t >= t_on) & (t < t_off), amplitude, 0.0).float()
 
 
-def _ou_current(n: int, n_t: int, dt: float, t_on: float, t_off: float, amplitude: float,
-                generator: torch.Generator | None, tau: float = 3.0) -> torch.Tensor:
+def _ou_current(
+    n: int,
+    n_t: int,
+    dt: float,
+    t_on: float,
+    t_off: float,
+    amplitude: float,
+    generator: torch.Generator | None,
+    tau: float = 3.0,
+) -> torch.Tensor:
     """Ornstein-Uhlenbeck current (paper Fig. 5 input): τ = 3 ms, mean 0.2·A, noise amplitude
     2·A·√τ (stationary sd √2·A), started at its mean, gated to the step window. ``(n, n_t)``."""
     mu, s = 0.2 * amplitude, 2.0 * amplitude * math.sqrt(tau)
@@ -321,21 +357,35 @@ def _hh_exp_euler_nb(par, v0, current, noise, dt, out):
             out[i, k + 1] = V
 
 
-def _integrate_numba(par: torch.Tensor, v0: torch.Tensor, current: torch.Tensor, noise: torch.Tensor,
-                     dt: float) -> torch.Tensor:
+def _integrate_numba(
+    par: torch.Tensor, v0: torch.Tensor, current: torch.Tensor, noise: torch.Tensor, dt: float
+) -> torch.Tensor:
     """CPU: the compiled float64 loop; ``par`` ``(n, 12)``, ``current`` ``(n_t,)`` or ``(n, n_t)``,
     ``noise`` ``(n, n_t - 1)``. Returns V ``(n, n_t)`` float64."""
     n, n_t = noise.shape[0], noise.shape[1] + 1
     cur = (current[None] if current.ndim == 1 else current)[:, : n_t - 1]
     out = np.empty((n, n_t), dtype=np.float64)
-    _hh_exp_euler_nb(np.ascontiguousarray(par.double().cpu().numpy()), np.ascontiguousarray(v0.double().cpu().numpy()),
-                     np.ascontiguousarray(cur.double().cpu().numpy()), np.ascontiguousarray(noise.cpu().numpy()),
-                     float(dt), out)
+    _hh_exp_euler_nb(
+        np.ascontiguousarray(par.double().cpu().numpy()),
+        np.ascontiguousarray(v0.double().cpu().numpy()),
+        np.ascontiguousarray(cur.double().cpu().numpy()),
+        np.ascontiguousarray(noise.cpu().numpy()),
+        float(dt),
+        out,
+    )
     return torch.from_numpy(out)
 
 
-def _integrate_torch(par: torch.Tensor, v0: torch.Tensor, current: torch.Tensor, noise: torch.Tensor, dt: float,
-                     *, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+def _integrate_torch(
+    par: torch.Tensor,
+    v0: torch.Tensor,
+    current: torch.Tensor,
+    noise: torch.Tensor,
+    dt: float,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> torch.Tensor:
     """Any device: all traces advanced together as ``(n,)`` tensors in ``dtype`` (same equations
     as :func:`_hh_exp_euler_nb`). Returns V ``(n, n_t)`` on ``device``."""
     n, n_t = noise.shape[0], noise.shape[1] + 1
@@ -345,7 +395,7 @@ def _integrate_torch(par: torch.Tensor, v0: torch.Tensor, current: torch.Tensor,
         cur_steps = current.T.to(device=device, dtype=dtype)
     par = par.to(device=device, dtype=dtype)
     gNa, gK, gl, ENa, EK, El, gM, tau_max, kbn1, kbn2, VT, sigma = par.unbind(1)
-    noise_t = (noise.T.to(device=device, dtype=dtype) * (sigma / math.sqrt(dt)))  # (n_t - 1, n) current
+    noise_t = noise.T.to(device=device, dtype=dtype) * (sigma / math.sqrt(dt))  # (n_t - 1, n) current
     V = v0.to(device=device, dtype=dtype)
     m, h, nn_, p = _steady_gates(V, VT, kbn1, kbn2, tau_max)
     out = torch.empty(n_t, n, device=device, dtype=dtype)
@@ -368,11 +418,22 @@ def _integrate_torch(par: torch.Tensor, v0: torch.Tensor, current: torch.Tensor,
     return out.T.contiguous()
 
 
-def simulate_hh(theta, *, model: str | HHModel = "2param", dt: float = 0.025, duration: float = 120.0,
-                t_on: float = 10.0, t_off: float | None = None, stimulus: str = "step",
-                amplitude: float = I_STEP, generator: torch.Generator | None = None,
-                noise: torch.Tensor | None = None, device: str | torch.device = "cpu",
-                dtype: torch.dtype = torch.float32, v0: float | None = None) -> HHTraces:
+def simulate_hh(
+    theta,
+    *,
+    model: str | HHModel = "2param",
+    dt: float = 0.025,
+    duration: float = 120.0,
+    t_on: float = 10.0,
+    t_off: float | None = None,
+    stimulus: str = "step",
+    amplitude: float = I_STEP,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    v0: float | None = None,
+) -> HHTraces:
     """Simulate a batch of HH neurons (exponential Euler, as in the delfi tutorial).
 
     Args:
@@ -425,8 +486,7 @@ def simulate_hh(theta, *, model: str | HHModel = "2param", dt: float = 0.025, du
     else:
         voltage = _integrate_torch(par, v_start, current, noise, dt, device=device, dtype=dtype)
     failed = ~torch.isfinite(voltage).all(1) | (voltage.abs() > 1000.0).any(1)
-    return HHTraces(voltage=voltage, current=current.to(device), dt=dt, t_on=float(t_on), t_off=t_off,
-                    failed=failed)
+    return HHTraces(voltage=voltage, current=current.to(device), dt=dt, t_on=float(t_on), t_off=t_off, failed=failed)
 
 
 def hh_resting_potential(theta, *, model: str | HHModel = "2param", current: float = 0.0) -> torch.Tensor:
@@ -549,7 +609,7 @@ def _features_handcrafted(traces: HHTraces) -> torch.Tensor:
             out[i, 2] = peaks.mean()
             widths = []
             for j, pk in zip(idx, peaks, strict=True):
-                seg = V[i, max(0, j - half_w): j + half_w + 1]
+                seg = V[i, max(0, j - half_w) : j + half_w + 1]
                 widths.append((seg > 0.5 * (pk + rest)).sum() * dt)
             out[i, 6] = float(np.mean(widths))
         if k >= 2:
@@ -622,8 +682,12 @@ def feature_report(x: torch.Tensor, failed: torch.Tensor) -> dict[str, object]:
     """
     failed = failed.to(x.device)
     undefined = torch.isnan(x) & ~failed[:, None]
-    return dict(n=int(x.shape[0]), n_failed=int(failed.sum()), n_with_undefined=int(undefined.any(1).sum()),
-                undefined_per_feature=[int(v) for v in undefined.sum(0)])
+    return dict(
+        n=int(x.shape[0]),
+        n_failed=int(failed.sum()),
+        n_with_undefined=int(undefined.any(1).sum()),
+        undefined_per_feature=[int(v) for v in undefined.sum(0)],
+    )
 
 
 class HHSimulator:
@@ -643,10 +707,20 @@ class HHSimulator:
         allow_missing: NaN features are missing values, not failures (hand-crafted set).
     """
 
-    def __init__(self, model: str | HHModel = "2param", *, features: str = "7", dt: float = 0.025,
-                 duration: float = 120.0, device: str | torch.device = "cpu",
-                 zscore: tuple[torch.Tensor, torch.Tensor] | None = None, batch_size: int = 5000,
-                 return_bad: bool = True, allow_missing: bool | None = None, raw_every: float = 0.2) -> None:
+    def __init__(
+        self,
+        model: str | HHModel = "2param",
+        *,
+        features: str = "7",
+        dt: float = 0.025,
+        duration: float = 120.0,
+        device: str | torch.device = "cpu",
+        zscore: tuple[torch.Tensor, torch.Tensor] | None = None,
+        batch_size: int = 5000,
+        return_bad: bool = True,
+        allow_missing: bool | None = None,
+        raw_every: float = 0.2,
+    ) -> None:
         self.model = _resolve_model(model)
         if features not in FEATURE_SETS and features != "raw":
             raise ValueError(f"features must be one of {tuple(FEATURE_SETS) + ('raw',)}; got {features!r}")
@@ -667,14 +741,15 @@ class HHSimulator:
         return len(FEATURE_SETS[self.features])
 
     def traces(self, theta, *, generator: torch.Generator | None = None) -> HHTraces:
-        return simulate_hh(theta, model=self.model, dt=self.dt, duration=self.duration, generator=generator,
-                           device=self.device)
+        return simulate_hh(
+            theta, model=self.model, dt=self.dt, duration=self.duration, generator=generator, device=self.device
+        )
 
     def __call__(self, theta, *, generator: torch.Generator | None = None):
         theta = _check_theta(theta, self.model)
         xs, bads = [], []
         for start in range(0, theta.shape[0], self.batch_size):
-            tr = self.traces(theta[start:start + self.batch_size], generator=generator)
+            tr = self.traces(theta[start : start + self.batch_size], generator=generator)
             if self.features == "raw":
                 x = raw_trace_context(tr, every=self.raw_every).cpu()
             else:
@@ -690,8 +765,9 @@ class HHSimulator:
         return (x, bad) if self.return_bad else x
 
 
-def pilot_zscore(simulator: Callable, prior, n: int, *, generator: torch.Generator | None = None,
-                 max_redraws: int = 20) -> tuple[torch.Tensor, torch.Tensor]:
+def pilot_zscore(
+    simulator: Callable, prior, n: int, *, generator: torch.Generator | None = None, max_redraws: int = 20
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Feature mean and standard deviation (ddof 1) from a pilot run of prior simulations.
 
     Failed simulations are redrawn (new θ from the prior) until ``n`` good ones are in hand

@@ -45,10 +45,8 @@ __all__ = [
 
 #: The book's sizes per profile: anisotropic output shape ``(Z, Y, X)``, anisotropy and tubes.
 NEUROPIL_SIZES: dict[str, dict] = {
-    "ci": dict(shape=(16, 96, 96), anisotropy=2, n_tubes=25, p_gap=0.3, n_somata=0,
-               p_missing_section=0.0),
-    "full": dict(shape=(48, 256, 256), anisotropy=3, n_tubes=120, p_gap=0.2, n_somata=2,
-                 p_missing_section=0.03),
+    "ci": dict(shape=(16, 96, 96), anisotropy=2, n_tubes=25, p_gap=0.3, n_somata=0, p_missing_section=0.0),
+    "full": dict(shape=(48, 256, 256), anisotropy=3, n_tubes=120, p_gap=0.2, n_somata=2, p_missing_section=0.03),
 }
 
 _FACE_NORMALS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
@@ -114,8 +112,12 @@ def _walk(start, direction, shape, max_steps, kappa, p_branch, rng):
             break
         pts.append((z, y, x))
         if branch[k]:
-            children.append((np.array([z, y, x]), _rotate_away(np.array([dz, dy, dx]),
-                                                               math.radians(45.0) + rng.normal(0.0, 0.15), rng)))
+            children.append(
+                (
+                    np.array([z, y, x]),
+                    _rotate_away(np.array([dz, dy, dx]), math.radians(45.0) + rng.normal(0.0, 0.15), rng),
+                )
+            )
         nz, ny, nx = noise[k]
         dz, dy, dx = dz + nz, dy + ny, dx + nx
         norm = math.sqrt(dz * dz + dy * dy + dx * dx) or 1.0
@@ -128,7 +130,7 @@ def _smooth_profile(n: int, rng: np.random.Generator, *, corr: float = 15.0) -> 
     """Smooth 1-D noise in [−1, 1] of length ``n`` (Gaussian-filtered white noise, rescaled)."""
     if n == 0:
         return np.zeros(0)
-    x = ndimage.gaussian_filter1d(rng.normal(size=n + 60), corr, mode="wrap")[30:30 + n]
+    x = ndimage.gaussian_filter1d(rng.normal(size=n + 60), corr, mode="wrap")[30 : 30 + n]
     return x / max(np.abs(x).max(), 1e-12)
 
 
@@ -176,7 +178,7 @@ def membrane_mask(labels: np.ndarray, *, only_xy: bool = False) -> np.ndarray:
     if lab.ndim != 3:
         raise ValueError(f"labels must have shape (Z, Y, X); got {lab.shape}")
     out = np.zeros(lab.shape, bool)
-    for ax in ((1, 2) if only_xy else (0, 1, 2)):
+    for ax in (1, 2) if only_xy else (0, 1, 2):
         a = [slice(None)] * 3
         b = [slice(None)] * 3
         a[ax], b[ax] = slice(1, None), slice(None, -1)
@@ -229,8 +231,12 @@ def _stamp_ellipsoids(shape, centres, semi_axes, angles, *, z_scale: float) -> n
         zs = slice(max(z0 - ez, 0), min(z0 + ez + 1, shape[0]))
         ys = slice(max(y0 - ext, 0), min(y0 + ext + 1, shape[1]))
         xs = slice(max(x0 - ext, 0), min(x0 + ext + 1, shape[2]))
-        zz, yy, xx = np.meshgrid(np.arange(zs.start, zs.stop) - z0, np.arange(ys.start, ys.stop) - y0,
-                                 np.arange(xs.start, xs.stop) - x0, indexing="ij")
+        zz, yy, xx = np.meshgrid(
+            np.arange(zs.start, zs.stop) - z0,
+            np.arange(ys.start, ys.stop) - y0,
+            np.arange(xs.start, xs.stop) - x0,
+            indexing="ij",
+        )
         u = math.cos(th) * xx + math.sin(th) * yy
         v = -math.sin(th) * xx + math.cos(th) * yy
         dz2 = (zz * z_scale / rz) ** 2 if rz > 0 else np.zeros(zz.shape)  # rz = 0: one section
@@ -293,8 +299,9 @@ def simulate_neuropil(
         centre = rng.uniform(0, 1, 3) * (np.asarray(iso) - 1)
         radii = rng.uniform(15, 25, 3)
         zz, yy, xx = np.ogrid[: iso[0], : iso[1], : iso[2]]
-        blob = (((zz - centre[0]) / radii[0]) ** 2 + ((yy - centre[1]) / radii[1]) ** 2
-                + ((xx - centre[2]) / radii[2]) ** 2) <= 1.0
+        blob = (
+            ((zz - centre[0]) / radii[0]) ** 2 + ((yy - centre[1]) / radii[1]) ** 2 + ((xx - centre[2]) / radii[2]) ** 2
+        ) <= 1.0
         lab_iso[blob] = n_tubes + 1 + s
     # compact ids 1..K (a tube may have lost every voxel to a soma)
     present = np.flatnonzero(np.bincount(lab_iso.ravel()))
@@ -360,11 +367,24 @@ def simulate_neuropil(
     img[missing] = 0.0
     raw = np.clip(2.0 * img - 1.0, -1.0, 1.0).astype(np.float32)
 
-    meta = dict(n_tubes=int(n_tubes), n_branches=int(n_branches), n_objects=int(obj_ids.size),
-                n_touching_pairs=int(pair_ids.size), n_gapped_pairs=int(chosen.sum()),
-                n_organelles=len(centres))
-    return NeuropilVolume(raw=raw, labels=labels.astype(np.uint64), membrane=membrane, gaps=gaps,
-                          organelles=organelles, anisotropy=a, missing_sections=missing, meta=meta)
+    meta = dict(
+        n_tubes=int(n_tubes),
+        n_branches=int(n_branches),
+        n_objects=int(obj_ids.size),
+        n_touching_pairs=int(pair_ids.size),
+        n_gapped_pairs=int(chosen.sum()),
+        n_organelles=len(centres),
+    )
+    return NeuropilVolume(
+        raw=raw,
+        labels=labels.astype(np.uint64),
+        membrane=membrane,
+        gaps=gaps,
+        organelles=organelles,
+        anisotropy=a,
+        missing_sections=missing,
+        meta=meta,
+    )
 
 
 def training_ground_truth(labels, *, grow_steps: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -434,9 +454,10 @@ def random_training_crop(
     o = (torch.rand(3, generator=generator) * hi).long().clamp(max=hi - 1).tolist()
     flips = (torch.rand(3, generator=generator) < 0.5).tolist()
     m = [(i - q) // 2 for i, q in zip(ins, outs, strict=True)]
-    x = raw[o[0]:o[0] + ins[0], o[1]:o[1] + ins[1], o[2]:o[2] + ins[2]]
-    lab = labels[o[0] + m[0]:o[0] + m[0] + outs[0], o[1] + m[1]:o[1] + m[1] + outs[1],
-                 o[2] + m[2]:o[2] + m[2] + outs[2]]
+    x = raw[o[0] : o[0] + ins[0], o[1] : o[1] + ins[1], o[2] : o[2] + ins[2]]
+    lab = labels[
+        o[0] + m[0] : o[0] + m[0] + outs[0], o[1] + m[1] : o[1] + m[1] + outs[1], o[2] + m[2] : o[2] + m[2] + outs[2]
+    ]
     if augment:
         if flips[0]:
             x, lab = x[:, ::-1], lab[:, ::-1]

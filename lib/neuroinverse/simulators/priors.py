@@ -37,8 +37,8 @@ class BoxUniform:
         high = as_tensor(high, "high", dtype=torch.float32)
         if low.ndim != 1 or high.shape != low.shape:
             raise ValueError(
-                f"low and high must be 1-D with the same shape, got {tuple(low.shape)} and "
-                f"{tuple(high.shape)}")
+                f"low and high must be 1-D with the same shape, got {tuple(low.shape)} and {tuple(high.shape)}"
+            )
         check_finite(low, "low")
         check_finite(high, "high")
         if not bool((high > low).all()):
@@ -60,8 +60,7 @@ class BoxUniform:
     def _check_theta(self, theta: torch.Tensor) -> torch.Tensor:
         theta = as_tensor(theta, "theta", dtype=torch.float32)
         if theta.ndim != 2 or theta.shape[1] != self.dim:
-            raise ValueError(
-                f"theta must have shape (n, {self.dim}), got {tuple(theta.shape)}")
+            raise ValueError(f"theta must have shape (n, {self.dim}), got {tuple(theta.shape)}")
         if torch.isnan(theta).any():
             raise ValueError("theta contains NaN")
         return theta
@@ -109,8 +108,9 @@ class GaussianPrior:
         if std.ndim == 0:
             std = std.expand(mean.shape).clone()
         if std.shape != mean.shape:
-            raise ValueError(f"std must be a number or have the shape of mean {tuple(mean.shape)}; got "
-                             f"{tuple(std.shape)}")
+            raise ValueError(
+                f"std must be a number or have the shape of mean {tuple(mean.shape)}; got {tuple(std.shape)}"
+            )
         check_finite(mean, "mean")
         check_finite(std, "std")
         if not bool((std > 0).all()):

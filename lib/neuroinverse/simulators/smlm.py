@@ -124,8 +124,15 @@ class EmitterTable:
     def empty(cls, n_frames: int, *, pixel_size=(100.0, 100.0), device=None) -> EmitterTable:
         """A table with no rows."""
         z = torch.zeros(0, device=device)
-        return cls(torch.zeros(0, dtype=torch.long, device=device), z, z.clone(), z.clone(), z.clone(),
-                   n_frames=n_frames, pixel_size=pixel_size)
+        return cls(
+            torch.zeros(0, dtype=torch.long, device=device),
+            z,
+            z.clone(),
+            z.clone(),
+            z.clone(),
+            n_frames=n_frames,
+            pixel_size=pixel_size,
+        )
 
     @classmethod
     def concat(cls, tables: list[EmitterTable]) -> EmitterTable:
@@ -211,8 +218,9 @@ class GaussianPSF:
     def render(self, table: EmitterTable, shape: tuple[int, int], *, chunk: int = 2**22) -> torch.Tensor:
         """Expected photons ``(table.n_frames, H, W)`` of all emitters of ``table`` (no background)."""
         sx, sy = self.sigmas(table.z)
-        return render_gaussian(table.frame, table.x, table.y, sx, sy, table.photons,
-                               n_frames=table.n_frames, shape=shape, chunk=chunk)
+        return render_gaussian(
+            table.frame, table.x, table.y, sx, sy, table.photons, n_frames=table.n_frames, shape=shape, chunk=chunk
+        )
 
 
 def _erf_profile(centre: torch.Tensor, sigma: torch.Tensor, n: int) -> torch.Tensor:
@@ -222,9 +230,18 @@ def _erf_profile(centre: torch.Tensor, sigma: torch.Tensor, n: int) -> torch.Ten
     return 0.5 * (cdf[:, 1:] - cdf[:, :-1])
 
 
-def render_gaussian(frame: torch.Tensor, x: torch.Tensor, y: torch.Tensor, sigma_x: torch.Tensor,
-                    sigma_y: torch.Tensor, photons: torch.Tensor, *, n_frames: int,
-                    shape: tuple[int, int], chunk: int = 2**22) -> torch.Tensor:
+def render_gaussian(
+    frame: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sigma_x: torch.Tensor,
+    sigma_y: torch.Tensor,
+    photons: torch.Tensor,
+    *,
+    n_frames: int,
+    shape: tuple[int, int],
+    chunk: int = 2**22,
+) -> torch.Tensor:
     """Render pixel-integrated Gaussians into ``(n_frames, H, W)`` frames (reference code's Gaussian PSF).
 
     Vectorised over all emitters: each emitter's separable erf profiles are multiplied into an
@@ -332,17 +349,16 @@ class Camera:
         return cls(**kw)
 
     @classmethod
-    def scmos(cls, *, qe: float = 1.0, read_sigma: float | torch.Tensor = 1.6, e_per_adu: float = 0.5,
-              baseline: float = 100.0) -> Camera:
+    def scmos(
+        cls, *, qe: float = 1.0, read_sigma: float | torch.Tensor = 1.6, e_per_adu: float = 0.5, baseline: float = 100.0
+    ) -> Camera:
         """An sCMOS camera (no EM gain; read noise may be a per-pixel map)."""
-        return cls(qe=qe, spurious=0.0, em_gain=None, e_per_adu=e_per_adu, baseline=baseline,
-                   read_sigma=read_sigma)
+        return cls(qe=qe, spurious=0.0, em_gain=None, e_per_adu=e_per_adu, baseline=baseline, read_sigma=read_sigma)
 
     @classmethod
     def perfect(cls) -> Camera:
         """Poisson shot noise only; ADU equal photon counts."""
-        return cls(qe=1.0, spurious=0.0, em_gain=None, e_per_adu=1.0, baseline=0.0, read_sigma=0.0,
-                   quantise=False)
+        return cls(qe=1.0, spurious=0.0, em_gain=None, e_per_adu=1.0, baseline=0.0, read_sigma=0.0, quantise=False)
 
     @property
     def excess_noise(self) -> float:
@@ -362,7 +378,7 @@ class Camera:
         rs = self.read_sigma
         if isinstance(rs, torch.Tensor) or rs > 0:
             rs_t = torch.as_tensor(rs, dtype=e.dtype, device=e.device)
-            if rs_t.dim() and rs_t.shape != e.shape[-rs_t.dim():]:
+            if rs_t.dim() and rs_t.shape != e.shape[-rs_t.dim() :]:
                 raise ValueError(f"read_sigma map {tuple(rs_t.shape)} does not match frames {tuple(e.shape)}")
             e = e + rs_t * torch.randn(e.shape, generator=generator, dtype=e.dtype, device=e.device)
         adu = e / self.e_per_adu
@@ -390,12 +406,25 @@ def _per_sequence(value, n: int, name: str, device) -> torch.Tensor:
     return v
 
 
-def sample_blinking(*, n_sequences: int, n_frames: int, em_avg, tau: float, flux_mean, flux_std,
-                    frame_shape: tuple[int, int], flux_min: float = 1e-8,
-                    z_range: tuple[float, float] = (0.0, 0.0), pixel_size=(100.0, 100.0),
-                    structure: torch.Tensor | None = None,
-                    generator: torch.Generator | None = None, device="cpu") -> EmitterTable:
-    """Sample blinking fluorophores and their photons in each frame (paper, Methods, "Simulation"; reference code's blinking model).
+def sample_blinking(
+    *,
+    n_sequences: int,
+    n_frames: int,
+    em_avg,
+    tau: float,
+    flux_mean,
+    flux_std,
+    frame_shape: tuple[int, int],
+    flux_min: float = 1e-8,
+    z_range: tuple[float, float] = (0.0, 0.0),
+    pixel_size=(100.0, 100.0),
+    structure: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    device="cpu",
+) -> EmitterTable:
+    """Sample blinking fluorophores and their photons in each frame.
+
+    Paper, Methods, "Simulation"; the reference code's blinking model.
 
     Args:
         n_sequences: number ``B`` of independent sequences.
@@ -462,8 +491,16 @@ def sample_blinking(*, n_sequences: int, n_frames: int, em_avg, tau: float, flux
     overlap = torch.minimum(t1[rows], f + 1.0) - torch.maximum(t0[rows], f.float())
     keep = overlap > 0
     rows, f, overlap = rows[keep], f[keep], overlap[keep]
-    table = EmitterTable(frame=seq[rows] * T + f, x=x[rows], y=y[rows], z=z[rows],
-                         photons=flux[rows] * overlap, n_frames=B * T, pixel_size=pixel_size, id=rows)
+    table = EmitterTable(
+        frame=seq[rows] * T + f,
+        x=x[rows],
+        y=y[rows],
+        z=z[rows],
+        photons=flux[rows] * overlap,
+        n_frames=B * T,
+        pixel_size=pixel_size,
+        id=rows,
+    )
     return table.to(device)
 
 
@@ -557,8 +594,9 @@ class SMLMSimulator:
         H, W = self.frame_shape
         return H * W * self.pixel_size[0] * self.pixel_size[1] / 1e6
 
-    def sample(self, n_sequences: int, n_frames: int, *, generator: torch.Generator | None = None,
-               device="cpu") -> SMLMBatch:
+    def sample(
+        self, n_sequences: int, n_frames: int, *, generator: torch.Generator | None = None, device="cpu"
+    ) -> SMLMBatch:
         """Simulate ``n_sequences`` independent sequences of ``n_frames`` frames.
 
         All random draws come from ``generator`` (use a CPU generator for data that are the
@@ -568,11 +606,21 @@ class SMLMSimulator:
         lo, hi = self.density_range
         gdev = generator.device if generator is not None else torch.device(device)
         dens = lo + (hi - lo) * torch.rand(B, generator=generator, device=gdev)
-        truth = sample_blinking(n_sequences=B, n_frames=T, em_avg=dens.cpu() * self.area_um2, tau=self.tau,
-                                flux_mean=self.flux_mean, flux_std=self.flux_std, flux_min=self.flux_min,
-                                frame_shape=self.frame_shape, z_range=self.z_range,
-                                pixel_size=self.pixel_size, structure=self.structure, generator=generator,
-                                device=gdev)
+        truth = sample_blinking(
+            n_sequences=B,
+            n_frames=T,
+            em_avg=dens.cpu() * self.area_um2,
+            tau=self.tau,
+            flux_mean=self.flux_mean,
+            flux_std=self.flux_std,
+            flux_min=self.flux_min,
+            frame_shape=self.frame_shape,
+            z_range=self.z_range,
+            pixel_size=self.pixel_size,
+            structure=self.structure,
+            generator=generator,
+            device=gdev,
+        )
         b_lo, b_hi = self.background
         bg = b_lo + (b_hi - b_lo) * torch.rand(B, T, generator=generator, device=gdev)
         H, W = self.frame_shape
@@ -580,12 +628,19 @@ class SMLMSimulator:
         # camera noise is drawn where the generator lives (a CPU generator: same data everywhere)
         adu = self.camera.forward(expected, generator=generator)
         truth, bg, expected, adu = truth.to(device), bg.to(device), expected.to(device), adu.to(device)
-        return SMLMBatch(frames=self.camera.backward(adu), adu=adu, expected=expected, background=bg,
-                         truth=truth, label_photon_min=self.label_photon_min)
+        return SMLMBatch(
+            frames=self.camera.backward(adu),
+            adu=adu,
+            expected=expected,
+            background=bg,
+            truth=truth,
+            label_photon_min=self.label_photon_min,
+        )
 
 
-def mortensen_precision(photons, background, *, sigma: float = 1.0, pixel_size: float = 100.0,
-                        excess_noise: float = 1.0) -> torch.Tensor:
+def mortensen_precision(
+    photons, background, *, sigma: float = 1.0, pixel_size: float = 100.0, excess_noise: float = 1.0
+) -> torch.Tensor:
     """Per-axis localisation precision (nm) of a 2D Gaussian spot, Mortensen et al. (2010).
 
     ``var = F (σa²/N) (16/9 + 8π σa² b / (N a²))`` with ``σa² = σ² + a²/12`` (``σ`` and the

@@ -191,8 +191,9 @@ def two_moons_grid_posterior(x_o=TWO_MOONS_X_O, *, grid: int = 400, subsample: i
     return axis, mass / (total * h * h)
 
 
-def two_moons_reference_posterior(x_o=TWO_MOONS_X_O, n: int = 1000, *, grid: int = 400,
-                                  subsample: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
+def two_moons_reference_posterior(
+    x_o=TWO_MOONS_X_O, n: int = 1000, *, grid: int = 400, subsample: int = 4, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``n`` reference posterior samples ``(n, 2)``: grid cells drawn by mass, plus uniform jitter."""
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer; got {n!r}")
@@ -272,8 +273,9 @@ def gaussian_1d_log_likelihood(theta, x, *, noise_var: float = 0.1) -> torch.Ten
     return gaussian_linear_log_likelihood(_check_theta(theta, 1), x, noise_var=noise_var)
 
 
-def gaussian_1d_posterior_log_prob(theta, x_o: float = GAUSSIAN_1D_X_O, *, noise_var: float = 0.1,
-                                   low: float = -2.0, high: float = 2.0) -> torch.Tensor:
+def gaussian_1d_posterior_log_prob(
+    theta, x_o: float = GAUSSIAN_1D_X_O, *, noise_var: float = 0.1, low: float = -2.0, high: float = 2.0
+) -> torch.Tensor:
     """Exact posterior log density for a U(low, high) prior: N(θ; x_o, noise_var) truncated to the box.
 
     Args:
@@ -344,11 +346,18 @@ def slcp_log_likelihood(theta, x) -> torch.Tensor:
     y0 = d[..., 0] / L[:, None, 0, 0]
     y1 = (d[..., 1] - L[:, None, 1, 0] * y0) / L[:, None, 1, 1]
     logdet = 2 * (torch.log(L[:, 0, 0]) + torch.log(L[:, 1, 1]))
-    return (-0.5 * (y0**2 + y1**2).sum(1) - 4 * (math.log(2 * math.pi) + 0.5 * logdet))
+    return -0.5 * (y0**2 + y1**2).sum(1) - 4 * (math.log(2 * math.pi) + 0.5 * logdet)
 
 
-def slcp_reference_posterior(x_o, n: int = 1000, *, n_chains: int = 100, n_warmup: int = 2000,
-                             thin: int = 10, generator: torch.Generator | None = None) -> torch.Tensor:
+def slcp_reference_posterior(
+    x_o,
+    n: int = 1000,
+    *,
+    n_chains: int = 100,
+    n_warmup: int = 2000,
+    thin: int = 10,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """SLCP reference posterior samples ``(n, 5)`` by random-walk Metropolis on the exact likelihood.
 
     The posterior is invariant under θ₃ → -θ₃ and θ₄ → -θ₄ (only their squares enter), so
