@@ -1,11 +1,12 @@
 """The one training loop every chapter uses.
 
-:func:`fit` runs ``n_steps`` optimisation steps of a user ``loss_fn(step, generator)``, with
-a tqdm progress bar, optional gradient-norm clipping of a chosen set of parameters, learning
-rate schedulers, periodic evaluation, and checkpoints. A run interrupted and resumed from its
-checkpoint ends with exactly the same parameters as one that was not interrupted: the
-checkpoint holds the modules, optimisers, schedulers, the loop's random generator, the step
-and the history.
+:func:`fit` runs up to ``n_steps`` optimisation steps of a user ``loss_fn(step, generator)``,
+with a tqdm progress bar, gradient-norm clipping (:class:`Clipping`: one norm over a set of
+parameters, or one per group), learning-rate schedulers, periodic evaluation, early stopping
+on a validation loss with the best state restored (:class:`EarlyStopping`), and checkpoints.
+A run interrupted and resumed from its checkpoint ends with exactly the same parameters as
+one that was not interrupted: the checkpoint holds the modules, optimisers, schedulers, the
+loop's random generator, the step and the history.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 from tqdm import tqdm  # text bar: no ipywidgets needed, renders in the built book
 
-__all__ = ["History", "fit"]
+__all__ = ["History", "Clipping", "EarlyStopping", "fit"]
 
 LossFn = Callable[[int, torch.Generator], "torch.Tensor | tuple[torch.Tensor, Mapping[str, float]]"]
 
@@ -37,6 +38,9 @@ class History:
     metrics: dict[str, list[float]] = field(default_factory=dict)
     eval_steps: list[int] = field(default_factory=list)
     evals: dict[str, list[float]] = field(default_factory=dict)
+    best_val: float = math.inf
+    best_step: int = 0
+    stopped_early: bool = False
 
     def record(self, step: int, loss: float, metrics: Mapping[str, float]) -> None:
         self.steps.append(step)
@@ -59,6 +63,75 @@ class History:
         return cls(**{k: d[k] for k in ("steps", "loss", "metrics", "eval_steps", "evals")})
 
 
+@dataclass(frozen=True)
+class Clipping:
+    """Gradient-norm clipping for :func:`fit`, checked once when made.
+
+    Args:
+        max_norm: the largest gradient norm allowed (> 0).
+        params: the parameters whose gradients are clipped together (default: all of the
+            module's).
+        groups: several parameter groups, each clipped to ``max_norm`` on its own (e.g. one
+            group per ensemble member); exclusive with ``params``.
+        foreach: passed to :func:`torch.nn.utils.clip_grad_norm_`.
+    """
+
+    max_norm: float
+    params: tuple[torch.nn.Parameter, ...] | None = None
+    groups: tuple[tuple[torch.nn.Parameter, ...], ...] | None = None
+    foreach: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.max_norm, (int, float)) and math.isfinite(self.max_norm) and self.max_norm > 0):
+            raise ValueError(f"max_norm must be a positive number; got {self.max_norm!r}")
+        if self.params is not None and self.groups is not None:
+            raise ValueError("give params or groups, not both")
+        if self.params is not None:
+            object.__setattr__(self, "params", tuple(self.params))
+        if self.groups is not None:
+            groups = tuple(tuple(g) for g in self.groups)
+            if not groups or any(not g for g in groups):
+                raise ValueError("groups must hold at least one non-empty group of parameters")
+            object.__setattr__(self, "groups", groups)
+
+    def groups_of(self, module: torch.nn.Module) -> tuple[tuple[torch.nn.Parameter, ...], ...]:
+        if self.groups is not None:
+            return self.groups
+        return (self.params if self.params is not None else tuple(module.parameters()),)
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Early stopping on a validation loss for :func:`fit`, checked once when made.
+
+    ``loss()`` is evaluated (module in eval mode, no gradients) before the first step, every
+    ``every`` steps and after the last step; training stops after ``patience`` evaluations
+    in a row without a new best, and the module's best state is restored at the end.
+
+    Args:
+        loss: the validation loss, a callable returning a float; draw any randomness it needs
+            from its own fixed-seed generator so that evaluations are comparable.
+        every: steps between evaluations (≥ 1).
+        patience: evaluations without improvement before stopping (≥ 1).
+    """
+
+    loss: Callable[[], float]
+    every: int
+    patience: int
+
+    def __post_init__(self) -> None:
+        if not callable(self.loss):
+            raise ValueError("loss must be a callable returning the validation loss")
+        for name in ("every", "patience"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {v!r}")
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
 def _as_list(x) -> list:
     if x is None:
         return []
@@ -74,8 +147,8 @@ def fit(
     optimizers: torch.optim.Optimizer | Sequence[torch.optim.Optimizer],
     n_steps: int,
     schedulers: Iterable | None = None,
-    clip_params: Iterable[torch.nn.Parameter] | None = None,
-    clip_norm: float | None = None,
+    clipping: Clipping | None = None,
+    early_stopping: EarlyStopping | None = None,
     seed: int = 0,
     eval_fn: Callable[[], Mapping[str, float]] | None = None,
     eval_every: int = 0,
@@ -83,9 +156,10 @@ def fit(
     checkpoint_every: int = 0,
     resume: bool = False,
     progress: bool = True,
+    leave: bool = True,
     desc: str = "training",
 ) -> History:
-    """Minimise ``loss_fn`` for ``n_steps`` steps.
+    """Minimise ``loss_fn`` for ``n_steps`` steps (fewer when early stopping ends the run).
 
     Args:
         loss_fn: called as ``loss_fn(step, generator)``; returns a scalar loss tensor, or
@@ -97,23 +171,30 @@ def fit(
             generative model); each is stepped every step.
         n_steps: total number of steps (a resumed run continues up to this number).
         schedulers: learning-rate schedulers stepped after the optimisers every step.
-        clip_params / clip_norm: clip the global gradient norm of ``clip_params`` (default:
-            all of ``module``'s parameters) to ``clip_norm``; ``None`` disables clipping.
+        clipping: gradient-norm clipping (:class:`Clipping`); ``None`` disables it.
+        early_stopping: stop on a validation loss and restore the best state
+            (:class:`EarlyStopping`); the outcome is in ``History.best_val``,
+            ``History.best_step`` and ``History.stopped_early``. Not combined with
+            checkpoints.
         seed: seed of the loop's ``torch.Generator`` (on the module's device).
         eval_fn / eval_every: call ``eval_fn()`` (in ``no_grad``) every ``eval_every`` steps
             and at the end; its dict is stored in ``History.evals``.
         checkpoint / checkpoint_every: file to write every ``checkpoint_every`` steps and at
             the end.
         resume: continue from ``checkpoint`` if the file exists.
-        progress: show a tqdm progress bar.
+        progress: show a tqdm progress bar; ``leave=False`` clears it when done.
 
     Returns:
         The :class:`History` of the whole run (including steps before a resume).
     """
     if not isinstance(n_steps, int) or n_steps < 0:
         raise ValueError(f"n_steps must be a non-negative integer; got {n_steps!r}")
-    if clip_norm is not None and not (clip_norm > 0):
-        raise ValueError(f"clip_norm must be positive or None; got {clip_norm!r}")
+    if clipping is not None and not isinstance(clipping, Clipping):
+        raise ValueError(f"clipping must be a Clipping or None; got {type(clipping).__name__}")
+    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+        raise ValueError(f"early_stopping must be an EarlyStopping or None; got {type(early_stopping).__name__}")
+    if early_stopping is not None and (checkpoint is not None or resume):
+        raise ValueError("early_stopping cannot be combined with checkpoints yet")
     if eval_every < 0 or checkpoint_every < 0:
         raise ValueError("eval_every and checkpoint_every must be >= 0")
     if (checkpoint_every or resume) and checkpoint is None:
@@ -122,7 +203,7 @@ def fit(
     schedulers = _as_list(schedulers)
     if not optimizers:
         raise ValueError("optimizers must hold at least one optimiser")
-    params = list(clip_params) if clip_params is not None else list(module.parameters())
+    clip_groups = clipping.groups_of(module) if clipping is not None else ()
     try:
         device = next(module.parameters()).device
     except StopIteration:
@@ -160,7 +241,19 @@ def fit(
         history = History.from_state_dict(state["history"])
         start = int(state["step"])
 
-    bar = tqdm(range(start, n_steps), desc=desc, disable=not progress, initial=start, total=n_steps, mininterval=1.0)
+    es = early_stopping
+    bad_evals = 0
+    if es is not None:
+        history.best_val, history.best_step, best_state = _validate(module, es), 0, _snapshot(module)
+    bar = tqdm(
+        range(start, n_steps),
+        desc=desc,
+        disable=not progress,
+        initial=start,
+        total=n_steps,
+        mininterval=1.0,
+        leave=leave,
+    )
     for step in bar:
         module.train()
         for o in optimizers:
@@ -172,8 +265,8 @@ def fit(
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {step}")
         loss.backward()
-        if clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, clip_norm)
+        for group in clip_groups:
+            torch.nn.utils.clip_grad_norm_(group, clipping.max_norm, foreach=clipping.foreach)
         for o in optimizers:
             o.step()
         for s in schedulers:
@@ -187,7 +280,30 @@ def fit(
                 history.record_eval(done, eval_fn())
         if ckpt is not None and checkpoint_every and (done % checkpoint_every == 0 or done == n_steps):
             _save(done)
-        if progress and (done % 25 == 0 or done == n_steps):
+        if progress and (done % 25 == 0 or done == n_steps) and es is None:
             bar.set_postfix(loss=f"{lv:.4g}" if math.isfinite(lv) else "nan")
+        if es is not None and (done % es.every == 0 or done == n_steps):
+            v = _validate(module, es)
+            history.record_eval(done, {"val_loss": v})
+            if v < history.best_val:
+                history.best_val, history.best_step, best_state, bad_evals = v, done, _snapshot(module), 0
+            else:
+                bad_evals += 1
+            if progress:
+                bar.set_postfix(val=f"{v:.3f}", best=f"{history.best_val:.3f}", refresh=False)
+            if bad_evals >= es.patience:
+                history.stopped_early = True
+                break
     bar.close()
+    if es is not None:
+        module.load_state_dict(best_state)
+        module.eval()
     return history
+
+
+def _validate(module: torch.nn.Module, es: EarlyStopping) -> float:
+    module.eval()
+    with torch.no_grad():
+        v = float(es.loss())
+    module.train()
+    return v

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from neuroinverse.training import fit
+from neuroinverse.training import Clipping, EarlyStopping, fit
 
 
 def _problem(seed=0):
@@ -104,15 +104,110 @@ def test_gradient_clipping_bounds_the_update():
     mod = nn.Module()
     mod.p = p
     opt = torch.optim.SGD([p], lr=1.0)
-    fit(lambda s, g: (1000.0 * p).sum(), module=mod, optimizers=opt, n_steps=1, clip_norm=0.5, progress=False)
+    fit(lambda s, g: (1000.0 * p).sum(), module=mod, optimizers=opt, n_steps=1, clipping=Clipping(0.5), progress=False)
     assert torch.linalg.vector_norm(p.detach()) == pytest.approx(0.5, rel=1e-5)
+
+
+def test_per_group_clipping_bounds_each_group_on_its_own():
+    mod = nn.Module()
+    mod.a, mod.b = nn.Parameter(torch.zeros(4)), nn.Parameter(torch.zeros(9))
+    opt = torch.optim.SGD(mod.parameters(), lr=1.0)
+    clip = Clipping(0.5, groups=((mod.a,), (mod.b,)))
+    fit(
+        lambda s, g: (1000.0 * mod.a).sum() + (3.0 * mod.b).sum(),
+        module=mod,
+        optimizers=opt,
+        n_steps=1,
+        clipping=clip,
+        progress=False,
+    )
+    # each group's update has norm 0.5 (one global norm would have left b's share at about 0.005)
+    assert torch.linalg.vector_norm(mod.a.detach()) == pytest.approx(0.5, rel=1e-5)
+    assert torch.linalg.vector_norm(mod.b.detach()) == pytest.approx(0.5, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(max_norm=0.0), "max_norm"),
+        (dict(max_norm=float("nan")), "max_norm"),
+        (dict(max_norm=1.0, params=(), groups=((),)), "not both"),
+        (dict(max_norm=1.0, groups=((),)), "non-empty"),
+    ],
+)
+def test_clipping_checks_itself(kw, match):
+    with pytest.raises(ValueError, match=match):
+        Clipping(**kw)
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_state():
+    """A validation loss that is best at the first evaluation after step 4, then only worse."""
+    mod = nn.Module()
+    mod.w = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([mod.w], lr=1.0)
+    val = lambda: float((mod.w.detach() - 4.0).abs())  # noqa: E731 - best at w = 4
+    h = fit(
+        lambda s, g: -mod.w.sum(),
+        module=mod,
+        optimizers=opt,
+        n_steps=100,  # w grows by 1 per step
+        early_stopping=EarlyStopping(val, every=2, patience=3),
+        progress=False,
+    )
+    assert h.eval_steps == [2, 4, 6, 8, 10] and h.stopped_early  # 6, 8, 10: three worse evaluations
+    assert h.best_step == 4 and h.best_val == 0.0
+    assert float(mod.w.detach()) == 4.0 and len(h.steps) == 10  # the best state is back; 10 steps were run
+    assert not mod.training
+
+
+def test_early_stopping_runs_to_the_end_and_validates_there():
+    mod = nn.Module()
+    mod.w = nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([mod.w], lr=1.0)
+    h = fit(
+        lambda s, g: -mod.w.sum(),
+        module=mod,
+        optimizers=opt,
+        n_steps=5,
+        early_stopping=EarlyStopping(lambda: float(-mod.w.detach()), every=2, patience=1),
+        progress=False,
+    )
+    assert h.eval_steps == [2, 4, 5] and not h.stopped_early and h.best_step == 5 and float(mod.w.detach()) == 5.0
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(loss=1.0, every=1, patience=1), "callable"),
+        (dict(loss=float, every=0, patience=1), "every"),
+        (dict(loss=float, every=1, patience=True), "patience"),
+    ],
+)
+def test_early_stopping_checks_itself(kw, match):
+    with pytest.raises(ValueError, match=match):
+        EarlyStopping(**kw)
+
+
+def test_early_stopping_refuses_checkpoints(tmp_path):
+    model, opt, _, loss_fn = _problem()
+    with pytest.raises(ValueError, match="checkpoint"):
+        fit(
+            loss_fn,
+            module=model,
+            optimizers=opt,
+            n_steps=2,
+            checkpoint=tmp_path / "c.pt",
+            checkpoint_every=1,
+            early_stopping=EarlyStopping(lambda: 0.0, every=1, patience=1),
+            progress=False,
+        )
 
 
 @pytest.mark.parametrize(
     "kw, match",
     [
         (dict(n_steps=-1), "n_steps"),
-        (dict(n_steps=2, clip_norm=0.0), "clip_norm"),
+        (dict(n_steps=2, clipping=0.5), "Clipping"),
         (dict(n_steps=2, checkpoint_every=5), "checkpoint"),
     ],
 )

@@ -49,10 +49,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
-from tqdm import tqdm
 
 from .._checks import as_tensor
 from ..models.density import ConditionalDensity
+from ..training import Clipping, EarlyStopping, fit
 from .abc import sample_prior_checked, simulate_checked
 
 __all__ = [
@@ -519,11 +519,6 @@ def run_npe(
     )
 
 
-def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Detached copy of a module's state dict (cheaper than ``copy.deepcopy``; same values)."""
-    return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-
 def _train_round(
     density: ConditionalDensity,
     batch_loss: Callable,
@@ -540,72 +535,53 @@ def _train_round(
     progress: bool,
     desc: str,
 ) -> tuple[int, float, bool]:
-    """Adam on ``batch_loss`` with early stopping on the validation loss.
+    """Adam on ``batch_loss`` in epochs of shuffled minibatches, with early stopping.
 
-    The validation loss is evaluated after every ``max(epoch, eval_every)`` steps.
-
-    Early stopping is why this loop does not use :func:`neuroinverse.training.fit`, which
-    runs a fixed number of steps. The validation loss draws its atoms from a generator with
-    a fixed seed so that epochs are compared on the same atoms. Returns ``(steps,
-    best validation loss, stopped early)``; the best parameters are restored.
+    The loop is :func:`neuroinverse.training.fit` with :class:`~neuroinverse.training.EarlyStopping`:
+    the validation loss is evaluated at the end of the first epoch after at least
+    ``max(epoch, eval_every)`` steps, and at the last step; its atoms come from a generator
+    with a fixed seed so that evaluations are compared on the same atoms. Every random draw
+    (epoch order, atoms) comes from ``generator``. Returns ``(steps, best validation loss,
+    stopped early)``; the best parameters are restored.
     """
     dev = density.device
-    params = [p for p in density.parameters() if p.requires_grad]
+    params = tuple(p for p in density.parameters() if p.requires_grad)
     # foreach: one multi-tensor kernel per Adam / clipping operation instead of one per
     # parameter tensor (the default on CUDA, not on CPU); the same numbers as the per-tensor loop.
     opt = torch.optim.Adam(params, lr=lr, foreach=True)
     n_train = train_idx.numel()
     bs = min(batch_size, n_train)
     steps_per_epoch = max(1, n_train // bs)
-    interval = max(steps_per_epoch, eval_every)
+    every = math.ceil(max(steps_per_epoch, eval_every) / steps_per_epoch) * steps_per_epoch
 
     def val_loss() -> float:
-        density.eval()
         g = torch.Generator().manual_seed(12345)
-        with torch.no_grad():
-            total, count = 0.0, 0
-            for chunk in val_idx.split(max(bs, 2)):
-                if chunk.numel() < 2:
-                    continue
-                total += float(batch_loss(chunk.to(dev), g)) * chunk.numel()
-                count += chunk.numel()
-        density.train()
+        total, count = 0.0, 0
+        for chunk in val_idx.split(max(bs, 2)):
+            if chunk.numel() < 2:
+                continue
+            total += float(batch_loss(chunk.to(dev), g)) * chunk.numel()
+            count += chunk.numel()
         return total / max(count, 1)
 
-    best, best_state, bad_epochs, step, stopped = val_loss(), _snapshot(density), 0, 0, False
-    bar = tqdm(total=max_steps, desc=desc, disable=not progress, mininterval=1.0, leave=False)
-    density.train()
-    since_eval = 0
-    while step < max_steps:
-        order = train_idx[torch.randperm(n_train, generator=generator)]
-        for b in range(steps_per_epoch):
-            idx = order[b * bs : (b + 1) * bs].to(dev)
-            opt.zero_grad(set_to_none=True)
-            loss = batch_loss(idx, generator)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: loss is {float(loss)} at step {step}")
-            loss.backward()
-            if clip_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, clip_norm, foreach=True)
-            opt.step()
-            step += 1
-            since_eval += 1
-            bar.update(1)
-            if step >= max_steps:
-                break
-        if since_eval < interval and step < max_steps:
-            continue
-        since_eval = 0
-        v = val_loss()
-        if v < best:
-            best, best_state, bad_epochs = v, _snapshot(density), 0
-        else:
-            bad_epochs += 1
-        bar.set_postfix(val=f"{v:.3f}", best=f"{best:.3f}", refresh=False)
-        if bad_epochs >= patience:
-            stopped = True
-            break
-    bar.close()
-    density.load_state_dict(best_state)
-    density.eval()
-    return step, best, stopped
+    epoch = {"order": train_idx, "next": steps_per_epoch}
+
+    def loss_fn(step: int, _gen: torch.Generator) -> torch.Tensor:
+        if epoch["next"] == steps_per_epoch:  # a new epoch: a new order of the training set
+            epoch["order"], epoch["next"] = train_idx[torch.randperm(n_train, generator=generator)], 0
+        b = epoch["next"]
+        epoch["next"] += 1
+        return batch_loss(epoch["order"][b * bs : (b + 1) * bs].to(dev), generator)
+
+    hist = fit(
+        loss_fn,
+        module=density,
+        optimizers=opt,
+        n_steps=max_steps,
+        clipping=Clipping(clip_norm, params=params, foreach=True) if clip_norm is not None else None,
+        early_stopping=EarlyStopping(val_loss, every=every, patience=patience),
+        progress=progress,
+        leave=False,
+        desc=desc,
+    )
+    return len(hist.steps), hist.best_val, hist.stopped_early

@@ -42,7 +42,7 @@ import torch
 
 from .._checks import as_tensor
 from ..models.mdn import MDN
-from ..training import History, fit
+from ..training import Clipping, History, fit
 
 __all__ = [
     "StudentTMixture",
@@ -646,7 +646,7 @@ class SNPEB:
             module=q,
             optimizers=opt,
             n_steps=self.epochs * spe,
-            clip_norm=self.clip_norm,
+            clipping=Clipping(self.clip_norm) if self.clip_norm is not None else None,
             seed=seed,
             progress=self.progress,
             desc=desc,

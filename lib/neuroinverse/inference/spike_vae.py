@@ -453,7 +453,7 @@ def train_spike_vae(
     ``clip_norm``, learning rates multiplied by ``lr_decay`` every ``decay_every`` steps
     (the reference schedule). Returns the :class:`~neuroinverse.training.History`.
     """
-    from ..training import fit
+    from ..training import Clipping, fit
 
     check_ndim(snippets, "snippets", (3, 4), "(cells, snippets, [channels,] frames)")
     check_finite(snippets, "snippets")
@@ -481,8 +481,7 @@ def train_spike_vae(
         optimizers=[opt_phi, opt_theta],
         schedulers=scheds,
         n_steps=n_steps,
-        clip_params=list(vae.recognition.parameters()),
-        clip_norm=clip_norm,
+        clipping=Clipping(clip_norm, params=tuple(vae.recognition.parameters())),
         seed=seed,
         eval_fn=eval_fn,
         eval_every=eval_every,
