@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ..metrics.localisation import localisation_scores
 from ..models.decode import DecodeNet, DecodeScales
 from ..simulators.smlm import EmitterTable, SMLMBatch, SMLMSimulator
-from ..training import History, fit
+from ..training import Clipping, History, fit
 
 __all__ = [
     "DecodeTargets",
@@ -566,7 +566,7 @@ def train_decode(
         optimizers=opt,
         schedulers=sched,
         n_steps=n_steps,
-        clip_norm=clip_norm,
+        clipping=Clipping(clip_norm) if clip_norm is not None else None,
         seed=seed,
         eval_fn=eval_fn,
         eval_every=eval_every,

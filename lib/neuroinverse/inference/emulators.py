@@ -42,6 +42,7 @@ from torch import nn
 
 from .._checks import check_positive_int, check_range, check_rows, check_vector
 from ..models.density import ConditionalDensity, ConditionalFlow
+from ..training import Clipping
 from ..training import fit as fit_loop
 from .acquisition import alpha_info_mc, alpha_info_moment_matched, log_alpha_post
 from .fused_flows import ForeachAdam, FusedFlows
@@ -401,7 +402,7 @@ class EmulatorEnsemble(nn.Module):
                     module=self,
                     optimizers=opt,
                     n_steps=k,
-                    clip_norm=clip_norm,
+                    clipping=Clipping(clip_norm) if clip_norm is not None else None,
                     seed=chunk_seed,
                     progress=False,
                 )
