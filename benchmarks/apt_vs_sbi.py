@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuroinverse.inference import run_npe
+from neuroinverse.inference import APT, run_npe
 from neuroinverse.metrics import c2st
 from neuroinverse.models import ConditionalFlow
 from neuroinverse.simulators import (
@@ -52,8 +52,7 @@ def run_ours(rounds: int, sims: int, seed: int, flow: dict) -> tuple[torch.Tenso
         density=q,
         n_rounds=rounds,
         simulations_per_round=sims,
-        method="apt",
-        num_atoms=10,
+        method=APT(num_atoms=10),
         generator=torch.Generator().manual_seed(seed),
         progress=False,
     )

@@ -264,8 +264,7 @@ score["DeepSpike, same subset"] = [
     binned_correlation(p_ds_gibbs_set, gibbs_s, bin_width=b, buffers=BUFFERS) for b in (1, 2)
 ]
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"{'method':32s} {'r (16.7 ms)':>12s} {'r (33 ms)':>10s}")
 for name, (r1, r2) in score.items():
     print(f"{name:32s} {r1:12.3f} {r2:10.3f}")
@@ -410,8 +409,7 @@ a.set_ylabel("wall time (s)")
 a.legend()
 plotting.save(fig, "deepspike", "fig4_timing")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(
     f"DeepSpike: {t_ds[-1] / frames[-1] * 1e6:.2f} µs/frame on {frames[-1]} frames; "
     f"{t_ds_gibbs_set * 1e3:.1f} ms on the Gibbs subset"
@@ -641,8 +639,7 @@ if c8:
         leak=misassigned_fraction(p_sp_merged, sp_test.spikes, source=0, window=1, buffers=BUFFERS),
     )
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"DeepSpike shifted by {SHIFT} frames, held-out: r_1 {r_shifted[0]:.3f}, r_2 {r_shifted[1]:.3f}")
 print(
     f"learned τ̂ on the wrong cells: Pearson {tau_corr_wrong:.3f}; τ at initialisation "
@@ -662,8 +659,7 @@ if c8_control:
         f"bAP copied into the spine channels: misassigned fraction {c8_control['leak']:.3f}"
     )
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(
     f"VAE fit: {vae_time:.1f} s for {train.fluorescence.numel()} frames "
     f"({vae_time / train.fluorescence.numel() * 1e6:.0f} µs/frame); Gibbs over it: {speedup_fit:.1f}x"
@@ -865,8 +861,7 @@ res.add(
     )
 )
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(res.table(timings=False))
 
 # %% [markdown]
@@ -900,8 +895,7 @@ print(res.table(timings=False))
 # C8b: the synaptic probabilities shifted by 10 frames.
 # C8c: the bAP probability copied into every spine channel, i.e. no separation.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(res.table())
 res.save()
 for k, v in rt.provenance().items():

@@ -70,6 +70,8 @@ from neuroinverse.models import UNet
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import background, cpu_times, setup, timed
 from neuroinverse.segmentation import (
+    MALISLoss,
+    PerEdgeBCE,
     agglomerate,
     boundary_map,
     branch_training,
@@ -280,8 +282,7 @@ for a, (fast, brute, s_fast, s_brute, ylabel, title) in zip(ax[0], panels, stric
     a.legend()
 plotting.save(fig, "mala", "fig5_scaling")
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 for s, t in zip(cfg.m2_sides, m2_fast, strict=True):
     print(f"constrained counts, {s}^3: {t * 1e3:.1f} ms")
 for s, t in zip(cfg.brute_sides, m2_brute, strict=True):
@@ -387,12 +388,13 @@ def sampler(key):
     return sample
 
 
-adam = dict(lr=cfg.lr, betas=(0.95, 0.999), balanced=True)
+adam = dict(lr=cfg.lr, betas=(0.95, 0.999))
+bce = PerEdgeBCE(balanced=True)
 warm = copy.deepcopy(net)
 fit_affinity_net(
     warm,
     sampler(rt.seed),
-    loss="bce",
+    loss=bce,
     n_steps=cfg.warmup_steps,
     seed=rt.seed,
     device=rt.device,
@@ -403,11 +405,9 @@ fit_affinity_net(
 
 def train_branches(s):
     sample = sampler(rt.seed + 100 + s)
-    scale = malis_gradient_scale(warm, sample(0), device=rt.device, balanced=True, constrained=True)
-    branches = {
-        "bce": dict(loss="bce", **adam),
-        "malis": dict(loss="malis", constrained=True, malis_weight=scale, bce_weight=cfg.malis_bce_mix, **adam),
-    }
+    scale = malis_gradient_scale(warm, sample(0), malis=MALISLoss(constrained=True), bce=bce, device=rt.device)
+    malis = MALISLoss(constrained=True, weight=scale, bce_weight=cfg.malis_bce_mix, balanced=True)
+    branches = {"bce": dict(loss=bce, **adam), "malis": dict(loss=malis, **adam)}
     return scale, branch_training(
         warm,
         sample,
@@ -425,8 +425,7 @@ done = {s: train_branches(s) for s in cfg.branch_seeds if s not in in_bg} | {s: 
 malis_scale = {s: done[s][0] for s in cfg.branch_seeds}
 nets = {(kind, s): done[s][1][kind] for s in cfg.branch_seeds for kind in ("bce", "malis")}
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 for s, v in malis_scale.items():
     print(
         f"seed {s}: MALIS term scaled by s = {v:.1f} (gradient norm of the balanced BCE / of MALIS "
@@ -495,8 +494,7 @@ summary = {
     for key, e in evals.items()
 }
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(
     f"{'net':14s} {'fragments':>9s} {'t*':>5s} {'VOI':>6s} {'split':>6s} {'merge':>6s} {'ARAND':>6s} "
     f"{'CREMI':>6s} {'CC VOI':>7s} {'frag VOI':>8s} | unmasked: {'VOI':>6s} {'ARAND':>6s} {'CREMI':>6s}"
@@ -537,8 +535,7 @@ for j, s in enumerate(cfg.branch_seeds):
     ax[0, j].legend()
 plotting.save(fig, "mala", "fig6_rand_error_cc")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 re_cc = {key: e["cc_plain"]["rand_error"] for key, e in evals.items()}
 for s in cfg.branch_seeds:
     print(
@@ -808,12 +805,10 @@ res.add(
 )
 print(f"{len(res.claims)} claims recorded")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(res.table(timings=False))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(res.table())
 res.save()
 print(

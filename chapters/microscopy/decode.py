@@ -63,6 +63,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from myst_nb import glue
 
 from neuroinverse import plotting
 from neuroinverse.inference import (
@@ -334,8 +335,7 @@ for name, net in nets.items():
 locs["classical"], run_time["classical"] = timed(lambda: {d: classical(t.frames) for d, t in tests.items()})
 scores = {m: {d: localisation_scores(loc, tests[d].labels) for d, loc in by_d.items()} for m, by_d in locs.items()}
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"{'method':14s} {'density':>8s} {'JI':>6s} {'recall':>7s} {'prec.':>6s} {'RMSE_lat':>9s} {'E_lat':>6s}")
 for m, by_d in scores.items():
     for d, s in by_d.items():
@@ -441,8 +441,7 @@ ax[0, 0].set_ylabel("precision")
 ax[0, 0].legend()
 plotting.save(fig, "decode", "fig3_temporal_context")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for m, s in low_scores.items():
     print(f"low-SNR {m:14s} JI {s.jaccard:.3f}  RMSE_lat {s.rmse_lat:.1f} nm  test loss {low_loss[m]:.2f}")
 
@@ -534,8 +533,7 @@ for d in cfg.densities:
             z_table[d, readout, subset] = (c["z_std_x"], c["z_std_y"], len(c["z_x"]))
 cal_mix = uncertainty_calibration(EmitterTable.concat([mixture_locs[d] for d in cfg.densities]), pooled_truth, n_bins=8)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(
     f"{'density':>7s} {'TPs':>5s} {'isolated':>8s}   z-score SD (x / y):  {'peak σ, all':>12s} "
     f"{'peak σ, isolated':>16s} {'mixture σ, all':>14s} {'mixture σ, isolated':>19s}"
@@ -551,12 +549,42 @@ print(
     f"Spearman ρ {cal_mix['spearman']:.3f}"
 )
 
+
+# %%
+# the ranges the text below quotes, as this run measured them
+def _z_range(readout, subset, densities):
+    """Smallest and largest z-score SD (x and y) of one read-out and subset over some densities."""
+    vals = [v for d in densities for v in z_table[d, readout, subset][:2]]
+    return min(vals), max(vals)
+
+
+_dense = [d for d in cfg.densities if d >= 2.0]
+for name, (lo, hi) in {
+    "iso_low": _z_range("pixel", "isolated", cfg.densities[:1]),
+    "iso_all": _z_range("pixel", "isolated", cfg.densities),
+    "all_dense": _z_range("pixel", "all", _dense),
+    "mix_all": _z_range("mixture", "all", cfg.densities),
+}.items():
+    glue(f"{name}_min", lo, display=False)
+    glue(f"{name}_max", hi, display=False)
+_mix = [v for d in cfg.densities for sub in ("all", "isolated") for v in z_table[d, "mixture", sub][:2]]
+glue("mix_min", min(_mix), display=False)
+glue("mix_max", max(_mix), display=False)
+glue("mix_wide_min", 1 / max(_mix), display=False)
+glue("mix_wide_max", 1 / min(_mix), display=False)
+glue("low_density", cfg.densities[0], display=False)
+glue("high_density_max", cfg.densities[-1], display=False)
+
 # %% [markdown]
-# Crowding explains much of the excess width: on isolated emitters the peak-pixel z-scores'
-# standard deviation falls to 0.96–1.14 at 0.5 /µm² and stays at or below about 1.4 up to
-# 4 /µm², while over all true positives it reaches 1.5–1.8 at the higher densities. Diffuse
-# detection maps do not explain it: the mixture-moment σ over-corrects, giving standard
-# deviations of 0.52–0.73, i.e. predicted σ now about 1.4–1.9 times too wide, at every density
+# In this run, on isolated emitters the peak-pixel z-scores' standard deviation is
+# {glue:text}`iso_low_min:.2f`–{glue:text}`iso_low_max:.2f` at {glue:text}`low_density` /µm² and
+# {glue:text}`iso_all_min:.2f`–{glue:text}`iso_all_max:.2f` over all densities up to
+# {glue:text}`high_density_max` /µm², while over all true positives it is
+# {glue:text}`all_dense_min:.2f`–{glue:text}`all_dense_max:.2f` at 2 /µm² and above: where the
+# isolated values stay lower, crowding explains the excess width. Diffuse detection maps do not
+# explain it: the mixture-moment σ over-corrects, giving standard deviations of
+# {glue:text}`mix_min:.2f`–{glue:text}`mix_max:.2f`, i.e. predicted σ now about
+# {glue:text}`mix_wide_min:.1f`–{glue:text}`mix_wide_max:.1f` times too wide, at every density
 # and on isolated emitters too. The spread of the neighbouring pixels' means is larger than
 # the missing part of the error; the peak pixel's own σ is the better read-out, as in the
 # reference code. C4 below is judged, as before, on the peak-pixel σ over all true positives.
@@ -647,8 +675,7 @@ cal_shuffled = uncertainty_calibration(
 )
 n_detections = sum(len(locs["DECODE"][d]) for d in cfg.densities) / (len(cfg.densities) * cfg.n_test)
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"untrained DECODE, {LOW_DENSITY} /µm²: JI {untrained_lo.jaccard:.3f}")
 print(
     f"DECODE jittered 50 nm: E_lat {jit_hi.efficiency_lat:.3f} at {HIGH_DENSITY} /µm², "
@@ -695,7 +722,9 @@ res = ChapterResults(
     "decode",
     rt,
     require_controls=True,
-    expected_not_reproduced=("C4a", "C4b") + (("C3a",) if rt.profile == "ci" else ()),
+    # C1a and C6 hold or not depending on the CPU's floating-point code paths at this budget
+    # (see "What held" below): not counted as reproduced at ci.
+    expected_not_reproduced=("C4a", "C4b") + (("C3a", "C1a", "C6") if rt.profile == "ci" else ()),
 )
 res.add(
     Claim(
@@ -855,54 +884,80 @@ res.add(
     )
 )
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(res.table(timings=False))
 mad = {ax: 1.4826 * float(np.median(np.abs(cal[f"z_{ax}"] - np.median(cal[f"z_{ax}"])))) for ax in ("x", "y")}
 print(f"robust SD (1.4826 × MAD) of the z-scores: x {mad['x']:.2f}, y {mad['y']:.2f}")
 
+# %%
+# the numbers the text below quotes, as this run measured them (shown nowhere else)
+res.glue(
+    robust_sd_x=mad["x"],
+    robust_sd_y=mad["y"],
+    c3_single_ji=low_scores["DECODE single"].jaccard,
+    c3_three_ji=low_scores["DECODE"].jaccard,
+    c3_noctx_ji=noctx_score.jaccard,
+    lo_ji_classical=c_lo.jaccard,
+    lo_ji_decode=s_lo.jaccard,
+)
+
 # %% [markdown]
 # ## What held, what did not, and why
 #
-# *Held* at the `ci` profile: at 3 emitters/µm² DECODE's Jaccard index is 0.133 above the
-# classical fitter's (C1a; the single-frame ablation is only 0.024 above, so the rule
-# separates) and its efficiency is higher (C1b; DECODE with 50 nm of added position noise
-# would fall 0.152 below); both methods exceed a Jaccard index of 0.7 at 0.5 /µm² (C1c, C1d;
-# an untrained network scores 0); DECODE's RMSE at low density is 0.83 times the fitter's
-# (C2a; jittered by 50 nm, 4.0 times); on the low-SNR set the three-frame network's test loss
-# (per frame) is 4.9 below the single-frame network's (C3b), which the same network with its
-# context removed does not achieve (its loss is 3.9 above the single-frame network's);
-# predicted σ ranks the errors
-# (C4c, Spearman 0.54 against 0.006 for shuffled σ); the expected count $\sum_k p_k$ is within
-# 10 % of the true count (C5, 1.083; the number of thresholded detections is only 0.68 of
-# it); and the
-# PSF width of mismatched data is recovered to 6 % (C6; leaving σ0 at the training value is
-# 20 % off).
+# The verdicts and numbers below are this run's (the box at the top of the chapter counts
+# them; the rules and controls are in the table above).
 #
-# *Inconclusive*: C3a. The three-frame network's Jaccard index on the low-SNR set is 0.173
-# above the single-frame network's, but the same three-frame network fed the middle frame
-# three times (no temporal information) is 0.191 above it (Jaccard index 0.705 against
-# 0.687 with context). At the default threshold the gain in Jaccard index therefore comes
-# from the larger, better-trained two-stage network, not from temporal context; context does
-# lower the test loss (C3b) and shows in the precision–recall curves of Figure 3. Earlier
-# versions of this chapter reported C3a as held because they lacked this control.
+# **Crowded frames (C1).** At 3 emitters/µm² DECODE's Jaccard index is
+# {glue:text}`C1a_ours:.3f` above the classical fitter's and the single-frame ablation's is
+# {glue:text}`C1a_control:.3f` above (C1a: {glue:text}`C1a_verdict`). C1a is fragile at this
+# budget: the ablation's margin moves with floating-point rounding. The same code run on CPUs
+# whose math libraries take different code paths (with and without AVX-512, oneDNN and MKL
+# pinned or not) put the ablation anywhere from far below DECODE's margin to level with it,
+# while DECODE's own margin barely moved; so C1a holds on some machines and is inconclusive on
+# others, and we do not count it as robust. DECODE's efficiency is higher than the fitter's by
+# {glue:text}`C1b_ours:.3f` (C1b: {glue:text}`C1b_verdict`; DECODE with 50 nm of added position
+# noise: {glue:text}`C1b_control:.3f`); at 0.5 /µm² both methods reach a Jaccard index of
+# {glue:text}`C1c_ours:.3f` (DECODE) and {glue:text}`C1d_ours:.3f` (fitter) against
+# {glue:text}`C1c_control:.3f` for an untrained network (C1c: {glue:text}`C1c_verdict`, C1d:
+# {glue:text}`C1d_verdict`). Not as in the paper, though no claim fails on it: at low density
+# the classical fitter detects more emitters than DECODE here.
 #
-# *Not reproduced*: C4a and C4b. Pooled over all densities the z-scores' standard deviation
-# is 1.60 (x) and 1.55 (y), above the upper bound 1.4; the core follows N(0, 1) (robust SD
-# 1.15 and 1.13; Figure 4). The table after Figure 4 locates the excess in crowded frames: on
-# isolated emitters the standard deviation is 0.96–1.41 at every density, and a
-# mixture-moment σ that widens each detection by its neighbours' spread over-corrects
-# (0.52–0.73). The training budget (600 steps of a 17 k parameter network on CPU, where the
-# reference trains for hours on a GPU) is the likely cause; the full profile checks the
-# stricter thresholds with the reference-size network. Also not as in the paper, though no
-# claim fails: at 0.5 emitters/µm² the classical fitter detects more emitters than DECODE
-# (Jaccard index 0.848 against 0.773).
+# **Precision (C2).** DECODE's RMSE at low density is {glue:text}`C2a_ours:.2f` times the
+# fitter's (C2a: {glue:text}`C2a_verdict`; jittered by 50 nm, {glue:text}`C2a_control:.1f`
+# times). C2b, the lateral RMSE against the Cramér–Rao bound, is judged only at the full profile
+# (control: DECODE with 50 nm of added position noise, same rule).
 #
-# *Judged only at the full profile*: C2b, DECODE's lateral RMSE against the Cramér–Rao bound;
-# its control is DECODE with 50 nm of added position noise, judged by the same rule.
+# **Temporal context (C3).** On the low-SNR set the three-frame network's test loss per frame
+# is {glue:text}`C3b_ours:.2f` below the single-frame network's (C3b: {glue:text}`C3b_verdict`);
+# the same network with its context removed (the middle frame fed three times) is at
+# {glue:text}`C3b_control:.2f` by the same measure. Its Jaccard index is
+# {glue:text}`C3a_ours:.3f` above the single-frame network's, but without context it is
+# {glue:text}`C3a_control:.3f` above (Jaccard indices {glue:text}`c3_three_ji:.3f` with context,
+# {glue:text}`c3_noctx_ji:.3f` without, {glue:text}`c3_single_ji:.3f` single-frame; C3a:
+# {glue:text}`C3a_verdict`). At the default threshold the gain in Jaccard index comes from the
+# larger, better-trained two-stage network rather than from temporal context; context does
+# lower the test loss and shows in the precision–recall curves of Figure 3. Earlier versions of
+# this chapter reported C3a as held because they lacked this control.
+#
+# **Uncertainties (C4).** Pooled over all densities the z-scores' standard deviation is
+# {glue:text}`C4a_ours:.2f` (x, C4a: {glue:text}`C4a_verdict`) and {glue:text}`C4b_ours:.2f`
+# (y, C4b: {glue:text}`C4b_verdict`) against the band [0.7, 1.4]; the core follows N(0, 1)
+# (robust SD {glue:text}`robust_sd_x:.2f` and {glue:text}`robust_sd_y:.2f`; Figure 4), and the
+# table after Figure 4 locates the excess in crowded frames. The training budget (600 steps of
+# a 17 k parameter network on a CPU, where the reference trains for hours on a GPU) is the
+# likely cause; the full profile checks the stricter thresholds with the reference-size
+# network. Predicted σ does rank the errors (C4c: Spearman {glue:text}`C4c_ours:.2f` against
+# {glue:text}`C4c_control:.3f` for shuffled σ; {glue:text}`C4c_verdict`).
+#
+# **Counts and self-calibration (C5, C6).** The expected count $\sum_k p_k$ is
+# {glue:text}`C5_ours:.3f` of the true count (C5: {glue:text}`C5_verdict`; the number of
+# thresholded detections is {glue:text}`C5_control:.2f` of it). The PSF width fitted to
+# mismatched data is {glue:text}`C6_ours:.3f` of the true width (C6: {glue:text}`C6_verdict`;
+# leaving σ0 at the training value gives {glue:text}`C6_control:.2f`). Like C1a, C6 sits close
+# to its band's edge and moved across it between machines; it is listed among the claims this
+# chapter does not count as reproduced at the ci profile.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(res.table())
 res.save()
 n_frames_eval = len(cfg.densities) * cfg.n_test

@@ -76,7 +76,7 @@ import numpy as np
 import torch
 
 from neuroinverse import plotting
-from neuroinverse.inference import rejection_abc, resample_with_jitter, run_npe
+from neuroinverse.inference import APT, rejection_abc, resample_with_jitter, run_npe
 from neuroinverse.metrics import GridDensity, c2st, c2st_calibrated_async, hpd_mass, kl_from_samples
 from neuroinverse.models import ConditionalFlow
 from neuroinverse.results import ChapterResults, Claim
@@ -224,9 +224,8 @@ def all_arms(R, N, s, x_o):
 
 def leak_run(combined):
     """APT with the affine MAF of Figure 4, with or without the combined loss."""
-    return fit(
-        tm_prior, two_moons, TWO_MOONS_X_O, "apt", R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow, combined_loss=combined
-    )
+    method = APT(combined_loss=combined)
+    return fit(tm_prior, two_moons, TWO_MOONS_X_O, method, R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow)
 
 
 # On the CPU the last seed and one of the two MAF runs of Figure 4 (leakage) train in a
@@ -384,8 +383,7 @@ budget0 = R0 * N0
 apt0 = tm_runs[(budget0, cfg.seeds[0], 0, "apt")]
 snpeb0 = tm_runs[(budget0, cfg.seeds[0], 0, "snpe-b")]
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"{'budget':>7s} {'arm':12s} {'KL per seed (nats)':>24s} {'median':>7s}  {'HPD-95 mass per seed':>22s} median")
 for R, N in cfg.tm_budgets:
     for name in ARMS:
@@ -405,15 +403,13 @@ print(
 for m, cal in tm_c2st.items():
     print(f"{m.upper()} seed {cfg.seeds[0]}: {cal}")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("gradient steps per round (cap: 100 per round, 400 per one-round arm), seed 0:")
 for name in ARMS:
     r = tm_runs[(budget0, cfg.seeds[0], 0, name)]
     print(f"  {name:12s}", [x.steps for x in r.rounds], "total", sum(x.steps for x in r.rounds))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 for key in [(budget0, cfg.seeds[0], 0, m) for m in ARMS]:
     r = tm_runs[key]
     print(key[-1], f"train {r.train_seconds:.1f} s;", [(x.round, x.steps, round(x.leakage, 3)) for x in r.rounds])
@@ -519,8 +515,7 @@ apt_last = gl["apt"].round_samples[-1].double()
 wide = torch.distributions.MultivariateNormal(apt_last.mean(0), 4 * torch.cov(apt_last.T))
 nll_wide = float(-wide.log_prob(gl_theta_o[0].double()))
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 for m in gl:
     print(
         f"{m:6s} std ratio per round (mean over dims): {np.round(gl_ratio[m].mean(1), 3)}; final "
@@ -598,8 +593,7 @@ a.set_ylabel("mass of q(θ | x_o) outside the prior (%)")
 a.legend()
 plotting.save(fig, "apt", "fig4_leakage")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print("leakage per round (%), and the proposal acceptance rate of the last round:")
 for lab, run in leak.items():
     print(f"  {lab:24s}", [round(100 * r.leakage, 1) for r in run.rounds], f"{run.rounds[-1].proposal_acceptance:.3f}")
@@ -804,12 +798,10 @@ res.add(
     )
 )
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(res.table(timings=False))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(res.table())
 res.save()
 for k, v in rt.provenance().items():

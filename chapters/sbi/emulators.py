@@ -414,8 +414,7 @@ for n_sims in cfg.abc_sims:
     abc_mass[n_sims] = hpd_mass(abc_samples, ref_grid)
 c2st_emulator = c2st_emulator.result()
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(
     f"KL(p_ref ‖ q) on the {cfg.grid} × {cfg.grid} grid (nats; 0 = exact) and the share of {cfg.c2st_n} samples "
     "inside the reference's 95 % HPD region (0.95 = right)"
@@ -540,8 +539,7 @@ frac_random = [
     for j in (0, 1)
 ]
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"prior box share of the 95 % HPD region: {hpd_area:.4f}")
 for acq, v in frac.items():
     print(f"acquired by {acq:5s}: {v:.3f} inside the 95 % HPD region ({v / hpd_area:.1f} × the prior share)")
@@ -575,8 +573,7 @@ ax[0, 0].set_ylabel("|log q̄(x_o|θ) − log p(x_o|θ)| (nats)")
 ax[0, 0].set_title(f"{len(e4_std)} cells in the 99 % HPD region: Spearman ρ = {rho_e4:.2f}")
 plotting.save(fig, "emulators", "fig4_std_vs_error")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(f"E4 on {len(e4_std)} cells: Spearman ρ {rho_e4:.3f}; with the std shuffled across cells {rho_e4_control:.3f}")
 
 # %% [markdown]
@@ -820,12 +817,10 @@ res.add(
     )
 )
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(res.table(timings=False))
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(res.table())
 res.save()
 for k, v in rt.provenance().items():

@@ -935,8 +935,7 @@ print(f"{len(res.claims)} claims recorded")
 if med_move["unweighted"] < 0.1:
     print(f"round 2 moved the unweighted arm by {med_move['unweighted']:.3f} < 0.1 (median): C1a-c cannot be held")
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 print(res.table(timings=False))
 
 # %% [markdown]
@@ -975,8 +974,7 @@ print(res.table(timings=False))
 # the continual-learning KL that keeps round 2 of the toy in place keeps rounds 2–3 here at
 # the round-1 answer, trained on a third of the single round's simulations.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print(res.table())
 print(f"SNPE-B {cfg.n_rounds} rounds: {t_multi:.1f} s; single round: {t_single:.1f} s")
 res.save()

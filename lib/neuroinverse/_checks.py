@@ -61,10 +61,19 @@ def check_positive(value: float, name: str, *, allow_zero: bool = False) -> floa
     return v
 
 
-def check_range(value: float, name: str, low: float, high: float) -> float:
-    v = check_positive(value, name, allow_zero=True) if low >= 0 else float(value)
-    if math.isnan(v) or not (low <= v <= high):
-        raise ValueError(f"{name} must lie in [{low}, {high}]; got {value!r}")
+def check_range(
+    value: float, name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> float:
+    """``value`` as a float in [low, high]; ``low_open``/``high_open`` exclude an end, e.g. (0, 1)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number; got {value!r}") from None
+    above = v > low if low_open else v >= low
+    below = v < high if high_open else v <= high
+    if math.isnan(v) or not (above and below):
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must lie in {interval}; got {value!r}")
     return v
 
 

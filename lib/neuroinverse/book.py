@@ -24,13 +24,17 @@ from .runtime import SMOKE_ENV, check_profile, repo_root
 
 __all__ = [
     "ChapterRun",
+    "ChapterOutcome",
     "executed_path",
     "run_chapter",
+    "default_jobs",
+    "execute_chapters",
     "toc_files",
     "stage",
     "build_html",
     "scorecard_page",
     "vendor_mathjax",
+    "add_glance",
 ]
 
 #: Per-cell time limit (seconds) used when none is given.
@@ -133,6 +137,105 @@ def run_chapter(
     return ChapterRun(slug=slug, output=out, wall_s=time.perf_counter() - t0, error=error)
 
 
+@dataclass
+class ChapterOutcome:
+    """One chapter of a ``neuroinverse build``: executed (``reused=False``) or reused from the cache."""
+
+    slug: str
+    reused: bool
+    ok: bool
+    wall_s: float
+    peak_mib: float | None
+    log: Path | None = None
+
+
+def default_jobs(mem_per_job_gib: float = 4.0) -> int:
+    """The number of cores, capped so that each job has ``mem_per_job_gib`` of available memory."""
+    cores = os.cpu_count() or 1
+    try:
+        avail_kib = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemAvailable")
+        )
+        by_memory = max(1, int(avail_kib / (mem_per_job_gib * 1024**2)))
+    except (OSError, StopIteration, ValueError):
+        by_memory = cores
+    return max(1, min(cores, by_memory))
+
+
+def execute_chapters(
+    chapters: list[Chapter] | None = None,
+    *,
+    profile: str = "ci",
+    jobs: int = 1,
+    force: bool = False,
+    root: Path | None = None,
+    report=print,
+) -> list[ChapterOutcome]:
+    """Execute the chapters whose cache key changed, ``jobs`` at a time, each in its own process.
+
+    A chapter is reused when :func:`~neuroinverse.build_cache.chapter_key` equals the key of
+    its last successful run and its executed notebook and results file still exist (never with
+    ``force``). Each executed chapter runs ``python -m neuroinverse.cli run SLUG`` (seed 0,
+    device auto) with its output in ``_build/logs/SLUG.log``; every printed number is the one a
+    sequential build prints, since each chapter is seeded on its own and runs on its own
+    threads. ``report`` receives one line per chapter as it finishes.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from .build_cache import chapter_key, read_record, reusable
+    from .results import results_dir
+    from .runtime import resolve_device
+
+    check_profile(profile)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}")
+    root = root or repo_root()
+    chapters = list(CHAPTERS if chapters is None else chapters)
+    device = resolve_device("auto").type
+    outcomes: dict[str, ChapterOutcome] = {}
+    todo: list[Chapter] = []
+    for ch in chapters:
+        record = read_record(ch.slug, root)
+        key = chapter_key(ch, profile=profile, seed=0, device=device, root=root)
+        outputs = [executed_path(ch, root), results_dir() / f"{ch.slug}.nc"]
+        if not force and record is not None and record.profile == profile and reusable(record, key, outputs):
+            outcomes[ch.slug] = ChapterOutcome(ch.slug, True, True, record.wall_s, record.peak_mib)
+            report(f"   {ch.slug}: reused (unchanged since its run of {record.finished}, {record.wall_s:.1f} s)")
+        else:
+            todo.append(ch)
+    logs = build_dir(root) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def one(ch: Chapter) -> ChapterOutcome:
+        log = logs / f"{ch.slug}.log"
+        t0 = time.perf_counter()
+        with log.open("w") as fh:
+            rc = subprocess.run(
+                [sys.executable, "-m", "neuroinverse.cli", "run", ch.slug, "--profile", profile],
+                cwd=root,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "NEUROINVERSE_ROOT": str(root)},
+                check=False,
+            ).returncode
+        wall = time.perf_counter() - t0
+        record = read_record(ch.slug, root)
+        peak = record.peak_mib if rc == 0 and record is not None else None
+        return ChapterOutcome(ch.slug, False, rc == 0, wall, peak, log)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1))) as pool:
+        futures = [pool.submit(one, ch) for ch in todo]
+        for fut in as_completed(futures):
+            out = fut.result()
+            outcomes[out.slug] = out
+            peak = f", peak {out.peak_mib / 1024:.2f} GiB" if out.peak_mib else ""
+            status = "ok" if out.ok else f"FAILED (see {out.log})"
+            report(f"   {out.slug}: {out.wall_s:.1f} s wall{peak}, {status}")
+    return [outcomes[ch.slug] for ch in chapters]
+
+
 def toc_files(root: Path | None = None) -> list[str]:
     """Every ``file:``/``root:`` entry of ``_toc.yml`` (without extension), in order."""
     import yaml
@@ -208,6 +311,24 @@ def for_reading(nb: dict) -> dict:
     return nb
 
 
+def add_glance(nb: dict, slug: str, *, claims_page: str = "claims.md") -> bool:
+    """Insert the "Results at a glance" box after the chapter's title cell, from its recorded results.
+
+    Returns False (and changes nothing) when the chapter has no recorded results yet.
+    """
+    from .results import glance_markdown, load_results, results_dir
+
+    path = results_dir() / f"{slug}.nc"
+    if not path.exists():
+        return False
+    text = glance_markdown(load_results(path), claims_page=claims_page)
+    cell = {"cell_type": "markdown", "metadata": {"tags": ["results-at-a-glance"]}, "source": text}
+    cells = nb.setdefault("cells", [])
+    first_md = next((i for i, c in enumerate(cells) if c.get("cell_type") == "markdown"), -1)
+    cells.insert(first_md + 1, cell)
+    return True
+
+
 def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
     """Copy the book's sources into ``_build/src`` and write ``scorecard.md`` there.
 
@@ -236,9 +357,10 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
                     missing.append(f"{entry} (run `neuroinverse run {by_stem[entry].slug}` first)")
                     continue
                 nb = root / by_stem[entry].notebook
-            (src / f"{entry}.ipynb").write_text(
-                json.dumps(for_reading(json.loads(nb.read_text())), indent=1, ensure_ascii=False)
-            )
+            reading = for_reading(json.loads(nb.read_text()))
+            depth = len(Path(entry).parts) - 1
+            add_glance(reading, by_stem[entry].slug, claims_page="../" * depth + "claims.md")
+            (src / f"{entry}.ipynb").write_text(json.dumps(reading, indent=1, ensure_ascii=False))
         elif (root / f"{entry}.md").exists():
             shutil.copy2(root / f"{entry}.md", src / f"{entry}.md")
         else:

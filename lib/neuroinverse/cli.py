@@ -5,7 +5,8 @@ Examples::
     neuroinverse run deepspike                      # ci profile, CPU or GPU (auto)
     neuroinverse run deepspike --profile full --device cuda
     neuroinverse run deepspike --profile full --smoke   # full code paths at ci sizes, into _build/smoke
-    neuroinverse build --profile ci                 # run every chapter, build _build/html
+    neuroinverse build --profile ci                 # run the chapters that changed, build _build/html
+    neuroinverse build --jobs 2 --force             # re-run every chapter, two at a time
     neuroinverse build --no-execute                 # build from _build/executed as it is
     neuroinverse status --json                      # recorded claims and verdicts
     neuroinverse readme [--check]                   # README's scorecard block from a ci run
@@ -45,8 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds (default 3600)")
 
-    b = sub.add_parser("build", help="run every chapter and build the HTML book")
+    b = sub.add_parser("build", help="run the chapters that changed and build the HTML book")
     profile_arg(b)
+    b.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="chapters executed at once, each in its own process (default: the cores, at most one per 4 GiB free)",
+    )
+    b.add_argument(
+        "--force", action="store_true", help="re-execute every chapter, even those unchanged since their run"
+    )
     b.add_argument(
         "--no-execute",
         action="store_true",
@@ -67,6 +77,7 @@ def _usage_error(msg: str) -> int:
 
 
 def _run(args) -> int:
+    from ._checks import check_positive_int
     from .book import run_chapter
     from .chapters import get_chapter
     from .runtime import check_profile, resolve_device
@@ -75,8 +86,7 @@ def _run(args) -> int:
         chapter = get_chapter(args.slug)
         check_profile(args.profile)
         resolve_device(args.device)
-        if args.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {args.seed}")
+        check_positive_int(args.seed, "seed", minimum=0)
         if args.smoke and args.profile != "full":
             raise ValueError(
                 f"--smoke runs the full profile's code at the ci sizes; use it with "
@@ -99,30 +109,58 @@ def _run(args) -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"{chapter.slug}: done in {run.wall_s:.1f} s wall -> {run.output}")
+    peak = _record_run(chapter, args, run.wall_s)
+    print(f"{chapter.slug}: done in {run.wall_s:.1f} s wall{peak} -> {run.output}")
     return 0
 
 
+def _record_run(chapter, args, wall_s: float) -> str:
+    """Write the cache record of a successful run (not for smoke runs); return the peak-memory note."""
+    import resource
+    import time
+
+    from .build_cache import CacheRecord, chapter_key, write_record
+    from .runtime import resolve_device
+
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the kernel's peak (Linux: KiB)
+    if not args.smoke:
+        key = chapter_key(
+            chapter, profile=args.profile, seed=args.seed, device=resolve_device(args.device).type, smoke=False
+        )
+        if args.seed == 0 and args.device == "auto":  # only the runs a build would make stand in for one
+            finished = time.strftime("%Y-%m-%d %H:%M", time.localtime())
+            write_record(CacheRecord(chapter.slug, key, args.profile, round(wall_s, 1), round(peak_mib, 1), finished))
+    return f", peak {peak_mib / 1024:.2f} GiB"
+
+
 def _build(args) -> int:
-    from .book import build_html, run_chapter, stage
-    from .chapters import CHAPTERS
+    import time
+
+    from .book import build_html, default_jobs, execute_chapters, stage
     from .runtime import check_profile
 
     try:
         check_profile(args.profile)
+        jobs = default_jobs() if args.jobs is None else args.jobs
+        if jobs < 1:
+            raise ValueError(f"--jobs must be at least 1; got {jobs}")
     except ValueError as err:
         return _usage_error(str(err))
     if not args.no_execute:
-        failed = []
-        for ch in CHAPTERS:
-            print(f"== {ch.slug} ({args.profile})", flush=True)
-            run = run_chapter(ch.slug, profile=args.profile)
-            status = "ok" if run.ok else f"FAILED: {run.error}"
-            print(f"   {ch.slug}: {run.wall_s:.1f} s wall, {status}", flush=True)
-            if not run.ok:
-                failed.append(ch.slug)
+        t0 = time.perf_counter()
+        print(f"== executing the chapters at {args.profile}, {jobs} at a time", flush=True)
+        outcomes = execute_chapters(profile=args.profile, jobs=jobs, force=args.force, report=_flush_print)
+        ran = [o for o in outcomes if not o.reused]
+        failed = [o.slug for o in outcomes if not o.ok]
+        print(
+            f"== {len(ran)} executed, {len(outcomes) - len(ran)} reused, {time.perf_counter() - t0:.1f} s wall in all",
+            flush=True,
+        )
         if failed:
-            print(f"neuroinverse build: chapters failed: {', '.join(failed)}; see _build/executed", file=sys.stderr)
+            print(
+                f"neuroinverse build: chapters failed: {', '.join(failed)}; see _build/logs and _build/executed",
+                file=sys.stderr,
+            )
             return 1
     try:
         src = stage()
@@ -136,6 +174,10 @@ def _build(args) -> int:
         return 1
     print("built _build/html/index.html")
     return 0
+
+
+def _flush_print(line: str) -> None:
+    print(line, flush=True)
 
 
 def _status(args) -> int:

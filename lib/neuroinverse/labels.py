@@ -28,7 +28,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-from ._checks import check_labels, to_numpy
+from ._checks import check_choice, check_labels, check_positive_int, to_numpy
 
 __all__ = [
     "NEIGHBOURHOOD_2D",
@@ -48,11 +48,8 @@ NEIGHBOURHOOD_3D: tuple[tuple[int, ...], ...] = ((-1, 0, 0), (0, -1, 0), (0, 0, 
 
 def neighbourhood(dims: int) -> tuple[tuple[int, ...], ...]:
     """The book's nearest-neighbour offsets for ``dims`` = 2 or 3 (see the module docstring)."""
-    if dims == 2:
-        return NEIGHBOURHOOD_2D
-    if dims == 3:
-        return NEIGHBOURHOOD_3D
-    raise ValueError(f"dims must be 2 or 3; got {dims!r}")
+    check_choice(dims, "dims", (2, 3))
+    return NEIGHBOURHOOD_2D if dims == 2 else NEIGHBOURHOOD_3D
 
 
 def check_affinities(
@@ -203,8 +200,7 @@ def connected_components(affinities, *, threshold: float = 0.5, min_size: int = 
     aff = check_affinities(affinities)
     if not np.isfinite(threshold):
         raise ValueError(f"threshold must be finite; got {threshold!r}")
-    if int(min_size) < 1:
-        raise ValueError(f"min_size must be >= 1; got {min_size!r}")
+    check_positive_int(min_size, "min_size")
     shape = aff.shape[1:]
     n = int(np.prod(shape))
     u, v, valid = affinity_graph(shape)

@@ -1,7 +1,7 @@
 """Claims and results recorded per chapter, saved as xarray/netCDF, read back by the scorecard.
 
 A chapter builds a :class:`ChapterResults`, adds one :class:`Claim` per checked statement of
-its paper, prints :meth:`ChapterResults.table` in a cell marked ``NBVAL_CHECK_OUTPUT``
+its paper, prints :meth:`ChapterResults.table` in a cell tagged ``nbval-check-output``
 and calls :meth:`ChapterResults.save` and :meth:`ChapterResults.check`. The file
 ``<results_dir>/<slug>.nc`` holds one entry per claim along the ``claim`` dimension.
 
@@ -35,6 +35,7 @@ from typing import Iterable
 import numpy as np
 import xarray as xr
 
+from ._checks import check_choice
 from .runtime import (
     PROFILES,
     Runtime,
@@ -55,6 +56,7 @@ __all__ = [
     "load_all_results",
     "scorecard_rows",
     "scorecard_markdown",
+    "glance_markdown",
 ]
 
 HELD, INCONCLUSIVE, NOT_REPRODUCED = "held", "inconclusive", "not reproduced"
@@ -120,8 +122,7 @@ class Claim:
     exact: str = ""
 
     def __post_init__(self) -> None:
-        if self.op not in _OPS:
-            raise ValueError(f"op must be one of {_OPS}; got {self.op!r}")
+        check_choice(self.op, "op", _OPS)
         if self.op == "in":
             if not (isinstance(self.threshold, (tuple, list)) and len(self.threshold) == 2):
                 raise ValueError(f"threshold for op 'in' must be a (low, high) pair; got {self.threshold!r}")
@@ -201,7 +202,9 @@ class ChapterResults:
     claims: list[Claim] = field(default_factory=list)
     require_controls: bool = False
 
-    def add(self, claim: Claim) -> Claim:
+    def add(self, claim: Claim) -> None:
+        """Record ``claim`` (checked first). Returns nothing, so that a cell ending in
+        ``res.add(...)`` shows nothing in the book (no ``Claim(...)`` repr)."""
         if any(c.id == claim.id for c in self.claims):
             raise ValueError(f"claim id {claim.id!r} added twice")
         measured_here = self.runtime.profile in claim.profiles and claim.implemented
@@ -215,7 +218,26 @@ class ChapterResults:
                 "is worth something only if the same rule rejects a wrong answer"
             )
         self.claims.append(claim)
-        return claim
+
+    def glue(self, **extra: float | str) -> None:
+        """Make the claims' numbers and verdicts, and any ``extra`` values, available to the text.
+
+        The chapter's Markdown then writes ``{glue:text}`C1a_ours:.3f``` (also ``_control`` and
+        ``_verdict`` per claim, and each ``extra`` name) instead of typing a number, so that
+        every number in its prose is the one this run measured (MyST-NB's ``glue``; nothing is
+        shown in the notebook). Needs ``myst-nb`` (installed with the book's extra).
+        """
+        from myst_nb import glue
+
+        profile = self.runtime.profile
+        for c in self.claims:
+            glue(f"{c.id}_verdict", c.verdict(profile), display=False)
+            if c.measured is not None:
+                glue(f"{c.id}_ours", float(c.measured), display=False)
+            if c.control is not None:
+                glue(f"{c.id}_control", float(c.control), display=False)
+        for name, value in extra.items():
+            glue(name, value, display=False)
 
     def verdicts(self) -> dict[str, str]:
         return {c.id: c.verdict(self.runtime.profile) for c in self.claims}
@@ -224,7 +246,7 @@ class ChapterResults:
         """A fixed-width text table of the claims: id, paper, ours, rule, verdict (rounded).
 
         With ``timings=False`` the values of timing claims print as ``(timing)`` so that the
-        table is identical on every run (for the ``NBVAL_CHECK_OUTPUT`` cell).
+        table is identical on every run (for the cell tagged ``nbval-check-output``).
         """
         rows = [("claim", "paper", "ours", "control", "rule", "verdict")]
         for c in self.claims:
@@ -409,3 +431,36 @@ def scorecard_markdown(directory: Path | str | None = None, *, timings: bool = T
         '("exact": the rule needs none; "–": no control recorded yet).'
     )
     return summary + "\n\n" + "\n".join(out) + "\n"
+
+
+def glance_markdown(ds, *, claims_page: str = "claims.md") -> str:
+    """A chapter's "Results at a glance" box (MyST) from its recorded results ``ds``.
+
+    The counts per verdict, then one line per claim that did not hold (not reproduced,
+    inconclusive) with its reason in numbers: ours against the rule, and for an inconclusive
+    claim the control that passes the same rule. ``claims_page`` is the relative link to the
+    page that explains the verdicts.
+    """
+    counts = {v: 0 for v in VERDICTS}
+    lines: list[str] = []
+    for cid in ds.claim.values:
+        c = ds.sel(claim=cid)
+        verdict = str(c.verdict.values)
+        counts[verdict] = counts.get(verdict, 0) + 1
+        ours, rule = _fmt(float(c.measured)), str(c.rule.values)
+        if verdict == NOT_REPRODUCED:
+            lines.append(f"- **{cid}** not reproduced: ours {ours} fails the rule {rule} ({c.statement.values}).")
+        elif verdict == INCONCLUSIVE:
+            label = str(c.control_label.values) if "control_label" in ds else "the control"
+            ctl = _fmt(float(c.control)) if "control" in ds else "–"
+            lines.append(
+                f"- **{cid}** inconclusive: ours {ours} meets {rule}, but so does the control "
+                f"({label}: {ctl}) ({c.statement.values})."
+            )
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    body = "\n".join(lines) if lines else "Every claim checked at this profile held."
+    return (
+        ":::{admonition} Results at a glance\n:class: tip\n"
+        f"**{summary}** at the `{ds.attrs['profile']}` profile of this build. "
+        f"How verdicts are reached: [how to read the claims]({claims_page}).\n\n{body}\n:::\n"
+    )

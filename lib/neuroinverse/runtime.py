@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._checks import check_choice, check_positive_int
+
 __all__ = [
     "PROFILES",
     "Runtime",
@@ -40,6 +42,7 @@ __all__ = [
     "background",
     "smoke_requested",
     "output_root",
+    "cpu_model",
 ]
 
 PROFILES: tuple[str, ...] = ("ci", "full")
@@ -47,9 +50,7 @@ PROFILES: tuple[str, ...] = ("ci", "full")
 
 def check_profile(profile: str) -> str:
     """Return ``profile`` if it is a known profile, else raise ``ValueError`` listing them."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {', '.join(PROFILES)}; got {profile!r}")
-    return profile
+    return check_choice(profile, "profile", PROFILES)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -74,8 +75,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA)."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+    check_positive_int(seed, "seed", minimum=0)
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))
@@ -239,6 +239,7 @@ def provenance(rt: Runtime | None = None) -> dict[str, str]:
         "xarray": xarray.__version__,
         "matplotlib": matplotlib.__version__,
         "machine": platform.machine(),
+        "cpu": cpu_model(),
         "git_revision": _git_revision(repo_root()),
     }
     if rt is not None:
@@ -254,6 +255,18 @@ def provenance(rt: Runtime | None = None) -> dict[str, str]:
             wall_time_s=f"{rt.elapsed():.1f}",
         )
     return info
+
+
+def cpu_model() -> str:
+    """The CPU's model name and whether it has AVX-512 (the math libraries' code paths, and so
+    the rounding of every trained network, differ with it)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
+    return f"{name or platform.processor() or 'unknown'}{', AVX-512' if 'avx512f' in flags.split() else ''}"
 
 
 def timed(fn):
@@ -274,8 +287,8 @@ def time_call(fn, *, repeats: int = 5, warmup: int = 1) -> float:
 
     CUDA work is synchronised before each clock read so GPU timings are honest.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0; got {repeats}, {warmup}")
+    check_positive_int(repeats, "repeats")
+    check_positive_int(warmup, "warmup", minimum=0)
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     for _ in range(warmup):
         fn()
@@ -360,6 +373,5 @@ def background(fn, /, *args, workers: int = 1, **kwargs):
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable; got {type(fn).__name__}")
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer; got {workers!r}")
+    check_positive_int(workers, "workers")
     return _pool(workers).submit(fn, *args, **kwargs)

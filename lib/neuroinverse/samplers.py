@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ._checks import as_tensor, check_positive_int, check_range, check_rows
+from ._checks import as_tensor, check_positive, check_positive_int, check_range, check_rows
 
 __all__ = [
     "grid_posterior",
@@ -119,9 +119,7 @@ def grid_kde(samples, axes: Sequence[np.ndarray], *, bandwidth: float | None = N
     k, d = s.shape
     if d not in (1, 2):
         raise ValueError(f"grid_kde supports 1-D and 2-D grids; got d = {d}")
-    h = k ** (-1.0 / (d + 4)) if bandwidth is None else float(bandwidth)
-    if not h > 0:
-        raise ValueError(f"bandwidth must be positive; got {bandwidth!r}")
+    h = k ** (-1.0 / (d + 4)) if bandwidth is None else check_positive(bandwidth, "bandwidth")
     width = (h * s.std(0).clamp_min(1e-12)).numpy()
     # a product kernel: the density is a sum over samples of products of 1-D Gaussians
     factors = [

@@ -74,12 +74,19 @@ class Clipping:
         groups: several parameter groups, each clipped to ``max_norm`` on its own (e.g. one
             group per ensemble member); exclusive with ``params``.
         foreach: passed to :func:`torch.nn.utils.clip_grad_norm_`.
+        stacked: the parameters hold ``stacked`` models stacked along their first axis (an
+            ensemble trained in one batched pass); the norm is taken over each model's slice
+            in turn, in the models' order, which is exactly the norm that
+            :func:`torch.nn.utils.clip_grad_norm_` takes over the unstacked models' parameters
+            (the same numbers in the same order), so a batched ensemble clips bit for bit as
+            its members trained together would. One norm over all models (not one each).
     """
 
     max_norm: float
     params: tuple[torch.nn.Parameter, ...] | None = None
     groups: tuple[tuple[torch.nn.Parameter, ...], ...] | None = None
     foreach: bool | None = None
+    stacked: int | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.max_norm, (int, float)) and math.isfinite(self.max_norm) and self.max_norm > 0):
@@ -93,6 +100,22 @@ class Clipping:
             if not groups or any(not g for g in groups):
                 raise ValueError("groups must hold at least one non-empty group of parameters")
             object.__setattr__(self, "groups", groups)
+        if self.stacked is not None and (
+            not isinstance(self.stacked, int) or isinstance(self.stacked, bool) or self.stacked < 1
+        ):
+            raise ValueError(f"stacked must be an integer >= 1 or None; got {self.stacked!r}")
+
+    def clip(self, group: Sequence[torch.nn.Parameter]) -> None:
+        """Clip the gradients of one group of parameters in place."""
+        if self.stacked is None:
+            torch.nn.utils.clip_grad_norm_(group, self.max_norm, foreach=self.foreach)
+            return
+        grads = [p.grad for p in group if p.grad is not None]
+        if any(g.shape[0] != self.stacked for g in grads):
+            raise ValueError(f"every stacked parameter must have {self.stacked} slices along its first axis")
+        norms = torch._foreach_norm([g[m] for m in range(self.stacked) for g in grads], 2.0)
+        total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
+        torch._foreach_mul_(grads, torch.clamp(self.max_norm / (total + 1e-6), max=1.0))
 
     def groups_of(self, module: torch.nn.Module) -> tuple[tuple[torch.nn.Parameter, ...], ...]:
         if self.groups is not None:
@@ -266,7 +289,7 @@ def fit(
             raise FloatingPointError(f"loss is {loss.item()} at step {step}")
         loss.backward()
         for group in clip_groups:
-            torch.nn.utils.clip_grad_norm_(group, clipping.max_norm, foreach=clipping.foreach)
+            clipping.clip(group)
         for o in optimizers:
             o.step()
         for s in schedulers:

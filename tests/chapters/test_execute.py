@@ -44,7 +44,7 @@ EXPECTED_NOT_REPRODUCED: dict[str, set[str]] = {
     "apt": {"A1b", "A2b", "A3", "A4"},
     "snpe-hh": {"C1a", "C1b", "C1c", "C1d", "C1e", "C2a", "C3"},
     "emulators": {"E1", "E2-hpd", "E4"},
-    "decode": {"C3a", "C4a", "C4b"},
+    "decode": {"C1a", "C3a", "C4a", "C4b", "C6"},
     "mala": {"M3b", "M4", "M6"},
 }
 

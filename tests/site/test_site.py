@@ -167,3 +167,13 @@ def test_every_chapter_page_links_from_index(server, browser):
             assert any(h and h.split("#")[0].endswith(f"{entry}.html") for h in hrefs), entry
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("entry", sorted(CHAPTER_PAGES))
+def test_chapter_page_opens_with_its_results_and_shows_no_test_markers(entry):
+    """A "Results at a glance" box near the top; no Claim reprs, nbval markers or unresolved glue."""
+    html = (HTML / f"{entry}.html").read_text(errors="replace")
+    assert "Results at a glance" in html, f"{entry}.html has no results box"
+    assert html.index("Results at a glance") < html.index("<h2"), f"{entry}.html: the results box is not at the top"
+    for bad in ("Claim(", "NBVAL_", "{glue"):
+        assert bad not in html, f"{entry}.html contains {bad!r}"

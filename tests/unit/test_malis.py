@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from neuroinverse import segmentation as M
 from neuroinverse.labels import (
     affinities_from_labels,
     affinity_graph,
@@ -13,8 +14,7 @@ from neuroinverse.labels import (
     relabel_connected,
 )
 from neuroinverse.metrics import rand_error
-from neuroinverse.segmentation import fit_affinity_net, malis_gradient_scale
-from neuroinverse.segmentation import malis as M
+from neuroinverse.segmentation import MALISLoss, PerEdgeBCE, fit_affinity_net, malis_gradient_scale
 
 
 def _random_case(rng, shape, n_labels=4, p_zero=0.2):
@@ -28,10 +28,10 @@ def _generic_constrained(aff, labels):
     """Label-map Kruskal on min(a, g) / max(a, g) (constraint wins ties), then zeroing."""
     g = affinities_from_labels(labels).ravel() > 0.5
     u, v, valid = affinity_graph(labels.shape)
-    nl, k = M._compact_labels(labels)
+    nl, k = M.compact_labels(labels)
     a = aff.ravel()
-    n_pos, _, _, _ = M._kruskal_label_counts(M._edge_order(np.where(g, a, -1.0), valid), u, v, nl, k)
-    _, n_neg, _, _ = M._kruskal_label_counts(M._edge_order(np.where(g, 2.0, a), valid), u, v, nl, k)
+    n_pos, _, _, _ = M.kruskal_label_counts(M.edge_order(np.where(g, a, -1.0), valid), u, v, nl, k)
+    _, n_neg, _, _ = M.kruskal_label_counts(M.edge_order(np.where(g, 2.0, a), valid), u, v, nl, k)
     return np.where(g, n_pos, 0).reshape(aff.shape), np.where(g, 0, n_neg).reshape(aff.shape)
 
 
@@ -270,7 +270,9 @@ def _tiny_net_and_two_cells():
 def test_malis_gradient_scale_equalises_the_gradient_norms():
     net, labels, gt = _tiny_net_and_two_cells()
     raw = torch.randn(1, 1, 12, 12)
-    scale = malis_gradient_scale(net, (raw, labels, gt), constrained=True, balanced=True)
+    scale = malis_gradient_scale(
+        net, (raw, labels, gt), malis=MALISLoss(constrained=True), bce=PerEdgeBCE(balanced=True)
+    )
     assert scale > 0
 
     def norm(loss):
@@ -290,15 +292,48 @@ def test_fit_affinity_net_takes_a_mask_and_a_malis_weight():
     hist = fit_affinity_net(
         net,
         lambda step: batch,
-        loss="malis",
-        constrained=True,
-        malis_weight=0.5,
-        bce_weight=0.1,
-        balanced=True,
+        loss=MALISLoss(constrained=True, weight=0.5, bce_weight=0.1, balanced=True),
         betas=(0.95, 0.999),
         n_steps=2,
         progress=False,
     )
     assert hist is not None
     with pytest.raises(ValueError):
-        fit_affinity_net(net, lambda step: batch[:2], loss="bce", n_steps=1, progress=False)
+        fit_affinity_net(net, lambda step: batch[:2], loss=PerEdgeBCE(), n_steps=1, progress=False)
+    with pytest.raises(ValueError, match="loss"):
+        fit_affinity_net(net, lambda step: batch, loss="bce", n_steps=1, progress=False)
+
+
+def test_affinity_losses_are_their_definitions():
+    """PerEdgeBCE is the per-edge BCE; MALISLoss is weight · MALIS + bce_weight · BCE."""
+    _, labels, gt = _tiny_net_and_two_cells()
+    pred = torch.rand(gt.shape, generator=torch.Generator().manual_seed(0)) * 0.98 + 0.01
+    mask = (torch.rand(gt.shape, generator=torch.Generator().manual_seed(1)) > 0.3).float()
+    assert torch.equal(
+        PerEdgeBCE(balanced=True)(pred, labels, gt, mask), M.per_edge_loss(pred, gt, balanced=True, mask=mask)
+    )
+    malis = M.malis_loss(pred, labels, constrained=True, pair_loss="square_square", margin=0.2)
+    loss = MALISLoss(constrained=True, pair_loss="square_square", margin=0.2, weight=3.0, bce_weight=0.5)
+    expected = 3.0 * malis + 0.5 * M.per_edge_loss(pred, gt, mask=mask)
+    torch.testing.assert_close(loss(pred, labels, gt, mask), expected)
+    torch.testing.assert_close(
+        MALISLoss(constrained=True)(pred, labels, gt), M.malis_loss(pred, labels, constrained=True)
+    )
+    assert MALISLoss(constrained=True).label == "malis (constrained)" and PerEdgeBCE().label == "bce"
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(pair_loss="hinge"), "pair_loss"),
+        (dict(normalisation="none"), "normalisation"),
+        (dict(margin=-0.1), "margin"),
+        (dict(margin=0.6), "margin"),
+        (dict(weight=0.0), "weight"),
+        (dict(bce_weight=-1.0), "bce_weight"),
+        (dict(weight=float("nan")), "weight"),
+    ],
+)
+def test_malis_loss_options_check_themselves(kw, match):
+    with pytest.raises(ValueError, match=match):
+        MALISLoss(**kw)

@@ -7,12 +7,19 @@ import pytest
 import torch
 
 from neuroinverse.inference import (
+    APT,
+    METHODS,
+    NaiveSNPE,
+    NPEMethod,
+    PooledSNPEB,
     RestrictedPosterior,
     apt_atomic_loss,
+    npe_method,
     run_npe,
     sample_atom_indices,
+    self_normalized_weights,
 )
-from neuroinverse.inference.npe import _log_mixture_proposal
+from neuroinverse.inference.npe_methods import log_mixture_proposal
 from neuroinverse.models import ConditionalDensity, ConditionalFlow
 from neuroinverse.simulators import (
     BoxUniform,
@@ -136,9 +143,9 @@ def test_restricted_posterior_rejects_outside_the_box_and_warns_on_leakage():
 def test_mixture_proposal_of_the_prior_alone_is_the_prior():
     prior = GaussianPrior([0.0, 0.0], 1.0)
     theta = torch.randn(5, 2)
-    assert torch.allclose(_log_mixture_proposal(theta, prior, [None, None], [3, 7]), prior.log_prob(theta))
+    assert torch.allclose(log_mixture_proposal(theta, prior, [None, None], [3, 7]), prior.log_prob(theta))
     q = FixedGaussian(d=2, a=0.0, s=0.5)
-    mix = _log_mixture_proposal(theta, prior, [None, (q, torch.zeros(2), 1.0)], [1, 1])
+    mix = log_mixture_proposal(theta, prior, [None, (q, torch.zeros(2), 1.0)], [1, 1])
     expected = torch.logaddexp(prior.log_prob(theta), q.log_prob(theta, torch.zeros(2))) - math.log(2)
     assert torch.allclose(mix, expected, atol=1e-6)
 
@@ -174,6 +181,64 @@ def test_run_npe_on_gaussian_linear_runs_all_methods(method):
     assert res.round_samples[1].shape == (300, 1)
     assert res.rounds[0].proposal_acceptance == 1.0
     assert all(r.steps <= 20 for r in res.rounds)
+
+
+def test_methods_are_objects_that_differ_in_rows_or_loss_only():
+    assert npe_method("apt") == APT() and isinstance(npe_method("naive"), NaiveSNPE)
+    assert npe_method(APT(num_atoms=3)).num_atoms == 3 and str(npe_method("snpe-b")) == "snpe-b"
+    assert set(METHODS) == {"apt", "naive", "snpe-b"}
+    ri = torch.tensor([0, 0, 1, 1, 2])
+    assert NPEMethod().trains_on(ri, 2).all() and APT().trains_on(ri, 2).all()
+    assert NaiveSNPE().trains_on(ri, 2).tolist() == [False, False, False, False, True]
+    for bad in ("snpe-a", 3, None):
+        with pytest.raises(ValueError, match="method"):
+            npe_method(bad)
+    for atoms in (1, 2.5, True):
+        with pytest.raises(ValueError, match="num_atoms"):
+            APT(num_atoms=atoms)
+
+
+def test_every_method_is_maximum_likelihood_in_round_one():
+    from neuroinverse.inference import RoundData
+
+    q, prior = FixedGaussian(), GaussianPrior([0.0], 1.0)
+    theta, x = torch.randn(8, 1, generator=gen(0)), torch.randn(8, 1, generator=gen(1))
+    data = RoundData(theta, x, torch.zeros(8, dtype=torch.long), torch.ones(8, dtype=torch.bool), (None,))
+    idx = torch.arange(8)
+    ml = -q.log_prob(theta, x).mean()
+    for m in (APT(), NaiveSNPE(), PooledSNPEB(), APT(combined_loss=True)):
+        assert torch.equal(m.round_loss(0, q, prior, data)(idx, gen(2)), ml)
+
+
+def test_pooled_snpe_b_weights_prior_over_the_mixture_of_proposals():
+    """Round 2 with round 1 from the prior and round 2 from a frozen q: w ∝ p / (½ p + ½ q)."""
+    from neuroinverse.inference import RoundData
+
+    q, prior = FixedGaussian(a=1.0, s=0.3), GaussianPrior([0.0], 1.0)
+    x_o = torch.tensor([0.5])
+    theta, x = torch.randn(6, 1, generator=gen(3)), torch.randn(6, 1, generator=gen(4))
+    ri, train = torch.tensor([0, 0, 0, 1, 1, 1]), torch.tensor([True] * 5 + [False])
+    data = RoundData(theta, x, ri, train, (None, (q, x_o, 1.0)))
+    loss = PooledSNPEB().round_loss(1, q, prior, data)
+    lp_prior = prior.log_prob(theta)
+    mix = torch.logaddexp(lp_prior + math.log(0.5), q.log_prob(theta, x_o.expand(6, 1)) + math.log(0.5))
+    w = torch.exp(lp_prior - mix)
+    w = w / w[train].mean()
+    idx = torch.arange(6)
+    expected = -(w * q.log_prob(theta, x)).mean()
+    torch.testing.assert_close(loss(idx, None), expected)
+
+
+def test_self_normalized_weights_have_mean_one_and_do_not_overflow():
+    log_w = torch.tensor([1000.0, 1001.0, 999.0, -5.0], dtype=torch.float64)
+    w = self_normalized_weights(log_w)
+    assert torch.isfinite(w).all() and float(w.mean()) == pytest.approx(1.0)
+    torch.testing.assert_close(w, self_normalized_weights(log_w - 1000.0))  # a constant cancels
+    over = torch.tensor([True, False, True, False])
+    assert float(self_normalized_weights(log_w, over=over)[over].mean()) == pytest.approx(1.0)
+    assert self_normalized_weights(log_w.float()).dtype == torch.float32
+    with pytest.raises(ValueError, match="over"):
+        self_normalized_weights(log_w, over=torch.zeros(4, dtype=torch.bool))
 
 
 def test_apt_recovers_the_analytic_gaussian_posterior():

@@ -32,6 +32,15 @@ def test_notebook_is_paired_and_clean(root, chapter):
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
+def test_nbval_markers_are_cell_tags_not_code_a_reader_sees(root, chapter):
+    nb = jupytext.read(root / chapter.source, fmt="py:percent")
+    shown = [i for i, c in enumerate(nb.cells) if "NBVAL_" in c.source]
+    assert not shown, f"cells {shown} mark nbval in their code; tag them nbval-check-output / nbval-ignore-output"
+    checked = [c for c in nb.cells if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert checked, "no cell is tagged nbval-check-output: nbval would compare nothing"
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.slug)
 def test_chapter_has_parameters_cell(root, chapter):
     nb = jupytext.read(root / chapter.source, fmt="py:percent")
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

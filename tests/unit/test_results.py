@@ -77,7 +77,9 @@ def test_bad_claims_raise(kwargs):
 
 def test_add_rejects_duplicates_and_missing_measurement():
     res = ChapterResults("x", _rt())
-    res.add(Claim("C1", "s", paper="p", op=">=", threshold=0.0, measured=1.0))
+    # nothing returned: a chapter cell ending in res.add(...) must not print a Claim repr
+    assert res.add(Claim("C1", "s", paper="p", op=">=", threshold=0.0, measured=1.0)) is None
+    assert [c.id for c in res.claims] == ["C1"]
     with pytest.raises(ValueError):
         res.add(Claim("C1", "s", paper="p", op=">=", threshold=0.0, measured=1.0))
     with pytest.raises(ValueError):

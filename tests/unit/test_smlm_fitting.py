@@ -126,7 +126,7 @@ def test_bad_input():
 
 def test_crlb_matches_mortensen_in_2d_and_exists_in_3d():
     from neuroinverse.inference.smlm_fitting import gaussian_crlb
-    from neuroinverse.simulators.smlm import mortensen_precision
+    from neuroinverse.simulators.smlm_imaging import mortensen_precision
 
     N, b = torch.tensor([500.0, 2000.0, 5000.0]), torch.tensor([5.0, 20.0, 50.0])
     ours = gaussian_crlb(N, b, psf=GaussianPSF(1.0), excess_noise=2.0)[:, 0] * 100

@@ -278,7 +278,7 @@ def _grid_density(log_p, grid):
 @pytest.mark.parametrize("gaussian_prior", [True, False])
 def test_snpe_a_correction_equals_q_times_prior_over_proposal_on_a_grid(gaussian_prior):
     """Closed form against the pointwise product q·p/p̃, normalised numerically (1-D, K = 2)."""
-    from neuroinverse.inference.snpe import StudentTMixture, snpe_a_correction
+    from neuroinverse.inference import StudentTMixture, snpe_a_correction
 
     q = StudentTMixture(
         torch.tensor([0.3, 0.7]), torch.tensor([[-1.0], [0.8]]), torch.tensor([[[0.30]], [[0.20]]]), dof=None
@@ -300,7 +300,7 @@ def test_snpe_a_correction_equals_q_times_prior_over_proposal_on_a_grid(gaussian
 
 def test_snpe_a_correction_recovers_the_conjugate_posterior_in_2d():
     """q = p(θ|x) p̃/p exactly for Gaussians: the correction gives back p(θ|x)."""
-    from neuroinverse.inference.snpe import StudentTMixture, snpe_a_correction
+    from neuroinverse.inference import StudentTMixture, snpe_a_correction
 
     Sp, mp = torch.diag(torch.tensor([4.0, 2.0])).double(), torch.tensor([0.0, 1.0]).double()
     Spost = torch.tensor([[0.5, 0.2], [0.2, 0.4]]).double()
@@ -316,7 +316,7 @@ def test_snpe_a_correction_recovers_the_conjugate_posterior_in_2d():
 
 
 def test_snpe_a_correction_fails_clearly():
-    from neuroinverse.inference.snpe import StudentTMixture, snpe_a_correction
+    from neuroinverse.inference import StudentTMixture, snpe_a_correction
 
     q = StudentTMixture(torch.ones(1), torch.zeros(1, 1), torch.tensor([[[1.0]]]), dof=None)
     with pytest.raises(ValueError, match="not positive definite"):

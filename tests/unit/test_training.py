@@ -126,6 +126,28 @@ def test_per_group_clipping_bounds_each_group_on_its_own():
     assert torch.linalg.vector_norm(mod.b.detach()) == pytest.approx(0.5, rel=1e-5)
 
 
+def test_stacked_clipping_equals_clipping_the_unstacked_models_bit_for_bit():
+    """Three models' weights stacked along a first axis clip exactly as the models' own do."""
+    g = torch.Generator().manual_seed(0)
+    shapes = [(3, 4), (4,), (2, 3)]
+    grads = [[torch.randn(s, generator=g) * 50 for s in shapes] for _ in range(3)]
+    own = [nn.Parameter(torch.zeros(s)) for _ in range(3) for s in shapes]
+    for p, gr in zip(own, [gr for model in grads for gr in model], strict=True):
+        p.grad = gr.clone()
+    stacked = [nn.Parameter(torch.zeros(3, *s)) for s in shapes]
+    for k, p in enumerate(stacked):
+        p.grad = torch.stack([grads[m][k] for m in range(3)])
+    Clipping(1.0).clip(own)
+    Clipping(1.0, stacked=3).clip(stacked)
+    for k, p in enumerate(stacked):
+        for m in range(3):
+            assert torch.equal(p.grad[m], own[m * len(shapes) + k].grad)
+    total = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in stacked]))
+    assert float(total) == pytest.approx(1.0, rel=1e-5)  # one norm over all models, not one each
+    with pytest.raises(ValueError, match="slices"):
+        Clipping(1.0, stacked=2).clip(stacked)
+
+
 @pytest.mark.parametrize(
     "kw, match",
     [
@@ -133,6 +155,8 @@ def test_per_group_clipping_bounds_each_group_on_its_own():
         (dict(max_norm=float("nan")), "max_norm"),
         (dict(max_norm=1.0, params=(), groups=((),)), "not both"),
         (dict(max_norm=1.0, groups=((),)), "non-empty"),
+        (dict(max_norm=1.0, stacked=0), "stacked"),
+        (dict(max_norm=1.0, stacked=2.0), "stacked"),
     ],
 )
 def test_clipping_checks_itself(kw, match):

@@ -6,8 +6,11 @@
   next.
 * :mod:`~neuroinverse.inference.active_learning`: Active learning with emulator networks: the loop,
   and posterior samples from the ensemble.
-* :mod:`~neuroinverse.inference.decode`: DECODE, the method: targets, loss, post-processing,
-  training and evaluation.
+* :mod:`~neuroinverse.inference.decode`: DECODE, the method: the training targets and the loss.
+* :mod:`~neuroinverse.inference.decode_localise`: DECODE at inference time: network output →
+  localisations, and precision-recall evaluation.
+* :mod:`~neuroinverse.inference.decode_training`: DECODE training: windows simulated on the fly or
+  once up front, and the training loop.
 * :mod:`~neuroinverse.inference.deconvolution`: Classical spike-inference baselines: OASIS
   deconvolution and a discrete-time Gibbs sampler.
 * :mod:`~neuroinverse.inference.emulators`: Likelihood-free inference with ensembles of emulator
@@ -16,10 +19,14 @@
   pass: a speed-up with the same densities.
 * :mod:`~neuroinverse.inference.npe`: Neural posterior estimation: single-round NPE, sequential APT
   (SNPE-C), SNPE-B and naive SNPE.
+* :mod:`~neuroinverse.inference.npe_methods`: The sequential NPE methods as small objects: APT's
+  atomic loss, naive SNPE, pooled SNPE-B.
 * :mod:`~neuroinverse.inference.smlm_fitting`: Classical SMLM fitting: local-maximum detection plus
   per-spot Gaussian maximum likelihood.
 * :mod:`~neuroinverse.inference.snpe`: SNPE-B: importance-weighted sequential neural posterior
   estimation (delfi style).
+* :mod:`~neuroinverse.inference.snpe_proposals`: SNPE-B's proposals: Student-t mixtures with a prior
+  mix-in, and the failure classifier.
 * :mod:`~neuroinverse.inference.spike_vae`: Amortised variational inference of spikes from calcium
   traces (DeepSpike).
 * :mod:`~neuroinverse.inference.supervised`: Supervised spike inference: the recognition CNN trained
@@ -50,17 +57,21 @@ from .active_learning import (
 )
 from .decode import (
     DecodeTargets,
-    TrainingWindows,
     decode_loss,
-    localise,
     make_targets,
+)
+from .decode_localise import (
+    localise,
     mixture_sigma,
     post_process,
     precision_recall_sweep,
     predict,
+    window_batch,
+)
+from .decode_training import (
+    TrainingWindows,
     simulate_windows,
     train_decode,
-    window_batch,
 )
 from .deconvolution import (
     gibbs_spikes,
@@ -78,12 +89,21 @@ from .fused_flows import (
     FusedFlows,
 )
 from .npe import (
-    METHODS,
     NPEResult,
     RestrictedPosterior,
     RoundRecord,
-    apt_atomic_loss,
     run_npe,
+)
+from .npe_methods import (
+    APT,
+    METHODS,
+    NaiveSNPE,
+    NPEMethod,
+    PooledSNPEB,
+    RoundData,
+    apt_atomic_loss,
+    log_mixture_proposal,
+    npe_method,
     sample_atom_indices,
 )
 from .smlm_fitting import (
@@ -97,16 +117,19 @@ from .smlm_fitting import (
 )
 from .snpe import (
     SNPEB,
-    FailureClassifier,
     SNPEBRound,
-    SNPEProposal,
-    StudentTMixture,
     calibration_kernel,
     effective_sample_size,
     importance_weights,
     marginal_summary,
-    snpe_a_correction,
+    self_normalized_weights,
     weighted_and_unweighted,
+)
+from .snpe_proposals import (
+    FailureClassifier,
+    SNPEProposal,
+    StudentTMixture,
+    snpe_a_correction,
 )
 from .spike_vae import (
     LinearCalciumModel,
@@ -143,15 +166,15 @@ __all__ = [
     "DecodeTargets",
     "make_targets",
     "decode_loss",
-    "post_process",
     "mixture_sigma",
+    "post_process",
+    "window_batch",
     "predict",
     "localise",
-    "train_decode",
-    "simulate_windows",
-    "TrainingWindows",
-    "window_batch",
     "precision_recall_sweep",
+    "TrainingWindows",
+    "simulate_windows",
+    "train_decode",
     "oasis_deconvolve",
     "gibbs_spikes",
     "EmulatorEnsemble",
@@ -161,13 +184,20 @@ __all__ = [
     "BatchedLinear",
     "ForeachAdam",
     "FusedFlows",
-    "METHODS",
-    "sample_atom_indices",
-    "apt_atomic_loss",
     "RestrictedPosterior",
     "RoundRecord",
     "NPEResult",
     "run_npe",
+    "METHODS",
+    "NPEMethod",
+    "APT",
+    "NaiveSNPE",
+    "PooledSNPEB",
+    "npe_method",
+    "RoundData",
+    "sample_atom_indices",
+    "apt_atomic_loss",
+    "log_mixture_proposal",
     "detect_spots",
     "extract_rois",
     "fit_gaussian_mle",
@@ -175,16 +205,17 @@ __all__ = [
     "fit_frames",
     "gaussian_crlb",
     "calibrate_psf",
-    "StudentTMixture",
-    "SNPEProposal",
-    "FailureClassifier",
     "SNPEBRound",
     "SNPEB",
     "importance_weights",
+    "self_normalized_weights",
     "effective_sample_size",
     "calibration_kernel",
     "marginal_summary",
     "weighted_and_unweighted",
+    "StudentTMixture",
+    "SNPEProposal",
+    "FailureClassifier",
     "snpe_a_correction",
     "LinearCalciumModel",
     "SaturatingCalciumModel",

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from .._checks import as_tensor
+from .._checks import as_tensor, check_positive, check_positive_int, check_range
 
 __all__ = ["ABCResult", "rejection_abc", "resample_with_jitter", "sample_prior_checked", "simulate_checked"]
 
@@ -104,8 +104,7 @@ def rejection_abc(
     if n_keep is not None and (not isinstance(n_keep, int) or not 1 <= n_keep <= n_simulations):
         raise ValueError(f"n_keep must be an integer in [1, n_simulations={n_simulations}]; got {n_keep!r}")
     if quantile is not None:
-        if not 0 < float(quantile) <= 1:
-            raise ValueError(f"quantile must lie in (0, 1]; got {quantile!r}")
+        check_range(quantile, "quantile", 0.0, 1.0, low_open=True)
         n_keep = max(1, int(round(float(quantile) * n_simulations)))
     x_o = as_tensor(x_o, "x_o").reshape(-1) if not isinstance(x_o, torch.Tensor) else x_o.float().reshape(-1)
     if not torch.isfinite(x_o).all():
@@ -149,12 +148,9 @@ def resample_with_jitter(
     s = as_tensor(samples, "samples") if not isinstance(samples, torch.Tensor) else samples.float()
     if s.ndim != 2 or s.shape[0] < 2:
         raise ValueError(f"samples must have shape (k, d) with k >= 2; got {tuple(s.shape)}")
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}")
+    check_positive_int(n, "n")
     k, d = s.shape
-    h = k ** (-1.0 / (d + 4)) if bandwidth is None else float(bandwidth)
-    if not h > 0:
-        raise ValueError(f"bandwidth must be positive; got {bandwidth!r}")
+    h = k ** (-1.0 / (d + 4)) if bandwidth is None else check_positive(bandwidth, "bandwidth")
     sd = s.std(0).clamp_min(1e-12)
     out: list[torch.Tensor] = []
     have = 0

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from .._checks import as_tensor, check_positive_int, check_range, check_rows
+from .._checks import as_tensor, check_positive, check_positive_int, check_range, check_rows
 from .abc import sample_prior_checked
 
 __all__ = [
@@ -190,9 +190,7 @@ def select_batch(candidates, scores, batch_size: int, *, exclusion_radius: float
     if torch.isnan(sc).any():
         raise ValueError("scores contains NaN")
     batch_size = check_positive_int(batch_size, "batch_size")
-    radius = float(exclusion_radius)
-    if not radius >= 0:
-        raise ValueError(f"exclusion_radius must be >= 0; got {exclusion_radius!r}")
+    radius = check_positive(exclusion_radius, "exclusion_radius", allow_zero=True)
     if scale is not None:
         s = as_tensor(scale, "scale", dtype=torch.float64).reshape(-1)
         if s.shape[0] != cand.shape[1] or not bool((s > 0).all()):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .._checks import check_positive_int, check_range, check_rows, check_vector
+from .._checks import check_choice, check_positive_int, check_range, check_rows, check_vector
 from ..samplers import grid_posterior, sample_grid, slice_sample
 from .abc import sample_prior_checked, simulate_checked
 from .acquisition import (
@@ -73,6 +73,7 @@ def posterior_samples(
     """
     n = check_positive_int(n, "n")
     check_vector(x_o, "x_o", ensemble.x_dim)
+    check_choice(method, "method", ("grid", "mcmc"))
 
     def logp(t: torch.Tensor) -> torch.Tensor:
         return ensemble.log_posterior(t, x_o, prior)
@@ -80,15 +81,14 @@ def posterior_samples(
     if method == "grid":
         axes, dens = grid_posterior(logp, prior.low, prior.high, points=grid_points)
         return sample_grid(axes, dens, n, generator=generator)
-    if method == "mcmc":
-        if init is None:
-            raise ValueError("init (chain starting points) is required for method='mcmc'")
-        init = check_rows(init, "init", ensemble.theta_dim)
-        per_chain = math.ceil(n / init.shape[0])
-        chains = slice_sample(logp, init, per_chain, generator=generator, **(mcmc or {}))
-        flat = chains.permute(1, 0, 2).reshape(-1, ensemble.theta_dim)  # interleave chains
-        return flat[:n]
-    raise ValueError(f"method must be 'grid' or 'mcmc'; got {method!r}")
+    # method == "mcmc"
+    if init is None:
+        raise ValueError("init (chain starting points) is required for method='mcmc'")
+    init = check_rows(init, "init", ensemble.theta_dim)
+    per_chain = math.ceil(n / init.shape[0])
+    chains = slice_sample(logp, init, per_chain, generator=generator, **(mcmc or {}))
+    flat = chains.permute(1, 0, 2).reshape(-1, ensemble.theta_dim)  # interleave chains
+    return flat[:n]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,8 +196,7 @@ def run_active_learning(
     Returns:
         :class:`ActiveLearningResult`.
     """
-    if acquisition not in ACQUISITIONS:
-        raise ValueError(f"acquisition must be one of {ACQUISITIONS}; got {acquisition!r}")
+    check_choice(acquisition, "acquisition", ACQUISITIONS)
     if not isinstance(n_initial, (int, np.integer)) or isinstance(n_initial, bool) or n_initial < 2:
         raise ValueError(
             f"n_initial must be an integer >= 2 (an empty budget cannot train an emulator); got {n_initial!r}"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm  # text bar: no ipywidgets needed, renders in the built book
 
-from .._checks import as_tensor, check_finite, check_ndim, check_range
+from .._checks import as_tensor, check_finite, check_ndim, check_positive_int, check_range
 
 __all__ = ["oasis_deconvolve", "gibbs_spikes"]
 
@@ -105,11 +105,9 @@ def gibbs_spikes(
     if (par["sigma"] <= 0).any():
         raise ValueError("sigma must be positive")
     check_range(prior_rate, "prior_rate", 1e-9, 1 - 1e-9)
-    if not isinstance(n_sweeps, int) or n_sweeps < 1:
-        raise ValueError(f"n_sweeps must be a positive integer; got {n_sweeps!r}")
+    check_positive_int(n_sweeps, "n_sweeps")
     burn_in = n_sweeps // 2 if burn_in is None else burn_in
-    if not 0 <= burn_in < n_sweeps:
-        raise ValueError(f"burn_in must be in [0, {n_sweeps}); got {burn_in}")
+    check_range(burn_in, "burn_in", 0, n_sweeps, high_open=True)
     rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
     L = int(min(T, math.ceil(math.log(kernel_tol) / math.log(par["gamma"].max()))))
     h = par["alpha"][:, None] * par["gamma"][:, None] ** np.arange(L)[None, :]  # (N, L)

@@ -346,34 +346,19 @@ class EmulatorEnsemble(nn.Module):
             # All members in one batched pass: the stacked weights are trained and written back
             # into the members at the end. Same minibatches, same per-element Adam updates and
             # the same global gradient-norm clip (its norm taken member by member, in the
-            # members' parameter order) as the loop over members below, which this reproduces
+            # members' parameter order) as the pass over members below, which this reproduces
             # bit for bit on the CPU while taking a fraction of its time.
-            stacked = [p.detach().clone().requires_grad_(True) for p in fused.stacked()]
+            trained: nn.Module = nn.ParameterList([nn.Parameter(p.detach().clone()) for p in fused.stacked()])
+            stacked = list(trained.parameters())
             cap = self.log_density_cap
             opt = ForeachAdam(stacked, lr=float(lr))
+            clipping = Clipping(clip_norm, stacked=M) if clip_norm is not None else None
             xz, thz = fused.standardize(x, theta)  # z-scored once: (M, n, d), rows picked per step
             member = torch.arange(M, device=dev)[:, None]
 
-            def clip() -> None:
-                # torch.nn.utils.clip_grad_norm_ over the members' own parameters: the norm of
-                # the per-tensor norms, taken member by member in the members' parameter order.
-                grads = [p.grad for p in stacked]
-                norms = torch._foreach_norm([g[m] for m in range(M) for g in grads], 2.0)
-                total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
-                torch._foreach_mul_(grads, torch.clamp(clip_norm / (total + 1e-6), max=1.0))
-
-            def run_steps(k: int, chunk_seed: int) -> None:
-                gen = torch.Generator(device=dev).manual_seed(chunk_seed)
-                for step in range(k):
-                    opt.zero_grad()
-                    idx = pick_rows(gen)
-                    loss = -fused.log_prob_z(stacked, xz[member, idx], thz[member, idx], cap).mean(1).sum()
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"loss is {loss.item()} at step {step}")
-                    loss.backward()
-                    if clip_norm is not None:
-                        clip()
-                    opt.step()
+            def loss_fn(step: int, gen: torch.Generator) -> torch.Tensor:
+                idx = pick_rows(gen)
+                return -fused.log_prob_z(stacked, xz[member, idx], thz[member, idx], cap).mean(1).sum()
 
             def val_nll() -> list[float]:
                 with torch.no_grad():
@@ -390,22 +375,13 @@ class EmulatorEnsemble(nn.Module):
             def finish(use_best: bool) -> None:
                 fused.write_back(best_state if use_best else stacked)
         else:
+            trained = self
             opt = torch.optim.Adam(self.parameters(), lr=float(lr), foreach=True)
+            clipping = Clipping(clip_norm) if clip_norm is not None else None
 
             def loss_fn(step: int, gen: torch.Generator) -> torch.Tensor:
                 idx = pick_rows(gen)
                 return -sum(self._member_log_prob(m, x[idx[m]], theta[idx[m]]).mean() for m in range(M))
-
-            def run_steps(k: int, chunk_seed: int) -> None:
-                fit_loop(
-                    loss_fn,
-                    module=self,
-                    optimizers=opt,
-                    n_steps=k,
-                    clipping=Clipping(clip_norm) if clip_norm is not None else None,
-                    seed=chunk_seed,
-                    progress=False,
-                )
 
             def val_nll() -> list[float]:
                 with torch.no_grad():
@@ -420,6 +396,13 @@ class EmulatorEnsemble(nn.Module):
                 if use_best:
                     for member, state in zip(self.members, best_state, strict=True):
                         member.load_state_dict(state)
+
+        def run_steps(k: int, chunk_seed: int) -> None:
+            # The gradient steps go through the book's one loop; what stays here is the
+            # per-member model selection between chunks, which one shared early stop cannot do.
+            fit_loop(
+                loss_fn, module=trained, optimizers=opt, n_steps=k, clipping=clipping, seed=chunk_seed, progress=False
+            )
 
         best = [math.inf] * M
         best_step = [0] * M

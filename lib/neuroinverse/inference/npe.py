@@ -15,28 +15,30 @@ other θ's of the same minibatch, so that
 
     −log q̃_i = −log q_φ(θ_i | x_i) + log p(θ_i) + log Σ_{θ_j ∈ Θ_i} exp(log q_φ(θ_j | x_i) − log p(θ_j)),
 
-a softmax cross-entropy over the atoms with target θ_i (:func:`apt_atomic_loss`). The loss
+a softmax cross-entropy over the atoms with target θ_i
+(:func:`~neuroinverse.inference.npe_methods.apt_atomic_loss`). The loss
 is valid for any mixture of proposals, so all rounds' simulations are pooled.
 
-Baselines run by the same loop (:func:`run_npe`, argument ``method``), with the same
-density estimator:
+Baselines run by the same loop (:func:`run_npe`, argument ``method``: a small method object of
+:mod:`neuroinverse.inference.npe_methods`, or its name), with the same density estimator:
 
-* ``"naive"``: maximum likelihood, without correction, on the simulations drawn from the
-  current proposal (from round 2 on, the latest round's simulations; the network continues
+* ``NaiveSNPE`` (``"naive"``): maximum likelihood, without correction, on the simulations
+  drawn from the current proposal (from round 2 on, the latest round's simulations; the network continues
   from the previous round). It learns the proposal posterior ``p(x | θ) p̃(θ)``: with
   p̃ = the previous estimate, the estimate narrows every round. (Pooling all rounds instead
   dilutes the bias; for the Gaussian task with equal prior and noise variance a pooled
   estimator's std ratio after 3 rounds is ≈ 0.86 in theory, the latest-round one 1/√2.)
-* ``"snpe-b"``: importance-weighted maximum likelihood (Lueckmann et al., NeurIPS 2017),
-  weights ``p(θ) / p̃(θ)`` with p̃ the mixture of all proposals used so far (as sbi's NPE_B);
+* ``PooledSNPEB`` (``"snpe-b"``): importance-weighted maximum likelihood (Lueckmann et al.,
+  NeurIPS 2017), weights ``p(θ) / p̃(θ)`` with p̃ the mixture of all proposals used so far (as
+  sbi's NPE_B), self-normalised as in :func:`~neuroinverse.inference.snpe.self_normalized_weights`;
 * one round of any method is amortised NPE (maximum likelihood on prior draws).
 
 Shared rules (Greenberg et al. 2019, Sec. 3-4, and sbi's conventions): round 1 is plain maximum
-likelihood; z-scoring of θ and x is set from round-1 data only; proposals are the current ``q(· |
-x_o)`` restricted to the
-prior's support by rejection, with the acceptance rate reported and a warning below 10 %
-(*leakage*: with a bounded prior the atomic loss does not penalise mass outside the box);
-training uses early stopping on a 10 % validation split with a hard step cap.
+likelihood; z-scoring of θ and x is set from round-1 data only; proposals are the current
+``q(· | x_o)`` restricted to the prior's support by rejection, with the acceptance rate
+reported and a warning below 10 % (*leakage*: with a bounded prior the atomic loss does not
+penalise mass outside the box); training uses early stopping on a 10 % validation split with
+a hard step cap.
 """
 
 from __future__ import annotations
@@ -50,86 +52,18 @@ from typing import Callable, Sequence
 
 import torch
 
-from .._checks import as_tensor
+from .._checks import as_tensor, check_positive_int
 from ..models.density import ConditionalDensity
 from ..training import Clipping, EarlyStopping, fit
 from .abc import sample_prior_checked, simulate_checked
+from .npe_methods import NPEMethod, RoundData, npe_method
 
 __all__ = [
-    "METHODS",
-    "sample_atom_indices",
-    "apt_atomic_loss",
     "RestrictedPosterior",
     "RoundRecord",
     "NPEResult",
     "run_npe",
 ]
-
-METHODS = ("apt", "naive", "snpe-b")
-
-
-# ---------------------------------------------------------------------------------------------
-# The atomic loss
-# ---------------------------------------------------------------------------------------------
-def sample_atom_indices(
-    batch_size: int, num_atoms: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
-) -> torch.Tensor:
-    """Indices of the contrasting atoms of every row of a minibatch.
-
-    Row ``i`` gets ``num_atoms - 1`` distinct indices drawn uniformly without replacement from
-    the other ``batch_size - 1`` rows (never ``i`` itself), so that the true θ_i is never
-    duplicated among its atoms.
-
-    Returns:
-        ``(batch_size, num_atoms - 1)`` long tensor.
-    """
-    if not isinstance(batch_size, int) or batch_size < 2:
-        raise ValueError(f"batch_size must be an integer >= 2 for atomic proposals; got {batch_size!r}")
-    if not isinstance(num_atoms, int) or not 2 <= num_atoms <= batch_size:
-        raise ValueError(f"num_atoms must be an integer in [2, batch_size={batch_size}]; got {num_atoms!r}")
-    gdev = generator.device if generator is not None else torch.device(device)
-    weights = 1.0 - torch.eye(batch_size, device=gdev)
-    idx = torch.multinomial(weights, num_atoms - 1, replacement=False, generator=generator)
-    return idx.to(device)
-
-
-def apt_atomic_loss(
-    density: ConditionalDensity,
-    theta: torch.Tensor,
-    x: torch.Tensor,
-    *,
-    prior_log_prob: Callable[[torch.Tensor], torch.Tensor],
-    num_atoms: int,
-    generator: torch.Generator | None = None,
-    reduce: bool = True,
-) -> torch.Tensor:
-    """APT's atomic proposal-posterior loss (Greenberg et al. 2019, Sec. 3, atomic proposals).
-
-    For each row i, the atoms are θ_i followed by θ_j for the ``num_atoms - 1`` indices of
-    :func:`sample_atom_indices`; with logits ``ℓ_ij = log q(θ_j | x_i) − log p(θ_j)``
-    the loss is ``−ℓ_i0 + logsumexp_j ℓ_ij`` (cross-entropy with target atom 0).
-
-    Args:
-        density: ``q(θ | x)``.
-        theta: ``(B, d_θ)``.
-        x: ``(B, d_x)``.
-        prior_log_prob: ``log p(θ)`` for ``(n, d_θ)`` → ``(n,)``.
-        num_atoms: M, ``2 <= M <= B``.
-        generator: draws the atoms.
-        reduce: return the mean over rows (else the ``(B,)`` per-row losses).
-    """
-    B = theta.shape[0]
-    if x.shape[0] != B:
-        raise ValueError(f"theta and x must have the same number of rows; got {B} and {x.shape[0]}")
-    others = sample_atom_indices(B, num_atoms, generator=generator, device=theta.device)
-    idx = torch.cat([torch.arange(B, device=theta.device)[:, None], others], 1)  # (B, M)
-    atoms = theta[idx].reshape(B * num_atoms, -1)
-    x_rep = x.repeat_interleave(num_atoms, 0)
-    log_q = density.log_prob(atoms, x_rep).reshape(B, num_atoms)
-    log_p = prior_log_prob(atoms).reshape(B, num_atoms).to(log_q)
-    logits = log_q - log_p
-    loss = torch.logsumexp(logits, 1) - logits[:, 0]
-    return loss.mean() if reduce else loss
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,26 +207,6 @@ def _check_x_o(x_o) -> torch.Tensor:
     return x
 
 
-def _log_mixture_proposal(theta: torch.Tensor, prior, proposals: list, counts: list[int]) -> torch.Tensor:
-    """log p̃(θ) of the mixture of all proposals so far, weighted by their simulation counts.
-
-    ``proposals[r]`` is ``None`` for the prior, else ``(density_snapshot, x_o, acceptance)``;
-    a restricted proposal's density is ``q(θ | x_o) / acceptance`` inside the support.
-    """
-    total = sum(counts)
-    terms = []
-    log_prior = prior.log_prob(theta).to(theta)
-    for prop, c in zip(proposals, counts, strict=True):
-        if prop is None:
-            lp = log_prior
-        else:
-            dens, x_o, acc = prop
-            lp = dens.log_prob(theta, x_o) - math.log(acc)
-            lp = torch.where(torch.isfinite(log_prior), lp, torch.full_like(lp, -math.inf))
-        terms.append(lp + math.log(c / total))
-    return torch.logsumexp(torch.stack(terms), 0)
-
-
 def run_npe(
     prior,
     simulator: Callable,
@@ -301,9 +215,7 @@ def run_npe(
     density: ConditionalDensity,
     n_rounds: int,
     simulations_per_round: int | Sequence[int],
-    method: str = "apt",
-    num_atoms: int = 10,
-    combined_loss: bool = False,
+    method: str | NPEMethod = "apt",
     batch_size: int = 100,
     lr: float = 1e-3,
     max_steps: int = 300,
@@ -332,11 +244,11 @@ def run_npe(
             Its z-scoring is set from round-1 data unless it was set before.
         n_rounds: number of rounds (1 = amortised NPE).
         simulations_per_round: simulations per round (one int, or one per round).
-        method: ``"apt"`` (atomic loss on all rounds), ``"naive"`` (uncorrected MLE on the
-            current proposal's simulations) or ``"snpe-b"`` (importance-weighted MLE on all rounds).
-        num_atoms: atoms per row for APT (M; clipped to the batch size).
-        combined_loss: APT only: add the maximum-likelihood loss of the prior-drawn
-            (round-1) rows to the atomic loss (sbi's ``use_combined_loss``).
+        method: a method of :mod:`neuroinverse.inference.npe_methods` (``APT``: atomic
+            loss on all rounds, with its ``num_atoms`` and ``combined_loss``; ``NaiveSNPE``:
+            uncorrected MLE on the current proposal's simulations; ``PooledSNPEB``:
+            importance-weighted MLE on all rounds), or the name of one (``"apt"``,
+            ``"naive"``, ``"snpe-b"``) with its default options.
         batch_size, lr: Adam minibatch size and learning rate.
         max_steps: hard cap on the gradient steps per round.
         patience: stop a round after this many validation evaluations without a better
@@ -354,27 +266,16 @@ def run_npe(
     Returns:
         :class:`NPEResult`.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    method = npe_method(method)
     if not isinstance(density, ConditionalDensity):
         raise ValueError(f"density must be a ConditionalDensity; got {type(density).__name__}")
-    if not isinstance(n_rounds, int) or n_rounds < 1:
-        raise ValueError(f"n_rounds must be a positive integer; got {n_rounds!r}")
+    n_rounds = check_positive_int(n_rounds, "n_rounds")
     budget = _per_round(simulations_per_round, n_rounds, "simulations_per_round")
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must lie in (0, 1); got {validation_fraction!r}")
-    for name, v in (
-        ("batch_size", batch_size),
-        ("max_steps", max_steps),
-        ("patience", patience),
-        ("eval_every", eval_every),
-    ):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer; got {v!r}")
-    if method == "apt" and (not isinstance(num_atoms, int) or num_atoms < 2):
-        raise ValueError(f"num_atoms must be an integer >= 2; got {num_atoms!r}")
-    if not isinstance(record_samples, int) or record_samples < 0:
-        raise ValueError(f"record_samples must be a non-negative integer; got {record_samples!r}")
+    batch_size, max_steps = check_positive_int(batch_size, "batch_size"), check_positive_int(max_steps, "max_steps")
+    patience, eval_every = check_positive_int(patience, "patience"), check_positive_int(eval_every, "eval_every")
+    record_samples = check_positive_int(record_samples, "record_samples", minimum=0)
     x_o = _check_x_o(x_o)
     if getattr(prior, "dim", None) != density.value_dim:
         raise ValueError(
@@ -405,7 +306,7 @@ def run_npe(
         else:
             theta = posterior.sample(n, generator=generator).cpu()
             acc = float(posterior.acceptance_rate)
-            proposals.append((copy.deepcopy(density).eval(), x_o_dev, acc) if method == "snpe-b" else None)
+            proposals.append((copy.deepcopy(density).eval(), x_o_dev, acc) if method.keeps_proposals else None)
         x = simulate_checked(simulator, theta, generator=generator)
         if x.shape[1] != x_o.numel():
             raise ValueError(f"x_o has {x_o.numel()} entries but the simulator returns x with {x.shape[1]} columns")
@@ -429,42 +330,9 @@ def run_npe(
             density.set_standardization(theta[~val], x[~val])
 
         TH, X, RI, VAL = (torch.cat(thetas), torch.cat(xs), torch.cat(rindex), torch.cat(is_val))
-        TH_d, X_d = TH.to(dev), X.to(dev)
-        # ---- per-row weights and loss
-        if method == "snpe-b" and r > 0:
-            with torch.no_grad():
-                counts = [int((RI == k).sum()) for k in range(r + 1)]
-                log_w = prior.log_prob(TH_d).to(TH_d) - _log_mixture_proposal(TH_d, prior, proposals, counts)
-                w = torch.exp(log_w - log_w[~VAL.to(dev)].max())
-                w = w / w[~VAL.to(dev)].mean()
-        else:
-            w = torch.ones(TH.shape[0], device=dev)
-        use_atomic = method == "apt" and r > 0
-        from_prior = (RI == 0).to(dev)
-
-        def batch_loss(
-            idx: torch.Tensor,
-            gen: torch.Generator | None,
-            *,
-            _atomic=use_atomic,
-            _w=w,
-            _TH=TH_d,
-            _X=X_d,
-            _fp=from_prior,
-        ) -> torch.Tensor:
-            th, xx = _TH[idx], _X[idx]
-            if _atomic and idx.numel() >= 2:
-                m = min(num_atoms, idx.numel())
-                loss = apt_atomic_loss(density, th, xx, prior_log_prob=prior.log_prob, num_atoms=m, generator=gen)
-                if combined_loss:
-                    fp = _fp[idx]
-                    if bool(fp.any()):
-                        loss = loss - density.log_prob(th[fp], xx[fp]).sum() / idx.numel()
-                return loss
-            return -(_w[idx] * density.log_prob(th, xx)).mean()
-
-        # the naive estimator only sees the current proposal's simulations
-        use = (RI == r) if method == "naive" else torch.ones_like(VAL)
+        data = RoundData(TH.to(dev), X.to(dev), RI.to(dev), (~VAL).to(dev), tuple(proposals))
+        batch_loss = method.round_loss(r, density, prior, data)
+        use = method.trains_on(RI, r)
         t0 = time.perf_counter()
         steps, best, stopped = _train_round(
             density,
@@ -479,7 +347,7 @@ def run_npe(
             clip_norm=clip_norm,
             generator=generator,
             progress=progress,
-            desc=f"{desc or method} round {r + 1}/{n_rounds}",
+            desc=f"{desc or method.name} round {r + 1}/{n_rounds}",
         )
         train_seconds += time.perf_counter() - t0
         # ---- leakage diagnostics and recorded samples

@@ -9,7 +9,7 @@ The baseline of Speiser et al., *Nat Methods* 18:1082 (2021) (DECODE) is the sta
    ``b̂ + k √b̂`` with ``b̂`` the frame's median;
 2. :func:`extract_rois`: a square region of interest around every maximum;
 3. :func:`fit_gaussian_mle`: Poisson maximum likelihood of ``μ = b + N · PSF(x, y[, z])``
-   with the pixel-integrated (astigmatic) Gaussian of :mod:`neuroinverse.simulators.smlm`,
+   with the pixel-integrated (astigmatic) Gaussian of :mod:`neuroinverse.simulators.smlm_imaging`,
    by Levenberg–Marquardt-damped Fisher scoring with analytic derivatives, all ROIs in one
    batch (float64). The inverse Fisher information gives each fit's Cramér–Rao bound.
 
@@ -27,8 +27,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_positive
-from ..simulators.smlm import EmitterTable, GaussianPSF, render_gaussian
+from .._checks import check_positive, check_positive_int
+from ..simulators.smlm_emitters import EmitterTable
+from ..simulators.smlm_imaging import GaussianPSF, render_gaussian
 
 __all__ = [
     "detect_spots",
@@ -88,8 +89,7 @@ def detect_spots(
     """
     _check_frames(frames)
     check_positive(sigma, "sigma")
-    if not isinstance(min_distance, int) or min_distance < 1:
-        raise ValueError(f"min_distance must be a positive integer; got {min_distance!r}")
+    min_distance = check_positive_int(min_distance, "min_distance")
     s = _gaussian_smooth(frames.float(), float(sigma))
     if background is None:
         background = frames.float().flatten(1).median(1).values
@@ -283,7 +283,7 @@ def gaussian_crlb(
     The Fisher information ``I = Σ_pix ∂μ ∂μᵀ / μ`` of the pixel-integrated model
     (:func:`fit_gaussian_mle`'s), on a ``roi_size²`` window centred on the spot, times the
     excess noise factor (2 for EMCCD). In 2D it reproduces Mortensen et al. (2010) closely
-    (:func:`neuroinverse.simulators.smlm.mortensen_precision`); it also covers 3D astigmatism.
+    (:func:`neuroinverse.simulators.smlm_imaging.mortensen_precision`); it also covers 3D astigmatism.
 
     Args:
         photons: ``(n,)`` photons per spot.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_finite, check_ndim
+from .._checks import check_finite, check_ndim, check_range
 from ..training import History, fit
 
 __all__ = ["train_supervised_spikes"]
@@ -45,8 +45,7 @@ def train_supervised_spikes(
     f = traces.reshape(-1, traces.shape[-1])
     s = spikes.reshape(-1, spikes.shape[-1]).to(f.dtype)
     n, T = f.shape
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, {n}]; got {batch_size}")
+    check_range(batch_size, "batch_size", 1, n)
     if buffers[0] < 0 or buffers[1] < 0 or sum(buffers) >= T:
         raise ValueError(f"buffers {buffers} leave no frames of a {T}-frame snippet")
     dev = next(net.parameters()).device

@@ -26,7 +26,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import spearmanr
 
-from ..simulators.smlm import EmitterTable
+from .._checks import check_choice, check_positive, check_positive_int, check_range
+from ..simulators.smlm_emitters import EmitterTable
 
 __all__ = [
     "Matching",
@@ -137,10 +138,9 @@ def match_localisations(
         The :class:`Matching`.
     """
     _check_pair(pred, truth)
-    if method not in ("hungarian", "greedy"):
-        raise ValueError(f"method must be 'hungarian' or 'greedy'; got {method!r}")
-    if not (lateral_radius > 0 and axial_radius > 0):
-        raise ValueError("lateral_radius and axial_radius must be positive (nm)")
+    check_choice(method, "method", ("hungarian", "greedy"))
+    check_positive(lateral_radius, "lateral_radius")
+    check_positive(axial_radius, "axial_radius")
     P = pred.xyz_nm().detach().cpu().double().numpy()
     T = truth.xyz_nm().detach().cpu().double().numpy()
     fp_, ft_ = pred.frame.cpu().numpy(), truth.frame.cpu().numpy()
@@ -179,10 +179,8 @@ def efficiency(jaccard: float, rmse: float, *, alpha: float = 1.0) -> float:
         rmse: RMSE in nm.
         alpha: 1 for the lateral and 0.5 for the axial efficiency.
     """
-    if not 0 <= jaccard <= 1:
-        raise ValueError(f"jaccard must lie in [0, 1]; got {jaccard!r}")
-    if not rmse >= 0:
-        raise ValueError(f"rmse must be non-negative nm; got {rmse!r}")
+    check_range(jaccard, "jaccard", 0.0, 1.0)
+    check_positive(rmse, "rmse", allow_zero=True)
     return 1.0 - math.sqrt((1.0 - jaccard) ** 2 + (alpha * rmse / 100.0) ** 2)
 
 
@@ -243,8 +241,7 @@ def isolated(table: EmitterTable, *, radius: float = 2.0, others: EmitterTable |
     >>> isolated(t).tolist()
     [False, False, True, True]
     """
-    if radius <= 0:
-        raise ValueError(f"radius must be positive; got {radius!r}")
+    check_positive(radius, "radius")
     nb = table if others is None else others
     out = torch.ones(len(table), dtype=torch.bool)
     f, x, y = (v.detach().cpu() for v in (table.frame, table.x, table.y))
@@ -342,9 +339,7 @@ def render_localisations(
     if sigma_nm is None and (table.sigma_x is None or table.sigma_y is None):
         raise ValueError("sigma_nm=None needs predicted sigma_x and sigma_y in the table")
     H, W = shape
-    u = int(upsample)
-    if u < 1:
-        raise ValueError(f"upsample must be a positive integer; got {upsample!r}")
+    u = check_positive_int(upsample, "upsample")
     x = (table.x.detach().double().cpu() + 0.5) * u - 0.5
     y = (table.y.detach().double().cpu() + 0.5) * u - 0.5
     if sigma_nm is None:

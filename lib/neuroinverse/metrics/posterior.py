@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._checks import check_positive, check_positive_int, check_range
 from ..runtime import background
 
 __all__ = [
@@ -85,10 +86,8 @@ def c2st(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int =
     q = _as_samples(q_samples, "q_samples")
     if p.shape[1] != q.shape[1]:
         raise ValueError(f"p_samples and q_samples must have the same dimension; got {p.shape[1]} and {q.shape[1]}")
-    if not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer; got {n_jobs!r}")
-    if not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"folds must be an integer >= 2; got {folds!r}")
+    check_positive_int(n_jobs, "n_jobs")
+    check_positive_int(folds, "folds", minimum=2)
     for name, a in (("p_samples", p), ("q_samples", q)):
         if a.shape[0] < max(2 * folds, 10):
             raise ValueError(
@@ -125,8 +124,7 @@ def c2st_async(
     """
     p = _as_samples(p_samples, "p_samples")
     q = _as_samples(q_samples, "q_samples")
-    if not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer; got {workers!r}")
+    check_positive_int(workers, "workers")
     return background(c2st, p, q, folds=folds, seed=seed, max_iter=max_iter, n_jobs=1, workers=workers)
 
 
@@ -187,8 +185,7 @@ class GridDensity:
 
     def hpd_level(self, mass: float = 0.95) -> float:
         """The density level ``t`` whose region ``{density ≥ t}`` holds at least ``mass``."""
-        if not 0 < mass < 1:
-            raise ValueError(f"mass must lie in (0, 1); got {mass!r}")
+        check_range(mass, "mass", 0.0, 1.0, low_open=True, high_open=True)
         d = np.sort(self.density.ravel())[::-1]
         cum = np.cumsum(d) * self.cell_volume
         return float(d[min(int(np.searchsorted(cum, mass)), d.size - 1)])
@@ -331,8 +328,7 @@ def c2st_calibrated_async(
             f"reference, reference_2 and samples must have the same shape; got {ref.shape}, "
             f"{ref2.shape}, {[x.shape for x in checked.values()]}"
         )
-    if not jitter > 0:
-        raise ValueError(f"jitter must be > 0; got {jitter!r}")
+    check_positive(jitter, "jitter")
     noise = torch.randn(ref2.shape, generator=generator, dtype=torch.float64).numpy() * jitter
     values = {k: c2st_async(ref, x, folds=folds, seed=seed) for k, x in checked.items()}
     floor = c2st_async(ref, ref2, folds=folds, seed=seed)

@@ -35,7 +35,7 @@ import numba
 import numpy as np
 from skimage.metrics import adapted_rand_error as _skimage_adapted_rand_error
 
-from .._checks import check_labels
+from .._checks import check_labels, check_positive_int
 
 __all__ = [
     "Contingency",
@@ -334,9 +334,7 @@ def boundary_ignore_mask(gt, *, distance: int = 1, only_xy: bool = True) -> np.n
     g = _ids(gt, "gt")
     if g.ndim not in (2, 3):
         raise ValueError(f"gt must be 2-D or 3-D; got shape {g.shape}")
-    d = int(distance)
-    if d < 0:
-        raise ValueError(f"distance must be >= 0; got {distance!r}")
+    d = check_positive_int(distance, "distance", minimum=0)
     axes = list(range(g.ndim - 2, g.ndim)) if only_xy else list(range(g.ndim))
     mask = np.zeros(g.shape, dtype=bool)
     rng = range(-d, d + 1)

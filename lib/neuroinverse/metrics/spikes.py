@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .._checks import as_tensor, check_finite, check_ndim
+from .._checks import as_tensor, check_finite, check_ndim, check_positive_int
 
 __all__ = ["bin_frames", "binned_correlation", "spike_count_factor", "frame_mask", "spike_sync", "misassigned_fraction"]
 
@@ -27,8 +27,7 @@ def frame_mask(n_frames: int, buffers: tuple[int, int] = (0, 0)) -> torch.Tensor
 
 def bin_frames(x: torch.Tensor, width: int) -> torch.Tensor:
     """Sum ``(N, T)`` into ``(N, T // width)`` bins (a trailing partial bin is dropped)."""
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"bin width must be a positive integer; got {width!r}")
+    check_positive_int(width, "bin width")
     n = x.shape[-1] // width
     if n < 2:
         raise ValueError(f"need at least 2 bins of {width} frames; traces have {x.shape[-1]} frames")

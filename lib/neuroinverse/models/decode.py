@@ -15,8 +15,9 @@ book from the paper's description; no code of the reference implementation is us
   up-sampling + 1×1 convolutions).
 * :class:`DecodeScales`: the physical scales of the outputs (photons, background, z range).
 
-The targets, the loss, post-processing, training and evaluation sit beside the method in
-:mod:`neuroinverse.inference.decode`.
+The targets and the loss, post-processing and evaluation, and training sit beside the method in
+:mod:`neuroinverse.inference.decode`, :mod:`neuroinverse.inference.decode_localise` and
+:mod:`neuroinverse.inference.decode_training`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._checks import check_choice, check_positive_int
 from .unet import UNet
 
 __all__ = ["DecodeScales", "DecodeNet"]
@@ -119,15 +121,13 @@ class DecodeNet(nn.Module):
         super().__init__()
         if n_frames not in (1, 3):
             raise ValueError(f"n_frames must be 1 (single-frame) or 3 (temporal context); got {n_frames!r}")
-        if activation not in ("elu", "relu"):
-            raise ValueError(f"activation must be 'elu' or 'relu'; got {activation!r}")
+        check_choice(activation, "activation", ("elu", "relu"))
         act = nn.ELU if activation == "elu" else nn.ReLU
         self.scales = scales
         self.n_frames = n_frames
         self.three_d = bool(three_d)
         self.n_dims = 4 if three_d else 3  # photons, x, y[, z]
-        if not isinstance(depth, int) or depth < 0:
-            raise ValueError(f"depth must be a non-negative integer; got {depth!r}")
+        depth = check_positive_int(depth, "depth", minimum=0)
         # the book's UNet counts resolution levels: DECODE's `depth` down-samplings = depth + 1 levels
         self.frame_module = UNet(
             1, inter_features, dims=2, base_channels=features, depth=depth + 1, padding="same", activation=activation

@@ -29,7 +29,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._checks import check_rows
+from .._checks import check_choice, check_positive_int, check_rows
 
 __all__ = ["ConditionalDensity", "ConditionalFlow"]
 
@@ -47,9 +47,8 @@ class ConditionalDensity(nn.Module):
 
     def __init__(self, value_dim: int, context_dim: int) -> None:
         super().__init__()
-        for name, v in (("value_dim", value_dim), ("context_dim", context_dim)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer; got {v!r}")
+        check_positive_int(value_dim, "value_dim")
+        check_positive_int(context_dim, "context_dim")
         self.value_dim = int(value_dim)
         self.context_dim = int(context_dim)
         self.register_buffer("value_shift", torch.zeros(value_dim))
@@ -128,8 +127,7 @@ class ConditionalDensity(nn.Module):
             generator: source of randomness (its device is used for the base noise, so a CPU
                 generator gives the same samples on every device).
         """
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n must be a positive integer; got {n!r}")
+        n = check_positive_int(n, "n")
         c = self._rows(context, "context", self.context_dim, allow_1d=True)
         if c.shape[0] != 1:
             raise ValueError(f"context must be one context, (d_c,) or (1, d_c); got {tuple(c.shape)}")
@@ -185,10 +183,8 @@ class ConditionalFlow(ConditionalDensity):
         super().__init__(value_dim, context_dim)
         import zuko
 
-        if kind not in ("maf", "nsf"):
-            raise ValueError(f"kind must be 'maf' or 'nsf'; got {kind!r}")
-        if not isinstance(transforms, int) or transforms < 1:
-            raise ValueError(f"transforms must be a positive integer; got {transforms!r}")
+        check_choice(kind, "kind", ("maf", "nsf"))
+        transforms = check_positive_int(transforms, "transforms")
         hidden = tuple(int(h) for h in hidden)
         if not hidden or min(hidden) < 1:
             raise ValueError(f"hidden must be a non-empty sequence of positive sizes; got {hidden!r}")

@@ -36,7 +36,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .._checks import as_tensor
+from .._checks import as_tensor, check_positive, check_positive_int
 from .density import ConditionalDensity
 
 __all__ = ["BayesianLinear", "GRUEmbedding", "MDN", "gaussian_kl"]
@@ -170,13 +170,11 @@ class MDN(ConditionalDensity):
         embedding_dim: int | None = None,
     ) -> None:
         super().__init__(value_dim, context_dim)
-        if not isinstance(n_components, int) or n_components < 1:
-            raise ValueError(f"n_components must be a positive integer; got {n_components!r}")
+        n_components = check_positive_int(n_components, "n_components")
         hidden = tuple(int(h) for h in hidden)
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden sizes must be positive; got {hidden!r}")
-        if not prior_precision > 0:
-            raise ValueError(f"prior_precision must be positive; got {prior_precision!r}")
+        check_positive(prior_precision, "prior_precision")
         if (embedding is None) != (embedding_dim is None):
             raise ValueError("give embedding and embedding_dim together")
         self.n_components, self.hidden, self.bayesian = n_components, hidden, bool(bayesian)
@@ -340,8 +338,7 @@ class MDN(ConditionalDensity):
 
     def sample(self, n: int, context, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws from q(· | context) with the mean weights, ``(n, d)``."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n must be a positive integer; got {n!r}")
+        n = check_positive_int(n, "n")
         c = self._context_2d(context, allow_1d=True)
         if c.shape[0] != 1:
             raise ValueError(f"context must be one context, (d_c,) or (1, d_c); got {tuple(c.shape)}")

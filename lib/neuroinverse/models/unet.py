@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._checks import check_choice, check_positive_int
+
 __all__ = ["UNet"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU}
@@ -153,24 +155,16 @@ class UNet(nn.Module):
         final_activation: str | None = None,
     ):
         super().__init__()
-        if dims not in (2, 3):
-            raise ValueError(f"dims must be 2 or 3; got {dims!r}")
-        for name, v in (
-            ("in_channels", in_channels),
-            ("out_channels", out_channels),
-            ("base_channels", base_channels),
-            ("depth", depth),
-            ("channel_multiplier", channel_multiplier),
-            ("convs_per_level", convs_per_level),
-        ):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int; got {v!r}")
-        if padding not in ("same", "valid"):
-            raise ValueError(f"padding must be 'same' or 'valid'; got {padding!r}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {activation!r}")
-        if final_activation not in (None, "sigmoid"):
-            raise ValueError(f"final_activation must be None or 'sigmoid'; got {final_activation!r}")
+        check_choice(dims, "dims", (2, 3))
+        in_channels = check_positive_int(in_channels, "in_channels")
+        out_channels = check_positive_int(out_channels, "out_channels")
+        base_channels = check_positive_int(base_channels, "base_channels")
+        depth = check_positive_int(depth, "depth")
+        channel_multiplier = check_positive_int(channel_multiplier, "channel_multiplier")
+        convs_per_level = check_positive_int(convs_per_level, "convs_per_level")
+        check_choice(padding, "padding", ("same", "valid"))
+        check_choice(activation, "activation", sorted(_ACTIVATIONS))
+        check_choice(final_activation, "final_activation", (None, "sigmoid"))
         self.dims = dims
         self.depth = depth
         self.padding = padding
@@ -291,8 +285,7 @@ class UNet(nn.Module):
         """Smallest usable input shape whose output (``minimum="output"``) or input itself
         (``minimum="input"``) is at least ``shape`` on every axis."""
         target = self._check_spatial(shape)
-        if minimum not in ("output", "input"):
-            raise ValueError(f"minimum must be 'output' or 'input'; got {minimum!r}")
+        check_choice(minimum, "minimum", ("output", "input"))
         result = []
         for a, t in enumerate(target):
             s = 1

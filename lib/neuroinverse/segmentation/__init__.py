@@ -4,8 +4,12 @@
   fragments, region graph, quantile agglomeration.
 * :mod:`~neuroinverse.segmentation.evaluation`: Scoring affinities: Rand error over thresholds,
   per-edge error, and the raw-threshold baseline.
+* :mod:`~neuroinverse.segmentation.kruskal`: Kruskal's algorithm with union-find on affinity graphs:
+  the compiled kernels of MALIS.
 * :mod:`~neuroinverse.segmentation.malis`: MALIS: maximin affinity learning, plain and constrained,
   in 2-D and 3-D.
+* :mod:`~neuroinverse.segmentation.malis_reference`: Brute-force references for MALIS and the checks
+  of the fast counts against them.
 * :mod:`~neuroinverse.segmentation.training`: Training and prediction of affinity networks with a
   per-edge loss, MALIS, or both.
 
@@ -29,22 +33,35 @@ from .evaluation import (
     rand_error_curve,
     raw_threshold_rand_errors,
 )
+from .kruskal import (
+    check_affinities_and_labels,
+    compact_labels,
+    edge_order,
+    kruskal_label_counts,
+    kruskal_size_counts,
+    kruskal_tree,
+    stable_argsort,
+)
 from .malis import (
-    count_checks,
+    MALISLoss,
+    PerEdgeBCE,
     malis_counts,
-    malis_counts_bruteforce,
     malis_loss,
     malis_weights,
     malis_work,
-    malis_work_bruteforce,
     maximin_affinity,
-    maximin_affinity_bruteforce,
     maximin_edges,
     maximin_path,
     maximum_spanning_tree,
-    misclassified_pairs,
     per_edge_loss,
     weighted_pair_loss,
+)
+from .malis_reference import (
+    count_checks,
+    malis_counts_bruteforce,
+    malis_work_bruteforce,
+    maximin_affinity_bruteforce,
+    misclassified_pairs,
 )
 from .training import (
     branch_training,
@@ -67,21 +84,30 @@ __all__ = [
     "rand_error_curve",
     "edge_error",
     "raw_threshold_rand_errors",
+    "kruskal_tree",
+    "kruskal_size_counts",
+    "kruskal_label_counts",
+    "edge_order",
+    "stable_argsort",
+    "check_affinities_and_labels",
+    "compact_labels",
     "maximum_spanning_tree",
     "maximin_edges",
     "maximin_affinity",
-    "maximin_affinity_bruteforce",
     "malis_counts",
-    "malis_counts_bruteforce",
     "malis_work",
-    "malis_work_bruteforce",
     "malis_weights",
-    "misclassified_pairs",
     "maximin_path",
-    "count_checks",
     "weighted_pair_loss",
     "malis_loss",
     "per_edge_loss",
+    "PerEdgeBCE",
+    "MALISLoss",
+    "maximin_affinity_bruteforce",
+    "malis_counts_bruteforce",
+    "malis_work_bruteforce",
+    "misclassified_pairs",
+    "count_checks",
     "fit_affinity_net",
     "malis_gradient_scale",
     "branch_training",

@@ -37,7 +37,7 @@ import torch
 from scipy import ndimage
 from skimage.segmentation import watershed
 
-from .._checks import to_numpy
+from .._checks import check_choice, check_positive, check_range, to_numpy
 from ..labels import check_affinities, connected_components
 from .training import predict_affinities as _predict_batch
 
@@ -123,8 +123,7 @@ def predict_volume_affinities(
 
 
 def _check_quantile(quantile: str) -> float | None:
-    if not isinstance(quantile, str) or quantile not in QUANTILES:
-        raise ValueError(f"quantile must be one of {sorted(QUANTILES)}; got {quantile!r}")
+    check_choice(quantile, "quantile", sorted(QUANTILES))
     return QUANTILES[quantile]
 
 
@@ -181,10 +180,8 @@ def watershed_fragments(
         ``(Z, Y, X)`` int64 fragment ids ``1..F`` (every voxel belongs to a fragment).
     """
     aff = _check_volume_affinities(affinities)
-    if not 0.0 < boundary_threshold < 1.0:
-        raise ValueError(f"boundary_threshold must lie in (0, 1); got {boundary_threshold!r}")
-    if smooth < 0:
-        raise ValueError(f"smooth must be non-negative; got {smooth!r}")
+    check_range(boundary_threshold, "boundary_threshold", 0.0, 1.0, low_open=True, high_open=True)
+    check_positive(smooth, "smooth", allow_zero=True)
     b = boundary_map(aff, channels=(1, 2) if per_section else (0, 1, 2))
     inside = b < boundary_threshold
     if per_section:

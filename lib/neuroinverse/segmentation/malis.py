@@ -39,252 +39,54 @@ Kruskal is run on the constrained affinities. In both forms the constrained edge
 (positive pass) or before (negative pass) every unconstrained edge, which is ``min(a, g)``
 and ``max(a, g)`` with ties at exactly 0 and 1 resolved in favour of the constraint.
 
-All counting runs on the CPU in float64 with ``numba`` (``cache=True``); the loss runs on
-the affinities' device.
+All counting runs on the CPU in float64 with the ``numba`` kernels of
+:mod:`neuroinverse.segmentation.kruskal`; the loss runs on the affinities' device. The
+brute-force references the counts are tested against are in
+:mod:`neuroinverse.segmentation.malis_reference`.
 """
 
 from __future__ import annotations
 
-import numba
+from dataclasses import dataclass
+
 import numpy as np
 import torch
-from numba import types
-from numba.typed import Dict
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+from scipy.sparse.csgraph import breadth_first_order
 
-from .._checks import check_labels, to_numpy
+from .._checks import check_choice, check_positive, check_range, to_numpy
 from ..labels import (
     affinities_from_labels,
     affinity_graph,
     check_affinities,
-    connected_components,
     label_components,
+)
+from .kruskal import (
+    check_affinities_and_labels,
+    compact_labels,
+    edge_order,
+    kruskal_label_counts,
+    kruskal_size_counts,
+    kruskal_tree,
 )
 
 __all__ = [
     "maximum_spanning_tree",
     "maximin_edges",
     "maximin_affinity",
-    "maximin_affinity_bruteforce",
     "malis_counts",
-    "malis_counts_bruteforce",
     "malis_work",
-    "malis_work_bruteforce",
     "malis_weights",
-    "misclassified_pairs",
     "maximin_path",
-    "count_checks",
     "weighted_pair_loss",
     "malis_loss",
     "per_edge_loss",
+    "PerEdgeBCE",
+    "MALISLoss",
 ]
 
 _PAIR_LOSSES = ("square", "square_square")
 _NORMALISATIONS = ("total", "per_pass")
-
-
-# ----------------------------------------------------------------------------- numba core
-@numba.njit(cache=True)
-def _find(parent, x, work):
-    """Root of ``x`` with full path compression; adds the pointer steps taken to ``work[0]``."""
-    root = x
-    while parent[root] != root:
-        root = parent[root]
-        work[0] += 1
-    while parent[x] != root:
-        nxt = parent[x]
-        parent[x] = root
-        x = nxt
-    return root
-
-
-@numba.njit(cache=True)
-def _kruskal_tree(order, u, v, n_nodes):
-    """Mark the edges (in ``order``) that join two different sets: the maximum spanning forest."""
-    parent = np.arange(n_nodes)
-    rank = np.zeros(n_nodes, np.int64)
-    in_tree = np.zeros(u.shape[0], np.bool_)
-    work = np.zeros(1, np.int64)
-    for k in range(order.shape[0]):
-        e = order[k]
-        a = _find(parent, u[e], work)
-        b = _find(parent, v[e], work)
-        if a == b:
-            continue
-        in_tree[e] = True
-        if rank[a] < rank[b]:
-            a, b = b, a
-        parent[b] = a
-        if rank[a] == rank[b]:
-            rank[a] += 1
-    return in_tree
-
-
-@numba.njit(cache=True)
-def _kruskal_size_counts(order, u, v, parent_init, size_init):
-    """Kruskal with set sizes only: ``count(e) = |A|·|B|`` for each merging edge.
-
-    Returns ``(counts, hops, unions)``: the counts per edge, the union-find pointer steps
-    taken by all finds, and the number of unions (deterministic measures of the work).
-
-    The edge ends are gathered in Kruskal order first (independent loads, cache friendly),
-    then the union-find runs with path halving and union by size; the counts depend only on
-    the set sizes, not on which root survives.
-    """
-    m = order.shape[0]
-    us = np.empty(m, np.int64)
-    vs = np.empty(m, np.int64)
-    for k in range(m):
-        us[k] = u[order[k]]
-        vs[k] = v[order[k]]
-    parent = parent_init.copy()
-    size = size_init.copy()
-    counts = np.zeros(u.shape[0], np.int64)
-    hops = 0  # union-find pointer steps, the algorithm's work beside the m edges visited
-    unions = 0
-    for k in range(m):
-        a = us[k]
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-            hops += 1
-        b = vs[k]
-        while parent[b] != b:
-            parent[b] = parent[parent[b]]
-            b = parent[b]
-            hops += 1
-        if a == b:
-            continue
-        sa, sb = size[a], size[b]
-        counts[order[k]] = sa * sb
-        if sa < sb:
-            a, b = b, a
-        parent[b] = a
-        size[a] = sa + sb
-        unions += 1
-    return counts, hops, unions
-
-
-@numba.njit(cache=True)
-def _kruskal_label_counts(order, u, v, node_label, n_labels):
-    """Kruskal with a sparse label → count map per root (Turaga et al. 2009, all pairs).
-
-    ``node_label`` holds 0 (unlabelled) or 1..n_labels. Returns ``(n_pos, n_neg, hops,
-    moves)``: the counts per edge, the union-find pointer steps of all finds, and the map
-    entries moved by all merges (deterministic measures of the work).
-    """
-    n_nodes = node_label.shape[0]
-    n_e = u.shape[0]
-    n_pos = np.zeros(n_e, np.int64)
-    n_neg = np.zeros(n_e, np.int64)
-    parent = np.arange(n_nodes)
-    key_base = n_labels + 1
-    # one map entry per (root, label); entries are linked lists hanging off each root
-    head = np.full(n_nodes, -1, np.int64)
-    n_entries = np.zeros(n_nodes, np.int64)
-    total = np.zeros(n_nodes, np.int64)
-    ent_label = np.zeros(n_nodes, np.int64)
-    ent_count = np.zeros(n_nodes, np.int64)
-    ent_next = np.full(n_nodes, -1, np.int64)
-    where = Dict.empty(key_type=types.int64, value_type=types.int64)
-    for i in range(n_nodes):
-        lab = node_label[i]
-        if lab > 0:
-            ent_label[i] = lab
-            ent_count[i] = 1
-            head[i] = i
-            n_entries[i] = 1
-            total[i] = 1
-            where[i * key_base + lab] = i
-    work = np.zeros(1, np.int64)
-    moves = 0
-    for k in range(order.shape[0]):
-        e = order[k]
-        a = _find(parent, u[e], work)
-        b = _find(parent, v[e], work)
-        if a == b:
-            continue
-        if n_entries[a] < n_entries[b]:  # merge the smaller map into the larger
-            a, b = b, a
-        pos = 0
-        j = head[b]
-        while j != -1:
-            nxt = ent_next[j]
-            lab = ent_label[j]
-            c = ent_count[j]
-            key_a = a * key_base + lab
-            if key_a in where:
-                ia = where[key_a]
-                pos += ent_count[ia] * c
-                ent_count[ia] += c
-            else:
-                where[key_a] = j
-                ent_next[j] = head[a]
-                head[a] = j
-                n_entries[a] += 1
-            where.pop(b * key_base + lab)
-            j = nxt
-            moves += 1
-        n_pos[e] = pos
-        n_neg[e] = total[a] * total[b] - pos
-        total[a] += total[b]
-        head[b] = -1
-        n_entries[b] = 0
-        parent[b] = a
-    return n_pos, n_neg, work[0], moves
-
-
-# ----------------------------------------------------------------------------- helpers
-def _edge_order(key: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Existing edges in decreasing ``key``; ties by flat edge index (stable sort)."""
-    idx = np.flatnonzero(valid)
-    return idx[_stable_argsort(-key[idx])].astype(np.int64)
-
-
-def _stable_argsort(x: np.ndarray) -> np.ndarray:
-    """``np.argsort(x, kind="stable")``, faster: numpy's (vectorised, unstable) default sort,
-    then the runs of equal values, if any, put back in index order. The same permutation."""
-    order = np.argsort(x)
-    xs = x[order]
-    tie = xs[1:] == xs[:-1]
-    if tie.any():
-        in_run = np.zeros(xs.size, bool)
-        in_run[1:] |= tie
-        in_run[:-1] |= tie
-        pos = np.flatnonzero(in_run)
-        run = np.cumsum(np.r_[True, ~tie])[pos]
-        sub = order[pos]
-        order[pos] = sub[np.lexsort((sub, run))]
-    return order
-
-
-def _check_pair(affinities, labels) -> tuple[np.ndarray, np.ndarray]:
-    lab = check_labels(labels, ndims=(2, 3))
-    aff = check_affinities(affinities)
-    if aff.shape[0] != lab.ndim or aff.shape[1:] != lab.shape:
-        raise ValueError(
-            f"labels of shape {lab.shape} do not match the affinities of shape {aff.shape} "
-            f"(expected labels of shape {aff.shape[1:]})"
-        )
-    return aff, lab
-
-
-def _compact_labels(lab: np.ndarray) -> tuple[np.ndarray, int]:
-    """Labels renumbered to 0 (unlabelled) and 1..K (in increasing id order), flattened."""
-    flat = lab.ravel()
-    top = int(flat.max()) if flat.size else 0
-    if flat.size and flat.min() >= 0 and top <= 4 * flat.size + 1024:
-        # small non-negative ids: a lookup table instead of np.unique's sort (same result)
-        present = np.bincount(flat, minlength=top + 1) > 0
-        present[0] = True  # 0 stays 0 whether or not it occurs
-        rank = np.cumsum(present) - 1
-        return rank[flat].astype(np.int64), int(np.count_nonzero(present[1:]))
-    ids, inv = np.unique(flat, return_inverse=True)
-    inv = inv.ravel().astype(np.int64)
-    if ids[0] != 0:
-        inv += 1
-    return inv, int(ids.size - (ids[0] == 0))
 
 
 # ----------------------------------------------------------------------------- maximin
@@ -292,7 +94,7 @@ def maximum_spanning_tree(affinities) -> np.ndarray:
     """Bool mask ``(C, *spatial)`` of the maximum spanning tree's edges (Kruskal, decreasing)."""
     aff = check_affinities(affinities)
     u, v, valid = affinity_graph(aff.shape[1:])
-    tree = _kruskal_tree(_edge_order(aff.ravel(), valid), u, v, int(np.prod(aff.shape[1:])))
+    tree = kruskal_tree(edge_order(aff.ravel(), valid), u, v, int(np.prod(aff.shape[1:])))
     return tree.reshape(aff.shape)
 
 
@@ -313,8 +115,8 @@ def maximin_edges(affinities) -> np.ndarray:
     if n > 20000:
         raise ValueError(f"maximin_edges stores N² entries; got N = {n} nodes (use malis_counts)")
     u, v, valid = affinity_graph(aff.shape[1:])
-    order = _edge_order(aff.ravel(), valid)
-    tree = _kruskal_tree(order, u, v, n)
+    order = edge_order(aff.ravel(), valid)
+    tree = kruskal_tree(order, u, v, n)
     mm = np.full((n, n), -1, dtype=np.int64)
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
     root = np.arange(n)
@@ -343,27 +145,6 @@ def maximin_affinity(affinities) -> np.ndarray:
     out = np.where(mm >= 0, aff.ravel()[np.maximum(mm, 0)], -np.inf)
     np.fill_diagonal(out, np.inf)
     return out
-
-
-def maximin_affinity_bruteforce(affinities) -> np.ndarray:
-    """Maximin affinities by a Floyd-Warshall max-min recursion over all paths (``O(N³)``).
-
-    ``A_ij ← max(A_ij, min(A_ik, A_kj))`` for every intermediate node ``k``; the reference for
-    the ``malis`` chapter's C1. Same output convention as :func:`maximin_affinity`.
-    """
-    aff = check_affinities(affinities)
-    n = int(np.prod(aff.shape[1:]))
-    if n > 4096:
-        raise ValueError(f"the brute force is O(N³); got N = {n} nodes")
-    u, v, valid = affinity_graph(aff.shape[1:])
-    w = np.full((n, n), -np.inf)
-    a = aff.ravel()
-    w[u[valid], v[valid]] = a[valid]
-    w[v[valid], u[valid]] = a[valid]
-    np.fill_diagonal(w, np.inf)
-    for k in range(n):
-        np.maximum(w, np.minimum(w[:, k : k + 1], w[k : k + 1, :]), out=w)
-    return w
 
 
 # ----------------------------------------------------------------------------- counts
@@ -406,24 +187,24 @@ def malis_work(affinities, labels, *, constrained: bool = False, gt_affinities=N
 def _malis_counts_and_work(
     affinities, labels, *, constrained: bool, gt_affinities
 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    aff, lab = _check_pair(affinities, labels)
+    aff, lab = check_affinities_and_labels(affinities, labels)
     shape = aff.shape
     u, v, valid = affinity_graph(shape[1:])
-    node_label, n_labels = _compact_labels(lab)
+    node_label, n_labels = compact_labels(lab)
     a = aff.ravel()
     work = dict(edges=0, hops=0, merges=0)
 
     def label_pass(key):
-        order = _edge_order(key, valid)
-        p, q, hops, moves = _kruskal_label_counts(order, u, v, node_label, n_labels)
+        order = edge_order(key, valid)
+        p, q, hops, moves = kruskal_label_counts(order, u, v, node_label, n_labels)
         work["edges"] += int(order.size)
         work["hops"] += int(hops)
         work["merges"] += int(moves)
         return p, q
 
     def size_pass(edges, parent0, size0):
-        order = _edge_order(a, edges)
-        counts, hops, unions = _kruskal_size_counts(order, u, v, parent0, size0)
+        order = edge_order(a, edges)
+        counts, hops, unions = kruskal_size_counts(order, u, v, parent0, size0)
         work["edges"] += int(order.size)
         work["hops"] += int(hops)
         work["merges"] += int(unions)
@@ -475,144 +256,6 @@ def _pieces_match(pieces: np.ndarray, node_label: np.ndarray, g: np.ndarray) -> 
     label_of = np.empty(int(piece.max()) + 1, np.int64)
     label_of[piece] = lab
     return bool(np.array_equal(piece_of[lab], piece) and np.array_equal(label_of[piece], lab))
-
-
-def malis_counts_bruteforce(affinities, labels) -> tuple[np.ndarray, np.ndarray]:
-    """Unconstrained counts by one tree-path query per node pair (pure Python; tiny graphs).
-
-    See :func:`_bruteforce_counts_and_work`.
-    """
-    n_pos, n_neg, _ = _bruteforce_counts_and_work(affinities, labels)
-    return n_pos, n_neg
-
-
-def malis_work_bruteforce(affinities, labels) -> dict[str, int]:
-    """The work of :func:`malis_counts_bruteforce`, counted: ``pairs`` queried, tree ``steps``
-    climbed by all queries, and ``total = pairs + steps`` (compare :func:`malis_work`)."""
-    _, _, work = _bruteforce_counts_and_work(affinities, labels)
-    return work
-
-
-def _bruteforce_counts_and_work(affinities, labels) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """Unconstrained counts by one tree-path query per node pair, and the work done.
-
-    The maximum spanning tree comes from :func:`scipy.sparse.csgraph.minimum_spanning_tree`
-    on weights ``2 − a`` (independent of this module's Kruskal), rooted once. Then every
-    pair of labelled nodes climbs the tree to its common ancestor, keeping the
-    lowest-affinity edge of the path (the maximin edge), and adds itself to ``n⁺`` or ``n⁻``
-    of that edge: the naive all-pairs algorithm, whose cost grows at least as ``N²``. Ties
-    are broken as Kruskal's stable order does (the largest flat edge index); with tied
-    affinities the tree itself may differ from Kruskal's.
-    """
-    aff, lab = _check_pair(affinities, labels)
-    shape = aff.shape
-    n = int(np.prod(shape[1:]))
-    u, v, valid = affinity_graph(shape[1:])
-    a = aff.ravel()
-    e_idx = np.flatnonzero(valid)
-    g = coo_matrix((2.0 - a[e_idx], (u[e_idx], v[e_idx])), shape=(n, n)).tocsr()
-    tree = minimum_spanning_tree(g).tocoo()
-    edge_at = {}
-    for e in e_idx.tolist():
-        edge_at[(int(u[e]), int(v[e]))] = e
-    adjacency: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    for r, c in zip(tree.row.tolist(), tree.col.tolist(), strict=True):
-        e = edge_at.get((r, c), edge_at.get((c, r)))
-        adjacency[r].append((c, e))
-        adjacency[c].append((r, e))
-    a_list = a.tolist()
-    lab_list = lab.ravel().tolist()
-    # root every tree component: parent, edge to parent, depth
-    parent, up_edge, depth = [-1] * n, [-1] * n, [0] * n
-    seen = [False] * n
-    for root in range(n):
-        if seen[root]:
-            continue
-        seen[root] = True
-        stack = [root]
-        while stack:
-            x = stack.pop()
-            for y, e in adjacency[x]:
-                if not seen[y]:
-                    seen[y], parent[y], up_edge[y], depth[y] = True, x, e, depth[x] + 1
-                    stack.append(y)
-    n_pos = [0] * a.size
-    n_neg = [0] * a.size
-    labelled = [i for i in range(n) if lab_list[i] != 0]
-    pairs = steps = 0
-    for k, i in enumerate(labelled):
-        for j in labelled[k + 1 :]:  # one tree-path query per pair: climb to the common ancestor
-            x, y, m = i, j, -1
-            pairs += 1
-            while x != y:
-                steps += 1
-                if depth[x] < depth[y]:
-                    x, y = y, x
-                if parent[x] < 0:  # different components: no path
-                    m = -2
-                    break
-                e = up_edge[x]
-                if m < 0 or a_list[e] < a_list[m] or (a_list[e] == a_list[m] and e > m):
-                    m = e
-                x = parent[x]
-            if m < 0:
-                continue
-            if lab_list[i] == lab_list[j]:
-                n_pos[m] += 1
-            else:
-                n_neg[m] += 1
-    work = dict(pairs=pairs, steps=steps, total=pairs + steps)
-    return (np.array(n_pos, dtype=np.int64).reshape(shape), np.array(n_neg, dtype=np.int64).reshape(shape), work)
-
-
-def misclassified_pairs(affinities, labels, *, thresholds) -> np.ndarray:
-    """Pairs misclassified by ``S_θ``: ``Σ_e n⁺(e)·1(a_e ≤ θ) + n⁻(e)·1(a_e > θ)`` per ``θ``.
-
-    The MALIS 0/1 loss (Turaga et al. 2009); equal to ``RE(θ)·C(N_L, 2)`` (the ``malis``
-    chapter's C2). The counts are computed once for all thresholds.
-
-    Returns:
-        int64 ``(T,)`` for ``T`` thresholds.
-    """
-    aff, lab = _check_pair(affinities, labels)
-    n_pos, n_neg = malis_counts(aff, lab)
-    thr = np.asarray(thresholds, dtype=float).ravel()
-    return np.array([n_pos[aff <= t].sum() + n_neg[aff > t].sum() for t in thr], dtype=np.int64)
-
-
-def count_checks(affinities, labels, *, thresholds) -> dict[str, float]:
-    """The bookkeeping of the MALIS counts on one graph (the ``malis`` chapter's C2 and C3).
-
-    Returns:
-        ``rand_deviation``: max over ``thresholds`` of
-        ``|misclassified pairs − RE(θ)·C(N_L,2)| / C(N_L,2)`` with ``RE`` from the contingency
-        table of ``S_θ`` (:func:`neuroinverse.metrics.segmentation.rand_error`);
-        ``counted_fraction``: edges with ``n⁺ + n⁻ > 0`` divided by ``N − 1``;
-        ``tree_fraction``: fraction of those edges in the maximum spanning tree;
-        ``identity_violations``: how many of ``Σn⁺ = Σ_l C(N_l,2)`` and
-        ``Σ(n⁺+n⁻) = C(N_L,2)`` fail (0, 1 or 2).
-    """
-    from ..metrics.segmentation import rand_error
-
-    aff, lab = _check_pair(affinities, labels)
-    thr = np.asarray(thresholds, dtype=float).ravel()
-    n_l = int((lab > 0).sum())
-    pairs = n_l * (n_l - 1) // 2
-    wrong = misclassified_pairs(aff, lab, thresholds=thr)
-    dev = max(
-        abs(w / pairs - rand_error(lab, connected_components(aff, threshold=t)))
-        for w, t in zip(wrong, thr, strict=True)
-    )
-    n_pos, n_neg = malis_counts(aff, lab)
-    counted = (n_pos + n_neg) > 0
-    sizes = np.bincount(lab[lab > 0])
-    violations = int(n_pos.sum() != (sizes * (sizes - 1) // 2).sum()) + int((n_pos + n_neg).sum() != pairs)
-    return dict(
-        rand_deviation=float(dev),
-        counted_fraction=float(counted.sum() / (lab.size - 1)),
-        tree_fraction=float(maximum_spanning_tree(aff)[counted].mean()),
-        identity_violations=violations,
-    )
 
 
 def maximin_path(affinities, i: int, j: int) -> tuple[np.ndarray, int]:
@@ -810,4 +453,76 @@ def per_edge_loss(
     return (w * per).sum() / w.sum().clamp(min=1e-12)
 
 
-# ----------------------------------------------------------------------------- training and evaluation
+# ----------------------------------------------------------------------------- the training losses
+@dataclass(frozen=True)
+class PerEdgeBCE:
+    """The per-edge baseline as a training loss: :func:`per_edge_loss` with ``kind="bce"``.
+
+    Called as ``loss(affinities, labels, gt_affinities, mask)`` like every affinity loss of
+    :func:`~neuroinverse.segmentation.training.fit_affinity_net`; ``labels`` are not used.
+    """
+
+    balanced: bool = False
+
+    @property
+    def label(self) -> str:
+        return "bce" + (", balanced" if self.balanced else "")
+
+    def __call__(self, affinities: torch.Tensor, labels, gt_affinities: torch.Tensor, mask=None) -> torch.Tensor:
+        return per_edge_loss(affinities, gt_affinities, balanced=self.balanced, mask=mask)
+
+
+@dataclass(frozen=True)
+class MALISLoss:
+    """MALIS as a training loss, optionally constrained and mixed with the per-edge BCE.
+
+    ``weight · malis_loss(...) + bce_weight · per_edge_loss(...)``: Turaga et al. 2009 train
+    on the MALIS term alone after a per-edge warm-up; Funke et al. 2019 (Sec. 2.2) add the
+    constrained term to a per-edge loss. Checked once when made.
+
+    Args:
+        constrained, pair_loss, margin, normalisation: see :func:`malis_loss`.
+        weight: the factor of the MALIS term (> 0; e.g. the value of
+            :func:`~neuroinverse.segmentation.training.malis_gradient_scale` at the start of a
+            branch).
+        bce_weight: the factor of the per-edge BCE (>= 0; 0 leaves it out).
+        balanced: class-balance that BCE (:func:`per_edge_loss`).
+    """
+
+    constrained: bool = False
+    pair_loss: str = "square"
+    margin: float = 0.0
+    normalisation: str = "per_pass"
+    weight: float = 1.0
+    bce_weight: float = 0.0
+    balanced: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice(self.pair_loss, "pair_loss", _PAIR_LOSSES)
+        check_choice(self.normalisation, "normalisation", _NORMALISATIONS)
+        check_range(self.margin, "margin", 0.0, 0.5)
+        check_positive(self.weight, "weight")
+        check_positive(self.bce_weight, "bce_weight", allow_zero=True)
+
+    @property
+    def label(self) -> str:
+        return "malis" + (" (constrained)" if self.constrained else "")
+
+    def malis_term(self, affinities: torch.Tensor, labels) -> torch.Tensor:
+        """The unweighted MALIS term alone."""
+        return malis_loss(
+            affinities,
+            labels,
+            constrained=self.constrained,
+            pair_loss=self.pair_loss,
+            margin=self.margin,
+            normalisation=self.normalisation,
+        )
+
+    def __call__(self, affinities: torch.Tensor, labels, gt_affinities: torch.Tensor, mask=None) -> torch.Tensor:
+        value = self.weight * self.malis_term(affinities, labels)
+        if self.bce_weight:
+            value = value + self.bce_weight * per_edge_loss(
+                affinities, gt_affinities, balanced=self.balanced, mask=mask
+            )
+        return value

@@ -8,11 +8,16 @@ Sec. 2.2 (constrained MALIS added to a per-edge loss). The losses themselves are
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from ..training import fit
-from .malis import malis_loss, per_edge_loss
+from .malis import MALISLoss, PerEdgeBCE
+
+#: ``loss(affinities, labels, gt_affinities, mask) -> scalar``, e.g. :class:`PerEdgeBCE` or :class:`MALISLoss`
+AffinityLoss = Callable[[torch.Tensor, object, torch.Tensor, object], torch.Tensor]
 
 __all__ = ["fit_affinity_net", "malis_gradient_scale", "branch_training", "predict_affinities"]
 
@@ -21,23 +26,16 @@ def fit_affinity_net(
     net: torch.nn.Module,
     sample_batch,
     *,
-    loss: str,
+    loss: AffinityLoss,
     n_steps: int,
     lr: float = 1e-3,
     seed: int = 0,
     device: str | torch.device = "cpu",
-    constrained: bool = False,
-    pair_loss: str = "square",
-    margin: float = 0.0,
-    normalisation: str = "per_pass",
-    balanced: bool = False,
-    bce_weight: float = 0.0,
-    malis_weight: float = 1.0,
     betas: tuple[float, float] = (0.9, 0.999),
     desc: str | None = None,
     progress: bool = True,
 ):
-    """Train an affinity network with the per-edge BCE baseline or a MALIS loss (Adam).
+    """Train an affinity network with one affinity loss (Adam, through :func:`~neuroinverse.training.fit`).
 
     Args:
         net: maps ``(B, 1, *S_in)`` raw to ``(B, C, *S)`` affinities in [0, 1] (sigmoid head).
@@ -46,40 +44,29 @@ def fit_affinity_net(
             integer labels ``(B, *S)`` and a tensor ``(B, C, *S)`` matching the network's
             output (crop them for valid convolutions); the optional mask selects the edges of
             the per-edge loss.
-        loss: ``"bce"`` (per-edge, see :func:`per_edge_loss`) or ``"malis"``.
-        n_steps: optimisation steps (through :func:`neuroinverse.training.fit`, with tqdm).
+        loss: called as ``loss(affinities, labels, gt_affinities, mask)``: the per-edge
+            baseline :class:`~neuroinverse.segmentation.malis.PerEdgeBCE` or
+            :class:`~neuroinverse.segmentation.malis.MALISLoss` (plain or constrained, alone
+            or mixed with the BCE); any callable of that form works.
+        n_steps: optimisation steps (with a tqdm bar).
         lr: Adam learning rate.
         seed: seed of the training loop's generator.
         device: where the network runs; MALIS counts always run on the CPU.
-        constrained, pair_loss, margin, normalisation: MALIS options (:func:`malis_loss`).
-        balanced: class-balance the BCE (:func:`per_edge_loss`).
-        bce_weight: with ``loss="malis"``, add this multiple of the per-edge BCE.
-        malis_weight: with ``loss="malis"``, the factor of the MALIS term (e.g. the value of
-            :func:`malis_gradient_scale` at the start of a branch).
         betas: Adam's ``betas``.
-        desc: progress-bar label.
+        desc: progress-bar label (default: the loss's ``label``).
 
     Returns:
         The :class:`neuroinverse.training.History`; ``net`` is trained in place.
     """
-
-    if loss not in ("bce", "malis"):
-        raise ValueError(f"loss must be 'bce' or 'malis'; got {loss!r}")
+    if not callable(loss):
+        raise ValueError(f"loss must be an affinity loss such as PerEdgeBCE() or MALISLoss(); got {loss!r}")
     net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
 
     def loss_fn(step, _generator):
         raw, labels, gt, mask = _unpack_batch(sample_batch(step))
         pred = net(raw.to(device))
-        gt = torch.as_tensor(gt, dtype=pred.dtype, device=pred.device)
-        if loss == "bce":
-            return per_edge_loss(pred, gt, balanced=balanced, mask=mask)
-        value = malis_weight * malis_loss(
-            pred, labels, constrained=constrained, pair_loss=pair_loss, margin=margin, normalisation=normalisation
-        )
-        if bce_weight:
-            value = value + bce_weight * per_edge_loss(pred, gt, balanced=balanced, mask=mask)
-        return value
+        return loss(pred, labels, torch.as_tensor(gt, dtype=pred.dtype, device=pred.device), mask)
 
     return fit(
         loss_fn,
@@ -88,7 +75,7 @@ def fit_affinity_net(
         n_steps=n_steps,
         seed=seed,
         progress=progress,
-        desc=desc or f"{loss}{' (constrained)' if constrained else ''}",
+        desc=desc or getattr(loss, "label", "training"),
     )
 
 
@@ -104,29 +91,28 @@ def malis_gradient_scale(
     net: torch.nn.Module,
     batch,
     *,
+    malis: MALISLoss,
+    bce: PerEdgeBCE | None = None,
     device: str | torch.device = "cpu",
-    balanced: bool = False,
-    constrained: bool = False,
-    pair_loss: str = "square",
-    margin: float = 0.0,
-    normalisation: str = "per_pass",
 ) -> float:
     """The factor that gives the MALIS term the gradient norm of the per-edge BCE on ``batch``.
 
     ``‖∇_θ BCE‖ / ‖∇_θ MALIS‖`` over all parameters of ``net`` at its current weights (e.g.
     the warm-up checkpoint at the start of a branch); ``net`` is not changed (its gradients
-    are cleared). Pass the result as ``malis_weight`` to :func:`fit_affinity_net`.
+    are cleared). Pass the result as the ``weight`` of the branch's
+    :class:`~neuroinverse.segmentation.malis.MALISLoss`.
 
     Args:
         net: the network (sigmoid affinities).
         batch: one ``sample_batch(step)`` output (see :func:`fit_affinity_net`).
+        malis: the MALIS options used in training (only its MALIS term is measured).
+        bce: the per-edge loss used in training (default :class:`~neuroinverse.segmentation.malis.PerEdgeBCE`).
         device: where the network runs.
-        balanced: class-balanced BCE, as in training.
-        constrained, pair_loss, margin, normalisation: the MALIS options used in training.
 
     Returns:
         The positive scale; ``inf`` is refused (a zero MALIS gradient raises ``ValueError``).
     """
+    bce = PerEdgeBCE() if bce is None else bce
     raw, labels, gt, mask = _unpack_batch(batch)
     net.to(device)
     params = [p for p in net.parameters() if p.requires_grad]
@@ -139,16 +125,8 @@ def malis_gradient_scale(
         net.zero_grad(set_to_none=True)
         return float(norm)
 
-    g_bce = grad_norm(
-        lambda pred: per_edge_loss(
-            pred, torch.as_tensor(gt, dtype=pred.dtype, device=pred.device), balanced=balanced, mask=mask
-        )
-    )
-    g_malis = grad_norm(
-        lambda pred: malis_loss(
-            pred, labels, constrained=constrained, pair_loss=pair_loss, margin=margin, normalisation=normalisation
-        )
-    )
+    g_bce = grad_norm(lambda pred: bce(pred, labels, torch.as_tensor(gt, dtype=pred.dtype, device=pred.device), mask))
+    g_malis = grad_norm(lambda pred: malis.malis_term(pred, labels))
     if not g_malis > 0:
         raise ValueError("the MALIS gradient is zero on this batch; no scale matches the BCE's")
     return g_bce / g_malis
@@ -168,7 +146,7 @@ def branch_training(
 
     Each branch gets a deep copy of ``warm_net``, a fresh Adam, the same batches
     (``sample_batch(step)``) and ``n_steps`` steps of :func:`fit_affinity_net` with its own
-    keyword arguments, e.g. ``{"BCE": dict(loss="bce"), "MALIS": dict(loss="malis")}``.
+    keyword arguments, e.g. ``{"BCE": dict(loss=PerEdgeBCE()), "MALIS": dict(loss=MALISLoss())}``.
 
     Returns:
         ``{name: trained copy}``.

@@ -6,6 +6,12 @@
   fluorescence, with the true parameters.
 * :mod:`~neuroinverse.simulators.em`: Synthetic 2-D electron-microscopy "membrane images" with
   ground-truth segmentations.
+* :mod:`~neuroinverse.simulators.hh_features`: Summary features of Hodgkin-Huxley voltage traces:
+  spikes, moments and electrophysiology.
+* :mod:`~neuroinverse.simulators.hh_models`: Hodgkin-Huxley parameterisations: which parameters are
+  inferred, their prior and θ*.
+* :mod:`~neuroinverse.simulators.hh_simulator`: The Hodgkin-Huxley task as a callable: θ → summary
+  features, with pilot z-scoring.
 * :mod:`~neuroinverse.simulators.hodgkin_huxley`: Hodgkin-Huxley neuron with Pospischil et al.
   (2008) kinetics, batched over parameter sets.
 * :mod:`~neuroinverse.simulators.neuropil`: Synthetic anisotropic 3-D neuropil: serial-section EM
@@ -13,6 +19,10 @@
 * :mod:`~neuroinverse.simulators.priors`: Priors for simulation-based inference.
 * :mod:`~neuroinverse.simulators.smlm`: Single-molecule localisation microscopy (SMLM) simulator:
   blinking, PSF, camera.
+* :mod:`~neuroinverse.simulators.smlm_emitters`: SMLM emitter tables: localisations or true
+  emitters, one row per emitter and frame.
+* :mod:`~neuroinverse.simulators.smlm_imaging`: SMLM image formation: the pixel-integrated Gaussian
+  PSF, the camera, and the Mortensen precision.
 * :mod:`~neuroinverse.simulators.toy`: Toy simulators for simulation-based inference, each with its
   exact answer beside it.
 
@@ -50,22 +60,30 @@ from .em import (
     simulate_em_image,
     simulate_em_images,
 )
-from .hodgkin_huxley import (
+from .hh_features import (
     FEATURE_SETS,
-    I_STEP,
-    PHYSICAL_NAMES,
-    SOMA_AREA,
-    HHModel,
-    HHSimulator,
-    HHTraces,
     feature_report,
-    hh_model,
-    hh_resting_potential,
     hh_summary,
-    pilot_zscore,
     raw_trace_context,
-    simulate_hh,
     spike_times,
+)
+from .hh_models import (
+    PHYSICAL_NAMES,
+    HHModel,
+    check_hh_theta,
+    hh_model,
+    resolve_hh_model,
+)
+from .hh_simulator import (
+    HHSimulator,
+    pilot_zscore,
+)
+from .hodgkin_huxley import (
+    I_STEP,
+    SOMA_AREA,
+    HHTraces,
+    hh_resting_potential,
+    simulate_hh,
 )
 from .neuropil import (
     NEUROPIL_SIZES,
@@ -81,14 +99,19 @@ from .priors import (
     GaussianPrior,
 )
 from .smlm import (
-    Camera,
-    EmitterTable,
-    GaussianPSF,
     SMLMBatch,
     SMLMSimulator,
+    sample_blinking,
+)
+from .smlm_emitters import (
+    EmitterTable,
+    as_pixel_size,
+)
+from .smlm_imaging import (
+    Camera,
+    GaussianPSF,
     mortensen_precision,
     render_gaussian,
-    sample_blinking,
 )
 from .toy import (
     GAUSSIAN_1D_X_O,
@@ -141,21 +164,23 @@ __all__ = [
     "em_test_set",
     "em_training_batch",
     "gap_merge_mask",
-    "SOMA_AREA",
-    "I_STEP",
-    "PHYSICAL_NAMES",
     "FEATURE_SETS",
-    "HHModel",
-    "HHTraces",
-    "HHSimulator",
-    "hh_model",
-    "simulate_hh",
     "hh_summary",
     "raw_trace_context",
     "spike_times",
     "feature_report",
-    "hh_resting_potential",
+    "PHYSICAL_NAMES",
+    "HHModel",
+    "hh_model",
+    "resolve_hh_model",
+    "check_hh_theta",
+    "HHSimulator",
     "pilot_zscore",
+    "SOMA_AREA",
+    "I_STEP",
+    "HHTraces",
+    "simulate_hh",
+    "hh_resting_potential",
     "NEUROPIL_SIZES",
     "NeuropilVolume",
     "simulate_neuropil",
@@ -165,12 +190,13 @@ __all__ = [
     "random_training_crop",
     "BoxUniform",
     "GaussianPrior",
-    "EmitterTable",
-    "GaussianPSF",
-    "Camera",
     "SMLMBatch",
     "SMLMSimulator",
     "sample_blinking",
+    "EmitterTable",
+    "as_pixel_size",
+    "GaussianPSF",
+    "Camera",
     "render_gaussian",
     "mortensen_precision",
     "TWO_MOONS_X_O",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import check_positive
+from .._checks import check_positive, check_positive_int
 
 __all__ = [
     "FRAME_RATE",
@@ -98,10 +98,8 @@ def _uniform(lo: float, hi: float, n: int, gen: torch.Generator) -> torch.Tensor
 
 
 def _check_sizes(n_cells: int, n_frames: int) -> None:
-    if not isinstance(n_cells, int) or n_cells < 1:
-        raise ValueError(f"n_cells must be a positive integer; got {n_cells!r}")
-    if not isinstance(n_frames, int) or n_frames < 1:
-        raise ValueError(f"n_frames must be a positive integer; got {n_frames!r}")
+    check_positive_int(n_cells, "n_cells")
+    check_positive_int(n_frames, "n_frames")
 
 
 def decay_time(gamma: torch.Tensor, frame_rate: float = FRAME_RATE) -> torch.Tensor:
@@ -281,8 +279,7 @@ def simulate_spines(
     equations were not available; this is the book's definition.
     """
     _check_sizes(n_branches, n_frames)
-    if not isinstance(n_spines, int) or n_spines < 1:
-        raise ValueError(f"n_spines must be a positive integer; got {n_spines!r}")
+    check_positive_int(n_spines, "n_spines")
     sigma = check_positive(sigma, "sigma", allow_zero=True)
     N, M, gen = n_branches, n_spines, generator
     p = dict(

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .._checks import check_positive, check_range
+from .._checks import check_positive, check_positive_int, check_range
 from ..labels import affinities_from_labels, relabel_connected
 
 __all__ = ["EMImages", "simulate_em_image", "simulate_em_images", "em_test_set", "em_training_batch", "gap_merge_mask"]
@@ -144,8 +144,7 @@ def simulate_em_image(
     check_positive(noise_std, "noise_std", allow_zero=True)
     if not (0.0 <= contrast_range[0] <= contrast_range[1] <= 1.0):
         raise ValueError(f"contrast_range must satisfy 0 <= low <= high <= 1; got {contrast_range!r}")
-    if int(lloyd_steps) < 0:
-        raise ValueError(f"lloyd_steps must be >= 0; got {lloyd_steps!r}")
+    check_positive_int(lloyd_steps, "lloyd_steps", minimum=0)
     if not gap_radii or any(r <= 0 for r in gap_radii):
         raise ValueError(f"gap_radii must be a non-empty set of positive radii; got {gap_radii!r}")
     if not (0 < mito_axes[0] <= mito_axes[1]):
@@ -235,8 +234,7 @@ def simulate_em_images(n_images: int, shape: tuple[int, int] = (48, 48), *, seed
     With ``seed`` a sequence of ints (e.g. ``(base, step)`` for on-the-fly training batches)
     image ``i`` uses ``(*seed, i)``. Other keyword arguments go to :func:`simulate_em_image`.
     """
-    if not isinstance(n_images, int) or n_images < 1:
-        raise ValueError(f"n_images must be a positive int; got {n_images!r}")
+    check_positive_int(n_images, "n_images")
     base = list(seed) if isinstance(seed, (list, tuple)) else [seed]
     try:
         base = [int(s) for s in base]

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from .._checks import check_positive, check_positive_int, check_probability
+
 __all__ = [
     "NEUROPIL_SIZES",
     "NeuropilVolume",
@@ -199,8 +201,7 @@ def grow_boundary(labels: np.ndarray, *, steps: int = 1, only_xy: bool = True) -
     Returns:
         A copy of ``labels`` with boundary voxels set to 0.
     """
-    if not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
+    check_positive_int(steps, "steps", minimum=0)
     out = np.array(labels, copy=True)
     for _ in range(int(steps)):
         out[membrane_mask(out, only_xy=only_xy)] = 0
@@ -274,15 +275,11 @@ def simulate_neuropil(
     """
     if len(shape) != 3 or any((not isinstance(s, (int, np.integer))) or s < 4 for s in shape):
         raise ValueError(f"shape must be three integers >= 4 (Z, Y, X); got {shape!r}")
-    if not isinstance(anisotropy, (int, np.integer)) or anisotropy < 1:
-        raise ValueError(f"anisotropy must be an integer >= 1; got {anisotropy!r}")
-    if not isinstance(n_tubes, (int, np.integer)) or n_tubes < 1:
-        raise ValueError(f"n_tubes must be a positive integer; got {n_tubes!r}")
-    for name, p in (("p_gap", p_gap), ("p_missing_section", p_missing_section)):
-        if not 0.0 <= float(p) <= 1.0:
-            raise ValueError(f"{name} must lie in [0, 1]; got {p!r}")
-    if noise_std < 0:
-        raise ValueError(f"noise_std must be non-negative; got {noise_std!r}")
+    check_positive_int(anisotropy, "anisotropy")
+    check_positive_int(n_tubes, "n_tubes")
+    check_probability(p_gap, "p_gap")
+    check_probability(p_missing_section, "p_missing_section")
+    check_positive(noise_std, "noise_std", allow_zero=True)
     rng = _rng(seed)
     a = int(anisotropy)
     Z, Y, X = (int(s) for s in shape)

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from .._checks import as_tensor, check_finite
+from .._checks import as_tensor, check_finite, check_positive_int
 
 __all__ = ["BoxUniform", "GaussianPrior"]
 
@@ -67,9 +67,8 @@ class BoxUniform:
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws, shape ``(n, d)``, on the CPU (move them where they are needed)."""
-        if int(n) < 1:
-            raise ValueError(f"n must be a positive number of samples, got {n}")
-        u = torch.rand(int(n), self.dim, generator=generator)
+        n = check_positive_int(n, "n")
+        u = torch.rand(n, self.dim, generator=generator)
         return self.low + (self.high - self.low) * u
 
     def contains(self, theta) -> torch.Tensor:
@@ -133,9 +132,8 @@ class GaussianPrior:
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` draws, shape ``(n, d)``, on the CPU."""
-        if int(n) < 1:
-            raise ValueError(f"n must be a positive number of samples, got {n}")
-        return self._mean + self._std * torch.randn(int(n), self.dim, generator=generator)
+        n = check_positive_int(n, "n")
+        return self._mean + self._std * torch.randn(n, self.dim, generator=generator)
 
     def contains(self, theta) -> torch.Tensor:
         """All ``True`` ``(n,)``: a Gaussian has full support."""

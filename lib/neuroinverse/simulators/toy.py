@@ -26,7 +26,7 @@ import math
 import numpy as np
 import torch
 
-from .._checks import as_tensor, check_positive
+from .._checks import as_tensor, check_positive, check_positive_int
 from ..samplers import sample_grid
 from .priors import BoxUniform, GaussianPrior
 
@@ -172,10 +172,8 @@ def two_moons_grid_posterior(x_o=TWO_MOONS_X_O, *, grid: int = 400, subsample: i
         same for θ₁ and θ₂), ``density`` (numpy ``(grid, grid)``, indexed ``[i₁, i₂]``) the
         posterior density, normalised so that ``density.sum() * cell_area == 1``.
     """
-    if not isinstance(grid, int) or grid < 2:
-        raise ValueError(f"grid must be an integer >= 2; got {grid!r}")
-    if not isinstance(subsample, int) or subsample < 1:
-        raise ValueError(f"subsample must be a positive integer; got {subsample!r}")
+    grid = check_positive_int(grid, "grid", minimum=2)
+    subsample = check_positive_int(subsample, "subsample")
     x = _check_x(x_o, 2, 1, "x_o").double()
     h = 2.0 / grid
     axis = -1.0 + h * (np.arange(grid) + 0.5)
@@ -195,8 +193,7 @@ def two_moons_reference_posterior(
     x_o=TWO_MOONS_X_O, n: int = 1000, *, grid: int = 400, subsample: int = 4, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """``n`` reference posterior samples ``(n, 2)``: grid cells drawn by mass, plus uniform jitter."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}")
+    n = check_positive_int(n, "n")
     axis, dens = two_moons_grid_posterior(x_o, grid=grid, subsample=subsample)
     return sample_grid((axis, axis), dens, n, generator=generator)
 
@@ -325,8 +322,7 @@ def slcp(theta, *, generator: torch.Generator | None = None) -> torch.Tensor:
 
 def slcp_distractors(theta, *, n_distractors: int = 20, generator: torch.Generator | None = None) -> torch.Tensor:
     """SLCP with ``n_distractors`` uninformative N(0, 1) dimensions appended: ``(n, 8 + n_distractors)``."""
-    if not isinstance(n_distractors, int) or n_distractors < 0:
-        raise ValueError(f"n_distractors must be a non-negative integer; got {n_distractors!r}")
+    n_distractors = check_positive_int(n_distractors, "n_distractors", minimum=0)
     x = slcp(theta, generator=generator)
     return torch.cat([x, _noise((x.shape[0], n_distractors), generator, x)], 1)
 
@@ -366,8 +362,7 @@ def slcp_reference_posterior(
     start from the best of 20 000 prior draws; the step size adapts during warm-up to an
     acceptance of about 0.3 per chain (per-chain proposal scale ∝ the chains' spread).
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}")
+    n = check_positive_int(n, "n")
     x = _check_x(x_o, 8, 1, "x_o").double()
     prior = slcp_prior()
 
