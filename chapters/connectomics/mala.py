@@ -221,11 +221,11 @@ print(f"{cfg.m1_crops} crops of {cfg.m1_shape}: {m1_mismatch} edges differ, |Σn
 # **The claim is judged on work, not time**: `malis_work` counts the edges each Kruskal pass
 # visits plus every union-find pointer step and union; `malis_work_bruteforce` counts the pair
 # queries plus the tree steps they climb. These counts are the same on every machine, so the
-# fitted log-log slopes cannot be tilted by a busy CPU (a CPU-time slope reached 1.32 on a
-# fresh clone from noise alone). The sides are the paper's 16, 24, 32 and 48 plus 20, 28 and
-# 40. The median CPU time per call (`cpu_times`, interleaved rounds of ~50 ms blocks) is
+# fitted log-log slopes cannot be tilted by a busy CPU (a CPU-time slope crossed the rule's 1.3
+# on a fresh clone from noise alone). The sides are the paper's 16, 24, 32 and 48 plus 20, 28
+# and 40. The median CPU time per call (`cpu_times`, interleaved rounds of ~50 ms blocks) is
 # drawn beside the counts and printed, not judged. For reference, $n\log n$ has a log-log
-# slope of about 1.10 over this range.
+# slope of {glue:text}`nlogn_slope:.2f` over this range.
 
 # %%
 cube = training_ground_truth(
@@ -628,8 +628,9 @@ s_per_mvx = t_pipe / (np.prod(test.shape) / 1e6)
 # branch seed (the median over seeds at ci, the minimum at full, so that all 3 seeds must
 # pass). M5 takes the worst network. M6 compares VOI merge at the best thresholds.
 #
-# Expected at ci, from the numbers explained in the closing section: M3b inconclusive, M4
-# and M6 not reproduced.
+# At ci, M3b, M4 and M6 are allowed not to hold (`expected_not_reproduced`): their numbers sit
+# close to the rules' edges or change sign between machines (see the closing section). The
+# table and the closing section give this run's verdicts.
 #
 # **Controls.** M2a and M2b control each other (the other algorithm's work slope). M3a and
 # M3b are recounted with the warm-up network's affinities in place of the untrained ones (a
@@ -819,36 +820,109 @@ print(f"generator: {gen_time:.2f} s for {len(volumes)} volumes")
 for k, v in rt.provenance().items():
     print(f"{k:14s} {v}")
 
+
+# %%
+# the numbers the text below quotes, as this run measured them
+def _seeds_where(flags):
+    """'both seeds', 'neither seed', '1 of 2 seeds', ... for the seeds where a flag is true."""
+    n, total = int(sum(flags)), len(flags)
+    if n == total:
+        return "both seeds" if total == 2 else f"all {total} seeds"
+    if n == 0:
+        return "neither seed" if total == 2 else "no seed"
+    return f"{n} of {total} seeds"
+
+
+_worst = max(branch_keys, key=lambda k: summary[k]["agg"]["voi"] - summary[k]["cc"]["voi"])
+_per_seed = {}
+for _s in seeds_b:
+    _b, _m = agg_of("bce", _s), agg_of("malis", _s)
+    _per_seed |= {
+        f"voi_bce_s{_s}": _b["voi"],
+        f"voi_malis_s{_s}": _m["voi"],
+        f"split_bce_s{_s}": _b["voi_split"],
+        f"split_malis_s{_s}": _m["voi_split"],
+        f"dmerge_s{_s}": _m["voi_merge"] - _b["voi_merge"],
+        f"re_mean_bce_s{_s}": float(re_cc["bce", _s].mean()),
+        f"re_mean_malis_s{_s}": float(re_cc["malis", _s].mean()),
+        f"re_min_bce_s{_s}": float(re_cc["bce", _s].min()),
+        f"re_min_malis_s{_s}": float(re_cc["malis", _s].min()),
+        f"scale_s{_s}": float(malis_scale[_s]),
+    }
+_d_split = [agg_of("malis", s)["voi_split"] - agg_of("bce", s)["voi_split"] for s in seeds_b]
+res.glue(
+    nlogn_slope=loglog_slope(n_fast, n_fast * np.log(n_fast)),
+    m3a_pct=100 * float(m3["neg_inside"]),
+    m3a_ctl_pct=100 * float(m3_control["neg_inside"]),
+    m3b_pct=100 * float(m3["pos_across"]),
+    m3b_ctl_pct=100 * float(m3_control["pos_across"]),
+    m3c_pct=100 * float(m3["constrained"]),
+    m3c_ctl_pct=100 * float(m3_control["constrained"]),
+    m5_worst=f"{_worst[0].upper()}, seed {_worst[1]}",
+    m5_worst_agg=summary[_worst]["agg"]["voi"],
+    m5_worst_cc=summary[_worst]["cc"]["voi"],
+    m4_raised_in=_seeds_where([r < 0 for r in red]),
+    m4_larger_change="VOI split" if np.median(np.abs(_d_split)) >= np.median(np.abs(d_merge)) else "VOI merge",
+    re_mean_lower_in=_seeds_where([re_cc["malis", s].mean() < re_cc["bce", s].mean() for s in seeds_b]),
+    re_min_lower_in=_seeds_where([re_cc["malis", s].min() < re_cc["bce", s].min() for s in seeds_b]),
+    **_per_seed,
+)
+
 # %% [markdown]
 # ## What held, what did not, and why
 #
-# **Held at ci.** The counting machinery is exact: no edge of 5 crops differs from the
-# label-map Kruskal and the pair identity holds (M1). The constrained passes' work grows with
-# a log-log slope of 1.015, the all-pairs brute force's with 2.446, and each fails the
-# other's rule (M2). At initialisation unconstrained MALIS puts 78.4 % of its negative mass
-# on within-object edges, against 22.6 % with the warm-up network's affinities (M3a), and
-# constrained MALIS puts none there, against 68.7 % unconstrained (M3c). Median
-# agglomeration beats the connected-components baseline, with its singletons grown, for every
-# network, though narrowly for the worst (MALIS, seed 0: 1.046 against 1.074 bits; M5 −0.027),
-# while the unmerged fragments are 4.46 bits worse (the control).
+# The verdicts and numbers below are this run's (the rules and controls are in the table
+# above).
 #
-# **Inconclusive.** M3b: 37.3 % of the positive mass sits on boundary edges at
-# initialisation, but the trained warm-up network still puts 5.1 % there, so the 5 % rule
+# **Counting (M1, M2).** {glue:text}`M1a_ours:.0f` edges of 5 crops differ from the label-map
+# Kruskal (M1a: {glue:text}`M1a_verdict`) and the pair identity is off by
+# {glue:text}`M1b_ours:.0f` (M1b: {glue:text}`M1b_verdict`). The constrained passes' work grows
+# with a log-log slope of {glue:text}`M2a_ours:.3f`, the all-pairs brute force's with
+# {glue:text}`M2b_ours:.3f`, each judged with the other's slope as its control (M2a:
+# {glue:text}`M2a_verdict`, M2b: {glue:text}`M2b_verdict`).
+#
+# **Spurious gradients at initialisation (M3).** Unconstrained MALIS puts
+# {glue:text}`m3a_pct:.1f` % of its negative mass on within-object edges, against
+# {glue:text}`m3a_ctl_pct:.1f` % with the warm-up network's affinities (M3a:
+# {glue:text}`M3a_verdict`), and constrained MALIS puts {glue:text}`m3c_pct:.1f` % of its mass
+# on such edges, against {glue:text}`m3c_ctl_pct:.1f` % unconstrained (M3c:
+# {glue:text}`M3c_verdict`). {glue:text}`m3b_pct:.1f` % of the positive mass sits on boundary
+# edges at initialisation, and the trained warm-up network puts {glue:text}`m3b_ctl_pct:.1f` %
+# there (M3b: {glue:text}`M3b_verdict`): where the control passes the 5 % rule too, the rule
 # does not tell an untrained network from a trained one.
 #
-# **Not reproduced at ci.** M4: MALIS fine-tuning *raised* the best VOI after median
-# agglomeration in both seeds (0.848 → 1.046 and 0.699 → 0.779 bits, boundary voxels
-# ignored; median relative change −0.175), mostly through VOI split (0.611 → 0.782 and
-# 0.521 → 0.597). M6: VOI merge moved by +0.028 and +0.004 bits (median +0.016), not down.
-# The Rand-error diagnostic says why the gain does not reach the segmentation: MALIS did
-# improve its own objective *across* thresholds (mean Rand error of connected components
-# over θ 0.317 against 0.619, and 0.430 against 0.554), but not at the best threshold (0.0632
-# against 0.0587, and 0.0600 against 0.0566), which is where agglomeration operates. The
-# MALIS gradient reaches only maximin edges, so the many other within-object affinities of
-# this small, briefly trained network drift down, and median agglomeration, which scores all
-# boundary affinities of two fragments, keeps more fragments apart. The scale matching the
-# gradient norms (s = 0.2 and 0.1) does not change this at 150 steps. The full profile (3
-# seeds, 3000 steps per branch) is where M4, M4b and M6 are meant to be tested.
+# **Agglomeration against connected components (M5).** For the worst network
+# ({glue:text}`m5_worst`) the best VOI of median agglomeration minus that of the
+# connected-components baseline, with its singletons grown, is {glue:text}`M5_ours:.3f` bits
+# ({glue:text}`m5_worst_agg:.3f` against {glue:text}`m5_worst_cc:.3f`; M5:
+# {glue:text}`M5_verdict`), while for the unmerged fragments in place of the agglomeration the
+# same difference is {glue:text}`M5_control:.2f` bits (the control).
+#
+# **MALIS fine-tuning (M4, M6).** MALIS fine-tuning raised the best VOI after median
+# agglomeration in {glue:text}`m4_raised_in` (BCE → MALIS: {glue:text}`voi_bce_s0:.3f` →
+# {glue:text}`voi_malis_s0:.3f` and {glue:text}`voi_bce_s1:.3f` → {glue:text}`voi_malis_s1:.3f`
+# bits, boundary voxels ignored; median relative reduction {glue:text}`M4_ours:.3f`, M4:
+# {glue:text}`M4_verdict`; the warm-up network in MALIS's place gives
+# {glue:text}`M4_control:.3f`). The larger change is in {glue:text}`m4_larger_change`: VOI split
+# went {glue:text}`split_bce_s0:.3f` → {glue:text}`split_malis_s0:.3f` and
+# {glue:text}`split_bce_s1:.3f` → {glue:text}`split_malis_s1:.3f`, VOI merge moved by
+# {glue:text}`dmerge_s0:+.3f` and {glue:text}`dmerge_s1:+.3f` bits (median
+# {glue:text}`M6_ours:+.3f`, M6: {glue:text}`M6_verdict`; the warm-up network:
+# {glue:text}`M6_control:+.3f`). The Rand-error diagnostic looks at MALIS's own objective.
+# Averaged over θ, the Rand error of connected components is lower with MALIS than with BCE in
+# {glue:text}`re_mean_lower_in` ({glue:text}`re_mean_malis_s0:.3f` against
+# {glue:text}`re_mean_bce_s0:.3f`, and {glue:text}`re_mean_malis_s1:.3f` against
+# {glue:text}`re_mean_bce_s1:.3f`); at the best threshold, which is where agglomeration
+# operates, it is lower in {glue:text}`re_min_lower_in` ({glue:text}`re_min_malis_s0:.4f`
+# against {glue:text}`re_min_bce_s0:.4f`, and {glue:text}`re_min_malis_s1:.4f` against
+# {glue:text}`re_min_bce_s1:.4f`). A gain across thresholds that is absent at the best one does
+# not reach the segmentation. Where VOI split rises, a likely reason is that the MALIS gradient
+# reaches only maximin edges, so the many other within-object affinities of this small, briefly
+# trained network drift down, and median agglomeration, which scores all boundary affinities of
+# two fragments, keeps more fragments apart; the scale matching the gradient norms (s =
+# {glue:text}`scale_s0:.1f` and {glue:text}`scale_s1:.1f`) does not prevent that at 150 steps.
+# The full profile (3 seeds, 3000 steps per branch) is where M4, M4b and M6 are meant to be
+# tested.
 
 # %%
 res.check()

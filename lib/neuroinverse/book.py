@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .chapters import CHAPTERS, Chapter, get_chapter
-from .results import load_all_results, scorecard_markdown
+from .field_page import field_page
+from .results import load_all_results, scorecard_markdown, scorecard_rows
 from .runtime import SMOKE_ENV, check_profile, repo_root
+from .scorecard import CHART, add_claims_target, draw_chart, scorecard_page
 
 __all__ = [
     "ChapterRun",
@@ -32,9 +34,10 @@ __all__ = [
     "toc_files",
     "stage",
     "build_html",
-    "scorecard_page",
     "vendor_mathjax",
     "add_glance",
+    "link_chapter_mentions",
+    "source_links",
 ]
 
 #: Per-cell time limit (seconds) used when none is given.
@@ -259,21 +262,6 @@ def toc_files(root: Path | None = None) -> list[str]:
     return [str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f for f in files]
 
 
-def scorecard_page(results_directory: Path | None = None) -> str:
-    """The text of ``scorecard.md``: an introduction and the table of every claim."""
-    from .results import scorecard_markdown
-
-    return (
-        "# Scorecard\n\n"
-        "Every claim that the chapters check, with the paper's value, ours, the value of its\n"
-        "control (a deliberately wrong answer judged by the same rule), the rule and the verdict,\n"
-        "as recorded by the chapter runs of this build. `held`: our value satisfies the rule and\n"
-        "the control does not; `inconclusive`: the control passes too; `not reproduced`: our value\n"
-        "fails (the chapter explains why); `full only`: checked at the `full` profile only, not\n"
-        "measured here. See [how to read the claims](claims.md).\n\n" + scorecard_markdown(results_directory)
-    )
-
-
 def _final_line_state(text: str) -> str:
     """What a terminal shows for ``text``: on each line, only what follows the last ``\\r``."""
     return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
@@ -311,7 +299,70 @@ def for_reading(nb: dict) -> dict:
     return nb
 
 
-def add_glance(nb: dict, slug: str, *, claims_page: str = "claims.md") -> bool:
+def source_links(chapter: Chapter, root: Path | None = None) -> str:
+    """Links to the chapter's ``.py`` and ``.ipynb`` in the repository and to a Binder session of it.
+
+    Built from ``repository.url`` and ``branch`` in ``_config.yml``; Binder opens the committed
+    notebook, whose ``parameters`` cell runs the ``ci`` profile.
+    """
+    import urllib.parse
+
+    import yaml
+
+    root = root or repo_root()
+    repo = (yaml.safe_load((root / "_config.yml").read_text()) or {}).get("repository", {})
+    url, branch = str(repo.get("url", "")).rstrip("/"), str(repo.get("branch", "main"))
+    if not url.startswith("https://github.com/"):
+        return ""
+    slug_path = url[len("https://github.com/") :]
+    binder = f"https://mybinder.org/v2/gh/{slug_path}/{branch}?labpath={urllib.parse.quote(chapter.notebook, safe='')}"
+    return (
+        f"Run it yourself: [source `.py`]({url}/blob/{branch}/{chapter.source}) · "
+        f"[notebook `.ipynb`]({url}/blob/{branch}/{chapter.notebook}) · "
+        f"[launch on Binder]({binder}) (the `ci` profile, about a minute on two cores)."
+    )
+
+
+def link_chapter_mentions(nb: dict, chapter: Chapter) -> int:
+    """Turn "the <slug> chapter" (the slug, with or without backticks, or the method's name as the
+    chapter's title spells it, e.g. "DeepSpike") in Markdown cells into a link to that chapter.
+
+    Returns the number of links made. Text already inside a link is left alone.
+    """
+    import posixpath
+    import re
+
+    here = posixpath.dirname(chapter.notebook)
+    names: dict[str, Chapter] = {}
+    for other in CHAPTERS:
+        if other.slug == chapter.slug:
+            continue
+        names[other.slug.lower()] = other
+        m = re.search(r"\(([^()]+)\)\s*$", other.title)  # "... (DeepSpike)" -> DeepSpike
+        if m:
+            names[m.group(1).lower()] = other
+    if not names:
+        return 0
+    alternatives = "|".join(sorted((re.escape(n) for n in names), key=len, reverse=True))
+    pattern = re.compile(rf"(?<!\[)\b(the|The) (`?)({alternatives})\2 chapter\b", re.IGNORECASE)
+    count = 0
+
+    def link(m: re.Match) -> str:
+        nonlocal count
+        target = names[m.group(3).lower()]
+        rel = posixpath.relpath(target.notebook, here or ".")
+        count += 1
+        return f"{m.group(1)} [{m.group(2)}{m.group(3)}{m.group(2)} chapter]({rel})"
+
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        cell["source"] = pattern.sub(link, src)
+    return count
+
+
+def add_glance(nb: dict, slug: str, *, claims_page: str = "claims.md", links: str = "") -> bool:
     """Insert the "Results at a glance" box after the chapter's title cell, from its recorded results.
 
     Returns False (and changes nothing) when the chapter has no recorded results yet.
@@ -322,6 +373,8 @@ def add_glance(nb: dict, slug: str, *, claims_page: str = "claims.md") -> bool:
     if not path.exists():
         return False
     text = glance_markdown(load_results(path), claims_page=claims_page)
+    if links:
+        text = text.replace("\n:::\n", f"\n\n{links}\n:::\n")
     cell = {"cell_type": "markdown", "metadata": {"tags": ["results-at-a-glance"]}, "source": text}
     cells = nb.setdefault("cells", [])
     first_md = next((i for i, c in enumerate(cells) if c.get("cell_type") == "markdown"), -1)
@@ -347,6 +400,11 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
     for entry in toc_files(root):
         if entry == "scorecard":
             (src / "scorecard.md").write_text(scorecard_page())
+            draw_chart(scorecard_rows(), src / CHART)
+            continue
+        if entry == "tools":
+            docs = {c.slug: c.notebook[: -len(".ipynb")] for c in CHAPTERS}
+            (src / "tools.md").write_text(field_page(root, chapter_docs=docs))
             continue
         dest_dir = (src / entry).parent
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -359,7 +417,12 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
                 nb = root / by_stem[entry].notebook
             reading = for_reading(json.loads(nb.read_text()))
             depth = len(Path(entry).parts) - 1
-            add_glance(reading, by_stem[entry].slug, claims_page="../" * depth + "claims.md")
+            chapter = by_stem[entry]
+            add_glance(
+                reading, chapter.slug, claims_page="../" * depth + "claims.md", links=source_links(chapter, root)
+            )
+            link_chapter_mentions(reading, chapter)
+            add_claims_target(reading, by_stem[entry].slug, scorecard_link="../" * depth + "scorecard.md")
             (src / f"{entry}.ipynb").write_text(json.dumps(reading, indent=1, ensure_ascii=False))
         elif (root / f"{entry}.md").exists():
             shutil.copy2(root / f"{entry}.md", src / f"{entry}.md")

@@ -53,6 +53,13 @@ CHAPTERS: tuple[Chapter, ...] = (
         source="chapters/calcium/deepspike.py",
     ),
     Chapter(
+        slug="discrete-flows",
+        part=PARTS[0],
+        title="Parallel sampling of autoregressive spike posteriors (discrete flows)",
+        paper="Aitchison, Adam & Turaga, 2018 (ICLR 2019 submission)",
+        source="chapters/calcium/discrete-flows.py",
+    ),
+    Chapter(
         slug="snpe-hh",
         part=PARTS[2],
         title="Sequential neural posterior estimation for a Hodgkin-Huxley neuron (SNPE-B)",
@@ -93,6 +100,20 @@ CHAPTERS: tuple[Chapter, ...] = (
         title="U-Net affinities, constrained MALIS and agglomeration (MALA)",
         paper="Funke et al., TPAMI 2019",
         source="chapters/connectomics/mala.py",
+    ),
+    Chapter(
+        slug="intrinsic-dimension",
+        part=PARTS[5],
+        title="Intrinsic dimension of layer representations (TwoNN)",
+        paper="Ansuini et al., NeurIPS 2019",
+        source="chapters/representations/intrinsic-dimension.py",
+    ),
+    Chapter(
+        slug="dnn-neuro-review",
+        part=PARTS[5],
+        title="Analysing artificial and simulated biological networks with the same toolkit",
+        paper="Barrett, Morcos & Macke, Curr. Opin. Neurobiol. 2019",
+        source="chapters/representations/dnn-neuro-review.py",
     ),
 )
 

@@ -46,6 +46,7 @@ EXPECTED_NOT_REPRODUCED: dict[str, set[str]] = {
     "emulators": {"E1", "E2-hpd", "E4"},
     "decode": {"C1a", "C3a", "C4a", "C4b", "C6"},
     "mala": {"M3b", "M4", "M6"},
+    "dnn-neuro-review": {"C1a", "C1b", "C4a", "C6a", "C6c"},
 }
 
 

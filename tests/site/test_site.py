@@ -134,19 +134,35 @@ def test_scorecard_has_a_row_per_chapter(server, browser):
     page, response, _ = _visit(browser, f"{server}/scorecard.html")
     try:
         assert response is not None and response.status == 200
-        rows = page.eval_on_selector_all(
-            "table tbody tr", "trs => trs.map(tr => Array.from(tr.cells).map(c => c.innerText.trim()))"
+        tables = page.eval_on_selector_all(
+            "table",
+            """ts => ts.map(t => ({
+                head: Array.from(t.querySelectorAll('thead th')).map(c => c.innerText.trim()),
+                rows: Array.from(t.querySelectorAll('tbody tr'))
+                    .map(tr => Array.from(tr.cells).map(c => c.innerText.trim())),
+                links: Array.from(t.querySelectorAll('tbody a')).map(a => a.getAttribute('href')),
+                badges: t.querySelectorAll('tbody .sd-badge').length,
+            }))""",
         )
-        chapters_with_rows = {r[0] for r in rows if r}
+        summary = next(t for t in tables if t["head"][:2] == ["part", "chapter"])
+        claims = next(t for t in tables if "verdict" in t["head"])
+        assert "control" in claims["head"], claims["head"]
         for c in CHAPTERS:
-            assert c.slug in chapters_with_rows, f"no scorecard row for {c.slug}: {rows}"
-        verdicts = {r[-1] for r in rows if r}
-        assert verdicts <= {"held", "inconclusive", "not reproduced", "full only", "not implemented", "not run"}, (
-            verdicts
-        )
-        header = page.eval_on_selector_all("table thead th", "ths => ths.map(t => t.innerText.trim())")
-        assert "control" in header, header
+            assert any(r[1] == c.slug for r in summary["rows"]), f"no summary row for {c.slug}"
+            assert c.slug in {r[0] for r in claims["rows"]}, f"no scorecard row for {c.slug}"
+            # every claim row links to the claims table of its chapter
+            assert any(h and h.endswith(f"#claims-{c.slug}") for h in claims["links"]), c.slug
+        verdicts = {r[-1] for r in claims["rows"]}
+        assert verdicts <= {"held", "inconclusive", "not reproduced", "full only", "not implemented", "not run"}
         assert "not run" not in verdicts, "the book was built without running every chapter"
+        assert claims["badges"] == len(claims["rows"]), "every verdict is a coloured badge"
+        alt = page.eval_on_selector("img[src*='scorecard_verdicts']", "i => i.alt")
+        assert "chapter" in alt, "the verdict chart needs alt text"
+        # a claim link lands on the chapter's claims table
+        first = next(h for h in claims["links"] if h and "#claims-" in h)
+        target = first.split("#")[1]
+        page.goto(f"{server}/{first}", wait_until="load")
+        assert page.locator(f"[id='{target}']").count() == 1, f"{first} does not lead to its claims table"
     finally:
         page.close()
 
@@ -174,6 +190,11 @@ def test_chapter_page_opens_with_its_results_and_shows_no_test_markers(entry):
     """A "Results at a glance" box near the top; no Claim reprs, nbval markers or unresolved glue."""
     html = (HTML / f"{entry}.html").read_text(errors="replace")
     assert "Results at a glance" in html, f"{entry}.html has no results box"
-    assert html.index("Results at a glance") < html.index("<h2"), f"{entry}.html: the results box is not at the top"
+    article = html.index("<article")  # the page's own content, after the theme's navigation
+    box = html.index("Results at a glance")
+    assert article < box < html.index("<h2", article), f"{entry}.html: the results box is not before the first section"
     for bad in ("Claim(", "NBVAL_", "{glue"):
         assert bad not in html, f"{entry}.html contains {bad!r}"
+    notebook = entry + ".ipynb"
+    assert f"labpath={notebook.replace('/', '%2F')}" in html, f"{entry}.html has no Binder link to {notebook}"
+    assert "/blob/" in html and f"{entry}.py" in html, f"{entry}.html has no link to its .py source"

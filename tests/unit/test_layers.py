@@ -15,7 +15,7 @@ import pytest
 import neuroinverse
 
 PACKAGE = Path(neuroinverse.__file__).parent
-DOMAIN = ("simulators", "models", "inference", "metrics", "segmentation")
+DOMAIN = ("simulators", "models", "inference", "metrics", "segmentation", "representations")
 CORE = (
     "runtime",
     "training",
@@ -23,6 +23,9 @@ CORE = (
     "plotting",
     "chapters",
     "book",
+    "build_cache",
+    "scorecard",
+    "field_page",
     "cli",
     "data",
     "_checks",
@@ -32,6 +35,7 @@ CORE = (
 FORBIDDEN = {
     "simulators": ("models", "inference", "segmentation", "training", "metrics"),
     "models": ("training", "metrics", "simulators", "inference", "segmentation"),
+    "representations": ("simulators", "models", "inference", "segmentation", "metrics"),
     **{core: DOMAIN for core in CORE},
 }
 

@@ -39,3 +39,43 @@ def test_saved_figure_path_is_a_path_that_notebooks_do_not_print(tmp_path):
     # IPython's display formatter asks the object to display itself and prints no repr
     fmt = InteractiveShell.instance().display_formatter
     assert fmt.format(path) == ({}, {})
+
+
+def _deuteranope_lab(hex_colour: str):
+    """CIELAB of a colour as seen with deuteranopia (Machado, Oliveira & Fernandes 2009, severity 1)."""
+    import numpy as np
+
+    rgb = np.array([int(hex_colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)])
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    deut = np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.01182, 0.04294, 0.968881]])
+    lin = np.clip(deut @ lin, 0, 1)
+    to_xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+    xyz = to_xyz @ lin / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_role_colours_stay_apart_under_deuteranopia():
+    """Every pair of role colours differs by ΔE ≥ 15 for a deuteranope (the old red/green pair: 7)."""
+    import itertools
+
+    import numpy as np
+
+    from neuroinverse.plotting import COLORS
+
+    close = [
+        (a, b, round(float(np.linalg.norm(_deuteranope_lab(COLORS[a]) - _deuteranope_lab(COLORS[b]))), 1))
+        for a, b in itertools.combinations(COLORS, 2)
+    ]
+    assert all(d >= 15 for _, _, d in close), [c for c in close if c[2] < 15]
+    old_red, old_green = _deuteranope_lab("#d62728"), _deuteranope_lab("#2ca02c")
+    assert np.linalg.norm(old_red - old_green) < 15  # the check does fail on a red/green pair
+
+
+def test_figures_are_saved_at_150_dpi_or_more():
+    import matplotlib as mpl
+
+    from neuroinverse.plotting import apply_style
+
+    apply_style()
+    assert mpl.rcParams["savefig.dpi"] >= 150

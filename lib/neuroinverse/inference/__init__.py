@@ -6,6 +6,8 @@
   next.
 * :mod:`~neuroinverse.inference.active_learning`: Active learning with emulator networks: the loop,
   and posterior samples from the ensemble.
+* :mod:`~neuroinverse.inference.connectivity`: Connectivity between imaged cells: a learnable
+  coupled generative model and GLM baselines.
 * :mod:`~neuroinverse.inference.decode`: DECODE, the method: the training targets and the loss.
 * :mod:`~neuroinverse.inference.decode_localise`: DECODE at inference time: network output →
   localisations, and precision-recall evaluation.
@@ -13,8 +15,12 @@
   once up front, and the training loop.
 * :mod:`~neuroinverse.inference.deconvolution`: Classical spike-inference baselines: OASIS
   deconvolution and a discrete-time Gibbs sampler.
+* :mod:`~neuroinverse.inference.discrete_flows`: Parallel fixed-point sampling of autoregressive
+  Bernoulli posteriors (discrete flows).
 * :mod:`~neuroinverse.inference.emulators`: Likelihood-free inference with ensembles of emulator
   networks and active acquisition.
+* :mod:`~neuroinverse.inference.flow_vae`: The autoregressive spike posterior of the discrete-flows
+  paper inside the DeepSpike VAE.
 * :mod:`~neuroinverse.inference.fused_flows`: All members of an emulator ensemble in one batched
   pass: a speed-up with the same densities.
 * :mod:`~neuroinverse.inference.npe`: Neural posterior estimation: single-round NPE, sequential APT
@@ -55,6 +61,12 @@ from .active_learning import (
     posterior_samples,
     run_active_learning,
 )
+from .connectivity import (
+    CoupledCalciumModel,
+    glm_connectivity,
+    threshold_deconvolved,
+    two_stage_connectivity,
+)
 from .decode import (
     DecodeTargets,
     decode_loss,
@@ -77,10 +89,30 @@ from .deconvolution import (
     gibbs_spikes,
     oasis_deconvolve,
 )
+from .discrete_flows import (
+    FixedPointSample,
+    ar_log_prob,
+    ar_logits,
+    causal_drive,
+    causal_kernel,
+    example_ar_posterior,
+    fixed_point_sample,
+    fresh_noise_iteration,
+    prefix_agreement,
+    relaxed_fixed_point,
+    relaxed_sequential,
+    sequential_sample,
+)
 from .emulators import (
     EmulatorEnsemble,
     FitLog,
     make_flow_ensemble,
+)
+from .flow_vae import (
+    FlowSpikePosterior,
+    RelaxedFlowVAE,
+    linear_model_init,
+    spike_elbo,
 )
 from .fused_flows import (
     FUSABLE_ACTIVATIONS,
@@ -163,6 +195,10 @@ __all__ = [
     "posterior_samples",
     "ActiveLearningResult",
     "run_active_learning",
+    "CoupledCalciumModel",
+    "glm_connectivity",
+    "threshold_deconvolved",
+    "two_stage_connectivity",
     "DecodeTargets",
     "make_targets",
     "decode_loss",
@@ -177,9 +213,25 @@ __all__ = [
     "train_decode",
     "oasis_deconvolve",
     "gibbs_spikes",
+    "FixedPointSample",
+    "causal_kernel",
+    "causal_drive",
+    "ar_logits",
+    "ar_log_prob",
+    "fixed_point_sample",
+    "fresh_noise_iteration",
+    "sequential_sample",
+    "prefix_agreement",
+    "relaxed_fixed_point",
+    "relaxed_sequential",
+    "example_ar_posterior",
     "EmulatorEnsemble",
     "FitLog",
     "make_flow_ensemble",
+    "FlowSpikePosterior",
+    "RelaxedFlowVAE",
+    "spike_elbo",
+    "linear_model_init",
     "FUSABLE_ACTIVATIONS",
     "BatchedLinear",
     "ForeachAdam",

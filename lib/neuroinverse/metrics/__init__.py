@@ -1,17 +1,26 @@
 """Metrics: posterior quality, spike inference, localisation and segmentation scores.
 
+* :mod:`~neuroinverse.metrics.connectivity`: Scores of connectivity estimates: correlation with the
+  true coupling and detection AUC.
 * :mod:`~neuroinverse.metrics.localisation`: Localisation metrics of the SMLM challenge: matching,
   Jaccard index, RMSE, efficiency.
 * :mod:`~neuroinverse.metrics.posterior`: Posterior quality metrics: KL divergence,
   highest-density-region mass, and C2ST.
 * :mod:`~neuroinverse.metrics.segmentation`: Segmentation metrics for connectomics: Rand error, VOI
   split/merge, adapted Rand, CREMI score.
+* :mod:`~neuroinverse.metrics.spike_samples`: Scores of posterior spike *samples*: dependencies
+  between frames and calibrated counts.
 * :mod:`~neuroinverse.metrics.spikes`: Spike-inference metrics: binned correlation, spike-count
   factor, SPIKE-synchronisation.
 
 Chapters import from here (``from neuroinverse.metrics import ...``).
 """
 
+from .connectivity import (
+    connection_auc,
+    connectivity_correlation,
+    off_diagonal,
+)
 from .localisation import (
     LocalisationScores,
     Matching,
@@ -46,6 +55,11 @@ from .segmentation import (
     segmentation_scores,
     variation_of_information,
 )
+from .spike_samples import (
+    ambiguous_pairs,
+    count_coverage,
+    lag1_correlation,
+)
 from .spikes import (
     bin_frames,
     binned_correlation,
@@ -56,6 +70,9 @@ from .spikes import (
 )
 
 __all__ = [
+    "off_diagonal",
+    "connectivity_correlation",
+    "connection_auc",
     "Matching",
     "LocalisationScores",
     "match_localisations",
@@ -84,6 +101,9 @@ __all__ = [
     "cremi_score",
     "segmentation_scores",
     "score_sweep",
+    "ambiguous_pairs",
+    "lag1_correlation",
+    "count_coverage",
     "bin_frames",
     "binned_correlation",
     "spike_count_factor",

@@ -4,6 +4,8 @@
   Lueckmann et al., NIPS 2017, Fig. 4.
 * :mod:`~neuroinverse.simulators.calcium`: Calcium-imaging simulators: spikes → calcium →
   fluorescence, with the true parameters.
+* :mod:`~neuroinverse.simulators.coupled_calcium`: Coupled spiking cells imaged with calcium: a GLM
+  spike prior with synaptic connectivity.
 * :mod:`~neuroinverse.simulators.em`: Synthetic 2-D electron-microscopy "membrane images" with
   ground-truth segmentations.
 * :mod:`~neuroinverse.simulators.hh_features`: Summary features of Hodgkin-Huxley voltage traces:
@@ -51,6 +53,14 @@ from .calcium import (
     simulate_saturating,
     simulate_spikes,
     simulate_spines,
+)
+from .coupled_calcium import (
+    COUPLED_RANGES,
+    CoupledCalciumData,
+    coupled_log_prior,
+    sample_coupled_params,
+    sample_coupling,
+    simulate_coupled,
 )
 from .em import (
     EMImages,
@@ -158,6 +168,12 @@ __all__ = [
     "simulate_saturating",
     "simulate_spines",
     "decay_time",
+    "COUPLED_RANGES",
+    "CoupledCalciumData",
+    "sample_coupling",
+    "sample_coupled_params",
+    "simulate_coupled",
+    "coupled_log_prior",
     "EMImages",
     "simulate_em_image",
     "simulate_em_images",
