@@ -159,7 +159,9 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 # and 1.2 Hz); training snippets of 300 frames start every 150 frames.
 
 # %%
-data = simulate_linear(cfg.n_cells, cfg.n_frames, rate_hz=1.0, frame_rate=FRAME_RATE, generator=rt.generator())
+data = simulate_linear(
+    cfg.n_cells, cfg.n_frames, rate_hz=1.0, frame_rate=FRAME_RATE, generator=rt.generator()
+)
 train, test = data.subset(slice(0, cfg.n_train)), data.subset(slice(cfg.n_train, None))
 snippets = make_snippets(train.fluorescence, length=300, stride=150)
 print(
@@ -252,10 +254,14 @@ for name, pred, truth in [
 ]:
     score[name] = [binned_correlation(pred, truth, bin_width=b, buffers=BUFFERS) for b in (1, 2)]
 
-gibbs_true = {k: test.params[k][: cfg.gibbs_traces].numpy() for k in ("gamma", "alpha", "beta", "sigma")}
+gibbs_true = {
+    k: test.params[k][: cfg.gibbs_traces].numpy() for k in ("gamma", "alpha", "beta", "sigma")
+}
 gibbs_f = test.fluorescence[: cfg.gibbs_traces, : cfg.gibbs_frames]
 gibbs_s = test.spikes[: cfg.gibbs_traces, : cfg.gibbs_frames]
-p_gibbs, gibbs_time = timed(lambda: gibbs_spikes(gibbs_f, **gibbs_true, n_sweeps=cfg.gibbs_sweeps, generator=rt.seed))
+p_gibbs, gibbs_time = timed(
+    lambda: gibbs_spikes(gibbs_f, **gibbs_true, n_sweeps=cfg.gibbs_sweeps, generator=rt.seed)
+)
 p_ds_gibbs_set = vae.spike_probability(gibbs_f)
 score["Gibbs MCMC (true θ), subset"] = [
     binned_correlation(p_gibbs, gibbs_s, bin_width=b, buffers=BUFFERS) for b in (1, 2)
@@ -283,21 +289,41 @@ t_s = np.arange(data.n_frames)[win] / FRAME_RATE
 fig, ax = plotting.figure(2, 1, width=8, height=5.2, sharex=True)
 a = ax[0, 0]
 a.plot(t_s, test.fluorescence[0, win], color=plotting.COLORS["data"], lw=0.8, label="fluorescence")
-a.vlines(t_s[test.spikes[0, win] > 0], 1.3, 1.7, color=plotting.COLORS["truth"], label="true spikes")
-a.plot(t_s, p_test[0, win] - 1.4, color=plotting.COLORS["method"], lw=0.9, label="DeepSpike p(spike)")
+a.vlines(
+    t_s[test.spikes[0, win] > 0], 1.3, 1.7, color=plotting.COLORS["truth"], label="true spikes"
+)
+a.plot(
+    t_s, p_test[0, win] - 1.4, color=plotting.COLORS["method"], lw=0.9, label="DeepSpike p(spike)"
+)
 s_o = s_oasis[0, win] / max(s_oasis[0, win].max(), 1e-9)
 a.plot(t_s, s_o - 2.6, color=plotting.COLORS["baseline"], lw=0.9, label="OASIS (scaled)")
 a.set_ylim(-2.7, 2.4)
 a.set_ylabel("ΔF (a.u.), offset")
 a.set_title("held-out cell")
 a.legend(loc="upper right", ncol=4)
-s_rec, f_rec = vae.reconstruction(train.fluorescence[:1].to(rt.device), 0, rt.generator(7, device=rt.device))
+s_rec, f_rec = vae.reconstruction(
+    train.fluorescence[:1].to(rt.device), 0, rt.generator(7, device=rt.device)
+)
 b = ax[1, 0]
 b.plot(t_s, train.fluorescence[0, win], color=plotting.COLORS["data"], lw=0.8, label="fluorescence")
-b.plot(t_s, f_rec[0, win].cpu(), color=plotting.COLORS["method"], lw=1.0, label="reconstruction F_θ(s)")
+b.plot(
+    t_s, f_rec[0, win].cpu(), color=plotting.COLORS["method"], lw=1.0, label="reconstruction F_θ(s)"
+)
 top = float(train.fluorescence[0, win].max())
-b.vlines(t_s[train.spikes[0, win] > 0], top + 0.1, top + 0.3, color=plotting.COLORS["truth"], label="true spikes")
-b.vlines(t_s[s_rec[0, win].cpu() > 0], top + 0.35, top + 0.55, color=plotting.COLORS["method"], label="sampled spikes")
+b.vlines(
+    t_s[train.spikes[0, win] > 0],
+    top + 0.1,
+    top + 0.3,
+    color=plotting.COLORS["truth"],
+    label="true spikes",
+)
+b.vlines(
+    t_s[s_rec[0, win].cpu() > 0],
+    top + 0.35,
+    top + 0.55,
+    color=plotting.COLORS["method"],
+    label="sampled spikes",
+)
 b.set_ylim(None, top + 1.0)
 b.set_xlabel("time (s)")
 b.set_ylabel("ΔF (a.u.)")
@@ -318,13 +344,22 @@ smooth = np.convolve(elbo, np.ones(25) / 25, mode="valid")
 fig, ax = plotting.figure(1, 2, width=8, height=2.8)
 ax[0, 0].plot(np.arange(len(smooth)) + 25, smooth, color=plotting.COLORS["method"])
 ax[0, 0].set_xlabel("iteration")
-ax[0, 0].set_ylim(np.percentile(smooth, 5), smooth.max() + 0.1 * np.ptp(smooth[len(smooth) // 10 :]))
+ax[0, 0].set_ylim(
+    np.percentile(smooth, 5), smooth.max() + 0.1 * np.ptp(smooth[len(smooth) // 10 :])
+)
 ax[0, 0].set_ylabel("ELBO (nats / 1000 frames)")
 ax[0, 1].plot(
-    history.eval_steps, history.evals["r2_test"], "o-", color=plotting.COLORS["method"], label="DeepSpike (held-out)"
+    history.eval_steps,
+    history.evals["r2_test"],
+    "o-",
+    color=plotting.COLORS["method"],
+    label="DeepSpike (held-out)",
 )
 ax[0, 1].axhline(
-    score["OASIS (g estimated)"][1], color=plotting.COLORS["baseline"], ls="--", label="OASIS (g estimated)"
+    score["OASIS (g estimated)"][1],
+    color=plotting.COLORS["baseline"],
+    ls="--",
+    label="OASIS (g estimated)",
 )
 ax[0, 1].set_xlabel("iteration")
 ax[0, 1].set_ylabel("correlation r (33 ms bins)")
@@ -344,7 +379,9 @@ tau_true = decay_time(train.params["gamma"], FRAME_RATE).numpy()
 alpha_hat, alpha_true = learned["alpha"].cpu().numpy(), train.params["alpha"].numpy()
 fig, ax = plotting.figure(1, 2, width=7, height=3.2)
 for a, (x, y, name, unit) in zip(
-    ax[0], [(tau_true, tau_hat, "decay τ", "s"), (alpha_true, alpha_hat, "amplitude α", "a.u.")], strict=True
+    ax[0],
+    [(tau_true, tau_hat, "decay τ", "s"), (alpha_true, alpha_hat, "amplitude α", "a.u.")],
+    strict=True,
 ):
     lim = [0.9 * min(x.min(), y.min()), 1.1 * max(x.max(), y.max())]
     a.plot(lim, lim, color="0.6", lw=0.8, label="identity")
@@ -387,7 +424,9 @@ t_ds = [ds_time(n) for n in cfg.timing_traces]
 t_oasis = [oasis_time(n) for n in cfg.timing_traces]
 short = cfg.gibbs_frames // 4
 _, t_gibbs_short = timed(
-    lambda: gibbs_spikes(gibbs_f[:, :short], **gibbs_true, n_sweeps=cfg.gibbs_sweeps, generator=rt.seed)
+    lambda: gibbs_spikes(
+        gibbs_f[:, :short], **gibbs_true, n_sweeps=cfg.gibbs_sweeps, generator=rt.seed
+    )
 )
 gibbs_frames_total = [cfg.gibbs_traces * short, cfg.gibbs_traces * cfg.gibbs_frames]
 t_gibbs = [t_gibbs_short, gibbs_time]
@@ -433,7 +472,9 @@ print(f"speed-up of DeepSpike over Gibbs per frame: {speedup:.0f}x")
 # %%
 r2_m2, vaes_m2, p_m2 = {}, {}, {}
 if rt.profile == "full":
-    m2 = simulate_saturating(cfg.n_cells, cfg.n_frames, rate_hz=1.0, frame_rate=FRAME_RATE, generator=rt.generator(2))
+    m2 = simulate_saturating(
+        cfg.n_cells, cfg.n_frames, rate_hz=1.0, frame_rate=FRAME_RATE, generator=rt.generator(2)
+    )
     m2_train, m2_test = m2.subset(slice(0, cfg.n_train)), m2.subset(slice(cfg.n_train, None))
     m2_snippets = make_snippets(m2_train.fluorescence, length=250, stride=125)
     for name, model, steps in [
@@ -489,7 +530,10 @@ if rt.profile == "full":
         name: dict(
             elbo=v.bound(m2_snippets, cfg.n_samples, rt.generator(3, device=rt.device)),
             sync=spike_sync(
-                v.recognition.sample(m2_f, 4, rt.generator(4, device=rt.device)).reshape(-1, m2_f.shape[1]).cpu(), m2_s
+                v.recognition.sample(m2_f, 4, rt.generator(4, device=rt.device))
+                .reshape(-1, m2_f.shape[1])
+                .cpu(),
+                m2_s,
             ),
         )
         for name, v in posteriors.items()
@@ -497,7 +541,9 @@ if rt.profile == "full":
     print(c7)
     fig, ax = plotting.figure(2, 1, width=8, height=3.6, sharex=True)
     for a, (name, v) in zip(ax[:, 0], posteriors.items(), strict=True):
-        smp = v.recognition.sample(m2_f[:1, 2000:2600], 10, rt.generator(5, device=rt.device))[0].cpu()
+        smp = v.recognition.sample(m2_f[:1, 2000:2600], 10, rt.generator(5, device=rt.device))[
+            0
+        ].cpu()
         a.eventplot(
             [np.flatnonzero(row) / FRAME_RATE for row in smp],
             colors=plotting.COLORS["method"],
@@ -531,8 +577,13 @@ else:
 # %%
 c8 = {}
 if rt.profile == "full":
-    sp = simulate_spines(cfg.n_branches, cfg.n_frames, n_spines=4, frame_rate=FRAME_RATE, generator=rt.generator(8))
-    sp_train, sp_test = sp.subset(slice(0, cfg.n_branches_train)), sp.subset(slice(cfg.n_branches_train, None))
+    sp = simulate_spines(
+        cfg.n_branches, cfg.n_frames, n_spines=4, frame_rate=FRAME_RATE, generator=rt.generator(8)
+    )
+    sp_train, sp_test = (
+        sp.subset(slice(0, cfg.n_branches_train)),
+        sp.subset(slice(cfg.n_branches_train, None)),
+    )
     vae_sp, _ = fit_spike_vae(
         FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11, in_channels=5, out_channels=5),
         SpineCalciumModel(cfg.n_branches_train, n_spines=4),
@@ -550,7 +601,10 @@ if rt.profile == "full":
     c8 = dict(
         bap=binned_correlation(p_sp[:, 0], sp_test.spikes[:, 0], bin_width=2, buffers=BUFFERS),
         syn=binned_correlation(
-            p_sp[:, 1:].reshape(-1, T_sp), sp_test.spikes[:, 1:].reshape(-1, T_sp), bin_width=2, buffers=BUFFERS
+            p_sp[:, 1:].reshape(-1, T_sp),
+            sp_test.spikes[:, 1:].reshape(-1, T_sp),
+            bin_width=2,
+            buffers=BUFFERS,
         ),
         leak=misassigned_fraction(p_sp, sp_test.spikes, source=0, window=1, buffers=BUFFERS),
     )
@@ -560,9 +614,13 @@ if rt.profile == "full":
     for ch, a in enumerate(ax[:, 0]):
         a.plot(t_sp, sp_test.fluorescence[0, ch, 1000:1600], color=plotting.COLORS["data"], lw=0.7)
         a.plot(t_sp, p_sp[0, ch, 1000:1600] - 1.2, color=plotting.COLORS["method"], lw=0.9)
-        a.vlines(t_sp[sp_test.spikes[0, ch, 1000:1600] > 0], -1.3, -1.5, color=plotting.COLORS["truth"])
+        a.vlines(
+            t_sp[sp_test.spikes[0, ch, 1000:1600] > 0], -1.3, -1.5, color=plotting.COLORS["truth"]
+        )
         a.set_ylabel(("dendrite" if ch == 0 else f"spine {ch}") + "\nΔF (a.u.); p − 1.2")
-    ax[0, 0].set_title("trace (grey), inferred p (red: bAP on the dendrite row, synaptic on spines), truth (black)")
+    ax[0, 0].set_title(
+        "trace (grey), inferred p (red: bAP on the dendrite row, synaptic on spines), truth (black)"
+    )
     ax[-1, 0].set_xlabel("time (s)")
     plotting.save(fig, "deepspike", "fig6_spines")
 else:
@@ -597,27 +655,38 @@ else:
 # %%
 SHIFT = 10
 p_test_shifted = torch.as_tensor(p_test).roll(SHIFT, dims=-1)
-r_shifted = [binned_correlation(p_test_shifted, test.spikes, bin_width=b, buffers=BUFFERS) for b in (1, 2)]
-tau_init = decay_time(LinearCalciumModel(train.n_cells).constrained()["gamma"].double(), FRAME_RATE).numpy()
+r_shifted = [
+    binned_correlation(p_test_shifted, test.spikes, bin_width=b, buffers=BUFFERS) for b in (1, 2)
+]
+tau_init = decay_time(
+    LinearCalciumModel(train.n_cells).constrained()["gamma"].double(), FRAME_RATE
+).numpy()
 tau_corr_wrong = float(np.corrcoef(np.roll(tau_hat, 1), tau_true)[0, 1])
 tau_rel_init = float(np.median(np.abs(tau_init - tau_true) / tau_true))
 torch.manual_seed(rt.seed)
 untrained = FactorisedSpikeCNN(cfg.channels, cfg.kernels, out_kernel=11)
-count_untrained = spike_count_factor(untrained.spike_probability(train.fluorescence), train.spikes, buffers=BUFFERS)
+count_untrained = spike_count_factor(
+    untrained.spike_probability(train.fluorescence), train.spikes, buffers=BUFFERS
+)
 count_constant = spike_count_factor(torch.full_like(p_train, 0.015), train.spikes, buffers=BUFFERS)
 speedup_fit = (gibbs_time / gibbs_f.numel()) / (vae_time / train.fluorescence.numel())
 speedup_oasis = (gibbs_time / gibbs_f.numel()) / (t_oasis[-1] / frames[-1])
 # full profile only: controls of C6-C8 (computed only when those experiments ran)
 r2_m2_shifted = (
     binned_correlation(
-        torch.as_tensor(p_m2["M2 model"]).roll(SHIFT, dims=-1), m2_test.spikes, bin_width=2, buffers=BUFFERS
+        torch.as_tensor(p_m2["M2 model"]).roll(SHIFT, dims=-1),
+        m2_test.spikes,
+        bin_width=2,
+        buffers=BUFFERS,
     )
     if r2_m2
     else None
 )
 c7_untrained = {}
 if c7:
-    vae_ar_untrained = SpikeVAE(AutoregressiveSpikeRNN(), vae_ar.generative, buffers=BUFFERS).to(rt.device)
+    vae_ar_untrained = SpikeVAE(AutoregressiveSpikeRNN(), vae_ar.generative, buffers=BUFFERS).to(
+        rt.device
+    )
     c7_untrained = dict(
         elbo=vae_ar_untrained.bound(m2_snippets, cfg.n_samples, rt.generator(3, device=rt.device)),
         sync=spike_sync(
@@ -633,22 +702,34 @@ if c8:
     p_sp_merged = torch.as_tensor(p_sp).clone()
     p_sp_merged[:, 1:] = torch.maximum(p_sp_merged[:, 1:], p_sp_merged[:, :1])
     c8_control = dict(
-        bap=binned_correlation(p_sp_shifted[:, 0], sp_test.spikes[:, 0], bin_width=2, buffers=BUFFERS),
+        bap=binned_correlation(
+            p_sp_shifted[:, 0], sp_test.spikes[:, 0], bin_width=2, buffers=BUFFERS
+        ),
         syn=binned_correlation(
-            p_sp_shifted[:, 1:].reshape(-1, T_sp), sp_test.spikes[:, 1:].reshape(-1, T_sp), bin_width=2, buffers=BUFFERS
+            p_sp_shifted[:, 1:].reshape(-1, T_sp),
+            sp_test.spikes[:, 1:].reshape(-1, T_sp),
+            bin_width=2,
+            buffers=BUFFERS,
         ),
         leak=misassigned_fraction(p_sp_merged, sp_test.spikes, source=0, window=1, buffers=BUFFERS),
     )
 
 # %% tags=["nbval-check-output"]
-print(f"DeepSpike shifted by {SHIFT} frames, held-out: r_1 {r_shifted[0]:.3f}, r_2 {r_shifted[1]:.3f}")
+print(
+    f"DeepSpike shifted by {SHIFT} frames, held-out: r_1 {r_shifted[0]:.3f}, r_2 {r_shifted[1]:.3f}"
+)
 print(
     f"learned τ̂ on the wrong cells: Pearson {tau_corr_wrong:.3f}; τ at initialisation "
     f"({tau_init[0]:.2f} s for every cell): median relative error {tau_rel_init:.3f}"
 )
-print(f"spike-count factor: untrained network {count_untrained:.3f}, constant rate 0.015/frame {count_constant:.3f}")
+print(
+    f"spike-count factor: untrained network {count_untrained:.3f}, "
+    f"constant rate 0.015/frame {count_constant:.3f}"
+)
 if r2_m2:
-    print(f"M2, held-out: r_2 of the M2-trained network shifted by {SHIFT} frames {r2_m2_shifted:.3f}")
+    print(
+        f"M2, held-out: r_2 of the M2-trained network shifted by {SHIFT} frames {r2_m2_shifted:.3f}"
+    )
 if c7_untrained:
     print(
         f"M2, untrained autoregressive network: ELBO per 1000 frames {c7_untrained['elbo']:.1f}, "
@@ -656,14 +737,16 @@ if c7_untrained:
     )
 if c8_control:
     print(
-        f"spines, shifted by {SHIFT} frames: r_2 bAP {c8_control['bap']:.3f}, synaptic {c8_control['syn']:.3f}; "
+        f"spines, shifted by {SHIFT} frames: r_2 bAP {c8_control['bap']:.3f}, "
+        f"synaptic {c8_control['syn']:.3f}; "
         f"bAP copied into the spine channels: misassigned fraction {c8_control['leak']:.3f}"
     )
 
 # %% tags=["nbval-ignore-output"]
 print(
     f"VAE fit: {vae_time:.1f} s for {train.fluorescence.numel()} frames "
-    f"({vae_time / train.fluorescence.numel() * 1e6:.0f} µs/frame); Gibbs over it: {speedup_fit:.1f}x"
+    f"({vae_time / train.fluorescence.numel() * 1e6:.0f} µs/frame); "
+    f"Gibbs over it: {speedup_fit:.1f}x"
 )
 print(f"Gibbs over OASIS per frame: {speedup_oasis:.0f}x")
 

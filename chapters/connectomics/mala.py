@@ -96,10 +96,21 @@ from neuroinverse.simulators import (
 rt = setup(profile=profile, seed=seed, device=device)
 cfg = rt.select(
     ci=dict(
-        volume=dict(shape=(16, 96, 96), anisotropy=2, n_tubes=25, p_gap=0.3, n_somata=0, p_missing_section=0.0),
+        volume=dict(
+            shape=(16, 96, 96),
+            anisotropy=2,
+            n_tubes=25,
+            p_gap=0.3,
+            n_somata=0,
+            p_missing_section=0.0,
+        ),
         n_train=2,
         net=dict(
-            base_channels=8, depth=2, channel_multiplier=2, downsample=(1, 2, 2), kernel_size=[(1, 3, 3), (3, 3, 3)]
+            base_channels=8,
+            depth=2,
+            channel_multiplier=2,
+            downsample=(1, 2, 2),
+            kernel_size=[(1, 3, 3), (3, 3, 3)],
         ),
         input_shape=(12, 52, 52),
         lr=1e-3,
@@ -115,9 +126,22 @@ cfg = rt.select(
         seed_stat="median",
     ),
     full=dict(
-        volume=dict(shape=(48, 256, 256), anisotropy=3, n_tubes=120, p_gap=0.2, n_somata=2, p_missing_section=0.03),
+        volume=dict(
+            shape=(48, 256, 256),
+            anisotropy=3,
+            n_tubes=120,
+            p_gap=0.2,
+            n_somata=2,
+            p_missing_section=0.03,
+        ),
         n_train=4,
-        net=dict(base_channels=12, depth=3, channel_multiplier=3, downsample=[(1, 3, 3), (1, 3, 3)], kernel_size=3),
+        net=dict(
+            base_channels=12,
+            depth=3,
+            channel_multiplier=3,
+            downsample=[(1, 3, 3), (1, 3, 3)],
+            kernel_size=3,
+        ),
         input_shape=(40, 124, 124),
         lr=1e-4,
         warmup_steps=2000,
@@ -151,7 +175,9 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 
 # %%
 (volumes, gen_time) = timed(
-    lambda: [simulate_neuropil(**cfg.volume, seed=1000 * rt.seed + k) for k in range(cfg.n_train + 1)]
+    lambda: [
+        simulate_neuropil(**cfg.volume, seed=1000 * rt.seed + k) for k in range(cfg.n_train + 1)
+    ]
 )
 train_vols, test = volumes[:-1], volumes[-1]
 train_labels = [grow_boundary(v.labels.astype(np.int64)) for v in train_vols]
@@ -159,12 +185,15 @@ gt_test = test.labels.astype(np.int64)
 print(
     f"{len(volumes)} volumes of {test.shape} (z, y, x), anisotropy {test.anisotropy}: "
     f"{test.meta['n_objects']} neurites, {test.meta['n_touching_pairs']} touching pairs, "
-    f"{test.meta['n_gapped_pairs']} with a gap, {test.meta['n_organelles']} organelles in the test volume"
+    f"{test.meta['n_gapped_pairs']} with a gap, "
+    f"{test.meta['n_organelles']} organelles in the test volume"
 )
 
 # %%
 z0, y0 = test.shape[0] // 2, test.shape[1] // 2
-over = np.stack([test.membrane[z0] & ~test.gaps[z0], test.gaps[z0], test.organelles[z0]], -1).astype(float)
+over = np.stack(
+    [test.membrane[z0] & ~test.gaps[z0], test.gaps[z0], test.organelles[z0]], -1
+).astype(float)
 fig, ax = plotting.figure(1, 4, width=10, height=2.9)
 ax[0, 0].imshow(test.raw[z0], cmap="gray")
 ax[0, 0].set_title(f"raw, section z={z0}")
@@ -210,7 +239,10 @@ for _ in range(cfg.m1_crops):
     m1_mismatch += int(np.sum(n_pos != ref_pos) + np.sum(n_neg != ref_neg))
     sizes = np.bincount(lab.ravel())[1:]
     m1_identity += abs(int(n_pos.sum()) - int((sizes * (sizes - 1) // 2).sum()))
-print(f"{cfg.m1_crops} crops of {cfg.m1_shape}: {m1_mismatch} edges differ, |Σn⁺ − Σ C(N_l, 2)| summed = {m1_identity}")
+print(
+    f"{cfg.m1_crops} crops of {cfg.m1_shape}: {m1_mismatch} edges differ, "
+    f"|Σn⁺ − Σ C(N_l, 2)| summed = {m1_identity}"
+)
 
 # %% [markdown]
 # ## M2: quasi-linear work
@@ -229,7 +261,9 @@ print(f"{cfg.m1_crops} crops of {cfg.m1_shape}: {m1_mismatch} edges differ, |Σn
 
 # %%
 cube = training_ground_truth(
-    simulate_neuropil(shape=(max(cfg.m2_sides),) * 3, anisotropy=1, n_tubes=30, seed=rt.seed + 7).labels
+    simulate_neuropil(
+        shape=(max(cfg.m2_sides),) * 3, anisotropy=1, n_tubes=30, seed=rt.seed + 7
+    ).labels
 )[0]
 rng = np.random.default_rng(rt.seed)
 
@@ -259,7 +293,14 @@ print(f"work slopes (judged): constrained {slope_fast:.3f}, brute force {slope_b
 # %%
 fig, ax = plotting.figure(1, 2, width=9, height=3.2)
 panels = [
-    (w_fast, w_brute, slope_fast, slope_brute, "operations (edges + union-find steps)", "work (judged)"),
+    (
+        w_fast,
+        w_brute,
+        slope_fast,
+        slope_brute,
+        "operations (edges + union-find steps)",
+        "work (judged)",
+    ),
     (
         m2_fast,
         m2_brute,
@@ -271,10 +312,18 @@ panels = [
 ]
 for a, (fast, brute, s_fast, s_brute, ylabel, title) in zip(ax[0], panels, strict=True):
     a.loglog(
-        n_fast, fast, "o-", color=plotting.COLORS["method"], label=f"constrained MALIS, 2 passes (slope {s_fast:.2f})"
+        n_fast,
+        fast,
+        "o-",
+        color=plotting.COLORS["method"],
+        label=f"constrained MALIS, 2 passes (slope {s_fast:.2f})",
     )
     a.loglog(
-        n_brute, brute, "s-", color=plotting.COLORS["baseline"], label=f"all-pairs brute force (slope {s_brute:.2f})"
+        n_brute,
+        brute,
+        "s-",
+        color=plotting.COLORS["baseline"],
+        label=f"all-pairs brute force (slope {s_brute:.2f})",
     )
     a.set_ylabel(ylabel)
     a.set_title(title)
@@ -303,7 +352,10 @@ print(f"CPU-time slopes: {tslope_fast:.2f} (constrained), {tslope_brute:.2f} (br
 torch.manual_seed(rt.seed)
 net = UNet(1, 3, dims=3, padding="valid", final_activation="sigmoid", **cfg.net).to(rt.device)
 output_shape = net.output_shape(cfg.input_shape)
-print(f"{sum(p.numel() for p in net.parameters())} parameters; input {cfg.input_shape} -> output {output_shape}")
+print(
+    f"{sum(p.numel() for p in net.parameters())} parameters; "
+    f"input {cfg.input_shape} -> output {output_shape}"
+)
 
 # %% [markdown]
 # ## M3: spurious gradients of unconstrained MALIS at initialisation
@@ -334,7 +386,8 @@ m3 = dict(
 )
 print(
     f"affinities at init in [{a0.min():.3f}, {a0.max():.3f}]; unconstrained: "
-    f"{m3['neg_inside']:.1%} of n⁻ on within-object edges, {m3['pos_across']:.1%} of n⁺ on boundary "
+    f"{m3['neg_inside']:.1%} of n⁻ on within-object edges, "
+    f"{m3['pos_across']:.1%} of n⁺ on boundary "
     f"edges; constrained: {m3['constrained']:.1%}"
 )
 
@@ -376,7 +429,11 @@ def sampler(key):
         g = torch.Generator().manual_seed(1_000_003 * key + step)
         i = int(torch.randint(len(train_vols), (1,), generator=g))
         x, lab, aff, mask = random_training_crop(
-            train_vols[i].raw, train_labels[i], input_shape=cfg.input_shape, output_shape=output_shape, generator=g
+            train_vols[i].raw,
+            train_labels[i],
+            input_shape=cfg.input_shape,
+            output_shape=output_shape,
+            generator=g,
         )
         return (
             torch.from_numpy(x)[None, None],
@@ -405,7 +462,9 @@ fit_affinity_net(
 
 def train_branches(s):
     sample = sampler(rt.seed + 100 + s)
-    scale = malis_gradient_scale(warm, sample(0), malis=MALISLoss(constrained=True), bce=bce, device=rt.device)
+    scale = malis_gradient_scale(
+        warm, sample(0), malis=MALISLoss(constrained=True), bce=bce, device=rt.device
+    )
     malis = MALISLoss(constrained=True, weight=scale, bce_weight=cfg.malis_bce_mix, balanced=True)
     branches = {"bce": dict(loss=bce, **adam), "malis": dict(loss=malis, **adam)}
     return scale, branch_training(
@@ -420,8 +479,14 @@ def train_branches(s):
 
 
 # on the CPU, the last seed's branches run on the second core (same numbers, one thread each)
-in_bg = {cfg.branch_seeds[-1]: background(train_branches, cfg.branch_seeds[-1])} if str(rt.device) == "cpu" else {}
-done = {s: train_branches(s) for s in cfg.branch_seeds if s not in in_bg} | {s: j.result() for s, j in in_bg.items()}
+in_bg = (
+    {cfg.branch_seeds[-1]: background(train_branches, cfg.branch_seeds[-1])}
+    if str(rt.device) == "cpu"
+    else {}
+)
+done = {s: train_branches(s) for s in cfg.branch_seeds if s not in in_bg} | {
+    s: j.result() for s, j in in_bg.items()
+}
 malis_scale = {s: done[s][0] for s in cfg.branch_seeds}
 nets = {(kind, s): done[s][1][kind] for s in cfg.branch_seeds for kind in ("bce", "malis")}
 
@@ -496,8 +561,9 @@ summary = {
 
 # %% tags=["nbval-check-output"]
 print(
-    f"{'net':14s} {'fragments':>9s} {'t*':>5s} {'VOI':>6s} {'split':>6s} {'merge':>6s} {'ARAND':>6s} "
-    f"{'CREMI':>6s} {'CC VOI':>7s} {'frag VOI':>8s} | unmasked: {'VOI':>6s} {'ARAND':>6s} {'CREMI':>6s}"
+    f"{'net':14s} {'fragments':>9s} {'t*':>5s} {'VOI':>6s} {'split':>6s} {'merge':>6s} "
+    f"{'ARAND':>6s} {'CREMI':>6s} {'CC VOI':>7s} {'frag VOI':>8s} | "
+    f"unmasked: {'VOI':>6s} {'ARAND':>6s} {'CREMI':>6s}"
 )
 for (kind, s), r in summary.items():
     b, u = r["agg"], r["raw"]
@@ -506,7 +572,8 @@ for (kind, s), r in summary.items():
     print(
         f"{name:14s} {r['n_fragments']:9d} {b['threshold']:5.2f} {b['voi']:6.3f} "
         f"{b['voi_split']:6.3f} {b['voi_merge']:6.3f} {b['arand']:6.3f} {b['cremi']:6.3f} "
-        f"{cc_voi} {r['frag_voi']:8.3f} | {'':9s} {u['voi']:6.3f} {u['arand']:6.3f} {u['cremi']:6.3f}"
+        f"{cc_voi} {r['frag_voi']:8.3f} | {'':9s} "
+        f"{u['voi']:6.3f} {u['arand']:6.3f} {u['cremi']:6.3f}"
     )
 
 # %% [markdown]
@@ -526,9 +593,20 @@ for (kind, s), r in summary.items():
 # %%
 fig, ax = plotting.figure(1, len(cfg.branch_seeds), width=4.5 * len(cfg.branch_seeds), height=3.2)
 for j, s in enumerate(cfg.branch_seeds):
-    for kind, col, name in [("bce", plotting.COLORS["baseline"], "BCE"), ("malis", plotting.COLORS["method"], "MALIS")]:
-        ax[0, j].semilogy(THRESHOLDS, evals[kind, s]["cc_plain"]["rand_error"], "o-", ms=3, color=col, label=name)
-    ax[0, j].semilogy(THRESHOLDS, evals["warm-up", None]["cc_plain"]["rand_error"], "--", color="0.5", label="warm-up")
+    for kind, col, name in [
+        ("bce", plotting.COLORS["baseline"], "BCE"),
+        ("malis", plotting.COLORS["method"], "MALIS"),
+    ]:
+        ax[0, j].semilogy(
+            THRESHOLDS, evals[kind, s]["cc_plain"]["rand_error"], "o-", ms=3, color=col, label=name
+        )
+    ax[0, j].semilogy(
+        THRESHOLDS,
+        evals["warm-up", None]["cc_plain"]["rand_error"],
+        "--",
+        color="0.5",
+        label="warm-up",
+    )
     ax[0, j].set_xlabel("threshold θ")
     ax[0, j].set_ylabel("Rand error of connected components")
     ax[0, j].set_title(f"seed {s}")
@@ -539,7 +617,8 @@ plotting.save(fig, "mala", "fig6_rand_error_cc")
 re_cc = {key: e["cc_plain"]["rand_error"] for key, e in evals.items()}
 for s in cfg.branch_seeds:
     print(
-        f"seed {s}: min over θ of the Rand error of connected components: BCE {re_cc['bce', s].min():.4f}, "
+        f"seed {s}: min over θ of the Rand error of connected components: "
+        f"BCE {re_cc['bce', s].min():.4f}, "
         f"MALIS {re_cc['malis', s].min():.4f}; mean over θ: BCE {re_cc['bce', s].mean():.4f}, "
         f"MALIS {re_cc['malis', s].mean():.4f}"
     )
@@ -559,9 +638,20 @@ style = {"bce": (plotting.COLORS["baseline"], "BCE"), "malis": (plotting.COLORS[
 fig, ax = plotting.figure(1, 2, width=9, height=3.4)
 for kind, (col, name) in style.items():
     e = evals[kind, s0]
-    ax[0, 0].plot(THRESHOLDS, e["scores"]["voi"], "o-", color=col, ms=3, label=f"{name} + median agglomeration")
-    ax[0, 0].plot(1 - THRESHOLDS, e["cc"]["voi"], "--", color=col, label=f"{name} + connected components")
-    ax[0, 1].plot(e["scores"]["voi_merge"], e["scores"]["voi_split"], "o-", color=col, ms=3, label=name)
+    ax[0, 0].plot(
+        THRESHOLDS,
+        e["scores"]["voi"],
+        "o-",
+        color=col,
+        ms=3,
+        label=f"{name} + median agglomeration",
+    )
+    ax[0, 0].plot(
+        1 - THRESHOLDS, e["cc"]["voi"], "--", color=col, label=f"{name} + connected components"
+    )
+    ax[0, 1].plot(
+        e["scores"]["voi_merge"], e["scores"]["voi_split"], "o-", color=col, ms=3, label=name
+    )
     b = summary[kind, s0]["agg"]
     ax[0, 1].plot(b["voi_merge"], b["voi_split"], "*", color=col, ms=14, mec="k")
 ax[0, 0].set_xlabel("threshold t (agglomeration) or 1 − θ (components)")
@@ -598,7 +688,9 @@ for j, kind in enumerate(("bce", "malis")):
     ax[0, 4 + j].set_title(f"{style[kind][1]} segmentation, t={THRESHOLDS[k]:.2f}")
 for a in ax[0]:
     if gap_yx.size:
-        a.scatter(gap_yx[:, 1], gap_yx[:, 0], s=60, facecolors="none", edgecolors="yellow", linewidths=0.3)
+        a.scatter(
+            gap_yx[:, 1], gap_yx[:, 0], s=60, facecolors="none", edgecolors="yellow", linewidths=0.3
+        )
     a.set_xlabel("x (voxels)")
     a.set_ylabel("y (voxels)")
 plotting.save(fig, "mala", "fig4_test_section")
@@ -657,8 +749,13 @@ def agg_of(kind, s):
 
 seeds_b = list(cfg.branch_seeds)
 nxt = dict(zip(seeds_b, seeds_b[1:] + seeds_b[:1], strict=True))
-red = [(agg_of("bce", s)["voi"] - agg_of("malis", s)["voi"]) / agg_of("bce", s)["voi"] for s in seeds_b]
-red_ctl = [(agg_of("bce", s)["voi"] - agg_of("warm-up", s)["voi"]) / agg_of("bce", s)["voi"] for s in seeds_b]
+red = [
+    (agg_of("bce", s)["voi"] - agg_of("malis", s)["voi"]) / agg_of("bce", s)["voi"] for s in seeds_b
+]
+red_ctl = [
+    (agg_of("bce", s)["voi"] - agg_of("warm-up", s)["voi"]) / agg_of("bce", s)["voi"]
+    for s in seeds_b
+]
 d_merge = [agg_of("malis", s)["voi_merge"] - agg_of("bce", s)["voi_merge"] for s in seeds_b]
 d_merge_ctl = [agg_of("warm-up", s)["voi_merge"] - agg_of("bce", s)["voi_merge"] for s in seeds_b]
 d_cremi = [agg_of("malis", s)["cremi"] - agg_of("bce", s)["cremi"] for s in seeds_b]
@@ -675,7 +772,10 @@ res = ChapterResults("mala", rt, require_controls=True, expected_not_reproduced=
 res.add(
     Claim(
         "M1a",
-        f"edges whose size-only constrained counts differ from label-map Kruskal, {cfg.m1_crops} crops",
+        (
+            "edges whose size-only constrained counts differ from label-map Kruskal, "
+            f"{cfg.m1_crops} crops"
+        ),
         paper="exact (Sec. 2.2)",
         op="<=",
         threshold=0,
@@ -697,7 +797,10 @@ res.add(
 res.add(
     Claim(
         "M2a",
-        "log-log slope of constrained MALIS work (edges + union-find steps) vs voxels, 7 cubes of side 16-48",
+        (
+            "log-log slope of constrained MALIS work (edges + union-find steps) vs voxels, "
+            "7 cubes of side 16-48"
+        ),
         paper="quasi-linear (Sec. 2.2)",
         op="<=",
         threshold=1.3,
@@ -783,7 +886,10 @@ res.add(
 res.add(
     Claim(
         "M5",
-        "best VOI of median agglomeration − best VOI of connected components (singletons grown), worst network",
+        (
+            "best VOI of median agglomeration − best VOI of connected components "
+            "(singletons grown), worst network"
+        ),
         paper="agglomeration helps (Sec. 4)",
         op="<=",
         threshold=0.0,
@@ -795,7 +901,10 @@ res.add(
 res.add(
     Claim(
         "M6",
-        f"VOI merge of MALIS − BCE at the best thresholds ({'median' if not full else 'worst'} seed)",
+        (
+            "VOI merge of MALIS − BCE at the best thresholds "
+            f"({'median' if not full else 'worst'} seed)"
+        ),
         paper="book's hypothesis: gain from merges",
         op="<=",
         threshold=0.0,
@@ -862,9 +971,15 @@ res.glue(
     m5_worst_agg=summary[_worst]["agg"]["voi"],
     m5_worst_cc=summary[_worst]["cc"]["voi"],
     m4_raised_in=_seeds_where([r < 0 for r in red]),
-    m4_larger_change="VOI split" if np.median(np.abs(_d_split)) >= np.median(np.abs(d_merge)) else "VOI merge",
-    re_mean_lower_in=_seeds_where([re_cc["malis", s].mean() < re_cc["bce", s].mean() for s in seeds_b]),
-    re_min_lower_in=_seeds_where([re_cc["malis", s].min() < re_cc["bce", s].min() for s in seeds_b]),
+    m4_larger_change="VOI split"
+    if np.median(np.abs(_d_split)) >= np.median(np.abs(d_merge))
+    else "VOI merge",
+    re_mean_lower_in=_seeds_where(
+        [re_cc["malis", s].mean() < re_cc["bce", s].mean() for s in seeds_b]
+    ),
+    re_min_lower_in=_seeds_where(
+        [re_cc["malis", s].min() < re_cc["bce", s].min() for s in seeds_b]
+    ),
     **_per_seed,
 )
 

@@ -154,7 +154,13 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 
 # %%
 t0 = time.perf_counter()
-test = em_test_set(cfg.n_test, (cfg.test_size, cfg.test_size), seed=rt.seed + 1000, noise_std=cfg.noise, p_gap=P_GAP)
+test = em_test_set(
+    cfg.n_test,
+    (cfg.test_size, cfg.test_size),
+    seed=rt.seed + 1000,
+    noise_std=cfg.noise,
+    p_gap=P_GAP,
+)
 n_cells = [int(np.unique(c).size) for c in test.cells]
 print(
     f"{cfg.n_test} test images {test.raw.shape[1:]}: {np.mean(n_cells):.0f} cells per image, "
@@ -165,7 +171,9 @@ print(
 fig, ax = plotting.figure(1, 3, width=10, height=3.5)
 ax[0, 0].imshow(test.raw[0], cmap="gray")
 ax[0, 0].set_title("raw (z-scored)")
-ax[0, 1].imshow(np.where(test.labels[0] > 0, test.labels[0] % 20 + 1, 0), cmap="tab20", interpolation="nearest")
+ax[0, 1].imshow(
+    np.where(test.labels[0] > 0, test.labels[0] % 20 + 1, 0), cmap="tab20", interpolation="nearest"
+)
 ax[0, 1].set_title("ground truth (0 = membrane)")
 ax[0, 2].imshow(test.raw[0], cmap="gray")
 ax[0, 2].contour(test.gaps[0], levels=[0.5], colors=plotting.COLORS["method"], linewidths=0.8)
@@ -185,9 +193,13 @@ plotting.save(fig, "malis", "fig0_data")
 # %%
 rng = np.random.default_rng(rt.seed)
 c1_equal = [
-    np.array_equal(maximin_affinity(a), maximin_affinity_bruteforce(a)) for a in rng.random((cfg.c1_graphs, 2, 8, 8))
+    np.array_equal(maximin_affinity(a), maximin_affinity_bruteforce(a))
+    for a in rng.random((cfg.c1_graphs, 2, 8, 8))
 ]
-print(f"exact equality on {sum(c1_equal)}/{cfg.c1_graphs} graphs of 64 pixels ({64 * 63 // 2} pairs each)")
+print(
+    f"exact equality on {sum(c1_equal)}/{cfg.c1_graphs} graphs of 64 pixels "
+    f"({64 * 63 // 2} pairs each)"
+)
 
 # %% [markdown]
 # ## Training: a per-edge warm-up, then BCE against MALIS from the same checkpoint
@@ -206,13 +218,30 @@ print(f"exact equality on {sum(c1_equal)}/{cfg.c1_graphs} graphs of 64 pixels ({
 # %%
 t0 = time.perf_counter()
 torch.manual_seed(rt.seed)
-warm = UNet(1, 2, dims=2, base_channels=16, depth=2, channel_multiplier=2, padding="same", final_activation="sigmoid")
-print(f"U-Net: {sum(p.numel() for p in warm.parameters())} parameters, receptive field {warm.receptive_field()} px")
+warm = UNet(
+    1,
+    2,
+    dims=2,
+    base_channels=16,
+    depth=2,
+    channel_multiplier=2,
+    padding="same",
+    final_activation="sigmoid",
+)
+print(
+    f"U-Net: {sum(p.numel() for p in warm.parameters())} parameters, "
+    f"receptive field {warm.receptive_field()} px"
+)
 
 
 def sampler(*key, p_gap=P_GAP):
     make = functools.partial(
-        em_training_batch, cfg.batch, (cfg.patch, cfg.patch), device=rt.device, noise_std=cfg.noise, p_gap=p_gap
+        em_training_batch,
+        cfg.batch,
+        (cfg.patch, cfg.patch),
+        device=rt.device,
+        noise_std=cfg.noise,
+        p_gap=p_gap,
     )
     return functools.lru_cache(maxsize=cfg.cache)(lambda step: make(seed=(*key, step)))
 
@@ -232,7 +261,9 @@ stage_times["warm-up"] = time.perf_counter() - t0
 t0 = time.perf_counter()
 seeds = [rt.seed + k for k in range(cfg.n_seeds)]
 nets = {
-    s: branch_training(warm, sampler(s, 1), n_steps=cfg.branch_steps, seed=s, branches=BRANCHES, device=rt.device)
+    s: branch_training(
+        warm, sampler(s, 1), n_steps=cfg.branch_steps, seed=s, branches=BRANCHES, device=rt.device
+    )
     for s in seeds
 }
 stage_times["branches"] = time.perf_counter() - t0
@@ -249,9 +280,15 @@ stage_times["branches"] = time.perf_counter() - t0
 
 # %%
 t0 = time.perf_counter()
-pred = {s: {name: predict_affinities(n, test.raw, device=rt.device) for name, n in nets[s].items()} for s in seeds}
+pred = {
+    s: {name: predict_affinities(n, test.raw, device=rt.device) for name, n in nets[s].items()}
+    for s in seeds
+}
 pred_warm = predict_affinities(warm, test.raw, device=rt.device)
-re = {s: {name: rand_error_curve(a, test.labels, THETAS).mean(0) for name, a in pred[s].items()} for s in seeds}
+re = {
+    s: {name: rand_error_curve(a, test.labels, THETAS).mean(0) for name, a in pred[s].items()}
+    for s in seeds
+}
 re_warm = rand_error_curve(pred_warm, test.labels, THETAS).mean(0)
 edge = {s: {name: edge_error(a, test.affinities) for name, a in pred[s].items()} for s in seeds}
 raw_thr = np.quantile(test.raw, np.linspace(0.2, 0.8, 13))
@@ -260,7 +297,9 @@ stage_times["evaluation"] = time.perf_counter() - t0
 
 min_re = {name: np.array([re[s][name].min() for s in seeds]) for name in BRANCHES}
 mid_re = {name: np.array([re[s][name][MID].mean() for s in seeds]) for name in BRANCHES}
-band_logre = {name: np.array([np.log(re[s][name][BAND]).mean() for s in seeds]) for name in BRANCHES}
+band_logre = {
+    name: np.array([np.log(re[s][name][BAND]).mean() for s in seeds]) for name in BRANCHES
+}
 band_logre_warm = float(np.log(re_warm[BAND]).mean())
 edge_err = {name: np.array([edge[s][name] for s in seeds]) for name in BRANCHES}
 rel_gain = 1 - min_re["MALIS"] / min_re["BCE"]
@@ -278,19 +317,24 @@ for label, vals in [
 ]:
     print(f"{label:28s}" + "".join(f"{v:10.4f}" for v in vals))
 print(
-    f"warm-up checkpoint: min RE {re_warm.min():.4f}, mean log RE over the band {band_logre_warm:.4f}; "
+    f"warm-up checkpoint: min RE {re_warm.min():.4f}, "
+    f"mean log RE over the band {band_logre_warm:.4f}; "
     f"raw threshold baseline: min RE {re_raw.min():.4f}"
 )
 parts = {
     name: rand_pair_counts(
-        test.labels[0], connected_components(pred[seeds[0]][name][0], threshold=THETAS[np.argmin(re[seeds[0]][name])])
+        test.labels[0],
+        connected_components(
+            pred[seeds[0]][name][0], threshold=THETAS[np.argmin(re[seeds[0]][name])]
+        ),
     )
     for name in BRANCHES
 }
 print(
     "test image 0, seed 0, best θ: "
     + "; ".join(
-        f"{name}: split {p['split'] / p['pairs']:.4f}, merge {p['merge'] / p['pairs']:.4f}" for name, p in parts.items()
+        f"{name}: split {p['split'] / p['pairs']:.4f}, merge {p['merge'] / p['pairs']:.4f}"
+        for name, p in parts.items()
     )
 )
 
@@ -360,7 +404,10 @@ for a in ax[0]:
     a.set_xlabel("x (px)")
     a.set_ylabel("y (px)")
 plotting.save(fig, "malis", "fig1_maximin_path")
-print(f"pair of different cells with the highest maximin affinity: A* = {a_star[i, j]:.3f}, path of {len(path)} edges")
+print(
+    f"pair of different cells with the highest maximin affinity: A* = {a_star[i, j]:.3f}, "
+    f"path of {len(path)} edges"
+)
 
 # %% [markdown]
 # ## Figure 2: Rand error against the threshold
@@ -445,14 +492,19 @@ plotting.save(fig, "malis", "fig3_test_image")
 # cells, where a leak through a gap or a thin membrane would merge them.
 
 # %%
-raw_p, lab_p, _ = em_training_batch(1, (cfg.patch, cfg.patch), seed=(rt.seed, 2, 0), noise_std=cfg.noise)
+raw_p, lab_p, _ = em_training_batch(
+    1, (cfg.patch, cfg.patch), seed=(rt.seed, 2, 0), noise_std=cfg.noise
+)
 a_p = predict_affinities(warm, raw_p[:, 0], device=rt.device)[0]
 n_pos, n_neg = malis_counts(a_p, lab_p[0])
 fig, ax = plotting.figure(1, 3, width=10, height=3.5)
 ax[0, 0].imshow(raw_p[0, 0], cmap="gray")
 ax[0, 0].contour(lab_p[0] == 0, levels=[0.5], colors="y", linewidths=0.5)
 ax[0, 0].set_title("training patch, GT membrane")
-for a, cnt, title in [(ax[0, 1], n_pos, "n⁺ (same-cell pairs)"), (ax[0, 2], n_neg, "n⁻ (different-cell pairs)")]:
+for a, cnt, title in [
+    (ax[0, 1], n_pos, "n⁺ (same-cell pairs)"),
+    (ax[0, 2], n_neg, "n⁻ (different-cell pairs)"),
+]:
     im = a.imshow(np.log10(1 + cnt.sum(0)), cmap="viridis")
     a.set_title(title)
     cbar = fig.colorbar(im, ax=a, label="log10(1 + pairs)")
@@ -479,9 +531,17 @@ print(
 # %%
 gain_nogap = gain_warm_nogap = None
 if cfg.gap_ablation:
-    test0 = em_test_set(cfg.n_test, (cfg.test_size, cfg.test_size), seed=rt.seed + 1000, noise_std=cfg.noise, p_gap=0.0)
+    test0 = em_test_set(
+        cfg.n_test,
+        (cfg.test_size, cfg.test_size),
+        seed=rt.seed + 1000,
+        noise_std=cfg.noise,
+        p_gap=0.0,
+    )
     torch.manual_seed(rt.seed)
-    warm0 = UNet(1, 2, dims=2, base_channels=16, depth=2, padding="same", final_activation="sigmoid")
+    warm0 = UNet(
+        1, 2, dims=2, base_channels=16, depth=2, padding="same", final_activation="sigmoid"
+    )
     fit_affinity_net(
         warm0,
         sampler(rt.seed, 10, p_gap=0.0),
@@ -493,14 +553,23 @@ if cfg.gap_ablation:
     )
     nets0 = {
         s: branch_training(
-            warm0, sampler(s, 11, p_gap=0.0), n_steps=cfg.branch_steps, seed=s, branches=BRANCHES, device=rt.device
+            warm0,
+            sampler(s, 11, p_gap=0.0),
+            n_steps=cfg.branch_steps,
+            seed=s,
+            branches=BRANCHES,
+            device=rt.device,
         )
         for s in seeds
     }
     min0 = {
         name: np.array(
             [
-                rand_error_curve(predict_affinities(nets0[s][name], test0.raw, device=rt.device), test0.labels, THETAS)
+                rand_error_curve(
+                    predict_affinities(nets0[s][name], test0.raw, device=rt.device),
+                    test0.labels,
+                    THETAS,
+                )
                 .mean(0)
                 .min()
                 for s in seeds
@@ -509,9 +578,13 @@ if cfg.gap_ablation:
         for name in BRANCHES
     }
     gain_nogap = 1 - min0["MALIS"] / min0["BCE"]
-    re_warm0 = rand_error_curve(predict_affinities(warm0, test0.raw, device=rt.device), test0.labels, THETAS).mean(0)
+    re_warm0 = rand_error_curve(
+        predict_affinities(warm0, test0.raw, device=rt.device), test0.labels, THETAS
+    ).mean(0)
     gain_warm_nogap = 1 - re_warm0.min() / min0["BCE"]
-    print("relative gain without gaps:", np.round(gain_nogap, 4), "with gaps:", np.round(rel_gain, 4))
+    print(
+        "relative gain without gaps:", np.round(gain_nogap, 4), "with gaps:", np.round(rel_gain, 4)
+    )
     print(
         "control, warm-up checkpoint in place of MALIS: relative gain without gaps:",
         np.round(gain_warm_nogap, 4),
@@ -544,7 +617,10 @@ else:
 
 # %%
 old_c6 = float(np.mean(mid_re["MALIS"] < mid_re["BCE"]))
-print(f"old window θ ∈ [0.2, 0.8], mean RE: MALIS lower in {old_c6:.2f} of the seeds (reported, not judged)")
+print(
+    f"old window θ ∈ [0.2, 0.8], mean RE: MALIS lower in {old_c6:.2f} of the seeds "
+    "(reported, not judged)"
+)
 c6_ctl = float(np.mean(band_logre_warm < band_logre["BCE"]))
 if "MALIS, m=0" in BRANCHES:
     print(
@@ -570,7 +646,10 @@ res.add(
 res.add(
     Claim(
         "C2",
-        "max relative deviation of the MALIS 0/1 count from RE(θ)·C(N_L,2), test images, θ ∈ {0.3, 0.5, 0.7}",
+        (
+            "max relative deviation of the MALIS 0/1 count from RE(θ)·C(N_L,2), test images, "
+            "θ ∈ {0.3, 0.5, 0.7}"
+        ),
         paper="exact (method section)",
         op="<=",
         threshold=1e-9,
@@ -645,7 +724,9 @@ res.add(
         threshold=0.9,
         measured=float(np.min(edge_err["MALIS"] / edge_err["BCE"])),
         control=float(np.min(edge_perfect / edge_err["BCE"])),
-        control_label="the ground-truth affinities (a perfect per-edge predictor) in place of MALIS",
+        control_label=(
+            "the ground-truth affinities (a perfect per-edge predictor) in place of MALIS"
+        ),
     )
 )
 res.add(

@@ -18,7 +18,8 @@
 # A. Kreshuk, J. H. Macke†, J. Ries†, S. C. Turaga†, *Deep learning enables fast and dense
 # single-molecule localization with high accuracy*, Nature Methods 18:1082–1090 (2021)
 # ([doi:10.1038/s41592-021-01236-x](https://doi.org/10.1038/s41592-021-01236-x)); preprint
-# A. Speiser, S. C. Turaga, J. H. Macke, [arXiv:1907.00770](https://arxiv.org/abs/1907.00770) (2019).
+# A. Speiser, S. C. Turaga, J. H. Macke, [arXiv:1907.00770](https://arxiv.org/abs/1907.00770)
+# (2019).
 #
 # In single-molecule localisation microscopy (SMLM) a random, sparse subset of fluorophores
 # blinks on in each camera frame; each appears as a diffraction-limited spot on background,
@@ -183,10 +184,10 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 # step uses `cfg.batch` fresh, independent 3-frame sequences, half from each regime, and no
 # window is used twice. At ci all of them are simulated up front in one vectorised call
 # (much cheaper than many small calls) and both networks train on these same windows; at
-# full they are simulated in chunks of 64 steps as training goes, from the same seed for
-# both networks. At ci the learning rate drops to a
-# quarter for the last quarter of the steps. That the two regimes share one network is the book's choice to fit the ci
-# budget; claim C3 only asks that both networks get the same budget.
+# full they are simulated in chunks of 64 steps as training goes, from the same seed for both
+# networks. At ci the learning rate drops to a quarter for the last quarter of the steps. That the
+# two regimes share one network is the book's choice to fit the ci budget; claim C3 only asks that
+# both networks get the same budget.
 
 # %%
 psf = GaussianPSF(sigma0=1.0, astigmatic=cfg.three_d)
@@ -204,17 +205,23 @@ main_sim = SMLMSimulator(
     background=cfg.background,
     z_range=cfg.z_range,
 )
-low_sim = replace(main_sim, flux_mean=800.0, flux_std=200.0, flux_min=100.0, background=(30.0, 50.0), tau=3.0)
+low_sim = replace(
+    main_sim, flux_mean=800.0, flux_std=200.0, flux_min=100.0, background=(30.0, 50.0), tau=3.0
+)
 scales = replace(DecodeScales.from_simulator(main_sim), bg_max=1.2 * max(cfg.background[1], 50.0))
 
 
 def test_set(sim, density, n_frames, offset):
     """One test sequence of `n_frames` frames at a fixed density, on the test frame size."""
-    return replace(sim, frame_shape=cfg.test_shape, density=density).sample(1, n_frames, generator=rt.generator(offset))
+    return replace(sim, frame_shape=cfg.test_shape, density=density).sample(
+        1, n_frames, generator=rt.generator(offset)
+    )
 
 
 example = test_set(main_sim, 2.0, 3, 1)
-tests, sim_time = timed(lambda: {d: test_set(main_sim, d, cfg.n_test, 100 + i) for i, d in enumerate(cfg.densities)})
+tests, sim_time = timed(
+    lambda: {d: test_set(main_sim, d, cfg.n_test, 100 + i) for i, d in enumerate(cfg.densities)}
+)
 low_test = test_set(low_sim, LOW_SNR_DENSITY, cfg.n_test, 200)
 print(
     f"training windows {cfg.train_shape} px; test frames {cfg.test_shape} px "
@@ -235,15 +242,16 @@ print(
 # $\Delta y$ (and $z$), and the background. The loss of a frame with true emitters $u_e$ is
 #
 # $$\mathcal L = -\max(E,1)\log\mathcal N\!\Big(E;\ \sum_k p_k,\ \sum_k p_k(1-p_k)\Big)
-# -\sum_{e=1}^{E}\log\sum_k \frac{p_k}{\sum_j p_j}\,\mathcal N\big(u_e;\ \mu_k, \mathrm{diag}\,\sigma_k^2\big)
+# -\sum_{e=1}^{E}\log\sum_k
+# \frac{p_k}{\sum_j p_j}\,\mathcal N\big(u_e;\ \mu_k, \mathrm{diag}\,\sigma_k^2\big)
 # +\sum_{\text{pixels}}(\hat b - b)^2 ,$$
 #
 # a Gaussian approximation of the count of detections, a mixture likelihood whose components
 # sit at every pixel, and a background term. The reference code weights the count term by
 # $E$, which leaves empty frames unpenalised; we use $\max(E, 1)$, the book's choice for
-# small frames (where empty frames are common). The single-frame ablation sees frame $t$ only
-# and is trained with the same number of steps and the same data. Both modules are the book's one U-Net, which
-# down-samples by max-pooling and up-samples by transposed convolutions, where the reference
+# small frames (where empty frames are common). The single-frame ablation sees frame $t$ only and is
+# trained with the same number of steps and the same data. Both modules are the book's one U-Net,
+# which down-samples by max-pooling and up-samples by transposed convolutions, where the reference
 # uses strided convolutions and nearest-neighbour up-sampling followed by a 1 × 1 convolution.
 
 # %%
@@ -295,7 +303,9 @@ def train_net(name, n_frames, progress=True):
 
 # On the CPU the single-frame ablation trains in a background process on the second core
 # (one thread, the same seed and data: the same network as if trained here).
-single_job = background(train_net, "DECODE single", 1, progress=False) if rt.device.type == "cpu" else None
+single_job = (
+    background(train_net, "DECODE single", 1, progress=False) if rt.device.type == "cpu" else None
+)
 trained = {
     "DECODE": train_net("DECODE", 3),
     "DECODE single": single_job.result() if single_job else train_net("DECODE single", 1),
@@ -330,29 +340,50 @@ def classical(frames):
 
 outs, locs, run_time = {}, {}, {}
 for name, net in nets.items():
-    (outs[name], run_time[name]) = timed(lambda net=net: {d: predict(net, t.frames) for d, t in tests.items()})
+    (outs[name], run_time[name]) = timed(
+        lambda net=net: {d: predict(net, t.frames) for d, t in tests.items()}
+    )
     locs[name] = {d: post_process(o, scales=scales) for d, o in outs[name].items()}
-locs["classical"], run_time["classical"] = timed(lambda: {d: classical(t.frames) for d, t in tests.items()})
-scores = {m: {d: localisation_scores(loc, tests[d].labels) for d, loc in by_d.items()} for m, by_d in locs.items()}
+locs["classical"], run_time["classical"] = timed(
+    lambda: {d: classical(t.frames) for d, t in tests.items()}
+)
+scores = {
+    m: {d: localisation_scores(loc, tests[d].labels) for d, loc in by_d.items()}
+    for m, by_d in locs.items()
+}
 
 # %% tags=["nbval-check-output"]
-print(f"{'method':14s} {'density':>8s} {'JI':>6s} {'recall':>7s} {'prec.':>6s} {'RMSE_lat':>9s} {'E_lat':>6s}")
+print(
+    f"{'method':14s} {'density':>8s} {'JI':>6s} {'recall':>7s} {'prec.':>6s} "
+    f"{'RMSE_lat':>9s} {'E_lat':>6s}"
+)
 for m, by_d in scores.items():
     for d, s in by_d.items():
         print(
-            f"{m:14s} {d:8.2f} {s.jaccard:6.3f} {s.recall:7.3f} {s.precision:6.3f} {s.rmse_lat:9.1f} "
-            f"{s.efficiency_lat:6.3f}"
+            f"{m:14s} {d:8.2f} {s.jaccard:6.3f} {s.recall:7.3f} {s.precision:6.3f} "
+            f"{s.rmse_lat:9.1f} {s.efficiency_lat:6.3f}"
         )
 
 # %%
 # the numbers the text below quotes, as this run measured them
-for _attr, _short in (("recall", "recall"), ("precision", "prec"), ("efficiency_lat", "eff"), ("rmse_lat", "rmse")):
+for _attr, _short in (
+    ("recall", "recall"),
+    ("precision", "prec"),
+    ("efficiency_lat", "eff"),
+    ("rmse_lat", "rmse"),
+):
     for _m in ("DECODE", "classical"):
-        glue(f"lo_{_short}_{_m.lower()}", float(getattr(scores[_m][LOW_DENSITY], _attr)), display=False)
+        glue(
+            f"lo_{_short}_{_m.lower()}",
+            float(getattr(scores[_m][LOW_DENSITY], _attr)),
+            display=False,
+        )
 _margin = {d: scores["DECODE"][d].jaccard - scores["classical"][d].jaccard for d in cfg.densities}
 _ahead = [f"{d:g}" for d in cfg.densities if _margin[d] > 0]
 _ahead_text = ", ".join(_ahead[:-1]) + " and " + _ahead[-1] if len(_ahead) > 1 else "".join(_ahead)
-glue("lo_ji_leader", "DECODE" if _margin[LOW_DENSITY] > 0 else "the classical fitter", display=False)
+glue(
+    "lo_ji_leader", "DECODE" if _margin[LOW_DENSITY] > 0 else "the classical fitter", display=False
+)
 glue("decode_ahead_at", f"{_ahead_text} emitters/µm²" if _ahead else "no density", display=False)
 _steady = bool(np.all(np.diff(list(_margin.values())) > 0))
 glue("margin_trend", "grows steadily" if _steady else "does not grow steadily", display=False)
@@ -402,7 +433,9 @@ for t in range(3):
     a.scatter(lab.x.cpu(), lab.y.cpu(), s=60, facecolors="none", edgecolors="lime", label="truth")
     if t == 1:
         d1 = ex_loc.in_frames(1, 2)
-        a.scatter(d1.x.cpu(), d1.y.cpu(), marker="x", color=plotting.COLORS["method"], label="DECODE")
+        a.scatter(
+            d1.x.cpu(), d1.y.cpu(), marker="x", color=plotting.COLORS["method"], label="DECODE"
+        )
         a.legend(loc="lower right", fontsize=7, frameon=True)
     a.set_title(f"frame t{t - 1:+d}" if t != 1 else "frame t")
     a.axis("off")
@@ -430,7 +463,9 @@ style = {
 for m, by_d in scores.items():
     dens = list(by_d)
     for a, key in zip(ax[0], ("jaccard", "efficiency_lat", "rmse_lat"), strict=True):
-        a.plot(dens, [getattr(s, key) for s in by_d.values()], style[m][0], color=style[m][1], label=m)
+        a.plot(
+            dens, [getattr(s, key) for s in by_d.values()], style[m][0], color=style[m][1], label=m
+        )
 for a, lab in zip(ax[0], ("Jaccard index", "efficiency E_lat", "RMSE_lat (nm)"), strict=True):
     a.set_xlabel("density (emitters / µm²)")
     a.set_ylabel(lab)
@@ -448,15 +483,29 @@ low_out = {m: predict(nets[m], low_test.frames) for m in ("DECODE", "DECODE sing
 low_loc = {m: post_process(o, scales=scales) for m, o in low_out.items()}
 low_scores = {m: localisation_scores(loc, low_test.labels) for m, loc in low_loc.items()}
 low_targets = make_targets(
-    low_test.labels, low_test.background.flatten(), frames=torch.arange(cfg.n_test), scales=scales, three_d=cfg.three_d
+    low_test.labels,
+    low_test.background.flatten(),
+    frames=torch.arange(cfg.n_test),
+    scales=scales,
+    three_d=cfg.three_d,
 )
-low_loss = {m: float(decode_loss({k: v.cpu() for k, v in o.items()}, low_targets)) for m, o in low_out.items()}
+low_loss = {
+    m: float(decode_loss({k: v.cpu() for k, v in o.items()}, low_targets))
+    for m, o in low_out.items()
+}
 thresholds = np.linspace(0.1, 0.9, 9)
-pr = {m: precision_recall_sweep(o, low_test.labels, scales=scales, thresholds=thresholds) for m, o in low_out.items()}
+pr = {
+    m: precision_recall_sweep(o, low_test.labels, scales=scales, thresholds=thresholds)
+    for m, o in low_out.items()
+}
 fig, ax = plotting.figure(1, 1, width=4.2, height=3.4)
 for m, r in pr.items():
     ax[0, 0].plot(
-        r["recall"], r["precision"], style[m][0], color=style[m][1], label=f"{m} (JI {low_scores[m].jaccard:.2f})"
+        r["recall"],
+        r["precision"],
+        style[m][0],
+        color=style[m][1],
+        label=f"{m} (JI {low_scores[m].jaccard:.2f})",
     )
 ax[0, 0].set_xlabel("recall")
 ax[0, 0].set_ylabel("precision")
@@ -465,7 +514,10 @@ plotting.save(fig, "decode", "fig3_temporal_context")
 
 # %% tags=["nbval-check-output"]
 for m, s in low_scores.items():
-    print(f"low-SNR {m:14s} JI {s.jaccard:.3f}  RMSE_lat {s.rmse_lat:.1f} nm  test loss {low_loss[m]:.2f}")
+    print(
+        f"low-SNR {m:14s} JI {s.jaccard:.3f}  RMSE_lat {s.rmse_lat:.1f} nm  "
+        f"test loss {low_loss[m]:.2f}"
+    )
 
 # %% [markdown]
 # ## Figure 4: calibrated uncertainties (claim C4) and PSF self-calibration (claim C6)
@@ -492,14 +544,20 @@ c6_out = predict(nets["DECODE"], c6_set.frames)
 c6_det = post_process(c6_out, scales=scales)
 (sigma_hat, sigma_trace), c6_time = timed(
     lambda: calibrate_psf(
-        c6_set.frames[0], c6_det, background=c6_out["bg"].mean((1, 2, 3)).cpu() * scales.bg_max, psf=psf, n_iter=30
+        c6_set.frames[0],
+        c6_det,
+        background=c6_out["bg"].mean((1, 2, 3)).cpu() * scales.bg_max,
+        psf=psf,
+        n_iter=30,
     )
 )
 
 fig, ax = plotting.figure(1, 3, width=9.5, height=3.0)
 lim = [0, 1.1 * max(cal["bin_sigma"].max(), cal["bin_rmse"].max())]
 ax[0, 0].plot(lim, lim, color="0.6", lw=0.8, label="identity")
-ax[0, 0].plot(cal["bin_sigma"], cal["bin_rmse"], "o-", color=plotting.COLORS["method"], label="DECODE")
+ax[0, 0].plot(
+    cal["bin_sigma"], cal["bin_rmse"], "o-", color=plotting.COLORS["method"], label="DECODE"
+)
 ax[0, 0].set_xlabel("predicted σ per axis (nm)")
 ax[0, 0].set_ylabel("empirical RMSE per axis (nm)")
 ax[0, 0].legend()
@@ -513,11 +571,23 @@ ax[0, 1].hist(
     alpha=0.6,
     label="Δ/σ̂ (x and y)",
 )
-ax[0, 1].plot(grid, np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), color=plotting.COLORS["truth"], label="N(0, 1)")
+ax[0, 1].plot(
+    grid,
+    np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi),
+    color=plotting.COLORS["truth"],
+    label="N(0, 1)",
+)
 ax[0, 1].set_xlabel("z-score")
 ax[0, 1].set_ylabel("density")
 ax[0, 1].legend()
-ax[0, 2].plot(np.arange(len(sigma_trace)), sigma_trace, "o-", color=plotting.COLORS["method"], ms=3, label="fitted σ0")
+ax[0, 2].plot(
+    np.arange(len(sigma_trace)),
+    sigma_trace,
+    "o-",
+    color=plotting.COLORS["method"],
+    ms=3,
+    label="fitted σ0",
+)
 ax[0, 2].axhline(1.25, color=plotting.COLORS["truth"], ls="--", label="true σ0")
 ax[0, 2].axhline(1.0, color="0.6", ls=":", label="training σ0")
 ax[0, 2].set_xlabel("likelihood evaluation")
@@ -545,15 +615,24 @@ plotting.save(fig, "decode", "fig4_calibration")
 
 # %%
 matchings = {d: match_localisations(locs["DECODE"][d], tests[d].labels) for d in cfg.densities}
-mixture_locs = {d: post_process(outs["DECODE"][d], scales=scales, sigma_readout="mixture") for d in cfg.densities}
-iso = {d: isolated(tests[d].labels, radius=2.0, others=tests[d].truth).numpy() for d in cfg.densities}
+mixture_locs = {
+    d: post_process(outs["DECODE"][d], scales=scales, sigma_readout="mixture")
+    for d in cfg.densities
+}
+iso = {
+    d: isolated(tests[d].labels, radius=2.0, others=tests[d].truth).numpy() for d in cfg.densities
+}
 z_table = {}
 for d in cfg.densities:
     for readout, tab in (("pixel", locs["DECODE"][d]), ("mixture", mixture_locs[d])):
         for subset, mask in (("all", None), ("isolated", iso[d])):
-            c = uncertainty_calibration(tab, tests[d].labels, matching=matchings[d], n_bins=2, truth_mask=mask)
+            c = uncertainty_calibration(
+                tab, tests[d].labels, matching=matchings[d], n_bins=2, truth_mask=mask
+            )
             z_table[d, readout, subset] = (c["z_std_x"], c["z_std_y"], len(c["z_x"]))
-cal_mix = uncertainty_calibration(EmitterTable.concat([mixture_locs[d] for d in cfg.densities]), pooled_truth, n_bins=8)
+cal_mix = uncertainty_calibration(
+    EmitterTable.concat([mixture_locs[d] for d in cfg.densities]), pooled_truth, n_bins=8
+)
 
 # %% tags=["nbval-check-output"]
 print(
@@ -564,10 +643,14 @@ for d in cfg.densities:
     cells = [z_table[d, r, sub] for r in ("pixel", "mixture") for sub in ("all", "isolated")]
     print(
         f"{d:7.2f} {cells[0][2]:5d} {cells[1][2]:8d}   {'':20s}"
-        + "".join(f"{f'{zx:.2f} / {zy:.2f}':>{w + 1}s}" for (zx, zy, _), w in zip(cells, (12, 16, 14, 19), strict=True))
+        + "".join(
+            f"{f'{zx:.2f} / {zy:.2f}':>{w + 1}s}"
+            for (zx, zy, _), w in zip(cells, (12, 16, 14, 19), strict=True)
+        )
     )
 print(
-    f"all densities pooled, mixture σ: z-score SD x {cal_mix['z_std_x']:.3f}, y {cal_mix['z_std_y']:.3f}; "
+    f"all densities pooled, mixture σ: z-score SD x {cal_mix['z_std_x']:.3f}, "
+    f"y {cal_mix['z_std_y']:.3f}; "
     f"Spearman ρ {cal_mix['spearman']:.3f}"
 )
 
@@ -589,7 +672,9 @@ for name, (lo, hi) in {
 }.items():
     glue(f"{name}_min", lo, display=False)
     glue(f"{name}_max", hi, display=False)
-_mix = [v for d in cfg.densities for sub in ("all", "isolated") for v in z_table[d, "mixture", sub][:2]]
+_mix = [
+    v for d in cfg.densities for sub in ("all", "isolated") for v in z_table[d, "mixture", sub][:2]
+]
 glue("mix_min", min(_mix), display=False)
 glue("mix_max", max(_mix), display=False)
 glue("mix_wide_min", 1 / max(_mix), display=False)
@@ -676,26 +761,41 @@ untrained = DecodeNet(
     activation=cfg.activation,
 ).to(rt.device)
 untrained_lo = localisation_scores(
-    post_process(predict(untrained, tests[LOW_DENSITY].frames), scales=scales), tests[LOW_DENSITY].labels
+    post_process(predict(untrained, tests[LOW_DENSITY].frames), scales=scales),
+    tests[LOW_DENSITY].labels,
 )
 
 
 def jittered(tab, sd_nm, offset):
     g = rt.generator(offset)
     noise = torch.randn(2, len(tab), generator=g, dtype=tab.x.dtype).to(tab.x.device)
-    return replace(tab, x=tab.x + noise[0] * sd_nm / tab.pixel_size[0], y=tab.y + noise[1] * sd_nm / tab.pixel_size[1])
+    return replace(
+        tab,
+        x=tab.x + noise[0] * sd_nm / tab.pixel_size[0],
+        y=tab.y + noise[1] * sd_nm / tab.pixel_size[1],
+    )
 
 
-jit_hi = localisation_scores(jittered(locs["DECODE"][HIGH_DENSITY], 50.0, 600), tests[HIGH_DENSITY].labels)
-jit_lo = localisation_scores(jittered(locs["DECODE"][LOW_DENSITY], 50.0, 601), tests[LOW_DENSITY].labels)
-noctx_out = predict(nets["DECODE"], low_test.frames[0][:, None])  # every frame its own sequence: (t, t, t)
+jit_hi = localisation_scores(
+    jittered(locs["DECODE"][HIGH_DENSITY], 50.0, 600), tests[HIGH_DENSITY].labels
+)
+jit_lo = localisation_scores(
+    jittered(locs["DECODE"][LOW_DENSITY], 50.0, 601), tests[LOW_DENSITY].labels
+)
+noctx_out = predict(
+    nets["DECODE"], low_test.frames[0][:, None]
+)  # every frame its own sequence: (t, t, t)
 noctx_score = localisation_scores(post_process(noctx_out, scales=scales), low_test.labels)
 noctx_loss = float(decode_loss({k: v.cpu() for k, v in noctx_out.items()}, low_targets))
 perm = torch.randperm(len(pooled_pred), generator=rt.generator(602)).to(pooled_pred.x.device)
 cal_shuffled = uncertainty_calibration(
-    replace(pooled_pred, sigma_x=pooled_pred.sigma_x[perm], sigma_y=pooled_pred.sigma_y[perm]), pooled_truth, n_bins=8
+    replace(pooled_pred, sigma_x=pooled_pred.sigma_x[perm], sigma_y=pooled_pred.sigma_y[perm]),
+    pooled_truth,
+    n_bins=8,
 )
-n_detections = sum(len(locs["DECODE"][d]) for d in cfg.densities) / (len(cfg.densities) * cfg.n_test)
+n_detections = sum(len(locs["DECODE"][d]) for d in cfg.densities) / (
+    len(cfg.densities) * cfg.n_test
+)
 
 # %% tags=["nbval-check-output"]
 print(f"untrained DECODE, {LOW_DENSITY} /µm²: JI {untrained_lo.jaccard:.3f}")
@@ -703,7 +803,10 @@ print(
     f"DECODE jittered 50 nm: E_lat {jit_hi.efficiency_lat:.3f} at {HIGH_DENSITY} /µm², "
     f"RMSE_lat {jit_lo.rmse_lat:.1f} nm at {LOW_DENSITY} /µm²"
 )
-print(f"low-SNR, three-frame net without context: JI {noctx_score.jaccard:.3f}, test loss {noctx_loss:.2f}")
+print(
+    f"low-SNR, three-frame net without context: JI {noctx_score.jaccard:.3f}, "
+    f"test loss {noctx_loss:.2f}"
+)
 print(
     f"σ shuffled: z-score SD x {cal_shuffled['z_std_x']:.3f}, y {cal_shuffled['z_std_y']:.3f}, "
     f"Spearman ρ {cal_shuffled['spearman']:.3f}"
@@ -725,7 +828,9 @@ print(f"thresholded detections per frame {n_detections:.2f}")
 # %%
 s_hi, s_lo = scores["DECODE"][HIGH_DENSITY], scores["DECODE"][LOW_DENSITY]
 c_hi, c_lo = scores["classical"][HIGH_DENSITY], scores["classical"][LOW_DENSITY]
-p_sum = torch.cat([outs["DECODE"][d]["p"].sum((1, 2, 3)).cpu() for d in cfg.densities]).mean().item()
+p_sum = (
+    torch.cat([outs["DECODE"][d]["p"].sum((1, 2, 3)).cpu() for d in cfg.densities]).mean().item()
+)
 true_count = torch.cat([tests[d].labels.counts().float() for d in cfg.densities]).mean().item()
 crlb = None
 if rt.profile == "full":
@@ -908,7 +1013,10 @@ res.add(
 
 # %% tags=["nbval-check-output"]
 print(res.table(timings=False))
-mad = {ax: 1.4826 * float(np.median(np.abs(cal[f"z_{ax}"] - np.median(cal[f"z_{ax}"])))) for ax in ("x", "y")}
+mad = {
+    ax: 1.4826 * float(np.median(np.abs(cal[f"z_{ax}"] - np.median(cal[f"z_{ax}"]))))
+    for ax in ("x", "y")
+}
 print(f"robust SD (1.4826 × MAD) of the z-scores: x {mad['x']:.2f}, y {mad['y']:.2f}")
 
 # %%
@@ -984,7 +1092,10 @@ print(res.table())
 res.save()
 n_frames_eval = len(cfg.densities) * cfg.n_test
 print(f"simulation of {n_frames_eval} test frames: {sim_time:.2f} s")
-print(f"simulation of {cfg.n_steps * cfg.batch} training windows (shared by both networks): {pool_time:.2f} s")
+print(
+    f"simulation of {cfg.n_steps * cfg.batch} training windows "
+    f"(shared by both networks): {pool_time:.2f} s"
+)
 for m, t in train_time.items():
     print(f"training {m}: {t:.1f} s ({cfg.n_steps} steps, {1e3 * t / cfg.n_steps:.0f} ms/step)")
 for m, t in run_time.items():

@@ -101,7 +101,9 @@ from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import setup
 
 rt = setup(profile=profile, seed=seed, device=device)
-if rt.profile == "ci":  # NumPy's BLAS on one thread too, as torch at ci: the same sums on every run, no contention
+if (
+    rt.profile == "ci"
+):  # NumPy's BLAS on one thread too, as torch at ci: the same sums on every run, no contention
     threadpool_limits(1)
 cfg = rt.select(
     ci=dict(
@@ -175,7 +177,11 @@ X_all = torch.cat([data.x_train, data.x_test])
 
 
 def build(init_seed):
-    net = mlp(cfg.widths, seed=init_seed) if cfg.net == "mlp" else convnet(cfg.channels, cfg.fc, seed=init_seed)
+    net = (
+        mlp(cfg.widths, seed=init_seed)
+        if cfg.net == "mlp"
+        else convnet(cfg.channels, cfg.fc, seed=init_seed)
+    )
     return net.to(rt.device)
 
 
@@ -192,7 +198,12 @@ memorising = trained(cfg.noise_fraction, 0, f"{cfg.noise_fraction:.0%} noisy lab
 untrained = build(2)
 
 # %% tags=["nbval-check-output"]
-for name, net in (("model", model), ("driver", driver), ("memorising", memorising), ("untrained", untrained)):
+for name, net in (
+    ("model", model),
+    ("driver", driver),
+    ("memorising", memorising),
+    ("untrained", untrained),
+):
     print(f"{name:10s} test accuracy {evaluate(net, data.x_test, data.y_test)[0]:.3f}")
 
 # %% [markdown]
@@ -248,8 +259,14 @@ plotting.save(fig, "dnn-neuro-review", "fig1_selectivity_ablation")
 
 # %% tags=["nbval-check-output"]
 print(f"hidden layer {cfg.ablation_layer}: {live.sum()} live units, {sel.dead.sum()} dead")
-print(f"Spearman(SI, Δloss) = {rho_si.statistic:.3f} (p = {rho_si.pvalue:.3f}); with Δaccuracy {rho_si_acc:.3f}")
-print(f"split-half reliability of Δloss: Spearman {rho_half.statistic:.3f} (p = {rho_half.pvalue:.3f})")
+print(
+    f"Spearman(SI, Δloss) = {rho_si.statistic:.3f} (p = {rho_si.pvalue:.3f}); "
+    f"with Δaccuracy {rho_si_acc:.3f}"
+)
+print(
+    f"split-half reliability of Δloss: Spearman {rho_half.statistic:.3f} "
+    f"(p = {rho_half.pvalue:.3f})"
+)
 print(
     f"largest single-unit accuracy drop: model {-abl.delta_accuracy.min():.4f}, "
     f"memorising network {-abl_mem.delta_accuracy.min():.4f}"
@@ -297,7 +314,11 @@ curves = {
     "most selective first": curve(model, ablation_order(sel, "most")),
     "least selective first": curve(model, ablation_order(sel, "least")),
     "random, live units only": np.mean(
-        [curve(model, ablation_order(sel, "random", seed=1000 + i)) for i in range(cfg.random_orders)], axis=0
+        [
+            curve(model, ablation_order(sel, "random", seed=1000 + i))
+            for i in range(cfg.random_orders)
+        ],
+        axis=0,
     ),
     "memorising, random": random_curve(memorising),
     "second clean net, random": random_curve(driver),
@@ -359,22 +380,34 @@ n_hidden = model.n_hidden
 drv_acts = layer_activations(driver, X_all)
 model_acts = layer_activations(model, X_all)
 pops = {
-    "population": simulate_population(drv_acts[K], n_neurons=cfg.n_neurons, n_trials=2 * cfg.n_trials, seed=0),
-    "other mixing": simulate_population(drv_acts[K], n_neurons=cfg.n_neurons, n_trials=cfg.n_trials, seed=1),
-    "wrong layer": simulate_population(drv_acts[K + 1], n_neurons=cfg.n_neurons, n_trials=cfg.n_trials, seed=0),
+    "population": simulate_population(
+        drv_acts[K], n_neurons=cfg.n_neurons, n_trials=2 * cfg.n_trials, seed=0
+    ),
+    "other mixing": simulate_population(
+        drv_acts[K], n_neurons=cfg.n_neurons, n_trials=cfg.n_trials, seed=1
+    ),
+    "wrong layer": simulate_population(
+        drv_acts[K + 1], n_neurons=cfg.n_neurons, n_trials=cfg.n_trials, seed=0
+    ),
     "untrained": simulate_population(
-        layer_activations(untrained, X_all)[K], n_neurons=cfg.n_neurons, n_trials=cfg.n_trials, seed=0
+        layer_activations(untrained, X_all)[K],
+        n_neurons=cfg.n_neurons,
+        n_trials=cfg.n_trials,
+        seed=0,
     ),
 }
 TRIALS = np.arange(cfg.n_trials)
-responses = {name: p.mean_counts(TRIALS if name == "population" else None) for name, p in pops.items()}
+responses = {
+    name: p.mean_counts(TRIALS if name == "population" else None) for name, p in pops.items()
+}
 repeat = pops["population"].mean_counts(TRIALS + cfg.n_trials)
 short = pops["population"].mean_counts(np.arange(cfg.few_trials))
 counts = pops["population"].counts[: cfg.n_trials]
 
 # %% tags=["nbval-check-output"]
 print(
-    f"mean count per trial {counts.mean():.2f} spikes; median rate {np.median(pops['population'].rates):.1f} Hz; "
+    f"mean count per trial {counts.mean():.2f} spikes; "
+    f"median rate {np.median(pops['population'].rates):.1f} Hz; "
     f"99.9th percentile {np.quantile(pops['population'].rates, 0.999):.1f} Hz; "
     f"stimuli × neurons with no spike in any trial: {(counts.sum(0) == 0).mean():.1%}"
 )
@@ -397,12 +430,16 @@ stim = np.arange(len(data.x_train), len(data.x_train) + cfg.rsa_stimuli)
 by_class = stim[np.argsort(data.y_test[: cfg.rsa_stimuli].numpy(), kind="stable")]
 rdms = {name: rdm(r[stim]) for name, r in responses.items()}
 model_rdms = {k: rdm(model_acts[k][stim]) for k in range(1, n_hidden + 1)}
-rsa = {name: np.array([compare_rdms(r, model_rdms[k]) for k in model_rdms]) for name, r in rdms.items()}
+rsa = {
+    name: np.array([compare_rdms(r, model_rdms[k]) for k in model_rdms]) for name, r in rdms.items()
+}
 rsa_repeat = compare_rdms(rdm(repeat[stim]), model_rdms[K])
 rsa_short = compare_rdms(rdm(short[stim]), model_rdms[K])
 ceil = noise_ceiling(counts[:, stim], seed=rt.seed)
 ceil_short = noise_ceiling(pops["population"].counts[: cfg.few_trials, stim], seed=rt.seed)
-null = rsa_permutation_null(rdms["population"], model_rdms[K], n_permutations=cfg.n_permutations, seed=rt.seed)
+null = rsa_permutation_null(
+    rdms["population"], model_rdms[K], n_permutations=cfg.n_permutations, seed=rt.seed
+)
 
 pos = {s: i for i, s in enumerate(stim)}
 order = [pos[s] for s in by_class]
@@ -418,13 +455,18 @@ plotting.save(fig, "dnn-neuro-review", "fig3a_rdms")
 fig, ax = plotting.figure(1, 1, width=5, height=3.6)
 layers = np.arange(1, n_hidden + 1)
 for (name, col), dx in zip(
-    (("population", "method"), ("untrained", "baseline"), ("wrong layer", "baseline2")), (-0.25, 0, 0.25), strict=True
+    (("population", "method"), ("untrained", "baseline"), ("wrong layer", "baseline2")),
+    (-0.25, 0, 0.25),
+    strict=True,
 ):
-    label = {"population": f"population (driven by layer {K})", "untrained": "untrained-driven population"}.get(
-        name, f"population driven by layer {K + 1}"
-    )
+    label = {
+        "population": f"population (driven by layer {K})",
+        "untrained": "untrained-driven population",
+    }.get(name, f"population driven by layer {K + 1}")
     ax[0, 0].bar(layers + dx, rsa[name], width=0.25, color=plotting.COLORS[col], label=label)
-ax[0, 0].axhspan(ceil.split_half, ceil.ceiling, color="0.85", label="noise ceiling (split half → attenuation)")
+ax[0, 0].axhspan(
+    ceil.split_half, ceil.ceiling, color="0.85", label="noise ceiling (split half → attenuation)"
+)
 ax[0, 0].set_xticks(layers)
 ax[0, 0].set_xlabel("model hidden layer")
 ax[0, 0].set_ylabel("RSA (Spearman of RDMs)")
@@ -440,7 +482,8 @@ print(f"RSA, {cfg.few_trials} trials against layer {K}: {rsa_short:.3f}")
 print(f"permutation null: 99th percentile {np.quantile(null, 0.99):.3f}, largest {null.max():.3f}")
 for n_t, c in ((cfg.n_trials, ceil), (cfg.few_trials, ceil_short)):
     print(
-        f"{n_t:2d} trials: split half {c.split_half:.3f}, Spearman-Brown {c.reliability:.3f}, ceiling {c.ceiling:.3f}"
+        f"{n_t:2d} trials: split half {c.split_half:.3f}, Spearman-Brown {c.reliability:.3f}, "
+        f"ceiling {c.ceiling:.3f}"
     )
 
 # %% [markdown]
@@ -452,8 +495,8 @@ for n_t, c in ((cfg.n_trials, ceil), (cfg.few_trials, ceil_short)):
 # `svcca_fit` training images and the correlations measured on the 397 held-out test images, so
 # that overfitting does not inflate them. The score is the mean canonical correlation.
 #
-# The invariance demonstration compares model layer $k^*$ with itself after mixing its units by
-# a random rotation $Q$ and by a random Gaussian matrix $G$ (entries $\mathcal N(0, 1/\text{units})$,
+# The invariance demonstration compares model layer $k^*$ with itself after mixing its units by a
+# random rotation $Q$ and by a random Gaussian matrix $G$ (entries $\mathcal N(0, 1/\text{units})$,
 # invertible): a representation defined only up to such a map is the same representation, yet
 # unit-by-unit matching (each unit's best $|r|$ with any unit of the other) no longer sees it.
 
@@ -467,7 +510,9 @@ def sv(a, b, **kw):
 
 
 svc = {name: np.array([sv(r, model_acts[k]).mean for k in layers]) for name, r in responses.items()}
-svc_dims = [(r.dims_x, r.dims_y) for r in (sv(responses["population"], model_acts[k]) for k in layers)]
+svc_dims = [
+    (r.dims_x, r.dims_y) for r in (sv(responses["population"], model_acts[k]) for k in layers)
+]
 Z = model_acts[K]
 Q = random_invertible_map(Z.shape[1], condition=1.0, seed=3)
 G = np.random.default_rng(4).standard_normal((Z.shape[1],) * 2) / np.sqrt(Z.shape[1])
@@ -483,14 +528,20 @@ invariance = {
 }
 
 fig, ax = plotting.figure(1, 2, width=7.5, height=3.4)
-for name, col in (("population", "method"), ("untrained", "baseline"), ("wrong layer", "baseline2")):
+for name, col in (
+    ("population", "method"),
+    ("untrained", "baseline"),
+    ("wrong layer", "baseline2"),
+):
     ax[0, 0].plot(layers, svc[name], "o-", color=plotting.COLORS[col], label=name)
 ax[0, 0].set_xticks(layers)
 ax[0, 0].set_xlabel("model hidden layer")
 ax[0, 0].set_ylabel("held-out mean SVCCA correlation")
 ax[0, 0].legend()
 xs = np.arange(len(mixed))
-for j, (metric, col) in enumerate((("svcca", "method"), ("cka", "baseline"), ("unit_match", "baseline2"))):
+for j, (metric, col) in enumerate(
+    (("svcca", "method"), ("cka", "baseline"), ("unit_match", "baseline2"))
+):
     ax[0, 1].bar(
         xs + 0.25 * (j - 1),
         [invariance[m][metric] for m in mixed],
@@ -508,9 +559,14 @@ plotting.save(fig, "dnn-neuro-review", "fig4_svcca")
 # %% tags=["nbval-check-output"]
 for name, v in svc.items():
     print(f"SVCCA {name:14s} against model layers {layers.tolist()}: {np.round(v, 3).tolist()}")
-print(f"directions kept by the SVD step (population, model layer) for layers {layers.tolist()}: {svc_dims}")
+print(
+    "directions kept by the SVD step (population, model layer) "
+    f"for layers {layers.tolist()}: {svc_dims}"
+)
 for name, v in invariance.items():
-    print(f"layer {K} vs layer {K} × {name:10s}: " + ", ".join(f"{m} {x:.4f}" for m, x in v.items()))
+    print(
+        f"layer {K} vs layer {K} × {name:10s}: " + ", ".join(f"{m} {x:.4f}" for m, x in v.items())
+    )
 
 # %% [markdown]
 # ## Full profile: every layer, seeds, label noise, and population sweeps
@@ -531,7 +587,9 @@ if rt.profile == "full":
         kind: [trained(p, s, f"{kind} seed {s}") for s in cfg.seeds]
         for kind, p in (("clean", 0.0), ("memorising", cfg.noise_fraction))
     }
-    test_acts = {kind: [layer_activations(n, data.x_test) for n in ns] for kind, ns in seed_nets.items()}
+    test_acts = {
+        kind: [layer_activations(n, data.x_test) for n in ns] for kind, ns in seed_nets.items()
+    }
     pairs = [(i, j) for i in range(len(cfg.seeds)) for j in range(i + 1, len(cfg.seeds))]
     full["cka_pairs"] = {
         kind: np.array([[linear_cka(a[i][k], a[j][k]) for k in layers] for i, j in pairs])
@@ -540,14 +598,22 @@ if rt.profile == "full":
     full["cka"] = {kind: v.mean(0) for kind, v in full["cka_pairs"].items()}
     full["neuron_sweep"] = [
         compare_rdms(
-            rdm(simulate_population(drv_acts[K], n_neurons=n, n_trials=cfg.n_trials, seed=5).mean_counts()[stim]),
+            rdm(
+                simulate_population(
+                    drv_acts[K], n_neurons=n, n_trials=cfg.n_trials, seed=5
+                ).mean_counts()[stim]
+            ),
             model_rdms[K],
         )
         for n in cfg.neuron_sweep
     ]
     full["trial_sweep"] = [
         compare_rdms(
-            rdm(simulate_population(drv_acts[K], n_neurons=cfg.n_neurons, n_trials=t, seed=6).mean_counts()[stim]),
+            rdm(
+                simulate_population(
+                    drv_acts[K], n_neurons=cfg.n_neurons, n_trials=t, seed=6
+                ).mean_counts()[stim]
+            ),
             model_rdms[K],
         )
         for t in cfg.trial_sweep
@@ -564,14 +630,21 @@ if rt.profile == "full":
     ax[0, 1].set_ylabel("linear CKA between seeds (test images)")
     ax[0, 1].legend()
     ax[0, 2].plot(cfg.neuron_sweep, full["neuron_sweep"], "o-", label="neurons (10 trials)")
-    ax[0, 2].plot(cfg.trial_sweep, full["trial_sweep"], "s-", label=f"trials ({cfg.n_neurons} neurons)")
+    ax[0, 2].plot(
+        cfg.trial_sweep, full["trial_sweep"], "s-", label=f"trials ({cfg.n_neurons} neurons)"
+    )
     ax[0, 2].set_xscale("log")
     ax[0, 2].set_xlabel("neurons or trials")
     ax[0, 2].set_ylabel(f"RSA with model layer {K}")
     ax[0, 2].legend()
     plotting.save(fig, "dnn-neuro-review", "fig5_full")
-    print("Spearman(SI, Δloss) per layer:", [round(float(r[2].statistic), 3) for r in full["rho_layers"]])
-    print("CKA between seeds per layer:", {k: np.round(v, 3).tolist() for k, v in full["cka"].items()})
+    print(
+        "Spearman(SI, Δloss) per layer:",
+        [round(float(r[2].statistic), 3) for r in full["rho_layers"]],
+    )
+    print(
+        "CKA between seeds per layer:", {k: np.round(v, 3).tolist() for k, v in full["cka"].items()}
+    )
 else:
     print(f"skipped at the {rt.profile} profile")
 
@@ -590,17 +663,24 @@ else:
 # %%
 rsa_margin = lambda v: float(v[K - 1] - np.delete(v, K - 1).max())  # noqa: E731
 expected = ("C1a", "C1b", "C4a", "C6a", "C6c")
-res = ChapterResults("dnn-neuro-review", rt, require_controls=True, expected_not_reproduced=expected)
+res = ChapterResults(
+    "dnn-neuro-review", rt, require_controls=True, expected_not_reproduced=expected
+)
 res.add(
     Claim(
         "C1a",
-        f"hidden layer {cfg.ablation_layer}, live units: |Spearman(selectivity index, Δ test loss on ablation)|",
+        (
+            f"hidden layer {cfg.ablation_layer}, live units: "
+            "|Spearman(selectivity index, Δ test loss on ablation)|"
+        ),
         paper="weak (Morcos 2018, abstract)",
         op="<=",
         threshold=0.3,
         measured=abs(rho_si.statistic),
         control=abs(rho_half.statistic),
-        control_label="Δloss on one half of the test images as the predictor of Δloss on the other half",
+        control_label=(
+            "Δloss on one half of the test images as the predictor of Δloss on the other half"
+        ),
     )
 )
 res.add(
@@ -612,7 +692,9 @@ res.add(
         threshold=0.01,
         measured=rho_si.pvalue,
         control=rho_half.pvalue,
-        control_label="Δloss on one half of the test images as the predictor of Δloss on the other half",
+        control_label=(
+            "Δloss on one half of the test images as the predictor of Δloss on the other half"
+        ),
     )
 )
 res.add(
@@ -655,7 +737,10 @@ res.add(
 res.add(
     Claim(
         "C3",
-        f"half silenced at random: normalised accuracy, clean − {cfg.noise_fraction:.0%}-noisy-label network",
+        (
+            "half silenced at random: normalised accuracy, "
+            f"clean − {cfg.noise_fraction:.0%}-noisy-label network"
+        ),
         paper="generalising nets more robust (Morcos 2018, abstract)",
         op=">=",
         threshold=0.15,
@@ -667,13 +752,18 @@ res.add(
 res.add(
     Claim(
         "C4a",
-        "half silenced: normalised accuracy, most selective first − random (departure: digits, MLP)",
+        (
+            "half silenced: normalised accuracy, most selective first − random "
+            "(departure: digits, MLP)"
+        ),
         paper="≥ 0: selective units no more important (Morcos 2018, CIFAR-10)",
         op=">=",
         threshold=0.0,
         measured=curves["most selective first"][i_half] - curves["random"][i_half],
         control=curves["most important first"][i_half] - curves["random"][i_half],
-        control_label="most important first (by single-unit Δloss) in place of most selective first",
+        control_label=(
+            "most important first (by single-unit Δloss) in place of most selective first"
+        ),
     )
 )
 res.add(
@@ -782,13 +872,18 @@ res.add(
         threshold=0.02,
         measured=rsa["population"][K - 1] - rsa_short,
         control=rsa["population"][K - 1] - rsa_repeat,
-        control_label=f"an independent repeat of {cfg.n_trials} trials in place of the short recording",
+        control_label=(
+            f"an independent repeat of {cfg.n_trials} trials in place of the short recording"
+        ),
     )
 )
 res.add(
     Claim(
         "C7b",
-        f"|RSA / ceiling with {cfg.few_trials} trials − RSA / ceiling with {cfg.n_trials}| (attenuation ceiling)",
+        (
+            f"|RSA / ceiling with {cfg.few_trials} trials − RSA / ceiling with {cfg.n_trials}| "
+            "(attenuation ceiling)"
+        ),
         paper="a ceiling normalises noise (the review)",
         op="<=",
         threshold=0.15,
@@ -805,7 +900,9 @@ res.add(
         op=">=",
         threshold=0.05,
         measured=float(full["cka"]["clean"][-1] - full["cka"]["memorising"][-1]) if full else None,
-        control=float(full["cka_pairs"]["clean"][::2, -1].mean() - full["cka_pairs"]["clean"][1::2, -1].mean())
+        control=float(
+            full["cka_pairs"]["clean"][::2, -1].mean() - full["cka_pairs"]["clean"][1::2, -1].mean()
+        )
         if full
         else None,
         control_label="clean seed pairs (half of them) in place of the memorising pairs",
@@ -831,7 +928,10 @@ _claim = {c.id: c for c in res.claims}
 _others = [k for k in layers if k != K]
 _best_other = max(_others, key=lambda k: rsa["population"][k - 1])
 _rising = sum(bool(np.all(np.diff(v) > 0)) for v in svc.values())
-_dims = [f"{d} for {'model ' if k == 1 else ''}layer {k}" for k, (_, d) in zip(layers, svc_dims, strict=True)]
+_dims = [
+    f"{d} for {'model ' if k == 1 else ''}layer {k}"
+    for k, (_, d) in zip(layers, svc_dims, strict=True)
+]
 _untrained_svc = [f"{v:.2f}" for v in svc["untrained"]]
 res.glue(
     c1c_pct=100 * _claim["C1c"].measured,

@@ -90,7 +90,9 @@ from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import setup
 
 rt = setup(profile=profile, seed=seed, device=device)
-if rt.profile == "ci":  # NumPy's BLAS on one thread too, as torch at ci: the same sums on every run, no contention
+if (
+    rt.profile == "ci"
+):  # NumPy's BLAS on one thread too, as torch at ci: the same sums on every run, no contention
     threadpool_limits(1)
 cfg = rt.select(
     ci=dict(
@@ -140,7 +142,9 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads} network={cf
 # %%
 N_SYN = cfg.synthetic_n
 gauss = {d: two_nn(gaussian_subspace(N_SYN, d, 50, seed=d)).dimension for d in (2, 5, 10)}
-gauss_plus_one = {d: two_nn(gaussian_subspace(N_SYN, d + 1, 50, seed=100 + d)).dimension for d in (2, 5, 10)}
+gauss_plus_one = {
+    d: two_nn(gaussian_subspace(N_SYN, d + 1, 50, seed=100 + d)).dimension for d in (2, 5, 10)
+}
 roll = swiss_roll(N_SYN, seed=0)
 roll_id, roll_pca = two_nn(roll).dimension, pca_dimension(roll)
 flat10 = gaussian_subspace(N_SYN, 10, 50, seed=10)  # the flat cloud of claim C6's control
@@ -181,7 +185,11 @@ data = load_digits_split(1400, seed=rt.seed)
 
 
 def build(init_seed):
-    net = mlp(cfg.widths, seed=init_seed) if cfg.net == "mlp" else convnet(cfg.channels, cfg.fc, seed=init_seed)
+    net = (
+        mlp(cfg.widths, seed=init_seed)
+        if cfg.net == "mlp"
+        else convnet(cfg.channels, cfg.fc, seed=init_seed)
+    )
     return net.to(rt.device)
 
 
@@ -202,8 +210,12 @@ plotting.save(fig, "intrinsic-dimension", "fig0_digits")
 s0 = cfg.noise_seeds[0]
 nets = {"trained": trained(data.y_train, cfg.epochs, s0, "trained")}
 nets["untrained"] = build(s0)
-nets["random labels"] = trained(shuffled_labels(data.y_train, seed=1), cfg.shuffled_epochs, s0, "random labels")
-nets["trained, seed 1"] = trained(data.y_train, cfg.epochs, s0 + 1, "trained (seed 1)")  # C4's control
+nets["random labels"] = trained(
+    shuffled_labels(data.y_train, seed=1), cfg.shuffled_epochs, s0, "random labels"
+)
+nets["trained, seed 1"] = trained(
+    data.y_train, cfg.epochs, s0 + 1, "trained (seed 1)"
+)  # C4's control
 sweep = {}
 for s in cfg.noise_seeds:
     for p in cfg.noise_levels:
@@ -220,7 +232,8 @@ shuffled_train = shuffled_labels(data.y_train, seed=1)
 for name, net in nets.items():
     labels = shuffled_train if name == "random labels" else data.y_train
     print(
-        f"{name:16s} training accuracy (on its own labels) {evaluate(net, data.x_train, labels)[0]:.3f}, "
+        f"{name:16s} training accuracy (on its own labels) "
+        f"{evaluate(net, data.x_train, labels)[0]:.3f}, "
         f"test accuracy {evaluate(net, data.x_test, data.y_test)[0]:.3f}"
     )
 
@@ -237,18 +250,29 @@ acts = {name: layer_activations(net, data.x_train) for name, net in nets.items()
 n_layers = len(acts["trained"])  # input, hidden layers, logits
 hidden = slice(1, n_layers - 1)
 depth = np.arange(n_layers) / (n_layers - 1)
-fits = {"input": two_nn(acts["trained"][0]), "last hidden layer": two_nn(acts["trained"][-2], drop_duplicates=True)}
+fits = {
+    "input": two_nn(acts["trained"][0]),
+    "last hidden layer": two_nn(acts["trained"][-2], drop_duplicates=True),
+}
 
 fig, ax = plotting.figure(1, 2, width=7.5, height=3.0)
 for a, (name, f) in zip(ax[0], fits.items(), strict=True):
     y_all = -np.log1p(-np.arange(1, f.n_points + 1) / f.n_points)
     a.plot(f.log_mu[:-1], y_all[:-1], ".", ms=2, color=plotting.COLORS["data"], label="points")
     grid = np.linspace(0, f.log_mu[f.n_fit - 1], 50)
-    a.plot(grid, f.dimension * grid, color=plotting.COLORS["method"], label=f"slope d = {f.dimension:.2f}")
+    a.plot(
+        grid,
+        f.dimension * grid,
+        color=plotting.COLORS["method"],
+        label=f"slope d = {f.dimension:.2f}",
+    )
     a.axvspan(f.log_mu[f.n_fit - 1], f.log_mu[-2], color="0.9", label="discarded 10 %")
     a.set_xlabel("log μ = log(r₂ / r₁)")
     a.set_ylabel("−log(1 − F_emp(μ))")
-    a.set_title(f"{name} ({f.n_points} points; {f.n_ties} ties, {f.n_duplicates} duplicates removed)", fontsize=8)
+    a.set_title(
+        f"{name} ({f.n_points} points; {f.n_ties} ties, {f.n_duplicates} duplicates removed)",
+        fontsize=8,
+    )
     a.legend(loc="upper left")
 plotting.save(fig, "intrinsic-dimension", "fig1_twonn_fit")
 
@@ -269,7 +293,9 @@ fig, ax = plotting.figure(1, 2, width=7.5, height=3.0)
 for name, col in styles.items():
     ax[0, 0].plot(depth, ids[name], "o-", color=plotting.COLORS[col], label=name)
     ax[0, 1].semilogy(depth, pcas[name], "o-", color=plotting.COLORS[col], label=name)
-ax[0, 1].semilogy(depth, ids["trained"], "o:", color=plotting.COLORS["method"], alpha=0.5, label="trained, TwoNN")
+ax[0, 1].semilogy(
+    depth, ids["trained"], "o:", color=plotting.COLORS["method"], alpha=0.5, label="trained, TwoNN"
+)
 ax[0, 0].set_xlabel("relative depth (layer / number of layers)")
 ax[0, 0].set_ylabel("TwoNN intrinsic dimension")
 ax[0, 1].set_xlabel("relative depth (layer / number of layers)")
@@ -294,9 +320,13 @@ for name in acts:
 
 # %%
 sweep_acc = np.array([evaluate(net, data.x_test, data.y_test)[0] for net in sweep.values()])
-sweep_ids = np.array([dimension_profile(layer_activations(net, data.x_train)) for net in sweep.values()])
+sweep_ids = np.array(
+    [dimension_profile(layer_activations(net, data.x_train)) for net in sweep.values()]
+)
 sweep_p = np.array([p for p, _ in sweep])
-untrained_ids = np.array([dimension_profile(layer_activations(net, data.x_train)) for net in untrained_others])
+untrained_ids = np.array(
+    [dimension_profile(layer_activations(net, data.x_train)) for net in untrained_others]
+)
 L5 = cfg.c5_layer
 rho_acc = spearmanr(sweep_acc, sweep_ids[:, L5]).statistic
 rho_p = spearmanr(sweep_p, sweep_ids[:, hidden].mean(1)).statistic
@@ -313,10 +343,16 @@ ax[0, 0].set_xlabel("test accuracy")
 ax[0, 0].set_ylabel(f"TwoNN ID of hidden layer {L5}")
 ax[0, 0].set_title(f"Spearman ρ = {rho_acc:.2f}")
 ax[0, 1].scatter(
-    sweep_p, sweep_ids[:, hidden].mean(1), color=plotting.COLORS["method"], label="trained on noisy labels"
+    sweep_p,
+    sweep_ids[:, hidden].mean(1),
+    color=plotting.COLORS["method"],
+    label="trained on noisy labels",
 )
 ax[0, 1].scatter(
-    sweep_p, untrained_ids[:, hidden].mean(1), color=plotting.COLORS["baseline"], label="untrained (control)"
+    sweep_p,
+    untrained_ids[:, hidden].mean(1),
+    color=plotting.COLORS["baseline"],
+    label="untrained (control)",
 )
 ax[0, 1].set_xlabel("label-noise fraction p")
 ax[0, 1].set_ylabel("mean TwoNN ID over hidden layers")
@@ -326,7 +362,10 @@ plotting.save(fig, "intrinsic-dimension", "fig3_id_accuracy")
 
 # %% tags=["nbval-check-output"]
 for (p, s), acc, row in zip(sweep, sweep_acc, sweep_ids, strict=True):
-    print(f"p={p:.1f} seed {s}: test accuracy {acc:.3f}, hidden-layer IDs {np.round(row[hidden], 2).tolist()}")
+    print(
+        f"p={p:.1f} seed {s}: test accuracy {acc:.3f}, "
+        f"hidden-layer IDs {np.round(row[hidden], 2).tolist()}"
+    )
 print(f"Spearman(test accuracy, ID of h{L5}) = {rho_acc:.3f}; untrained control {rho_acc_ctrl:.3f}")
 print(f"Spearman(p, mean hidden ID) = {rho_p:.3f}; untrained control {rho_p_ctrl:.3f}")
 
@@ -340,7 +379,10 @@ print(f"Spearman(p, mean hidden ID) = {rho_p:.3f}; untrained control {rho_p_ctrl
 
 # %%
 block_layers = range(n_layers - 1) if cfg.block_every_layer else (0, n_layers - 2)
-blocks = {k: block_analysis(acts["trained"][k], cfg.blocks, seed=rt.seed, drop_duplicates=True) for k in block_layers}
+blocks = {
+    k: block_analysis(acts["trained"][k], cfg.blocks, seed=rt.seed, drop_duplicates=True)
+    for k in block_layers
+}
 
 fig, ax = plotting.figure(1, 1, width=5, height=3.0)
 for k, b in blocks.items():
@@ -356,7 +398,10 @@ plotting.save(fig, "intrinsic-dimension", "fig4_block_analysis")
 for k, b in blocks.items():
     print(
         f"layer {k}: "
-        + ", ".join(f"N={n}: {m:.2f}±{s:.2f}" for n, m, s in zip(b.points_per_block, b.mean, b.sd, strict=True))
+        + ", ".join(
+            f"N={n}: {m:.2f}±{s:.2f}"
+            for n, m, s in zip(b.points_per_block, b.mean, b.sd, strict=True)
+        )
     )
 
 # %% [markdown]
@@ -374,7 +419,9 @@ for k, b in blocks.items():
 
 # %%
 tr, un, rl = ids["trained"], ids["untrained"], ids["random labels"]
-permuted_units = [np.random.default_rng(rt.seed + k).permuted(a, axis=0) for k, a in enumerate(acts["trained"])]
+permuted_units = [
+    np.random.default_rng(rt.seed + k).permuted(a, axis=0) for k, a in enumerate(acts["trained"])
+]
 permuted_ids = dimension_profile(permuted_units[hidden])
 res = ChapterResults("intrinsic-dimension", rt, require_controls=True)
 res.add(
@@ -490,7 +537,10 @@ res.add(
 res.add(
     Claim(
         "C5a",
-        f"label-noise sweep ({len(sweep)} networks): Spearman(test accuracy, ID of hidden layer {L5})",
+        (
+            f"label-noise sweep ({len(sweep)} networks): "
+            f"Spearman(test accuracy, ID of hidden layer {L5})"
+        ),
         paper="lower ID, higher accuracy (abstract; across architectures)",
         op="<=",
         threshold=-0.8,
@@ -514,7 +564,10 @@ res.add(
 res.add(
     Claim(
         "C5-full",
-        f"label-noise sweep ({len(sweep)} networks): Pearson r(ID of the last hidden layer, test error)",
+        (
+            f"label-noise sweep ({len(sweep)} networks): "
+            "Pearson r(ID of the last hidden layer, test error)"
+        ),
         paper="strong positive correlation (abstract; across architectures)",
         op=">=",
         threshold=0.8,
@@ -555,7 +608,9 @@ res.add(
         paper="not seen by PCA (abstract)",
         op=">=",
         threshold=1.0,
-        measured=float(np.min(pcas["trained"][hidden] / tr[hidden])) if rt.profile == "full" else None,
+        measured=float(np.min(pcas["trained"][hidden] / tr[hidden]))
+        if rt.profile == "full"
+        else None,
         control=flat_ratio if rt.profile == "full" else None,
         control_label="a flat 10-dimensional Gaussian cloud",
         profiles=("full",),
@@ -603,13 +658,19 @@ res.glue(
     id_input=float(tr[0]),
     id_h1=float(tr[1]),
     id_peak=float(tr[_peak]),
-    id_peak_text="the input already has the largest ID" if _peak == 0 else f"the largest ID is that of {_names[_peak]}",
+    id_peak_text="the input already has the largest ID"
+    if _peak == 0
+    else f"the largest ID is that of {_names[_peak]}",
     id_after_peak="every later layer lowers it"
     if np.all(np.diff(tr[_peak:]) < 0)
     else "not every later layer lowers it",
-    pca_late_range=f"{min(_pca_late)}" if min(_pca_late) == max(_pca_late) else f"{min(_pca_late)}–{max(_pca_late)}",
+    pca_late_range=f"{min(_pca_late)}"
+    if min(_pca_late) == max(_pca_late)
+    else f"{min(_pca_late)}–{max(_pca_late)}",
     pca_late_vs="below" if all(_below) else ("above" if not any(_below) else "on both sides of"),
-    pca_gap_layers="every layer" if len(_gap) == n_layers - 1 else (f"{_and_join(_gap)} only" if _gap else "no layer"),
+    pca_gap_layers="every layer"
+    if len(_gap) == n_layers - 1
+    else (f"{_and_join(_gap)} only" if _gap else "no layer"),
     block_input_all=float(blocks[0].mean[0]),
     block_input_fewest=float(blocks[0].mean[-1]),
     block_input_change_pct=float(100 * (blocks[0].mean[-1] / blocks[0].mean[0] - 1)),

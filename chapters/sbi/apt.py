@@ -27,7 +27,9 @@
 # $\tilde p(\theta\mid x)\propto p(x\mid\theta)\,\tilde p(\theta)$, not the posterior.
 # APT trains $q_\phi$ *through* the transformation
 #
-# $$\tilde q_{x,\phi}(\theta) = \frac{q_\phi(\theta\mid x)\,\tilde p(\theta)/p(\theta)}{Z(x,\phi)},$$
+# $$
+# \tilde q_{x,\phi}(\theta) = \frac{q_\phi(\theta\mid x)\,\tilde p(\theta)/p(\theta)}{Z(x,\phi)},
+# $$
 #
 # which equals the proposal posterior exactly when $q_\phi$ is the true posterior. With an
 # *atomic* proposal — uniform on $\theta_i$ and $M-1$ other parameters of the same
@@ -158,10 +160,27 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}")
 
 def score(reference, samples, seed):
     """C2ST accuracy (sbibm's classifier) with the profile's sample count and folds."""
-    return c2st(reference[: cfg.c2st_n], samples[: cfg.c2st_n], seed=seed, folds=cfg.c2st_folds, n_jobs=cfg.c2st_jobs)
+    return c2st(
+        reference[: cfg.c2st_n],
+        samples[: cfg.c2st_n],
+        seed=seed,
+        folds=cfg.c2st_folds,
+        n_jobs=cfg.c2st_jobs,
+    )
 
 
-def fit(prior, simulator, x_o, method, n_rounds, sims, seed, flow=cfg.flow, max_steps=cfg.max_steps, **kw):
+def fit(
+    prior,
+    simulator,
+    x_o,
+    method,
+    n_rounds,
+    sims,
+    seed,
+    flow=cfg.flow,
+    max_steps=cfg.max_steps,
+    **kw,
+):
     """One run of the book's NPE loop; the network is initialised from ``seed``."""
     torch.manual_seed(rt.seed + 1000 + seed)
     q = ConditionalFlow(prior.dim, len(x_o), **flow).to(rt.device)
@@ -225,7 +244,9 @@ def all_arms(R, N, s, x_o):
 def leak_run(combined):
     """APT with the affine MAF of Figure 4, with or without the combined loss."""
     method = APT(combined_loss=combined)
-    return fit(tm_prior, two_moons, TWO_MOONS_X_O, method, R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow)
+    return fit(
+        tm_prior, two_moons, TWO_MOONS_X_O, method, R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow
+    )
 
 
 # On the CPU the last seed and one of the two MAF runs of Figure 4 (leakage) train in a
@@ -253,7 +274,16 @@ gl_sd = gl_cov.diagonal().sqrt()
 def gaussian_task():
     """APT and the naive multi-round estimator on the Gaussian task, same seed and budget."""
     return {
-        m: fit(gl_prior, gaussian_linear, gl_x_o, m, cfg.gl_rounds, cfg.gl_sims, seed=0, flow=cfg.gl_flow)
+        m: fit(
+            gl_prior,
+            gaussian_linear,
+            gl_x_o,
+            m,
+            cfg.gl_rounds,
+            cfg.gl_sims,
+            seed=0,
+            flow=cfg.gl_flow,
+        )
         for m in ("apt", "naive")
     }
 
@@ -271,11 +301,18 @@ gl_job = background(gaussian_task) if on_cpu else None
 # jitter inside the cell.
 
 # %%
-tm_ref = [two_moons_reference_posterior(x, cfg.n_post, generator=rt.generator(30 + i)) for i, x in enumerate(tm_obs)]
+tm_ref = [
+    two_moons_reference_posterior(x, cfg.n_post, generator=rt.generator(30 + i))
+    for i, x in enumerate(tm_obs)
+]
 grid_axis, grid_density = two_moons_grid_posterior(TWO_MOONS_X_O)
 tm_grid = [GridDensity((a, a), d) for a, d in (two_moons_grid_posterior(x) for x in tm_obs)]
-# KL(p_ref ‖ q) is estimated on n_kl reference samples (log p_ref from the grid, log q from the flow)
-kl_ref = [two_moons_reference_posterior(x, cfg.n_kl, generator=rt.generator(60 + i)) for i, x in enumerate(tm_obs)]
+# KL(p_ref ‖ q) is estimated on n_kl reference samples (log p_ref from the grid, log q from the
+# flow)
+kl_ref = [
+    two_moons_reference_posterior(x, cfg.n_kl, generator=rt.generator(60 + i))
+    for i, x in enumerate(tm_obs)
+]
 kl_ref_logp = [g.log_prob(r) for g, r in zip(tm_grid, kl_ref, strict=True)]
 # the C2ST's floor and positive control need an independent reference draw
 tm_ref_2 = two_moons_reference_posterior(TWO_MOONS_X_O, cfg.c2st_n, generator=rt.generator(70))
@@ -284,9 +321,16 @@ demo_x = two_moons(demo_theta, generator=rt.generator(24))
 
 fig, ax = plotting.figure(1, 2, width=7.5, height=3.2)
 ax[0, 0].scatter(
-    demo_x[:, 0], demo_x[:, 1], s=2, color=plotting.COLORS["data"], alpha=0.4, label="x for θ from the prior"
+    demo_x[:, 0],
+    demo_x[:, 1],
+    s=2,
+    color=plotting.COLORS["data"],
+    alpha=0.4,
+    label="x for θ from the prior",
 )
-ax[0, 0].plot(*TWO_MOONS_X_O, "*", color=plotting.COLORS["truth"], ms=12, label="x_o (sbibm obs. 1)")
+ax[0, 0].plot(
+    *TWO_MOONS_X_O, "*", color=plotting.COLORS["truth"], ms=12, label="x_o (sbibm obs. 1)"
+)
 ax[0, 0].set_xlabel("x₁ (a.u.)")
 ax[0, 0].set_ylabel("x₂ (a.u.)")
 ax[0, 0].legend(loc="lower left")
@@ -335,14 +379,23 @@ plotting.save(fig, "apt", "fig0_two_moons_data")
 
 # %%
 abc = rejection_abc(
-    tm_prior, two_moons, TWO_MOONS_X_O, n_simulations=cfg.abc_sims, n_keep=100, generator=rt.generator(40)
+    tm_prior,
+    two_moons,
+    TWO_MOONS_X_O,
+    n_simulations=cfg.abc_sims,
+    n_keep=100,
+    generator=rt.generator(40),
 )
-abc_samples = resample_with_jitter(abc.theta, cfg.n_post, prior=tm_prior, generator=rt.generator(41))
+abc_samples = resample_with_jitter(
+    abc.theta, cfg.n_post, prior=tm_prior, generator=rt.generator(41)
+)
 
 
 def kl(run, i):
     """KL(p_ref ‖ q) in nats for observation i, q renormalised to the prior box."""
-    log_q = run.posterior.log_prob(kl_ref[i].to(rt.device)).double().cpu() - math.log(run.posterior.acceptance_rate)
+    log_q = run.posterior.log_prob(kl_ref[i].to(rt.device)).double().cpu() - math.log(
+        run.posterior.acceptance_rate
+    )
     return kl_from_samples(kl_ref_logp[i], log_q)[0]
 
 
@@ -360,18 +413,25 @@ for R, N in cfg.tm_budgets:
             c2st_pending = c2st_calibrated_async(
                 tm_ref[0][: cfg.c2st_n],
                 tm_ref_2,
-                {m: tm_runs[(R * N, s, 0, m)].round_samples[-1][: cfg.c2st_n] for m in ("apt", "npe")},
+                {
+                    m: tm_runs[(R * N, s, 0, m)].round_samples[-1][: cfg.c2st_n]
+                    for m in ("apt", "npe")
+                },
                 folds=cfg.c2st_folds,
                 generator=rt.generator(71),
             )
 leak = {
-    f"APT, MAF{' + combined loss' if comb else ''}": leak_jobs[comb].result() if comb in leak_jobs else leak_run(comb)
+    f"APT, MAF{' + combined loss' if comb else ''}": leak_jobs[comb].result()
+    if comb in leak_jobs
+    else leak_run(comb)
     for comb in (False, True)
 }
 tm_c2st = c2st_pending.result()
 hpd_abc = hpd_mass(abc_samples, tm_grid[0])
 # A2b's control: the reference itself, jittered by N(0, 0.05²) (the C2ST's positive control)
-hpd_jitter = hpd_mass(tm_ref_2 + 0.05 * torch.randn(tm_ref_2.shape, generator=rt.generator(72)), tm_grid[0])
+hpd_jitter = hpd_mass(
+    tm_ref_2 + 0.05 * torch.randn(tm_ref_2.shape, generator=rt.generator(72)), tm_grid[0]
+)
 
 
 def median_of(table, budget, method):
@@ -384,11 +444,20 @@ apt0 = tm_runs[(budget0, cfg.seeds[0], 0, "apt")]
 snpeb0 = tm_runs[(budget0, cfg.seeds[0], 0, "snpe-b")]
 
 # %% tags=["nbval-check-output"]
-print(f"{'budget':>7s} {'arm':12s} {'KL per seed (nats)':>24s} {'median':>7s}  {'HPD-95 mass per seed':>22s} median")
+print(
+    f"{'budget':>7s} {'arm':12s} {'KL per seed (nats)':>24s} {'median':>7s}  "
+    f"{'HPD-95 mass per seed':>22s} median"
+)
 for R, N in cfg.tm_budgets:
     for name in ARMS:
-        kls = [float(np.median([tm_kl[(R * N, s, i, name)] for i in range(len(tm_obs))])) for s in cfg.seeds]
-        hpds = [float(np.median([tm_hpd[(R * N, s, i, name)] for i in range(len(tm_obs))])) for s in cfg.seeds]
+        kls = [
+            float(np.median([tm_kl[(R * N, s, i, name)] for i in range(len(tm_obs))]))
+            for s in cfg.seeds
+        ]
+        hpds = [
+            float(np.median([tm_hpd[(R * N, s, i, name)] for i in range(len(tm_obs))]))
+            for s in cfg.seeds
+        ]
         print(
             f"{R * N:7d} {name:12s} "
             + " ".join(f"{v:7.3f}" for v in kls)
@@ -412,7 +481,11 @@ for name in ARMS:
 # %% tags=["nbval-ignore-output"]
 for key in [(budget0, cfg.seeds[0], 0, m) for m in ARMS]:
     r = tm_runs[key]
-    print(key[-1], f"train {r.train_seconds:.1f} s;", [(x.round, x.steps, round(x.leakage, 3)) for x in r.rounds])
+    print(
+        key[-1],
+        f"train {r.train_seconds:.1f} s;",
+        [(x.round, x.steps, round(x.leakage, 3)) for x in r.rounds],
+    )
 
 # %% [markdown]
 # ## Figure 1: the two-moons posterior, round by round
@@ -422,7 +495,8 @@ for key in [(budget0, cfg.seeds[0], 0, m) for m in ARMS]:
 
 # %%
 panels = [("NPE, 1 × 1000", tm_runs[(budget0, cfg.seeds[0], 0, "npe")].round_samples[-1])] + [
-    (f"APT round {k + 1} ({(k + 1) * cfg.tm_budgets[0][1]} sims)", smp) for k, smp in enumerate(apt0.round_samples)
+    (f"APT round {k + 1} ({(k + 1) * cfg.tm_budgets[0][1]} sims)", smp)
+    for k, smp in enumerate(apt0.round_samples)
 ]
 ncol = 3
 nrow = math.ceil(len(panels) / ncol)
@@ -466,7 +540,12 @@ plotting.save(fig, "apt", "fig1_posteriors")
 # %%
 fig, ax = plotting.figure(1, 2, width=8, height=3.2)
 names = list(ARMS)
-styles = {"apt": ("o", "method"), "npe": ("s", "baseline"), "snpe-b": ("^", "baseline2"), "npe-quarter": ("v", "data")}
+styles = {
+    "apt": ("o", "method"),
+    "npe": ("s", "baseline"),
+    "snpe-b": ("^", "baseline2"),
+    "npe-quarter": ("v", "data"),
+}
 for j, name in enumerate(names):
     mk, col = styles[name]
     for s in cfg.seeds:
@@ -478,8 +557,12 @@ ax[0, 1].plot(len(names) + 1, hpd_jitter, "d", color=plotting.COLORS["truth"], m
 ax[0, 1].axhline(0.95, color="0.6", lw=0.8, ls=":")
 ax[0, 1].axhline(cfg.a2b_min, color="0.6", lw=0.8, ls="--")
 ax[0, 0].set_yscale("log")
-ax[0, 0].set_xticks(range(len(names)), ["APT 4×250", "NPE 1×1000", "SNPE-B 4×250", "NPE 1×250"], rotation=20)
-ax[0, 1].set_xticks(range(len(names) + 2), ["APT", "NPE", "SNPE-B", "NPE 1×250", "ABC", "ref+jitter"], rotation=30)
+ax[0, 0].set_xticks(
+    range(len(names)), ["APT 4×250", "NPE 1×1000", "SNPE-B 4×250", "NPE 1×250"], rotation=20
+)
+ax[0, 1].set_xticks(
+    range(len(names) + 2), ["APT", "NPE", "SNPE-B", "NPE 1×250", "ABC", "ref+jitter"], rotation=30
+)
 ax[0, 0].set_xlabel("arm (3 seeds each)")
 ax[0, 1].set_xlabel("arm (3 seeds each)")
 ax[0, 0].set_ylabel("KL(p_ref ‖ q) (nats)")
@@ -503,8 +586,14 @@ plotting.save(fig, "apt", "fig2_quality_per_arm")
 
 # %%
 gl = gl_job.result() if gl_job else gaussian_task()  # started at the top (on the CPU)
-gl_ratio = {m: np.array([(s.double().std(0) / gl_sd).numpy() for s in r.round_samples]) for m, r in gl.items()}
-gl_mean_err = {m: ((r.round_samples[-1].double().mean(0) - gl_mean).abs() / gl_sd).numpy() for m, r in gl.items()}
+gl_ratio = {
+    m: np.array([(s.double().std(0) / gl_sd).numpy() for s in r.round_samples])
+    for m, r in gl.items()
+}
+gl_mean_err = {
+    m: ((r.round_samples[-1].double().mean(0) - gl_mean).abs() / gl_sd).numpy()
+    for m, r in gl.items()
+}
 
 # A4: -log q(θ* | x_o) against the analytic -log p(θ* | x_o)
 post = torch.distributions.MultivariateNormal(gl_mean, gl_cov)
@@ -522,7 +611,10 @@ for m in gl:
         f"min/max {gl_ratio[m][-1].min():.3f}/{gl_ratio[m][-1].max():.3f}; "
         f"max |mean err|/sd {gl_mean_err[m].max():.3f}"
     )
-print(f"-log p(θ*|x_o) analytic {nll_true:.3f}, APT {nll_apt:.3f}, APT widened 2x (control) {nll_wide:.3f}")
+print(
+    f"-log p(θ*|x_o) analytic {nll_true:.3f}, APT {nll_apt:.3f}, "
+    f"APT widened 2x (control) {nll_wide:.3f}"
+)
 
 # %% [markdown]
 # ## Figure 3: APT corrects the proposal, naive maximum likelihood does not
@@ -581,7 +673,9 @@ plotting.save(fig, "apt", "fig3_gaussian_std")
 leak["APT, NSF"], leak["SNPE-B, NSF"] = apt0, snpeb0
 fig, ax = plotting.figure(1, 1, width=5, height=3.2)
 a = ax[0, 0]
-for (lab, run), col in zip(leak.items(), ("baseline", "reference", "method", "baseline2"), strict=True):
+for (lab, run), col in zip(
+    leak.items(), ("baseline", "reference", "method", "baseline2"), strict=True
+):
     a.plot(
         [r.round for r in run.rounds],
         [100 * r.leakage for r in run.rounds],
@@ -598,7 +692,11 @@ plotting.save(fig, "apt", "fig4_leakage")
 # %% tags=["nbval-check-output"]
 print("leakage per round (%), and the proposal acceptance rate of the last round:")
 for lab, run in leak.items():
-    print(f"  {lab:24s}", [round(100 * r.leakage, 1) for r in run.rounds], f"{run.rounds[-1].proposal_acceptance:.3f}")
+    print(
+        f"  {lab:24s}",
+        [round(100 * r.leakage, 1) for r in run.rounds],
+        f"{run.rounds[-1].proposal_acceptance:.3f}",
+    )
 
 # %% [markdown]
 # ## Full profile: SLCP, with and without distractors (claims A3 full, A5)
@@ -607,7 +705,8 @@ for lab, run in leak.items():
 # correlation are set by $\theta$; the posterior has four symmetric modes. The reference
 # posterior comes from Metropolis chains on the analytic likelihood (folded onto one mode
 # and reflected). The distractor variant appends 20 uninformative $\mathcal N(0,1)$ data
-# dimensions (claim A5, after the paper's Fig. 3; sbibm's own variant uses Student-t mixtures). Skipped at `ci`.
+# dimensions (claim A5, after the paper's Fig. 3; sbibm's own variant uses Student-t mixtures).
+# Skipped at `ci`.
 #
 # The controls are the same runs stopped after their first round (1000 prior simulations,
 # i.e. amortised NPE with a tenth of the budget), scored by the same C2ST: for A3, APT's
@@ -655,7 +754,10 @@ else:
 
 # %%
 res = ChapterResults(
-    "apt", rt, require_controls=True, expected_not_reproduced=("A1b", "A2b", "A3", "A4") if rt.profile == "ci" else ()
+    "apt",
+    rt,
+    require_controls=True,
+    expected_not_reproduced=("A1b", "A2b", "A3", "A4") if rt.profile == "ci" else (),
 )
 naive_last = gl_ratio["naive"][-1]
 res.add(
@@ -795,7 +897,11 @@ res.add(
         threshold=0.05,
         measured=slcp_res["apt-distractors"] - slcp_res["apt"] if slcp_res else None,
         control=slcp_res["apt-distractors round 1"] - slcp_res["apt"] if slcp_res else None,
-        control_label=(f"distractor run after round 1 (1×{cfg.slcp_sims}) in place of its last" if slcp_res else ""),
+        control_label=(
+            f"distractor run after round 1 (1×{cfg.slcp_sims}) in place of its last"
+            if slcp_res
+            else ""
+        ),
         profiles=("full",),
     )
 )

@@ -16,7 +16,8 @@
 #
 # **Paper.** J.-M. Lueckmann, G. Bassetto, T. Karaletsos, J. H. Macke, *Likelihood-free
 # inference with emulator networks*, 1st Symposium on Advances in Approximate Bayesian
-# Inference (AABI 2018), PMLR 96:32–53 (2019) ([arXiv:1805.09294](https://arxiv.org/abs/1805.09294)).
+# Inference (AABI 2018), PMLR 96:32–53 (2019)
+# ([arXiv:1805.09294](https://arxiv.org/abs/1805.09294)).
 #
 # A simulator $x\sim p(x\mid\theta)$ can be run but its likelihood cannot be evaluated.
 # Instead of comparing simulations with the observation $x_o$ through a distance and a
@@ -151,7 +152,10 @@ cfg = rt.select(
 BUDGET = cfg.n_initial + cfg.n_rounds * cfg.batch
 on_cpu = rt.device.type == "cpu"  # on the CPU, the last seed trains on the second core
 plotting.apply_style()
-print(f"profile={rt.profile} device={rt.device} threads={rt.threads}; two-moons budget {BUDGET} simulations")
+print(
+    f"profile={rt.profile} device={rt.device} threads={rt.threads}; "
+    f"two-moons budget {BUDGET} simulations"
+)
 
 # %% [markdown]
 # ## The method
@@ -165,8 +169,8 @@ print(f"profile={rt.profile} device={rt.device} threads={rt.threads}; two-moons 
 # far, warm-started from the previous round, and keep the weights of their best hold-out
 # loss (early stopping). A cap on the standardised log density (equivalent to clamping
 # $\log\sigma^2\ge-10$ for Gaussian heads, the book's choice) guards against peaked,
-# overfitted likelihoods. The synthetic likelihood is the ensemble mean $\bar q(x_o\mid\theta)=\frac1M\sum_m
-# q_m(x_o\mid\theta)$.
+# overfitted likelihoods. The synthetic likelihood is the ensemble mean
+# $\bar q(x_o\mid\theta)=\frac1M\sum_m q_m(x_o\mid\theta)$.
 #
 # **Acquisition** (our reconstruction of the two families the abstract names):
 #
@@ -202,7 +206,9 @@ def toy_snapshot(r, res):
     return dict(
         lik=e.member_log_likelihoods(toy_theta, toy_x_o).detach().exp().cpu().numpy() / 4,
         post=e.acquisition("post", toy_theta, toy_x_o, toy_prior).exp().numpy(),
-        info=e.acquisition("info", toy_theta, toy_x_o, toy_prior, generator=rt.generator(5)).numpy(),
+        info=e.acquisition(
+            "info", toy_theta, toy_x_o, toy_prior, generator=rt.generator(5)
+        ).numpy(),
     )
 
 
@@ -235,7 +241,9 @@ for col, r in enumerate((1, 3, 6)):
     a = ax[0, col]
     a.plot(th, snap["lik"].T, color=plotting.COLORS["method"], lw=0.8, alpha=0.6)
     a.plot([], [], color=plotting.COLORS["method"], lw=0.8, label="members p(θ) q_m(x_o|θ)")
-    a.plot(th, toy_true, color=plotting.COLORS["truth"], lw=1.5, ls="--", label="true p(θ) p(x_o|θ)")
+    a.plot(
+        th, toy_true, color=plotting.COLORS["truth"], lw=1.5, ls="--", label="true p(θ) p(x_o|θ)"
+    )
     a.plot(
         toy.theta[toy.round < r, 0],
         np.zeros(int((toy.round < r).sum())),
@@ -247,8 +255,18 @@ for col, r in enumerate((1, 3, 6)):
     a.set_title(f"before round {r}")
     a.set_ylabel("density (1/unit of x)")
     b = ax[1, col]
-    b.plot(th, snap["post"] / snap["post"].max(), color=plotting.COLORS["method"], label="α_post (scaled)")
-    b.plot(th, snap["info"] / snap["info"].max(), color=plotting.COLORS["baseline"], label="α_info (scaled)")
+    b.plot(
+        th,
+        snap["post"] / snap["post"].max(),
+        color=plotting.COLORS["method"],
+        label="α_post (scaled)",
+    )
+    b.plot(
+        th,
+        snap["info"] / snap["info"].max(),
+        color=plotting.COLORS["baseline"],
+        label="α_info (scaled)",
+    )
     b.plot(
         toy.acquired(r)[:, 0],
         np.full(cfg.toy["batch_size"], 1.05),
@@ -272,13 +290,14 @@ plotting.save(fig, "emulators", "fig1_toy_acquisition")
 #
 # **Posterior quality.** Every emulated posterior here is a grid density (200 × 200 cells at
 # `ci`, 400 × 400 at `full`), and so is the reference; on the emulator's grid (at `ci` the
-# reference's cells merged 2 × 2) the divergence $\mathrm{KL}(p_\mathrm{ref}\,\|\,q)=\sum_\text{cells}p_\mathrm{ref}
-# \log(p_\mathrm{ref}/q)\,\Delta$ is computed exactly (0 is perfect). Beside it, the share of
-# 1000 samples of the estimate that fall inside the reference's 95 % highest-posterior-density
-# (HPD) region (0.95 is right). The classifier two-sample test (C2ST) is reported only beside
-# its floor and a positive control: at 1000 against 1000 samples it cannot see how thin the
-# crescents are (an earlier version of this chapter called posteriors with little more than a
-# third of their samples in the HPD region "indistinguishable" from the reference by C2ST).
+# reference's cells merged 2 × 2) the divergence
+# $\mathrm{KL}(p_\mathrm{ref}\,\|\,q)=\sum_\text{cells}p_\mathrm{ref}\log(p_\mathrm{ref}/q)\,\Delta$
+# is computed exactly (0 is perfect). Beside it, the share of 1000 samples of the estimate that fall
+# inside the reference's 95 % highest-posterior-density (HPD) region (0.95 is right). The classifier
+# two-sample test (C2ST) is reported only beside its floor and a positive control: at 1000 against
+# 1000 samples it cannot see how thin the crescents are (an earlier version of this chapter called
+# posteriors with little more than a third of their samples in the HPD region "indistinguishable"
+# from the reference by C2ST).
 
 # %%
 prior = two_moons_prior()
@@ -286,18 +305,26 @@ X_O = torch.tensor(TWO_MOONS_X_O)
 ref_axis, ref_dens = two_moons_grid_posterior(X_O)
 ref_axes = [ref_axis, ref_axis]
 reference = two_moons_reference_posterior(X_O, cfg.c2st_n, generator=rt.generator(2))
-reference_2 = two_moons_reference_posterior(X_O, cfg.c2st_n, generator=rt.generator(3))  # the C2ST's floor
+reference_2 = two_moons_reference_posterior(
+    X_O, cfg.c2st_n, generator=rt.generator(3)
+)  # the C2ST's floor
 ref_grid = GridDensity((ref_axis, ref_axis), ref_dens)
 k = len(ref_axis) // cfg.grid  # the reference's cells merged k × k onto the emulator's grid
-ref_coarse = GridDensity([ref_axis.reshape(-1, k).mean(1)] * 2, ref_dens.reshape(cfg.grid, k, cfg.grid, k).mean((1, 3)))
+ref_coarse = GridDensity(
+    [ref_axis.reshape(-1, k).mean(1)] * 2, ref_dens.reshape(cfg.grid, k, cfg.grid, k).mean((1, 3))
+)
 ref_cells = torch.cartesian_prod(torch.as_tensor(ref_axis), torch.as_tensor(ref_axis))
-hpd_area = fraction_in_hpd(ref_cells, ref_axes, ref_dens)  # exact: the share of grid cells in the region
+hpd_area = fraction_in_hpd(
+    ref_cells, ref_axes, ref_dens
+)  # exact: the share of grid cells in the region
 demo_theta = prior.sample(500, generator=rt.generator(4))
 demo_x = two_moons(demo_theta, generator=rt.generator(4))
 print(f"the reference 95 % HPD region covers {100 * hpd_area:.2f} % of the prior box")
 
 fig, ax = plotting.figure(1, 2, width=7.5, height=3.4)
-ax[0, 0].scatter(demo_x[:, 0], demo_x[:, 1], s=3, c=demo_theta[:, 0] + demo_theta[:, 1], cmap="coolwarm")
+ax[0, 0].scatter(
+    demo_x[:, 0], demo_x[:, 1], s=3, c=demo_theta[:, 0] + demo_theta[:, 1], cmap="coolwarm"
+)
 ax[0, 0].plot(*X_O, "*", color=plotting.COLORS["truth"], ms=12, label="x_o")
 ax[0, 0].set_xlabel("x₁")
 ax[0, 0].set_ylabel("x₂")
@@ -329,14 +356,23 @@ plotting.save(fig, "emulators", "two_moons_data")
 def grid_snapshot(keep):
     """Callback: the emulated posterior on the grid after the rounds in `keep` (else None)."""
     return lambda r, res: (
-        grid_posterior(lambda t: res.ensemble.log_posterior(t, X_O, prior), prior.low, prior.high, points=cfg.grid)
+        grid_posterior(
+            lambda t: res.ensemble.log_posterior(t, X_O, prior),
+            prior.low,
+            prior.high,
+            points=cfg.grid,
+        )
         if r in keep
         else None
     )
 
 
 def run(s, acquisition, start=None, n_rounds=cfg.n_rounds):
-    keep = range(cfg.n_rounds + 1) if (s, acquisition) == (rt.seed, "post") or start is None else cfg.fig3_rounds
+    keep = (
+        range(cfg.n_rounds + 1)
+        if (s, acquisition) == (rt.seed, "post") or start is None
+        else cfg.fig3_rounds
+    )
     kw = dict(
         acquisition=acquisition,
         n_initial=cfg.n_initial,
@@ -351,7 +387,11 @@ def run(s, acquisition, start=None, n_rounds=cfg.n_rounds):
         callback=grid_snapshot(keep),
         desc=f"seed {s}, {acquisition}",
     )
-    ens = None if start else make_flow_ensemble(2, 2, n_members=cfg.members, seed=s, device=rt.device, **cfg.flow)
+    ens = (
+        None
+        if start
+        else make_flow_ensemble(2, 2, n_members=cfg.members, seed=s, device=rt.device, **cfg.flow)
+    )
     return run_active_learning(
         prior,
         two_moons,
@@ -367,7 +407,8 @@ def seed_runs(s):
     """Round 0 once, then every acquisition rule from it (α_info for the first seed only)."""
     shared = run(s, "prior", n_rounds=0)
     return {
-        acq: run(s, acq, start=shared) for acq in (("post", "prior", "info") if s == rt.seed else ("post", "prior"))
+        acq: run(s, acq, start=shared)
+        for acq in (("post", "prior", "info") if s == rt.seed else ("post", "prior"))
     }
 
 
@@ -385,7 +426,10 @@ for s in seeds:
         runs[acq, s] = r
     if s == rt.seed:  # seed 0's C2ST, with its floor and positive control, queues in the background
         c2st_emulator = c2st_calibrated_async(
-            reference, reference_2, samples_of(runs["post", s].snapshots[-1]), generator=rt.generator(9)
+            reference,
+            reference_2,
+            samples_of(runs["post", s].snapshots[-1]),
+            generator=rt.generator(9),
         )
 
 # quality of the final posterior of every run and of each seed's round-0 emulator (the control)
@@ -408,29 +452,44 @@ post0 = runs["post", rt.seed]
 # %%
 abc_kl, abc_mass = {}, {}
 for n_sims in cfg.abc_sims:
-    acc = rejection_abc(prior, two_moons, X_O, n_simulations=n_sims, quantile=cfg.abc_keep, generator=rt.generator(7))
-    abc_samples = resample_with_jitter(acc.theta, cfg.c2st_n, prior=prior, generator=rt.generator(8))
-    abc_kl[n_sims] = ref_coarse.kl_to(GridDensity(ref_coarse.axes, grid_kde(acc.theta, ref_coarse.axes)))
+    acc = rejection_abc(
+        prior,
+        two_moons,
+        X_O,
+        n_simulations=n_sims,
+        quantile=cfg.abc_keep,
+        generator=rt.generator(7),
+    )
+    abc_samples = resample_with_jitter(
+        acc.theta, cfg.c2st_n, prior=prior, generator=rt.generator(8)
+    )
+    abc_kl[n_sims] = ref_coarse.kl_to(
+        GridDensity(ref_coarse.axes, grid_kde(acc.theta, ref_coarse.axes))
+    )
     abc_mass[n_sims] = hpd_mass(abc_samples, ref_grid)
 c2st_emulator = c2st_emulator.result()
 
 # %% tags=["nbval-check-output"]
 print(
-    f"KL(p_ref ‖ q) on the {cfg.grid} × {cfg.grid} grid (nats; 0 = exact) and the share of {cfg.c2st_n} samples "
+    f"KL(p_ref ‖ q) on the {cfg.grid} × {cfg.grid} grid (nats; 0 = exact) "
+    f"and the share of {cfg.c2st_n} samples "
     "inside the reference's 95 % HPD region (0.95 = right)"
 )
 for (acq, s), v in sorted(kl_final.items()):
     print(
-        f"  emulator, {acq:5s} acquisition, seed {s}, {BUDGET} simulations: KL {v:6.3f}, in HPD {hpd_final[acq, s]:.3f}"
+        f"  emulator, {acq:5s} acquisition, seed {s}, {BUDGET} simulations: KL {v:6.3f}, "
+        f"in HPD {hpd_final[acq, s]:.3f}"
     )
 for s in seeds:
     print(
-        f"  emulator after round 0 (control), seed {s}, {cfg.n_initial} simulations: KL {kl_round0[s]:6.3f}, "
+        f"  emulator after round 0 (control), seed {s}, {cfg.n_initial} simulations: "
+        f"KL {kl_round0[s]:6.3f}, "
         f"in HPD {hpd_round0[s]:.3f}"
     )
 for n_sims in cfg.abc_sims:
     print(
-        f"  rejection ABC, {n_sims} simulations ({int(cfg.abc_keep * n_sims)} kept): KL {abc_kl[n_sims]:6.3f}, "
+        f"  rejection ABC, {n_sims} simulations ({int(cfg.abc_keep * n_sims)} kept): "
+        f"KL {abc_kl[n_sims]:6.3f}, "
         f"in HPD {abc_mass[n_sims]:.3f}"
     )
 print(f"emulator, α_post, seed {rt.seed}: {c2st_emulator}")
@@ -499,7 +558,9 @@ for acq, color, label in [
     ("prior", "baseline", "emulator, random (prior)"),
 ]:
     a.loglog(*zip(*curve[acq], strict=True), "o-", color=plotting.COLORS[color], label=label)
-a.loglog(list(abc_kl), list(abc_kl.values()), "s", color=plotting.COLORS["data"], label="rejection ABC")
+a.loglog(
+    list(abc_kl), list(abc_kl.values()), "s", color=plotting.COLORS["data"], label="rejection ABC"
+)
 a.set_xlabel("number of simulations")
 a.set_ylabel("KL(p_ref ‖ q) (nats)")
 a.legend()
@@ -519,7 +580,8 @@ plotting.save(fig, "emulators", "fig3_kl")
 
 # %%
 def random_choice(res, g):
-    """As many points per round as the rule acquired, drawn at random from that round's candidates."""
+    """As many points per round as the rule acquired, drawn at random from that round's
+    candidates."""
     return torch.cat(
         [
             c[torch.randperm(len(c), generator=g)[: int((res.round == r + 1).sum())]]
@@ -529,12 +591,18 @@ def random_choice(res, g):
 
 
 frac = {
-    acq: fraction_in_hpd(torch.cat([res.acquired() for (a_, s), res in runs.items() if a_ == acq]), ref_axes, ref_dens)
+    acq: fraction_in_hpd(
+        torch.cat([res.acquired() for (a_, s), res in runs.items() if a_ == acq]),
+        ref_axes,
+        ref_dens,
+    )
     for acq in ("post", "info", "prior")
 }
 frac_random = [
     fraction_in_hpd(
-        torch.cat([random_choice(runs["post", s], rt.generator(80 + j)) for s in seeds]), ref_axes, ref_dens
+        torch.cat([random_choice(runs["post", s], rt.generator(80 + j)) for s in seeds]),
+        ref_axes,
+        ref_dens,
     )
     for j in (0, 1)
 ]
@@ -542,8 +610,14 @@ frac_random = [
 # %% tags=["nbval-check-output"]
 print(f"prior box share of the 95 % HPD region: {hpd_area:.4f}")
 for acq, v in frac.items():
-    print(f"acquired by {acq:5s}: {v:.3f} inside the 95 % HPD region ({v / hpd_area:.1f} × the prior share)")
-print(f"random choice from α_post's candidates: {frac_random[0]:.3f}; a second random choice: {frac_random[1]:.3f}")
+    print(
+        f"acquired by {acq:5s}: {v:.3f} inside the 95 % HPD region "
+        f"({v / hpd_area:.1f} × the prior share)"
+    )
+print(
+    f"random choice from α_post's candidates: {frac_random[0]:.3f}; "
+    f"a second random choice: {frac_random[1]:.3f}"
+)
 
 # %% [markdown]
 # ## Figure 4: the ensemble's disagreement flags its errors (E4)
@@ -561,7 +635,8 @@ e4_theta = ref_cells[e4_mask].float()
 with torch.no_grad():
     e4_std = post0.ensemble.log_likelihood_std(e4_theta, X_O).cpu().double()
     e4_err = (
-        post0.ensemble.log_likelihood(e4_theta, X_O).cpu().double() - two_moons_log_likelihood(e4_theta.double(), X_O)
+        post0.ensemble.log_likelihood(e4_theta, X_O).cpu().double()
+        - two_moons_log_likelihood(e4_theta.double(), X_O)
     ).abs()
 rho_e4 = float(spearmanr(e4_std.numpy(), e4_err.numpy()).statistic)
 e4_shuffled = e4_std[torch.randperm(len(e4_std), generator=rt.generator(90))]
@@ -574,7 +649,10 @@ ax[0, 0].set_title(f"{len(e4_std)} cells in the 99 % HPD region: Spearman ρ = {
 plotting.save(fig, "emulators", "fig4_std_vs_error")
 
 # %% tags=["nbval-check-output"]
-print(f"E4 on {len(e4_std)} cells: Spearman ρ {rho_e4:.3f}; with the std shuffled across cells {rho_e4_control:.3f}")
+print(
+    f"E4 on {len(e4_std)} cells: Spearman ρ {rho_e4:.3f}; "
+    f"with the std shuffled across cells {rho_e4_control:.3f}"
+)
 
 # %% [markdown]
 # ## Full profile: a Hodgkin–Huxley neuron (claim E5)
@@ -595,14 +673,21 @@ if rt.profile == "full":
     from neuroinverse.simulators import HHSimulator, hh_model, pilot_zscore
 
     hh_m = hh_model("2param")
-    zs = pilot_zscore(HHSimulator("2param", device=rt.device), hh_m.prior, cfg.hh["pilot"], generator=rt.generator(50))
+    zs = pilot_zscore(
+        HHSimulator("2param", device=rt.device),
+        hh_m.prior,
+        cfg.hh["pilot"],
+        generator=rt.generator(50),
+    )
     hh_sim = HHSimulator("2param", device=rt.device, zscore=zs, return_bad=False)
     hh_x_o = hh_sim(hh_m.theta_star[None], generator=rt.generator(51))[0]
     hh_run = run_active_learning(
         hh_m.prior,
         hh_sim,
         hh_x_o,
-        ensemble=make_flow_ensemble(2, 7, n_members=cfg.members, seed=rt.seed, device=rt.device, **cfg.flow),
+        ensemble=make_flow_ensemble(
+            2, 7, n_members=cfg.members, seed=rt.seed, device=rt.device, **cfg.flow
+        ),
         n_initial=cfg.hh["n_initial"],
         n_rounds=cfg.hh["n_rounds"],
         batch_size=cfg.hh["batch"],
@@ -615,7 +700,12 @@ if rt.profile == "full":
         desc="HH",
         callback=lambda r, res_r: (
             posterior_samples(
-                res_r.ensemble, hh_m.prior, hh_x_o, 1000, grid_points=cfg.grid, generator=rt.generator(56)
+                res_r.ensemble,
+                hh_m.prior,
+                hh_x_o,
+                1000,
+                grid_points=cfg.grid,
+                generator=rt.generator(56),
             )
             if r == 0
             else None
@@ -631,11 +721,13 @@ if rt.profile == "full":
         MDN(2, 7, n_components=2, hidden=(20, 20)),
         seed=rt.seed,
     )
-    hh["snpe"] = snpe.run(cfg.hh["snpe_rounds"], cfg.hh["snpe_sims"], generator=rt.generator(54)).posterior_samples(
-        1000, generator=rt.generator(55)
-    )
+    hh["snpe"] = snpe.run(
+        cfg.hh["snpe_rounds"], cfg.hh["snpe_sims"], generator=rt.generator(54)
+    ).posterior_samples(1000, generator=rt.generator(55))
     hh["c2st"] = c2st(hh["snpe"], hh["emulator"], seed=0)
-    hh["c2st_round0"] = c2st(hh["snpe"], hh_run.snapshots[0], seed=0)  # E5a's control: the round-0 emulator
+    hh["c2st_round0"] = c2st(
+        hh["snpe"], hh_run.snapshots[0], seed=0
+    )  # E5a's control: the round-0 emulator
 
     def covered(theta):
         """1 if theta lies inside both posteriors' 95 % marginal intervals, else 0."""
@@ -647,7 +739,9 @@ if rt.profile == "full":
         )
 
     hh["covered"] = covered(hh_m.theta_star)
-    hh["covered_perturbed"] = covered(hh_m.theta_star + 0.1 * (hh_m.prior.high - hh_m.prior.low))  # E5b's control
+    hh["covered_perturbed"] = covered(
+        hh_m.theta_star + 0.1 * (hh_m.prior.high - hh_m.prior.low)
+    )  # E5b's control
     print({k: v for k, v in hh.items() if not isinstance(v, torch.Tensor)})
 else:
     print(f"skipped at the {rt.profile} profile")
@@ -683,19 +777,31 @@ kl_prior = {s: kl_final["prior", s] for s in seeds}
 hpd_post = {s: hpd_final["post", s] for s in seeds}
 hpd_prior = {s: hpd_final["prior", s] for s in seeds}
 abc_small, abc_large = cfg.abc_sims[0], cfg.abc_sims[-1]
-emu_kl, emu_hpd = float(np.median(list(kl_post.values()))), float(np.median(list(hpd_post.values())))
-r0_kl, r0_hpd = float(np.median(list(kl_round0.values()))), float(np.median(list(hpd_round0.values())))
+emu_kl, emu_hpd = (
+    float(np.median(list(kl_post.values()))),
+    float(np.median(list(hpd_post.values()))),
+)
+r0_kl, r0_hpd = (
+    float(np.median(list(kl_round0.values()))),
+    float(np.median(list(hpd_round0.values()))),
+)
 
-if rt.profile == "full":  # E2b's control: the labels α_post / random exchanged by a coin flip per seed
+if (
+    rt.profile == "full"
+):  # E2b's control: the labels α_post / random exchanged by a coin flip per seed
     flip = 2 * torch.randint(0, 2, (len(seeds),), generator=rt.generator(95)).numpy() - 1
     e2b_control = float(wilcoxon(flip * np.array([kl_prior[s] - kl_post[s] for s in seeds])).pvalue)
 res = ChapterResults(
-    "emulators", rt, require_controls=True, expected_not_reproduced=("E1", "E2-hpd", "E4") if rt.profile == "ci" else ()
+    "emulators",
+    rt,
+    require_controls=True,
+    expected_not_reproduced=("E1", "E2-hpd", "E4") if rt.profile == "ci" else (),
 )
 res.add(
     Claim(
         "E1",
-        f"two moons: KL(ABC, {abc_small} sims) − KL(emulator α_post, {BUDGET} sims, median over seeds), nats",
+        f"two moons: KL(ABC, {abc_small} sims) − "
+        f"KL(emulator α_post, {BUDGET} sims, median over seeds), nats",
         paper="emulators beat ABC (abstract)",
         op=">=",
         threshold=0.0,
@@ -707,7 +813,8 @@ res.add(
 res.add(
     Claim(
         "E1-hpd",
-        f"two moons: HPD-95 mass(emulator α_post, {BUDGET} sims, median) − HPD-95 mass(ABC, {abc_small} sims)",
+        f"two moons: HPD-95 mass(emulator α_post, {BUDGET} sims, median) − "
+        f"HPD-95 mass(ABC, {abc_small} sims)",
         paper="emulators beat ABC (abstract)",
         op=">=",
         threshold=0.05,
@@ -761,7 +868,9 @@ res.add(
         op="<=",
         threshold=0.05,
         profiles=("full",),
-        measured=float(wilcoxon([kl_prior[s] - kl_post[s] for s in seeds]).pvalue) if rt.profile == "full" else None,
+        measured=float(wilcoxon([kl_prior[s] - kl_post[s] for s in seeds]).pvalue)
+        if rt.profile == "full"
+        else None,
         control=e2b_control if rt.profile == "full" else None,
         control_label="labels α_post / random exchanged at random per seed",
     )
@@ -769,7 +878,8 @@ res.add(
 res.add(
     Claim(
         "E3",
-        "fraction of α_post-acquired θ in the 95 % HPD region / that of a random choice from the same candidates",
+        "fraction of α_post-acquired θ in the 95 % HPD region / "
+        "that of a random choice from the same candidates",
         paper="acquisition targets the posterior (abstract)",
         op=">=",
         threshold=1.3,
@@ -781,7 +891,8 @@ res.add(
 res.add(
     Claim(
         "E4",
-        "Spearman ρ(ensemble std of log q_m(x_o|θ), |log q̄ − log p|) on the cells of the 99 % HPD region",
+        "Spearman ρ(ensemble std of log q_m(x_o|θ), |log q̄ − log p|) "
+        "on the cells of the 99 % HPD region",
         paper="uncertainty flags error (abstract)",
         op=">=",
         threshold=0.3,
@@ -800,7 +911,8 @@ res.add(
         profiles=("full",),
         measured=hh.get("c2st"),
         control=hh.get("c2st_round0"),
-        control_label=f"round-0 emulator ({cfg.hh['n_initial']} prior sims) in place of the final one",
+        control_label=f"round-0 emulator ({cfg.hh['n_initial']} prior sims) "
+        "in place of the final one",
     )
 )
 res.add(

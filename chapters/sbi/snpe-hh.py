@@ -47,8 +47,8 @@
 # unweighted estimate), and the autapse failure experiment (Fig. 4).
 #
 # Settings follow the paper's reference code (delfi, `SNPEB`) where the paper is silent; the
-# code is the book's own (`neuroinverse.simulators.hodgkin_huxley`, `.autapse`, `neuroinverse.models.mdn`,
-# `neuroinverse.inference.snpe`).
+# code is the book's own (`neuroinverse.simulators.hodgkin_huxley`, `.autapse`,
+# `neuroinverse.models.mdn`, `neuroinverse.inference.snpe`).
 
 # %% tags=["parameters"]
 profile = "ci"
@@ -204,7 +204,8 @@ def toy_pair(s):
 
 
 def autapse_runs():
-    """Claim C4: SNPE-B on the autapse model, resampling failures with and without the classifier."""
+    """Claim C4: SNPE-B on the autapse model, resampling failures with and without the
+    classifier."""
     aut_raw = AutapseSimulator(dt=cfg.aut_dt, device=dev)
     aut_z = pilot_zscore(aut_raw, AUTAPSE_PRIOR, cfg.aut_pilot, generator=rt.generator(40))
     aut_sim = AutapseSimulator(dt=cfg.aut_dt, device=dev, zscore=aut_z)
@@ -243,8 +244,12 @@ aut_job = background(autapse_runs) if on_cpu else None
 
 # %%
 raw_sim = HHSimulator(model, features=cfg.features, dt=cfg.dt, device=dev)
-(pilot_mean, pilot_std), t_pilot = timed(lambda: pilot_zscore(raw_sim, prior, cfg.n_pilot, generator=rt.generator(1)))
-sim = HHSimulator(model, features=cfg.features, dt=cfg.dt, device=dev, zscore=(pilot_mean, pilot_std))
+(pilot_mean, pilot_std), t_pilot = timed(
+    lambda: pilot_zscore(raw_sim, prior, cfg.n_pilot, generator=rt.generator(1))
+)
+sim = HHSimulator(
+    model, features=cfg.features, dt=cfg.dt, device=dev, zscore=(pilot_mean, pilot_std)
+)
 x_o = sim(model.theta_star[None], generator=rt.generator(2))[0][0]
 obs_traces = sim.traces(model.theta_star[None], generator=rt.generator(2))
 prior_theta = prior.sample(3, generator=rt.generator(3))
@@ -260,8 +265,12 @@ print("3 prior draws:", np.round(model.natural(prior_theta).numpy(), 2).tolist()
 
 # %%
 t_ms = obs_traces.t.numpy()
-fig, ax = plotting.figure(2, 1, width=7.5, height=4.4, sharex=True, gridspec_kw=dict(height_ratios=[4, 1]))
-ax[0, 0].plot(t_ms, obs_traces.voltage[0].cpu(), color=plotting.COLORS["truth"], lw=0.9, label="observed (θ*)")
+fig, ax = plotting.figure(
+    2, 1, width=7.5, height=4.4, sharex=True, gridspec_kw=dict(height_ratios=[4, 1])
+)
+ax[0, 0].plot(
+    t_ms, obs_traces.voltage[0].cpu(), color=plotting.COLORS["truth"], lw=0.9, label="observed (θ*)"
+)
 for i, c in enumerate(["#1f77b4", "#2ca02c", "#9467bd"]):
     ax[0, 0].plot(
         t_ms,
@@ -300,7 +309,15 @@ def new_mdn(d_x, **kw):
 
 
 torch.manual_seed(rt.seed)
-multi = SNPEB(prior, sim, x_o, new_mdn(sim.x_dim), prior_mixin=cfg.prior_mixin, epochs=cfg.epochs, seed=rt.seed)
+multi = SNPEB(
+    prior,
+    sim,
+    x_o,
+    new_mdn(sim.x_dim),
+    prior_mixin=cfg.prior_mixin,
+    epochs=cfg.epochs,
+    seed=rt.seed,
+)
 _, t_multi = timed(lambda: multi.run(cfg.n_rounds, cfg.n_sims, generator=rt.generator(10)))
 torch.manual_seed(rt.seed)
 single = SNPEB(prior, sim, x_o, new_mdn(sim.x_dim), epochs=cfg.epochs, seed=rt.seed)
@@ -325,10 +342,16 @@ def n_inside(s):
     return int(((s["low"] <= star) & (star <= s["high"])).sum())
 
 
-round_samples = [r.posterior.sample(8000, generator=rt.generator(23 + i)).float() for i, r in enumerate(multi.rounds)]
+round_samples = [
+    r.posterior.sample(8000, generator=rt.generator(23 + i)).float()
+    for i, r in enumerate(multi.rounds)
+]
 round_samples = [smp[prior.contains(smp)] for smp in round_samples]
 round_width = [width(marginal_summary(smp)) for smp in round_samples]
-steps = {"SNPE-B": sum(len(r.history.loss) for r in multi.rounds), "single round": len(single.rounds[0].history.loss)}
+steps = {
+    "SNPE-B": sum(len(r.history.loss) for r in multi.rounds),
+    "single round": len(single.rounds[0].history.loss),
+}
 print(f"{'method':14s} {'gradient steps':>14s} {'mean sd/prior sd':>17s} {'θ* inside 95%':>14s}")
 for k, s in summ.items():
     print(f"{k:14s} {steps[k]:14d} {width(s):17.4f} {n_inside(s):>10d}/{model.dim}")
@@ -410,19 +433,29 @@ plotting.save(fig, "snpe-hh", "fig2_marginals")
 
 # %%
 n_pp = cfg.n_predictive
-x_post = sim(multi.posterior_samples(n_pp, generator=rt.generator(30)), generator=rt.generator(31))[0]
+x_post = sim(multi.posterior_samples(n_pp, generator=rt.generator(30)), generator=rt.generator(31))[
+    0
+]
 x_prior = sim(prior.sample(n_pp, generator=rt.generator(32)), generator=rt.generator(33))[0]
 x_star = sim(model.theta_star.repeat(n_pp, 1), generator=rt.generator(34))[0]
 x_prior2 = sim(prior.sample(n_pp, generator=rt.generator(37)), generator=rt.generator(38))[0]
 dist = {
     k: float(torch.nan_to_num((x - x_o).norm(dim=1), nan=np.inf).median())
-    for k, x in [("posterior", x_post), ("prior", x_prior), ("θ*", x_star), ("prior (control)", x_prior2)]
+    for k, x in [
+        ("posterior", x_post),
+        ("prior", x_prior),
+        ("θ*", x_star),
+        ("prior (control)", x_prior2),
+    ]
 }
 c3_ratio = (dist["posterior"] - dist["θ*"]) / (dist["prior"] - dist["θ*"])
 c3_control = (dist["prior (control)"] - dist["θ*"]) / (dist["prior"] - dist["θ*"])
 c3_raw = dist["posterior"] / dist["prior"]
 print("median distance to x_o:", {k: round(v, 3) for k, v in dist.items()})
-print(f"floor-normalised ratio {c3_ratio:.3f} (prior as posterior: {c3_control:.3f}); raw ratio {c3_raw:.3f}")
+print(
+    f"floor-normalised ratio {c3_ratio:.3f} (prior as posterior: {c3_control:.3f}); "
+    f"raw ratio {c3_raw:.3f}"
+)
 print(
     "median |z-difference| per feature, posterior draws:",
     np.round((x_post - x_o).abs().median(0).values.numpy(), 2).tolist(),
@@ -439,7 +472,12 @@ print(
 noise_sd = x_star.std(0)
 noise_sd = torch.where(noise_sd > 0, noise_sd, noise_sd[noise_sd > 0].min())
 abc_sim = HHSimulator(
-    model, features=cfg.features, dt=cfg.dt, device=dev, zscore=(pilot_mean, pilot_std), return_bad=False
+    model,
+    features=cfg.features,
+    dt=cfg.dt,
+    device=dev,
+    zscore=(pilot_mean, pilot_std),
+    return_bad=False,
 )
 abc = rejection_abc(
     prior,
@@ -453,7 +491,8 @@ abc = rejection_abc(
 summ["rejection ABC"] = marginal_summary(abc.theta)
 print("noise sd at θ* (pilot z units):", np.round(noise_sd.numpy(), 4).tolist())
 print(
-    f"rejection ABC ({cfg.n_abc} simulations, closest 5 %): mean sd/prior sd {width(summ['rejection ABC']):.4f}, "
+    f"rejection ABC ({cfg.n_abc} simulations, closest 5 %): "
+    f"mean sd/prior sd {width(summ['rejection ABC']):.4f}, "
     f"θ* inside 95 % for {n_inside(summ['rejection ABC'])}/{model.dim}"
 )
 
@@ -467,7 +506,9 @@ print(
 pp_theta = multi.posterior_samples(3, generator=rt.generator(35))
 pp_traces = sim.traces(pp_theta, generator=rt.generator(36))
 fig, ax = plotting.figure(1, 1, width=7.5, height=3.8)
-ax[0, 0].plot(t_ms, obs_traces.voltage[0].cpu(), color=plotting.COLORS["truth"], lw=0.9, label="observed (θ*)")
+ax[0, 0].plot(
+    t_ms, obs_traces.voltage[0].cpu(), color=plotting.COLORS["truth"], lw=0.9, label="observed (θ*)"
+)
 for i, c in enumerate(["#d62728", "#ff7f0e", "#8c564b"]):
     ax[0, 0].plot(
         t_ms,
@@ -497,7 +538,9 @@ hc_sim = HHSimulator(model, features="handcrafted", dt=cfg.dt, device=dev, zscor
 hc_xo = hc_sim(model.theta_star[None], generator=rt.generator(2))[0][0]
 torch.manual_seed(rt.seed)
 hc_q = new_mdn(hc_sim.x_dim, impute=True)
-imputed_init = hc_q.impute_values.detach().cpu().clone()  # C5b's control: the imputation before training
+imputed_init = (
+    hc_q.impute_values.detach().cpu().clone()
+)  # C5b's control: the imputation before training
 hc_run = SNPEB(prior, hc_sim, hc_xo, hc_q, epochs=cfg.c5_epochs, seed=rt.seed)
 hc_run.run(1, cfg.c5_sims, generator=rt.generator(51))
 hc_x = hc_run.rounds[0].x
@@ -510,7 +553,11 @@ print("training loss finite in every step:", bool(np.isfinite(hc_run.rounds[0].h
 print("|posterior mean − θ*| / posterior sd:", np.round(hc_dev.numpy(), 2).tolist())
 print(
     "learned imputation values (z units):",
-    {n: round(float(v), 3) for n, v, m in zip(FEATURE_SETS["handcrafted"], imputed, missing, strict=True) if m},
+    {
+        n: round(float(v), 3)
+        for n, v, m in zip(FEATURE_SETS["handcrafted"], imputed, missing, strict=True)
+        if m
+    },
 )
 
 # %% [markdown]
@@ -558,16 +605,22 @@ def mixture_sd(mix):
     return float(torch.sqrt((w * (v + m * m)).sum() - (w * m).sum() ** 2))
 
 
-toy_r1 = np.array([mixture_sd(runs[(True, True)].rounds[0].posterior) for runs in toy_runs]) / toy_sd
+toy_r1 = (
+    np.array([mixture_sd(runs[(True, True)].rounds[0].posterior) for runs in toy_runs]) / toy_sd
+)
 toy_move = {k: np.abs(v - toy_r1) for k, v in toy_ratio.items()}
-toy_ess = {k: [round(runs[key].rounds[1].ess, 1) for runs in toy_runs] for k, key in toy_arms.items()}
+toy_ess = {
+    k: [round(runs[key].rounds[1].ess, 1) for runs in toy_runs] for k, key in toy_arms.items()
+}
 print("std ratio after round 1 (shared) per seed:", np.round(toy_r1, 3).tolist())
 print(
-    f"{'round 2 arm':18s} {'std ratio per seed':>26s} {'|mean error|/sd':>22s} {'move from round 1':>22s}  ESS of 1000"
+    f"{'round 2 arm':18s} {'std ratio per seed':>26s} {'|mean error|/sd':>22s} "
+    f"{'move from round 1':>22s}  ESS of 1000"
 )
 for k in toy_arms:
     print(
-        f"{k:18s} {str(np.round(toy_ratio[k], 3).tolist()):>26s} {str(np.round(toy_err[k], 3).tolist()):>22s} "
+        f"{k:18s} {str(np.round(toy_ratio[k], 3).tolist()):>26s} "
+        f"{str(np.round(toy_err[k], 3).tolist()):>22s} "
         f"{str(np.round(toy_move[k], 3).tolist()):>22s}  {toy_ess[k]}"
     )
 
@@ -621,7 +674,9 @@ plotting.save(fig, "snpe-hh", "fig3_toy")
 # them). Both runs use the defensive proposal (α = 0.1).
 
 # %%
-aut_sim, aut_runs = aut_job.result() if aut_job else autapse_runs()  # defined and started at the top
+aut_sim, aut_runs = (
+    aut_job.result() if aut_job else autapse_runs()
+)  # defined and started at the top
 bad_pct = {k: np.array([100 * r.frac_bad for r in v.rounds]) for k, v in aut_runs.items()}
 for k, v in bad_pct.items():
     print(
@@ -637,18 +692,25 @@ for k, v in bad_pct.items():
 # %%
 aut_obs = aut_sim.traces(AUTAPSE_THETA_STAR[None], generator=rt.generator(41))
 aut_pp = aut_sim.traces(
-    aut_runs["classifier"].posterior_samples(3, generator=rt.generator(43)), generator=rt.generator(44)
+    aut_runs["classifier"].posterior_samples(3, generator=rt.generator(43)),
+    generator=rt.generator(44),
 )
 fig, ax = plotting.figure(1, 2, width=8, height=3.0)
 rounds = np.arange(1, cfg.aut_rounds + 1)
-ax[0, 0].plot(rounds, bad_pct["resample"], "o-", color=plotting.COLORS["baseline"], label="resampling only")
-ax[0, 0].plot(rounds, bad_pct["classifier"], "s-", color=plotting.COLORS["method"], label="failure classifier")
+ax[0, 0].plot(
+    rounds, bad_pct["resample"], "o-", color=plotting.COLORS["baseline"], label="resampling only"
+)
+ax[0, 0].plot(
+    rounds, bad_pct["classifier"], "s-", color=plotting.COLORS["method"], label="failure classifier"
+)
 ax[0, 0].set_ylim(0, max(55, float(max(v.max() for v in bad_pct.values())) + 5))
 ax[0, 0].set_xlabel("round")
 ax[0, 0].set_ylabel("bad simulations (%)")
 ax[0, 0].legend()
 ta = aut_obs.t.numpy()
-ax[0, 1].plot(ta, aut_obs.observed[0].cpu(), color=plotting.COLORS["truth"], lw=0.8, label="observed (θ*)")
+ax[0, 1].plot(
+    ta, aut_obs.observed[0].cpu(), color=plotting.COLORS["truth"], lw=0.8, label="observed (θ*)"
+)
 for i in range(3):
     ax[0, 1].plot(
         ta,
@@ -679,7 +741,9 @@ if rt.profile == "full":
     for dur in cfg.c6_durations:
         gsim = HHSimulator(m2, features="raw", dt=0.01, duration=dur, device=dev)
         torch.manual_seed(rt.seed)
-        q = MDN(2, gsim.x_dim, hidden=(50,), embedding=GRUEmbedding(2, 25), embedding_dim=25).to(dev)
+        q = MDN(2, gsim.x_dim, hidden=(50,), embedding=GRUEmbedding(2, 25), embedding_dim=25).to(
+            dev
+        )
         gx_o = gsim(m2.theta_star[None], generator=rt.generator(60))[0][0]
         run = SNPEB(m2.prior, gsim, gx_o, q, epochs=cfg.c6_epochs, batch_size=250, seed=rt.seed)
         run.run(1, cfg.c6_sims, generator=rt.generator(61))
@@ -687,7 +751,9 @@ if rt.profile == "full":
         c6[dur] = float((sd / m2.prior.std.double()).mean())
     sd = marginal_summary(m2.prior.sample(5000, generator=rt.generator(63)))["std"]
     c6_prior = float((sd / m2.prior.std.double()).mean())
-    print({f"{k:.0f} ms": round(v, 3) for k, v in c6.items()}, f"; the prior itself: {c6_prior:.3f}")
+    print(
+        {f"{k:.0f} ms": round(v, 3) for k, v in c6.items()}, f"; the prior itself: {c6_prior:.3f}"
+    )
 else:
     print(f"skipped at the {rt.profile} profile")
 
@@ -734,7 +800,10 @@ full = rt.profile == "full"  # the full-only claims, and their controls
 narrow_prior = None
 if full:  # C2d's control: the prior as posterior
     narrow_prior = int(
-        (marginal_summary(prior.sample(10000, generator=rt.generator(70)))["std"] < 0.5 * prior_sd).sum()
+        (
+            marginal_summary(prior.sample(10000, generator=rt.generator(70)))["std"]
+            < 0.5 * prior_sd
+        ).sum()
     )
 late = slice(2, None)
 c4_ratio = float(bad_pct["classifier"][late].mean() / max(bad_pct["resample"][late].mean(), 1e-9))
@@ -743,9 +812,20 @@ med = {k: float(np.median(v)) for k, v in toy_ratio.items()}
 med_err = {k: float(np.median(v)) for k, v in toy_err.items()}
 med_move = {k: float(np.median(v)) for k, v in toy_move.items()}
 
-EXPECTED = ("C1a", "C1b", "C1c", "C1d", "C1e", "C2a", "C3")  # declared in "What held, what did not, and why"
+EXPECTED = (
+    "C1a",
+    "C1b",
+    "C1c",
+    "C1d",
+    "C1e",
+    "C2a",
+    "C3",
+)  # declared in "What held, what did not, and why"
 res = ChapterResults(
-    "snpe-hh", rt, require_controls=True, expected_not_reproduced=EXPECTED if rt.profile == "ci" else ()
+    "snpe-hh",
+    rt,
+    require_controls=True,
+    expected_not_reproduced=EXPECTED if rt.profile == "ci" else (),
 )
 res.add(
     Claim(
@@ -914,7 +994,9 @@ res.add(
         threshold=0.1,
         profiles=("full",),
         measured=float(imputed[missing].abs().max()) if bool(missing.any()) else 0.0,
-        control=(float(imputed_init[missing].abs().max()) if bool(missing.any()) else 0.0) if full else None,
+        control=(float(imputed_init[missing].abs().max()) if bool(missing.any()) else 0.0)
+        if full
+        else None,
         control_label="the imputation before training" if full else "",
     )
 )
@@ -933,7 +1015,10 @@ res.add(
 )
 print(f"{len(res.claims)} claims recorded")
 if med_move["unweighted"] < 0.1:
-    print(f"round 2 moved the unweighted arm by {med_move['unweighted']:.3f} < 0.1 (median): C1a-c cannot be held")
+    print(
+        f"round 2 moved the unweighted arm by {med_move['unweighted']:.3f} < 0.1 (median): "
+        "C1a-c cannot be held"
+    )
 
 # %% tags=["nbval-check-output"]
 print(res.table(timings=False))
@@ -941,7 +1026,11 @@ print(res.table(timings=False))
 # %%
 # the numbers the text below quotes, as this run measured them
 _d = dist["θ*"], dist["posterior"], dist["prior (control)"]
-_stim = [i for i, n in enumerate(FEATURE_SETS[cfg.features]) if not n.startswith(("spike count", "resting"))]
+_stim = [
+    i
+    for i, n in enumerate(FEATURE_SETS[cfg.features])
+    if not n.startswith(("spike count", "resting"))
+]
 _post_diff = (x_post - x_o).abs().median(0).values[_stim]
 _prior_diff = (x_prior - x_o).abs().median(0).values[_stim]
 res.glue(
@@ -954,7 +1043,11 @@ res.glue(
     c3_d_star=_d[0],
     c3_d_post=_d[1],
     c3_d_prior2=_d[2],
-    c3_star_vs="above both" if _d[0] > max(_d[1:]) else "below both" if _d[0] < min(_d[1:]) else "between",
+    c3_star_vs="above both"
+    if _d[0] > max(_d[1:])
+    else "below both"
+    if _d[0] < min(_d[1:])
+    else "between",
     c3_post_lo=float(_post_diff.min()),
     c3_post_hi=float(_post_diff.max()),
     c3_prior_lo=float(_prior_diff.min()),

@@ -432,6 +432,7 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
         raise FileNotFoundError("cannot stage the book; missing: " + "; ".join(missing))
     # Not under _static: Jupyter Book would add every .js found there to every page.
     vendor_mathjax(src / "_vendor" / "mathjax")
+    (src / "_vendor" / "neuroinverse.css").write_text(BOOK_CSS)
     for extra in ("references.bib", "images", "logo.png"):
         p = root / extra
         if p.is_dir():
@@ -439,6 +440,18 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
         elif p.exists():
             shutil.copy2(p, src / extra)
     return src
+
+
+#: The book's own stylesheet (``html_css_files`` in ``_config.yml``): on a narrow screen wide
+#: display equations, tables and code scroll inside their own box instead of the page.
+BOOK_CSS = """\
+mjx-container[display="true"], .math-wrapper, div.math { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
+.bd-article table, .cell_output table { display: block; overflow-x: auto; max-width: 100%; }
+.cell_output pre, .highlight pre, .output pre { overflow-x: auto; max-width: 100%; }
+.bd-article img { max-width: 100%; height: auto; }
+.bd-article code.literal, .bd-article code.literal span.pre { white-space: normal; overflow-wrap: anywhere; }
+.cell_input pre { font-size: 11px; line-height: 1.45; padding-left: 0.5rem; padding-right: 0.5rem; }
+"""
 
 
 #: The parts of MathJax 3 (es5 build) that the book's pages load: the combined TeX/MathML to

@@ -60,6 +60,13 @@ CHAPTERS: tuple[Chapter, ...] = (
         source="chapters/calcium/discrete-flows.py",
     ),
     Chapter(
+        slug="stitching",
+        part=PARTS[1],
+        title="Stitching partial recordings by matching lagged covariances (S3ID)",
+        paper="Nonnenmacher, Turaga & Macke, NIPS 2017",
+        source="chapters/dynamics/stitching.py",
+    ),
+    Chapter(
         slug="snpe-hh",
         part=PARTS[2],
         title="Sequential neural posterior estimation for a Hodgkin-Huxley neuron (SNPE-B)",
@@ -88,6 +95,13 @@ CHAPTERS: tuple[Chapter, ...] = (
         source="chapters/microscopy/decode.py",
     ),
     Chapter(
+        slug="fouriernet",
+        part=PARTS[3],
+        title="3D snapshot microscopy with Fourier networks and learned optics (FourierNet)",
+        paper="Deb et al., NeurIPS 2022",
+        source="chapters/microscopy/fouriernet.py",
+    ),
+    Chapter(
         slug="malis",
         part=PARTS[4],
         title="Maximin affinity learning of image segmentation (MALIS)",
@@ -100,6 +114,13 @@ CHAPTERS: tuple[Chapter, ...] = (
         title="U-Net affinities, constrained MALIS and agglomeration (MALA)",
         paper="Funke et al., TPAMI 2019",
         source="chapters/connectomics/mala.py",
+    ),
+    Chapter(
+        slug="fly-connectome",
+        part=PARTS[4],
+        title="A connectome-constrained network of fly motion vision",
+        paper="Tschopp et al., arXiv 2018; Lappalainen et al., Nature 2024",
+        source="chapters/connectomics/fly-connectome.py",
     ),
     Chapter(
         slug="intrinsic-dimension",

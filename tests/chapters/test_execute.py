@@ -47,6 +47,8 @@ EXPECTED_NOT_REPRODUCED: dict[str, set[str]] = {
     "decode": {"C1a", "C3a", "C4a", "C4b", "C6"},
     "mala": {"M3b", "M4", "M6"},
     "dnn-neuro-review": {"C1a", "C1b", "C4a", "C6a", "C6c"},
+    "fly-connectome": {"C1b", "C3a", "C3b", "C3c", "C4"},
+    "fouriernet": {"C1a", "C2"},
 }
 
 

@@ -198,3 +198,37 @@ def test_chapter_page_opens_with_its_results_and_shows_no_test_markers(entry):
     notebook = entry + ".ipynb"
     assert f"labpath={notebook.replace('/', '%2F')}" in html, f"{entry}.html has no Binder link to {notebook}"
     assert "/blob/" in html and f"{entry}.py" in html, f"{entry}.html has no link to its .py source"
+
+
+@pytest.mark.parametrize("entry", PAGES)
+def test_page_does_not_scroll_sideways_on_a_phone(entry, server, browser):
+    """At 390 px the page itself never scrolls sideways: wide equations, tables and code scroll in their box."""
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        page.goto(f"{server}/{entry}.html", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        if page.locator(".math").count():
+            page.wait_for_function(
+                "document.querySelectorAll('.math').length <= document.querySelectorAll('mjx-container').length",
+                timeout=20_000,
+            )
+        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 1, f"{entry}.html scrolls sideways by {wide} px at 390 px"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("entry", sorted(CHAPTER_PAGES))
+def test_code_cells_fit_the_column_on_a_laptop(entry, server, browser):
+    """At 1280 px no code cell needs horizontal scrolling (chapters are formatted to 100 columns)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{server}/{entry}.html", wait_until="load")
+        page.wait_for_load_state("networkidle")
+        wide = page.evaluate(
+            "Array.from(document.querySelectorAll('.cell_input pre'))"
+            ".filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.innerText.split('\\n')[0].slice(0, 60))"
+        )
+        assert not wide, f"{entry}.html: code cells that scroll sideways at 1280 px, starting {wide[:3]}"
+    finally:
+        page.close()

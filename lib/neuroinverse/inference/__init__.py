@@ -21,20 +21,30 @@
   networks and active acquisition.
 * :mod:`~neuroinverse.inference.flow_vae`: The autoregressive spike posterior of the discrete-flows
   paper inside the DeepSpike VAE.
+* :mod:`~neuroinverse.inference.fly_motion`: Probing and training the connectome network of the fly
+  motion pathway.
 * :mod:`~neuroinverse.inference.fused_flows`: All members of an emulator ensemble in one batched
   pass: a speed-up with the same densities.
 * :mod:`~neuroinverse.inference.npe`: Neural posterior estimation: single-round NPE, sequential APT
   (SNPE-C), SNPE-B and naive SNPE.
 * :mod:`~neuroinverse.inference.npe_methods`: The sequential NPE methods as small objects: APT's
   atomic loss, naive SNPE, pooled SNPE-B.
+* :mod:`~neuroinverse.inference.plds`: Poisson linear dynamical system: the Laplace E-step, batched
+  over trials, by block-tridiagonal Newton.
 * :mod:`~neuroinverse.inference.smlm_fitting`: Classical SMLM fitting: local-maximum detection plus
   per-spot Gaussian maximum likelihood.
+* :mod:`~neuroinverse.inference.snapshot_reconstruction`: Snapshot 3-D reconstruction: the high-pass
+  NMSE loss, decoder and joint mask training, Wiener.
 * :mod:`~neuroinverse.inference.snpe`: SNPE-B: importance-weighted sequential neural posterior
   estimation (delfi style).
 * :mod:`~neuroinverse.inference.snpe_proposals`: SNPE-B's proposals: Student-t mixtures with a prior
   mix-in, and the failure classifier.
 * :mod:`~neuroinverse.inference.spike_vae`: Amortised variational inference of spikes from calcium
   traces (DeepSpike).
+* :mod:`~neuroinverse.inference.stitching`: S3ID: stitching partial recordings into one latent LDS
+  by matching time-lagged covariances.
+* :mod:`~neuroinverse.inference.stitching_cost`: The work of one S3ID gradient step: counted
+  floating-point operations and peak tensor memory.
 * :mod:`~neuroinverse.inference.supervised`: Supervised spike inference: the recognition CNN trained
   on true spikes (an upper bound).
 
@@ -114,6 +124,13 @@ from .flow_vae import (
     linear_model_init,
     spike_elbo,
 )
+from .fly_motion import (
+    MotionDecoder,
+    edge_tuning,
+    flash_polarity,
+    reichardt_tuning,
+    train_motion_decoder,
+)
 from .fused_flows import (
     FUSABLE_ACTIVATIONS,
     BatchedLinear,
@@ -138,6 +155,12 @@ from .npe_methods import (
     npe_method,
     sample_atom_indices,
 )
+from .plds import (
+    LaplacePosterior,
+    block_tridiagonal_solve,
+    check_counts,
+    laplace_estep,
+)
 from .smlm_fitting import (
     GaussianFit,
     calibrate_psf,
@@ -146,6 +169,16 @@ from .smlm_fitting import (
     fit_frames,
     fit_gaussian_mle,
     gaussian_crlb,
+)
+from .snapshot_reconstruction import (
+    SnapshotTraining,
+    high_pass,
+    nmse,
+    pearson,
+    reconstruct,
+    snapshot_loss,
+    train_snapshot_decoder,
+    wiener_deconvolution,
 )
 from .snpe import (
     SNPEB,
@@ -175,6 +208,20 @@ from .spike_vae import (
     make_snippets,
     train_spike_vae,
     vimco_objective,
+)
+from .stitching import (
+    S3ID,
+    S3IDFit,
+    check_masked_data,
+    dense_loss,
+    empirical_lagged_covariances,
+    fit_s3id,
+    stochastic_loss,
+)
+from .stitching_cost import (
+    PeakTensorMemory,
+    step_work,
+    time_step,
 )
 from .supervised import (
     train_supervised_spikes,
@@ -232,6 +279,11 @@ __all__ = [
     "RelaxedFlowVAE",
     "spike_elbo",
     "linear_model_init",
+    "edge_tuning",
+    "flash_polarity",
+    "reichardt_tuning",
+    "MotionDecoder",
+    "train_motion_decoder",
     "FUSABLE_ACTIVATIONS",
     "BatchedLinear",
     "ForeachAdam",
@@ -250,6 +302,10 @@ __all__ = [
     "sample_atom_indices",
     "apt_atomic_loss",
     "log_mixture_proposal",
+    "LaplacePosterior",
+    "check_counts",
+    "block_tridiagonal_solve",
+    "laplace_estep",
     "detect_spots",
     "extract_rois",
     "fit_gaussian_mle",
@@ -257,6 +313,14 @@ __all__ = [
     "fit_frames",
     "gaussian_crlb",
     "calibrate_psf",
+    "high_pass",
+    "snapshot_loss",
+    "nmse",
+    "pearson",
+    "SnapshotTraining",
+    "train_snapshot_decoder",
+    "reconstruct",
+    "wiener_deconvolution",
     "SNPEBRound",
     "SNPEB",
     "importance_weights",
@@ -280,5 +344,15 @@ __all__ = [
     "make_snippets",
     "train_spike_vae",
     "fit_spike_vae",
+    "S3ID",
+    "S3IDFit",
+    "empirical_lagged_covariances",
+    "dense_loss",
+    "stochastic_loss",
+    "fit_s3id",
+    "check_masked_data",
+    "PeakTensorMemory",
+    "step_work",
+    "time_step",
     "train_supervised_spikes",
 ]

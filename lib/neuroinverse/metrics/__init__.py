@@ -2,6 +2,10 @@
 
 * :mod:`~neuroinverse.metrics.connectivity`: Scores of connectivity estimates: correlation with the
   true coupling and detection AUC.
+* :mod:`~neuroinverse.metrics.direction`: Direction selectivity of tuning curves: preferred
+  direction, DSI and angular errors.
+* :mod:`~neuroinverse.metrics.lds`: Scores of fitted linear dynamical systems: subspace angles,
+  matched eigenvalues, covariance correlation.
 * :mod:`~neuroinverse.metrics.localisation`: Localisation metrics of the SMLM challenge: matching,
   Jaccard index, RMSE, efficiency.
 * :mod:`~neuroinverse.metrics.posterior`: Posterior quality metrics: KL divergence,
@@ -20,6 +24,17 @@ from .connectivity import (
     connection_auc,
     connectivity_correlation,
     off_diagonal,
+)
+from .direction import (
+    angular_error,
+    direction_selectivity,
+    polarity_agreement,
+)
+from .lds import (
+    eigenvalue_error,
+    match_eigenvalues,
+    pearson_r,
+    subspace_error,
 )
 from .localisation import (
     LocalisationScores,
@@ -73,6 +88,13 @@ __all__ = [
     "off_diagonal",
     "connectivity_correlation",
     "connection_auc",
+    "direction_selectivity",
+    "angular_error",
+    "polarity_agreement",
+    "subspace_error",
+    "eigenvalue_error",
+    "match_eigenvalues",
+    "pearson_r",
     "Matching",
     "LocalisationScores",
     "match_localisations",

@@ -1,9 +1,13 @@
 """Networks: density estimators, recognition networks and the U-Nets (no training, no data).
 
+* :mod:`~neuroinverse.models.connectome_net`: Connectome-constrained network of passive point
+  neurons with graded rectified synapses.
 * :mod:`~neuroinverse.models.decode`: DECODE's network: a frame-module U-Net, a context-module U-Net
   and four output heads.
 * :mod:`~neuroinverse.models.density`: Conditional density estimators q(value | context) for
   simulation-based inference.
+* :mod:`~neuroinverse.models.fouriernet`: FourierNet: a global Fourier-domain convolution followed
+  by a small 3-D convolutional head.
 * :mod:`~neuroinverse.models.mdn`: Mixture density network (MDN) with full-covariance components,
   optionally Bayesian (SVI).
 * :mod:`~neuroinverse.models.recognition`: Recognition networks q_φ(s | f) for spike inference from
@@ -14,6 +18,9 @@
 Chapters import from here (``from neuroinverse.models import ...``).
 """
 
+from .connectome_net import (
+    ConnectomeNetwork,
+)
 from .decode import (
     DecodeNet,
     DecodeScales,
@@ -21,6 +28,10 @@ from .decode import (
 from .density import (
     ConditionalDensity,
     ConditionalFlow,
+)
+from .fouriernet import (
+    FourierConv2d,
+    FourierNet,
 )
 from .mdn import (
     MDN,
@@ -37,10 +48,13 @@ from .unet import (
 )
 
 __all__ = [
+    "ConnectomeNetwork",
     "DecodeScales",
     "DecodeNet",
     "ConditionalDensity",
     "ConditionalFlow",
+    "FourierConv2d",
+    "FourierNet",
     "BayesianLinear",
     "GRUEmbedding",
     "MDN",

@@ -8,6 +8,10 @@
   spike prior with synaptic connectivity.
 * :mod:`~neuroinverse.simulators.em`: Synthetic 2-D electron-microscopy "membrane images" with
   ground-truth segmentations.
+* :mod:`~neuroinverse.simulators.fly_connectome`: Compile the fly optic-lobe type-level connectome
+  into a sparse neuron graph on a hex lattice.
+* :mod:`~neuroinverse.simulators.hexlattice`: Hexagonal lattice of visual columns and stimuli drawn
+  on it (moving edges, flashes, textures).
 * :mod:`~neuroinverse.simulators.hh_features`: Summary features of Hodgkin-Huxley voltage traces:
   spikes, moments and electrophysiology.
 * :mod:`~neuroinverse.simulators.hh_models`: Hodgkin-Huxley parameterisations: which parameters are
@@ -16,6 +20,8 @@
   features, with pilot z-scoring.
 * :mod:`~neuroinverse.simulators.hodgkin_huxley`: Hodgkin-Huxley neuron with Pospischil et al.
   (2008) kinetics, batched over parameter sets.
+* :mod:`~neuroinverse.simulators.lds`: Latent linear dynamical systems: Gaussian LDS with partial
+  observation, Poisson LDS with slow drift.
 * :mod:`~neuroinverse.simulators.neuropil`: Synthetic anisotropic 3-D neuropil: serial-section EM
   volumes of touching neurites with labels.
 * :mod:`~neuroinverse.simulators.priors`: Priors for simulation-based inference.
@@ -25,8 +31,12 @@
   emitters, one row per emitter and frame.
 * :mod:`~neuroinverse.simulators.smlm_imaging`: SMLM image formation: the pixel-integrated Gaussian
   PSF, the camera, and the Mortensen precision.
+* :mod:`~neuroinverse.simulators.snapshot`: 3-D snapshot imaging: sparse fluorescent volumes through
+  a PSF stack onto one camera frame.
 * :mod:`~neuroinverse.simulators.toy`: Toy simulators for simulation-based inference, each with its
   exact answer beside it.
+* :mod:`~neuroinverse.simulators.wave_optics`: Scalar wave optics of a programmable-pupil
+  microscope: phase masks, defocus and PSF stacks.
 
 Chapters import from here (``from neuroinverse.simulators import ...``).
 """
@@ -70,6 +80,27 @@ from .em import (
     simulate_em_image,
     simulate_em_images,
 )
+from .fly_connectome import (
+    T4_SUBCIRCUIT,
+    T4_TYPES,
+    NeuronGraph,
+    collapse_filters,
+    compile_connectome,
+    fill_hull,
+    filter_of,
+    load_connectome,
+    randomise_filters,
+    rotate_filters,
+)
+from .hexlattice import (
+    HexLattice,
+    check_stimulus,
+    full_field_flash,
+    hex_columns,
+    moving_edges,
+    moving_textures,
+    rotate_axial,
+)
 from .hh_features import (
     FEATURE_SETS,
     feature_report,
@@ -94,6 +125,17 @@ from .hodgkin_huxley import (
     HHTraces,
     hh_resting_potential,
     simulate_hh,
+)
+from .lds import (
+    LDSData,
+    LDSParams,
+    PoissonLDSData,
+    lagged_covariances_true,
+    missing_at_random_mask,
+    random_lds,
+    simulate_lds,
+    simulate_poisson_lds,
+    subpopulation_mask,
 )
 from .neuropil import (
     NEUROPIL_SIZES,
@@ -123,6 +165,12 @@ from .smlm_imaging import (
     mortensen_precision,
     render_gaussian,
 )
+from .snapshot import (
+    image_volume,
+    otf_stack,
+    shot_noise,
+    sparse_volumes,
+)
 from .toy import (
     GAUSSIAN_1D_X_O,
     SLCP_THETA_O,
@@ -146,6 +194,15 @@ from .toy import (
     two_moons_log_likelihood,
     two_moons_prior,
     two_moons_reference_posterior,
+)
+from .wave_optics import (
+    PupilMicroscope,
+    airy_first_zero,
+    flat_mask,
+    r80,
+    radial_profile_zero,
+    ramps_mask,
+    random_phase_mask,
 )
 
 __all__ = [
@@ -180,6 +237,23 @@ __all__ = [
     "em_test_set",
     "em_training_batch",
     "gap_merge_mask",
+    "T4_SUBCIRCUIT",
+    "T4_TYPES",
+    "NeuronGraph",
+    "load_connectome",
+    "fill_hull",
+    "compile_connectome",
+    "collapse_filters",
+    "rotate_filters",
+    "randomise_filters",
+    "filter_of",
+    "HexLattice",
+    "hex_columns",
+    "rotate_axial",
+    "moving_edges",
+    "full_field_flash",
+    "moving_textures",
+    "check_stimulus",
     "FEATURE_SETS",
     "hh_summary",
     "raw_trace_context",
@@ -197,6 +271,15 @@ __all__ = [
     "HHTraces",
     "simulate_hh",
     "hh_resting_potential",
+    "LDSParams",
+    "LDSData",
+    "random_lds",
+    "simulate_lds",
+    "lagged_covariances_true",
+    "subpopulation_mask",
+    "missing_at_random_mask",
+    "PoissonLDSData",
+    "simulate_poisson_lds",
     "NEUROPIL_SIZES",
     "NeuropilVolume",
     "simulate_neuropil",
@@ -215,6 +298,10 @@ __all__ = [
     "Camera",
     "render_gaussian",
     "mortensen_precision",
+    "sparse_volumes",
+    "image_volume",
+    "shot_noise",
+    "otf_stack",
     "TWO_MOONS_X_O",
     "TWO_MOONS_THETA_O",
     "two_moons_prior",
@@ -237,4 +324,11 @@ __all__ = [
     "slcp_distractors",
     "slcp_log_likelihood",
     "slcp_reference_posterior",
+    "PupilMicroscope",
+    "flat_mask",
+    "ramps_mask",
+    "random_phase_mask",
+    "radial_profile_zero",
+    "r80",
+    "airy_first_zero",
 ]
