@@ -16,7 +16,8 @@
 #
 # **Paper.** M. Nonnenmacher, S. C. Turaga, J. H. Macke, *Extracting low-dimensional dynamics
 # from multiple large-scale neural population recordings by learning to predict correlations*,
-# NIPS 2017 (Advances in NIPS 30, pp. 5702–5712; [arXiv:1711.01847](https://arxiv.org/abs/1711.01847)).
+# NIPS 2017 (Advances in NIPS 30, pp. 5702–5712;
+# [arXiv:1711.01847](https://arxiv.org/abs/1711.01847)).
 #
 # We record $y_t\in\mathbb R^p$ from $p$ neurons, but never all at once: in each recording
 # period only a subpopulation is imaged, and entries may also be missing at random. We want
@@ -63,7 +64,7 @@ seed = 0
 device = "auto"
 
 # %% [markdown]
-# Every size comes from the profile. `ci` follows the card of this chapter: $p$ = 200 neurons,
+# Every size comes from the profile. `ci` is a small system: $p$ = 200 neurons,
 # $n$ = 4 latents (two slow complex eigenvalue pairs of moduli 0.95 and 0.98), $T$ = 20,000
 # time points, lags 0–9, half of each neuron's variance private noise; the fits minimise the
 # dense full-batch loss (masked $p\times p\times K$ tensors are small here). `full` is the

@@ -5,9 +5,9 @@ The library by role, from the bottom up:
 
 * the **base**: :mod:`~neuroinverse._checks` (argument checks) and :mod:`~neuroinverse.labels`
   (label images and their nearest-neighbour affinity graphs);
-* the **core**: :mod:`~neuroinverse.runtime` (profiles, seeds, devices), :mod:`~neuroinverse.training`
-  (the training loop), :mod:`~neuroinverse.results` (claims and verdicts),
-  :mod:`~neuroinverse.plotting`, :mod:`~neuroinverse.data`, and the book's machinery
+* the **core**: :mod:`~neuroinverse.runtime` (profiles, seeds, devices),
+  :mod:`~neuroinverse.training` (the training loop), :mod:`~neuroinverse.results` (claims and
+  verdicts), :mod:`~neuroinverse.plotting`, :mod:`~neuroinverse.data`, and the book's machinery
   (:mod:`~neuroinverse.chapters`, :mod:`~neuroinverse.book`, :mod:`~neuroinverse.cli`);
 * the **domain** packages: ``simulators`` (data with their ground truth), ``models``
   (networks only), ``inference`` and ``segmentation`` (the methods: losses, targets, training

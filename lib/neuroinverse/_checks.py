@@ -44,7 +44,9 @@ def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
     return x
 
 
-def check_ndim(x: torch.Tensor, name: str, ndims: int | tuple[int, ...], shape_doc: str) -> torch.Tensor:
+def check_ndim(
+    x: torch.Tensor, name: str, ndims: int | tuple[int, ...], shape_doc: str
+) -> torch.Tensor:
     ok = (x.dim() in ndims) if isinstance(ndims, tuple) else x.dim() == ndims
     if not ok:
         raise ValueError(f"{name} must have shape {shape_doc}; got {tuple(x.shape)}")
@@ -57,14 +59,23 @@ def check_positive(value: float, name: str, *, allow_zero: bool = False) -> floa
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number; got {value!r}") from None
     if math.isnan(v) or (v < 0 if allow_zero else v <= 0):
-        raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'}; got {value!r}")
+        raise ValueError(
+            f"{name} must be {'non-negative' if allow_zero else 'positive'}; got {value!r}"
+        )
     return v
 
 
 def check_range(
-    value: float, name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+    value: float,
+    name: str,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> float:
-    """``value`` as a float in [low, high]; ``low_open``/``high_open`` exclude an end, e.g. (0, 1)."""
+    """``value`` as a float in [low, high]; ``low_open``/``high_open`` exclude an end,
+    e.g. (0, 1)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -79,7 +90,11 @@ def check_range(
 
 def check_positive_int(value, name: str, *, minimum: int = 1) -> int:
     """``value`` as an ``int`` ≥ ``minimum`` (booleans and floats are refused)."""
-    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < minimum:
+    if (
+        not isinstance(value, (int, np.integer))
+        or isinstance(value, (bool, np.bool_))
+        or value < minimum
+    ):
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return int(value)
 
@@ -143,10 +158,15 @@ def check_labels(
     if ndims is not None and lab.ndim not in ndims:
         shapes = {2: "(H, W)", 3: "(Z, Y, X)"}
         raise ValueError(
-            f"{name} must have shape {' or '.join(shapes.get(d, f'{d}-D') for d in ndims)}; got {lab.shape}"
+            f"{name} must have shape {' or '.join(shapes.get(d, f'{d}-D') for d in ndims)}; "
+            f"got {lab.shape}"
         )
     if not (np.issubdtype(lab.dtype, np.integer) or lab.dtype == bool):
-        if not (integer_floats and np.issubdtype(lab.dtype, np.floating) and np.all(lab == np.round(lab))):
+        if not (
+            integer_floats
+            and np.issubdtype(lab.dtype, np.floating)
+            and np.all(lab == np.round(lab))
+        ):
             raise ValueError(f"{name} must hold integer ids; got dtype {lab.dtype}")
     lab = lab.astype(np.int64)
     if non_negative and (lab < 0).any():

@@ -26,11 +26,8 @@ from .scorecard import CHART, add_claims_target, draw_chart, scorecard_page
 
 __all__ = [
     "ChapterRun",
-    "ChapterOutcome",
     "executed_path",
     "run_chapter",
-    "default_jobs",
-    "execute_chapters",
     "toc_files",
     "stage",
     "build_html",
@@ -107,7 +104,11 @@ def run_chapter(
         raise ValueError(f"a smoke run exercises the full profile's code; got profile {profile!r}")
     root = root or repo_root()
     source = root / chapter.source
-    out = build_dir(root) / "smoke" / "executed" / chapter.notebook if smoke else executed_path(chapter, root)
+    out = (
+        build_dir(root) / "smoke" / "executed" / chapter.notebook
+        if smoke
+        else executed_path(chapter, root)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(source, fmt="py:percent")
     nb.metadata.pop("jupytext", None)  # the executed copy is not paired with anything
@@ -140,105 +141,6 @@ def run_chapter(
     return ChapterRun(slug=slug, output=out, wall_s=time.perf_counter() - t0, error=error)
 
 
-@dataclass
-class ChapterOutcome:
-    """One chapter of a ``neuroinverse build``: executed (``reused=False``) or reused from the cache."""
-
-    slug: str
-    reused: bool
-    ok: bool
-    wall_s: float
-    peak_mib: float | None
-    log: Path | None = None
-
-
-def default_jobs(mem_per_job_gib: float = 4.0) -> int:
-    """The number of cores, capped so that each job has ``mem_per_job_gib`` of available memory."""
-    cores = os.cpu_count() or 1
-    try:
-        avail_kib = next(
-            int(line.split()[1])
-            for line in Path("/proc/meminfo").read_text().splitlines()
-            if line.startswith("MemAvailable")
-        )
-        by_memory = max(1, int(avail_kib / (mem_per_job_gib * 1024**2)))
-    except (OSError, StopIteration, ValueError):
-        by_memory = cores
-    return max(1, min(cores, by_memory))
-
-
-def execute_chapters(
-    chapters: list[Chapter] | None = None,
-    *,
-    profile: str = "ci",
-    jobs: int = 1,
-    force: bool = False,
-    root: Path | None = None,
-    report=print,
-) -> list[ChapterOutcome]:
-    """Execute the chapters whose cache key changed, ``jobs`` at a time, each in its own process.
-
-    A chapter is reused when :func:`~neuroinverse.build_cache.chapter_key` equals the key of
-    its last successful run and its executed notebook and results file still exist (never with
-    ``force``). Each executed chapter runs ``python -m neuroinverse.cli run SLUG`` (seed 0,
-    device auto) with its output in ``_build/logs/SLUG.log``; every printed number is the one a
-    sequential build prints, since each chapter is seeded on its own and runs on its own
-    threads. ``report`` receives one line per chapter as it finishes.
-    """
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    from .build_cache import chapter_key, read_record, reusable
-    from .results import results_dir
-    from .runtime import resolve_device
-
-    check_profile(profile)
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}")
-    root = root or repo_root()
-    chapters = list(CHAPTERS if chapters is None else chapters)
-    device = resolve_device("auto").type
-    outcomes: dict[str, ChapterOutcome] = {}
-    todo: list[Chapter] = []
-    for ch in chapters:
-        record = read_record(ch.slug, root)
-        key = chapter_key(ch, profile=profile, seed=0, device=device, root=root)
-        outputs = [executed_path(ch, root), results_dir() / f"{ch.slug}.nc"]
-        if not force and record is not None and record.profile == profile and reusable(record, key, outputs):
-            outcomes[ch.slug] = ChapterOutcome(ch.slug, True, True, record.wall_s, record.peak_mib)
-            report(f"   {ch.slug}: reused (unchanged since its run of {record.finished}, {record.wall_s:.1f} s)")
-        else:
-            todo.append(ch)
-    logs = build_dir(root) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-
-    def one(ch: Chapter) -> ChapterOutcome:
-        log = logs / f"{ch.slug}.log"
-        t0 = time.perf_counter()
-        with log.open("w") as fh:
-            rc = subprocess.run(
-                [sys.executable, "-m", "neuroinverse.cli", "run", ch.slug, "--profile", profile],
-                cwd=root,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "NEUROINVERSE_ROOT": str(root)},
-                check=False,
-            ).returncode
-        wall = time.perf_counter() - t0
-        record = read_record(ch.slug, root)
-        peak = record.peak_mib if rc == 0 and record is not None else None
-        return ChapterOutcome(ch.slug, False, rc == 0, wall, peak, log)
-
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo) or 1))) as pool:
-        futures = [pool.submit(one, ch) for ch in todo]
-        for fut in as_completed(futures):
-            out = fut.result()
-            outcomes[out.slug] = out
-            peak = f", peak {out.peak_mib / 1024:.2f} GiB" if out.peak_mib else ""
-            status = "ok" if out.ok else f"FAILED (see {out.log})"
-            report(f"   {out.slug}: {out.wall_s:.1f} s wall{peak}, {status}")
-    return [outcomes[ch.slug] for ch in chapters]
-
-
 def toc_files(root: Path | None = None) -> list[str]:
     """Every ``file:``/``root:`` entry of ``_toc.yml`` (without extension), in order."""
     import yaml
@@ -259,7 +161,9 @@ def toc_files(root: Path | None = None) -> list[str]:
                 walk(child)
 
     walk(toc)
-    return [str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f for f in files]
+    return [
+        str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f for f in files
+    ]
 
 
 def _final_line_state(text: str) -> str:
@@ -286,7 +190,11 @@ def for_reading(nb: dict) -> dict:
                 prev = kept[-1] if kept else None
                 # consecutive writes to one stream are one piece of terminal text (kernels
                 # deliver each tqdm refresh as its own output): join, then apply the \r's
-                if prev is not None and prev.get("output_type") == "stream" and prev.get("name") == out.get("name"):
+                if (
+                    prev is not None
+                    and prev.get("output_type") == "stream"
+                    and prev.get("name") == out.get("name")
+                ):
                     prev["text"] += text
                     continue
                 out["text"] = text
@@ -300,7 +208,8 @@ def for_reading(nb: dict) -> dict:
 
 
 def source_links(chapter: Chapter, root: Path | None = None) -> str:
-    """Links to the chapter's ``.py`` and ``.ipynb`` in the repository and to a Binder session of it.
+    """Links to the chapter's ``.py`` and ``.ipynb`` in the repository and to a Binder
+    session of it.
 
     Built from ``repository.url`` and ``branch`` in ``_config.yml``; Binder opens the committed
     notebook, whose ``parameters`` cell runs the ``ci`` profile.
@@ -315,7 +224,10 @@ def source_links(chapter: Chapter, root: Path | None = None) -> str:
     if not url.startswith("https://github.com/"):
         return ""
     slug_path = url[len("https://github.com/") :]
-    binder = f"https://mybinder.org/v2/gh/{slug_path}/{branch}?labpath={urllib.parse.quote(chapter.notebook, safe='')}"
+    binder = (
+        f"https://mybinder.org/v2/gh/{slug_path}/{branch}"
+        f"?labpath={urllib.parse.quote(chapter.notebook, safe='')}"
+    )
     return (
         f"Run it yourself: [source `.py`]({url}/blob/{branch}/{chapter.source}) · "
         f"[notebook `.ipynb`]({url}/blob/{branch}/{chapter.notebook}) · "
@@ -363,7 +275,8 @@ def link_chapter_mentions(nb: dict, chapter: Chapter) -> int:
 
 
 def add_glance(nb: dict, slug: str, *, claims_page: str = "claims.md", links: str = "") -> bool:
-    """Insert the "Results at a glance" box after the chapter's title cell, from its recorded results.
+    """Insert the "Results at a glance" box after the chapter's title cell, from its recorded
+    results.
 
     Returns False (and changes nothing) when the chapter has no recorded results yet.
     """
@@ -419,10 +332,15 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
             depth = len(Path(entry).parts) - 1
             chapter = by_stem[entry]
             add_glance(
-                reading, chapter.slug, claims_page="../" * depth + "claims.md", links=source_links(chapter, root)
+                reading,
+                chapter.slug,
+                claims_page="../" * depth + "claims.md",
+                links=source_links(chapter, root),
             )
             link_chapter_mentions(reading, chapter)
-            add_claims_target(reading, by_stem[entry].slug, scorecard_link="../" * depth + "scorecard.md")
+            add_claims_target(
+                reading, by_stem[entry].slug, scorecard_link="../" * depth + "scorecard.md"
+            )
             (src / f"{entry}.ipynb").write_text(json.dumps(reading, indent=1, ensure_ascii=False))
         elif (root / f"{entry}.md").exists():
             shutil.copy2(root / f"{entry}.md", src / f"{entry}.md")
@@ -445,11 +363,13 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
 #: The book's own stylesheet (``html_css_files`` in ``_config.yml``): on a narrow screen wide
 #: display equations, tables and code scroll inside their own box instead of the page.
 BOOK_CSS = """\
-mjx-container[display="true"], .math-wrapper, div.math { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
+mjx-container[display="true"], .math-wrapper, div.math { overflow-x: auto; \
+overflow-y: hidden; max-width: 100%; }
 .bd-article table, .cell_output table { display: block; overflow-x: auto; max-width: 100%; }
 .cell_output pre, .highlight pre, .output pre { overflow-x: auto; max-width: 100%; }
 .bd-article img { max-width: 100%; height: auto; }
-.bd-article code.literal, .bd-article code.literal span.pre { white-space: normal; overflow-wrap: anywhere; }
+.bd-article code.literal, .bd-article code.literal span.pre { white-space: normal; \
+overflow-wrap: anywhere; }
 .cell_input pre { font-size: 11px; line-height: 1.45; padding-left: 0.5rem; padding-right: 0.5rem; }
 """
 
@@ -469,7 +389,9 @@ def vendor_mathjax(dest: Path) -> Path:
 
     spec = importlib.util.find_spec("mathjax")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("MathJax is not installed: pip install -e '.[book]' (package django-static-mathjax)")
+        raise FileNotFoundError(
+            "MathJax is not installed: pip install -e '.[book]' (package django-static-mathjax)"
+        )
     es5 = Path(list(spec.submodule_search_locations)[0]) / "static" / "mathjax" / "es5"
     if not (es5 / "tex-mml-chtml.js").exists():
         raise FileNotFoundError(f"no MathJax es5 build under {es5}")
@@ -505,7 +427,9 @@ def build_html(root: Path | None = None) -> int:
     return subprocess.run(cmd, cwd=root, check=False).returncode
 
 
-README_START = "<!-- scorecard:start (generated by `neuroinverse readme` from a ci run; do not edit) -->"
+README_START = (
+    "<!-- scorecard:start (generated by `neuroinverse readme` from a ci run; do not edit) -->"
+)
 README_END = "<!-- scorecard:end -->"
 
 
@@ -514,7 +438,9 @@ def readme_scorecard(results_directory: Path | None = None) -> str:
     return scorecard_markdown(results_directory, timings=False)
 
 
-def update_readme(root: Path | None = None, *, check: bool = False, results_directory: Path | None = None) -> bool:
+def update_readme(
+    root: Path | None = None, *, check: bool = False, results_directory: Path | None = None
+) -> bool:
     """Rewrite the scorecard block of ``README.md`` from the recorded results.
 
     Returns True if the README already matched. With ``check=True`` nothing is written.
@@ -527,7 +453,9 @@ def update_readme(root: Path | None = None, *, check: bool = False, results_dire
         raise ValueError(f"README.md must contain the markers {README_START!r} and {README_END!r}")
     profiles = {ds.attrs["profile"] for ds in load_all_results(results_directory).values()}
     if profiles - {"ci"}:
-        raise ValueError(f"the README shows ci-profile results; recorded results are {sorted(profiles)}")
+        raise ValueError(
+            f"the README shows ci-profile results; recorded results are {sorted(profiles)}"
+        )
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     new = f"{head}{README_START}\n{readme_scorecard(results_directory)}{README_END}{tail}"

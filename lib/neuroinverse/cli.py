@@ -4,8 +4,10 @@ Examples::
 
     neuroinverse run deepspike                      # ci profile, CPU or GPU (auto)
     neuroinverse run deepspike --profile full --device cuda
-    neuroinverse run deepspike --profile full --smoke   # full code paths at ci sizes, into _build/smoke
-    neuroinverse build --profile ci                 # run the chapters that changed, build _build/html
+    neuroinverse run deepspike --profile full --smoke   # full code paths at ci sizes, into
+                                                        # _build/smoke
+    neuroinverse build --profile ci                 # run the chapters that changed, build
+                                                    # _build/html
     neuroinverse build --jobs 2 --force             # re-run every chapter, two at a time
     neuroinverse build --no-execute                 # build from _build/executed as it is
     neuroinverse status --json                      # recorded claims and verdicts
@@ -31,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def profile_arg(sp):
-        sp.add_argument("--profile", default="ci", help=f"one of {', '.join(PROFILES)} (default ci)")
+        sp.add_argument(
+            "--profile", default="ci", help=f"one of {', '.join(PROFILES)} (default ci)"
+        )
 
     r = sub.add_parser("run", help="execute one chapter into _build/executed")
     r.add_argument("slug", help="chapter slug, e.g. deepspike")
@@ -44,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
         help="with --profile full: run the full profile's code at the ci sizes into "
         "_build/smoke (verdicts not checked, never recorded as results)",
     )
-    r.add_argument("--timeout", type=float, default=None, help="per-cell time limit in seconds (default 3600)")
+    r.add_argument(
+        "--timeout", type=float, default=None, help="per-cell time limit in seconds (default 3600)"
+    )
 
     b = sub.add_parser("build", help="run the chapters that changed and build the HTML book")
     profile_arg(b)
@@ -52,10 +58,15 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=None,
-        help="chapters executed at once, each in its own process (default: the cores, at most one per 4 GiB free)",
+        help=(
+            "chapters executed at once, each in its own process (default: the cores, at most "
+            "one per 4 GiB free)"
+        ),
     )
     b.add_argument(
-        "--force", action="store_true", help="re-execute every chapter, even those unchanged since their run"
+        "--force",
+        action="store_true",
+        help="re-execute every chapter, even those unchanged since their run",
     )
     b.add_argument(
         "--no-execute",
@@ -100,7 +111,12 @@ def _run(args) -> int:
         flush=True,
     )
     run = run_chapter(
-        chapter.slug, profile=args.profile, seed=args.seed, device=args.device, timeout=args.timeout, smoke=args.smoke
+        chapter.slug,
+        profile=args.profile,
+        seed=args.seed,
+        device=args.device,
+        timeout=args.timeout,
+        smoke=args.smoke,
     )
     if not run.ok:
         print(
@@ -115,28 +131,42 @@ def _run(args) -> int:
 
 
 def _record_run(chapter, args, wall_s: float) -> str:
-    """Write the cache record of a successful run (not for smoke runs); return the peak-memory note."""
+    """Write the cache record of a successful run (not for smoke runs); return the peak-memory
+    note."""
     import resource
     import time
 
     from .build_cache import CacheRecord, chapter_key, write_record
     from .runtime import resolve_device
 
-    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the kernel's peak (Linux: KiB)
+    peak_mib = (
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    )  # the kernel's peak (Linux: KiB)
     if not args.smoke:
         key = chapter_key(
-            chapter, profile=args.profile, seed=args.seed, device=resolve_device(args.device).type, smoke=False
+            chapter,
+            profile=args.profile,
+            seed=args.seed,
+            device=resolve_device(args.device).type,
+            smoke=False,
         )
-        if args.seed == 0 and args.device == "auto":  # only the runs a build would make stand in for one
+        if (
+            args.seed == 0 and args.device == "auto"
+        ):  # only the runs a build would make stand in for one
             finished = time.strftime("%Y-%m-%d %H:%M", time.localtime())
-            write_record(CacheRecord(chapter.slug, key, args.profile, round(wall_s, 1), round(peak_mib, 1), finished))
+            write_record(
+                CacheRecord(
+                    chapter.slug, key, args.profile, round(wall_s, 1), round(peak_mib, 1), finished
+                )
+            )
     return f", peak {peak_mib / 1024:.2f} GiB"
 
 
 def _build(args) -> int:
     import time
 
-    from .book import build_html, default_jobs, execute_chapters, stage
+    from .book import build_html, stage
+    from .build_cache import default_jobs, execute_chapters
     from .runtime import check_profile
 
     try:
@@ -149,16 +179,20 @@ def _build(args) -> int:
     if not args.no_execute:
         t0 = time.perf_counter()
         print(f"== executing the chapters at {args.profile}, {jobs} at a time", flush=True)
-        outcomes = execute_chapters(profile=args.profile, jobs=jobs, force=args.force, report=_flush_print)
+        outcomes = execute_chapters(
+            profile=args.profile, jobs=jobs, force=args.force, report=_flush_print
+        )
         ran = [o for o in outcomes if not o.reused]
         failed = [o.slug for o in outcomes if not o.ok]
         print(
-            f"== {len(ran)} executed, {len(outcomes) - len(ran)} reused, {time.perf_counter() - t0:.1f} s wall in all",
+            f"== {len(ran)} executed, {len(outcomes) - len(ran)} reused, "
+            f"{time.perf_counter() - t0:.1f} s wall in all",
             flush=True,
         )
         if failed:
             print(
-                f"neuroinverse build: chapters failed: {', '.join(failed)}; see _build/logs and _build/executed",
+                f"neuroinverse build: chapters failed: {', '.join(failed)}; "
+                "see _build/logs and _build/executed",
                 file=sys.stderr,
             )
             return 1
@@ -186,7 +220,13 @@ def _status(args) -> int:
     rows = scorecard_rows()
     keys = ["chapter", "claim", "paper", "ours", "control", "rule", "profile", "verdict"]
     if args.json:
-        print(json.dumps([{k: r[k] for k in keys + ["statement"]} for r in rows], indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                [{k: r[k] for k in keys + ["statement"]} for r in rows],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return 0
     table = [keys] + [[r[k] for k in keys] for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(keys))]
@@ -209,7 +249,10 @@ def _readme(args) -> int:
         print("README.md scorecard is up to date")
         return 0
     if args.check:
-        print("README.md scorecard differs from the recorded ci results; run `neuroinverse readme`", file=sys.stderr)
+        print(
+            "README.md scorecard differs from the recorded ci results; run `neuroinverse readme`",
+            file=sys.stderr,
+        )
         return 1
     print("README.md scorecard rewritten")
     return 0

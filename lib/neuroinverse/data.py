@@ -34,7 +34,11 @@ def read_registry(directory: Path | str | None = None) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         parts = line.split()
-        if len(parts) != 2 or len(parts[0]) != 64 or any(c not in "0123456789abcdef" for c in parts[0]):
+        if (
+            len(parts) != 2
+            or len(parts[0]) != 64
+            or any(c not in "0123456789abcdef" for c in parts[0])
+        ):
             raise ValueError(f"data/registry line {n} must be '<sha256>  <path>'; got {line!r}")
         if parts[1] in entries:
             raise ValueError(f"data/registry lists {parts[1]!r} twice")
@@ -62,7 +66,9 @@ def verify_registry(directory: Path | str | None = None) -> list[str]:
     d = Path(directory) if directory is not None else repo_root() / "data"
     reg = read_registry(d)
     problems = []
-    present = {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file() and p.name not in _SKIP}
+    present = {
+        p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file() and p.name not in _SKIP
+    }
     problems += [f"unlisted file: {p}" for p in sorted(present - set(reg))]
     for name, digest in reg.items():
         path = d / name

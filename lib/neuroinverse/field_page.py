@@ -35,16 +35,17 @@ COMPARISONS: tuple[Comparison, ...] = (
         "apt",
         "benchmarks/results/apt_vs_sbi.md",
         "python benchmarks/apt_vs_sbi.py --threads 1",
-        "The same two-moons task, budget and observation; accuracy is the C2ST of the posterior samples "
-        "against the grid reference (0.5 is indistinguishable), time is the wall time of training.",
+        "The same two-moons task, budget and observation; accuracy is the C2ST of the posterior "
+        "samples against the grid reference (0.5 is indistinguishable), time is the wall time of "
+        "training.",
     ),
     Comparison(
         "DeepSpike against OASIS",
         "deepspike",
         "benchmarks/results/deepspike-throughput-cpu.md",
         "python benchmarks/deepspike_throughput.py",
-        "Throughput of spike inference on the same traces; the accuracy of the two on held-out cells is "
-        "the deepspike chapter's claim C2 (correlation with the true spikes at 33 ms).",
+        "Throughput of spike inference on the same traces; the accuracy of the two on held-out "
+        "cells is the deepspike chapter's claim C2 (correlation with the true spikes at 33 ms).",
     ),
     Comparison(
         "TwoNN (the book) against scikit-dimension",
@@ -59,8 +60,8 @@ COMPARISONS: tuple[Comparison, ...] = (
         "mala",
         "benchmarks/results/agglomeration_vs_waterz.md",
         "python benchmarks/agglomeration_vs_waterz.py",
-        "The same affinities and fragments, agglomerated by the book's quantile agglomeration and by "
-        "waterz; VOI against the ground truth and wall time.",
+        "The same affinities and fragments, agglomerated by the book's quantile agglomeration "
+        "and by waterz; VOI against the ground truth and wall time.",
     ),
 )
 
@@ -87,10 +88,10 @@ def field_page(root: Path | None = None, *, chapter_docs: dict[str, str] | None 
     out = [
         "# Against the field's tools",
         "",
-        "Each chapter's method beside the tool a scientist would otherwise use, on the same data and "
-        "machine. The tables are the recorded outputs of the scripts in `benchmarks/` (each table "
-        "names its machine and versions); times from a shared machine are indicative, accuracies "
-        "are not.",
+        "Each chapter's method beside the tool a scientist would otherwise use, on the same data "
+        "and machine. The tables are the recorded outputs of the scripts in `benchmarks/` (each "
+        "table names its machine and versions); times from a shared machine are indicative, "
+        "accuracies are not.",
         "",
     ]
     for c in COMPARISONS:
@@ -101,5 +102,10 @@ def field_page(root: Path | None = None, *, chapter_docs: dict[str, str] | None 
             out += [f"Not recorded yet: `{c.script}` writes `{c.result}`.", ""]
             continue
         body = [line for line in path.read_text().splitlines() if not line.startswith("# ")]
-        out += [f"Recorded in `{c.result}`, last committed {_committed(path, root)}.", "", *body, ""]
+        out += [
+            f"Recorded in `{c.result}`, last committed {_committed(path, root)}.",
+            "",
+            *body,
+            "",
+        ]
     return "\n".join(out).rstrip() + "\n"

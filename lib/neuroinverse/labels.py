@@ -65,13 +65,16 @@ def check_affinities(
         raise ValueError(f"{name} must have shape (2, H, W) or (3, Z, Y, X); got {aff.shape}")
     if spatial_shape is not None and tuple(aff.shape[1:]) != tuple(spatial_shape):
         raise ValueError(
-            f"{name} of spatial shape {tuple(aff.shape[1:])} do not match the labels/image shape {tuple(spatial_shape)}"
+            f"{name} of spatial shape {tuple(aff.shape[1:])} do not match the labels/image shape "
+            f"{tuple(spatial_shape)}"
         )
     aff = aff.astype(np.float64)
     if not np.all(np.isfinite(aff)):
         raise ValueError(f"{name} contain NaN or infinite values")
     if aff.size and (aff.min() < 0.0 or aff.max() > 1.0):
-        raise ValueError(f"{name} must lie in [0, 1]; got values in [{aff.min():.4g}, {aff.max():.4g}]")
+        raise ValueError(
+            f"{name} must lie in [0, 1]; got values in [{aff.min():.4g}, {aff.max():.4g}]"
+        )
     return aff
 
 

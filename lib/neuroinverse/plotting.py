@@ -48,7 +48,9 @@ def apply_style() -> None:
     mpl.rcParams.update(_STYLE)
 
 
-def figure(nrows: int = 1, ncols: int = 1, *, width: float = 7.0, height: float | None = None, **kw):
+def figure(
+    nrows: int = 1, ncols: int = 1, *, width: float = 7.0, height: float | None = None, **kw
+):
     """``plt.subplots`` in the book style; ``height`` defaults to 2.4 in per row."""
     if nrows < 1 or ncols < 1:
         raise ValueError(f"nrows and ncols must be >= 1; got {nrows}, {ncols}")

@@ -125,14 +125,20 @@ class Claim:
         check_choice(self.op, "op", _OPS)
         if self.op == "in":
             if not (isinstance(self.threshold, (tuple, list)) and len(self.threshold) == 2):
-                raise ValueError(f"threshold for op 'in' must be a (low, high) pair; got {self.threshold!r}")
+                raise ValueError(
+                    f"threshold for op 'in' must be a (low, high) pair; got {self.threshold!r}"
+                )
             lo, hi = map(float, self.threshold)
             if not lo <= hi:
-                raise ValueError(f"threshold interval must have low <= high; got {self.threshold!r}")
+                raise ValueError(
+                    f"threshold interval must have low <= high; got {self.threshold!r}"
+                )
             self.threshold = (lo, hi)
         else:
             if isinstance(self.threshold, (tuple, list)):
-                raise ValueError(f"threshold for op {self.op!r} must be one number; got {self.threshold!r}")
+                raise ValueError(
+                    f"threshold for op {self.op!r} must be one number; got {self.threshold!r}"
+                )
             self.threshold = float(self.threshold)
         for p in self.profiles:
             check_profile(p)
@@ -146,9 +152,13 @@ class Claim:
             if math.isnan(c):
                 raise ValueError(f"claim {self.id}: control value is NaN")
             if self.exact:
-                raise ValueError(f"claim {self.id}: give a control or an exact-rule reason, not both")
+                raise ValueError(
+                    f"claim {self.id}: give a control or an exact-rule reason, not both"
+                )
             if not self.control_label:
-                raise ValueError(f"claim {self.id}: a control needs a control_label saying what it is")
+                raise ValueError(
+                    f"claim {self.id}: a control needs a control_label saying what it is"
+                )
             self.control = c
 
     @property
@@ -210,7 +220,8 @@ class ChapterResults:
         measured_here = self.runtime.profile in claim.profiles and claim.implemented
         if measured_here and claim.measured is None:
             raise ValueError(
-                f"claim {claim.id} is checked at profile {self.runtime.profile!r} but has no measured value"
+                f"claim {claim.id} is checked at profile {self.runtime.profile!r} "
+                "but has no measured value"
             )
         if self.require_controls and measured_here and not claim.has_control:
             raise ValueError(
@@ -257,10 +268,19 @@ class ChapterResults:
             else:
                 ours = _fmt(c.measured)
             rows.append(
-                (c.id, c.paper, ours, _control_text(c, timings=timings), c.rule, c.verdict(self.runtime.profile))
+                (
+                    c.id,
+                    c.paper,
+                    ours,
+                    _control_text(c, timings=timings),
+                    c.rule,
+                    c.verdict(self.runtime.profile),
+                )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+        lines = [
+            "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append(f"(profile: {self.runtime.profile})")
         controls = [f"  {c.id}: {c.control_label}" for c in self.claims if c.control is not None]
@@ -285,15 +305,30 @@ class ChapterResults:
             {
                 "statement": ("claim", np.array([c.statement for c in self.claims], dtype=object)),
                 "paper": ("claim", np.array([c.paper for c in self.claims], dtype=object)),
-                "measured": ("claim", np.array([np.nan if c.measured is None else c.measured for c in self.claims])),
+                "measured": (
+                    "claim",
+                    np.array([np.nan if c.measured is None else c.measured for c in self.claims]),
+                ),
                 "rule": ("claim", np.array([c.rule for c in self.claims], dtype=object)),
                 "threshold_low": ("claim", np.array([_lo(c) for c in self.claims], dtype=float)),
                 "threshold_high": ("claim", np.array([_hi(c) for c in self.claims], dtype=float)),
-                "checked_at": ("claim", np.array([",".join(c.profiles) for c in self.claims], dtype=object)),
-                "verdict": ("claim", np.array([c.verdict(profile) for c in self.claims], dtype=object)),
+                "checked_at": (
+                    "claim",
+                    np.array([",".join(c.profiles) for c in self.claims], dtype=object),
+                ),
+                "verdict": (
+                    "claim",
+                    np.array([c.verdict(profile) for c in self.claims], dtype=object),
+                ),
                 "timing": ("claim", np.array([c.timing for c in self.claims], dtype=bool)),
-                "control": ("claim", np.array([np.nan if c.control is None else c.control for c in self.claims])),
-                "control_label": ("claim", np.array([c.control_label for c in self.claims], dtype=object)),
+                "control": (
+                    "claim",
+                    np.array([np.nan if c.control is None else c.control for c in self.claims]),
+                ),
+                "control_label": (
+                    "claim",
+                    np.array([c.control_label for c in self.claims], dtype=object),
+                ),
                 "exact": ("claim", np.array([c.exact for c in self.claims], dtype=object)),
             },
             coords={"claim": np.array(ids, dtype=object)},
@@ -330,7 +365,8 @@ class ChapterResults:
         bad = [
             c
             for c in self.claims
-            if c.verdict(self.runtime.profile) in (NOT_REPRODUCED, INCONCLUSIVE) and c.id not in allowed
+            if c.verdict(self.runtime.profile) in (NOT_REPRODUCED, INCONCLUSIVE)
+            and c.id not in allowed
         ]
         if bad:
             msg = "; ".join(
@@ -339,7 +375,9 @@ class ChapterResults:
                 + f", rule {c.rule}"
                 for c in bad
             )
-            raise ClaimsNotHeld(f"{self.slug}: claims not held at profile {self.runtime.profile}: {msg}")
+            raise ClaimsNotHeld(
+                f"{self.slug}: claims not held at profile {self.runtime.profile}: {msg}"
+            )
 
 
 def _control_text(c: Claim, *, timings: bool = True) -> str:
@@ -365,7 +403,9 @@ def load_all_results(directory: Path | str | None = None) -> dict[str, xr.Datase
     return {p.stem: load_results(p) for p in sorted(d.glob("*.nc"))}
 
 
-def scorecard_rows(directory: Path | str | None = None, *, timings: bool = True) -> list[dict[str, str]]:
+def scorecard_rows(
+    directory: Path | str | None = None, *, timings: bool = True
+) -> list[dict[str, str]]:
     """One row per (chapter, claim), in book order; chapters without results say so.
 
     With ``timings=False`` the values of wall-time claims read ``(timing)``, so that the rows
@@ -405,7 +445,9 @@ def scorecard_rows(directory: Path | str | None = None, *, timings: bool = True)
                     statement=str(c.statement.values),
                     paper=str(c.paper.values),
                     ours="(timing)" if (hide and not math.isnan(m)) else _fmt(m),
-                    control="exact" if exact else ("(timing)" if (hide and not math.isnan(ctl)) else _fmt(ctl)),
+                    control="exact"
+                    if exact
+                    else ("(timing)" if (hide and not math.isnan(ctl)) else _fmt(ctl)),
                     rule=str(c.rule.values),
                     profile=ds.attrs["profile"] if not math.isnan(m) else str(c.checked_at.values),
                     verdict=str(c.verdict.values),
@@ -417,7 +459,17 @@ def scorecard_rows(directory: Path | str | None = None, *, timings: bool = True)
 def scorecard_markdown(directory: Path | str | None = None, *, timings: bool = True) -> str:
     """The scorecard as a Markdown table (the body of ``scorecard.md``)."""
     rows = scorecard_rows(directory, timings=timings)
-    head = ["chapter", "claim", "statement", "paper", "ours", "control", "rule", "profile", "verdict"]
+    head = [
+        "chapter",
+        "claim",
+        "statement",
+        "paper",
+        "ours",
+        "control",
+        "rule",
+        "profile",
+        "verdict",
+    ]
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -449,7 +501,10 @@ def glance_markdown(ds, *, claims_page: str = "claims.md") -> str:
         counts[verdict] = counts.get(verdict, 0) + 1
         ours, rule = _fmt(float(c.measured)), str(c.rule.values)
         if verdict == NOT_REPRODUCED:
-            lines.append(f"- **{cid}** not reproduced: ours {ours} fails the rule {rule} ({c.statement.values}).")
+            lines.append(
+                f"- **{cid}** not reproduced: ours {ours} fails the rule {rule} "
+                f"({c.statement.values})."
+            )
         elif verdict == INCONCLUSIVE:
             label = str(c.control_label.values) if "control_label" in ds else "the control"
             ctl = _fmt(float(c.control)) if "control" in ds else "–"

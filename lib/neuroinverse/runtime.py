@@ -139,7 +139,10 @@ class Runtime:
         missing = [p for p in PROFILES if p not in by_profile]
         unknown = [p for p in by_profile if p not in PROFILES]
         if missing or unknown:
-            raise ValueError(f"select() needs exactly the profiles {PROFILES}; missing {missing}, unknown {unknown}")
+            raise ValueError(
+                f"select() needs exactly the profiles {PROFILES}; missing {missing}, "
+                f"unknown {unknown}"
+            )
         keys = {p: set(v) for p, v in by_profile.items()}
         if len({frozenset(k) for k in keys.values()}) != 1:
             raise ValueError(f"profiles name different sizes: {keys}")
@@ -188,7 +191,9 @@ def smoke_sizes(ci: dict[str, Any], full: dict[str, Any]) -> dict[str, Any]:
     that only the ``full`` profile reaches, on a CPU, in about the time of a ``ci`` run;
     its verdicts mean nothing and are never recorded as results.
     """
-    return {k: full[k] if isinstance(full[k], (bool, str)) or full[k] is None else ci[k] for k in full}
+    return {
+        k: full[k] if isinstance(full[k], (bool, str)) or full[k] is None else ci[k] for k in full
+    }
 
 
 def setup(profile: str = "ci", seed: int = 0, device: str = "auto") -> Runtime:
@@ -248,7 +253,9 @@ def provenance(rt: Runtime | None = None) -> dict[str, str]:
             seed=str(rt.seed),
             device=str(rt.device),
             device_name=(
-                torch.cuda.get_device_name(rt.device) if rt.device.type == "cuda" else platform.processor() or "cpu"
+                torch.cuda.get_device_name(rt.device)
+                if rt.device.type == "cuda"
+                else platform.processor() or "cpu"
             ),
             threads=str(rt.threads),
             smoke=str(rt.smoke),
@@ -264,9 +271,19 @@ def cpu_model() -> str:
         info = Path("/proc/cpuinfo").read_text()
     except OSError:
         return platform.processor() or "unknown"
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    name = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in info.splitlines()
+            if line.startswith("model name")
+        ),
+        "",
+    )
     flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
-    return f"{name or platform.processor() or 'unknown'}{', AVX-512' if 'avx512f' in flags.split() else ''}"
+    return (
+        f"{name or platform.processor() or 'unknown'}"
+        f"{', AVX-512' if 'avx512f' in flags.split() else ''}"
+    )
 
 
 def timed(fn):
@@ -317,7 +334,9 @@ def cpu_times(fns, *, repeats: int = 5, block: float = 0.05) -> np.ndarray:
     """
     fns = list(fns)
     if not fns or repeats < 1 or not block > 0:
-        raise ValueError(f"need at least one fn, repeats >= 1 and block > 0; got {len(fns)}, {repeats}, {block}")
+        raise ValueError(
+            f"need at least one fn, repeats >= 1 and block > 0; got {len(fns)}, {repeats}, {block}"
+        )
     ks = []
     for fn in fns:
         fn()
@@ -361,7 +380,8 @@ def _pool(workers: int):
 
 
 def background(fn, /, *args, workers: int = 1, **kwargs):
-    """Start ``fn(*args, **kwargs)`` in a background process; return a ``concurrent.futures.Future``.
+    """Start ``fn(*args, **kwargs)`` in a background process; return a
+    ``concurrent.futures.Future``.
 
     The ci profile runs a chapter's kernel on one thread of a two-core machine; independent
     work (a classifier test, another seed's fit) runs here on the other core while the kernel

@@ -32,7 +32,12 @@ __all__ = [
 # posteriors on grids
 # ---------------------------------------------------------------------------------------------
 def grid_posterior(
-    log_density: Callable[[torch.Tensor], torch.Tensor], low, high, *, points: int = 200, chunk: int = 65536
+    log_density: Callable[[torch.Tensor], torch.Tensor],
+    low,
+    high,
+    *,
+    points: int = 200,
+    chunk: int = 65536,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Evaluate and normalise an unnormalised log density on a regular 1-D or 2-D cell grid.
 
@@ -52,7 +57,10 @@ def grid_posterior(
     hi = as_tensor(high, "high", dtype=torch.float64).reshape(-1)
     d = lo.numel()
     if d not in (1, 2) or hi.numel() != d or not bool((hi > lo).all()):
-        raise ValueError(f"low and high must be 1-D or 2-D boxes with high > low; got {lo.tolist()}, {hi.tolist()}")
+        raise ValueError(
+            "low and high must be 1-D or 2-D boxes with high > low; "
+            f"got {lo.tolist()}, {hi.tolist()}"
+        )
     points = check_positive_int(points, "points", minimum=2)
     h = (hi - lo) / points
     axes = [(lo[j] + h[j] * (torch.arange(points, dtype=torch.float64) + 0.5)) for j in range(d)]
@@ -76,9 +84,14 @@ def grid_posterior(
 
 
 def sample_grid(
-    axes: Sequence[np.ndarray], density: np.ndarray, n: int, *, generator: torch.Generator | None = None
+    axes: Sequence[np.ndarray],
+    density: np.ndarray,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Draw ``n`` samples ``(n, d)`` from a grid density: cells by mass, uniform jitter within a cell."""
+    """Draw ``n`` samples ``(n, d)`` from a grid density: cells by mass, uniform jitter within
+    a cell."""
     n = check_positive_int(n, "n")
     d = len(axes)
     dens = np.asarray(density, dtype=np.float64)
@@ -123,7 +136,11 @@ def grid_kde(samples, axes: Sequence[np.ndarray], *, bandwidth: float | None = N
     width = (h * s.std(0).clamp_min(1e-12)).numpy()
     # a product kernel: the density is a sum over samples of products of 1-D Gaussians
     factors = [
-        np.exp(-0.5 * ((np.asarray(a, dtype=np.float64)[None, :] - s[:, j].numpy()[:, None]) / width[j]) ** 2)
+        np.exp(
+            -0.5
+            * ((np.asarray(a, dtype=np.float64)[None, :] - s[:, j].numpy()[:, None]) / width[j])
+            ** 2
+        )
         for j, a in enumerate(axes)
     ]
     dens = np.einsum("ka,kb->ab", *factors) if d == 2 else factors[0].sum(0)
@@ -134,7 +151,8 @@ def grid_kde(samples, axes: Sequence[np.ndarray], *, bandwidth: float | None = N
 
 
 def hpd_threshold(density: np.ndarray, *, level: float = 0.95) -> float:
-    """Density level of the ``level`` highest-density region of a grid density (cells above it hold ``level``)."""
+    """Density level of the ``level`` highest-density region of a grid density (cells above it
+    hold ``level``)."""
     level = check_range(level, "level", 0.0, 1.0)
     flat = np.sort(np.asarray(density, dtype=np.float64).ravel())[::-1]
     if not (np.isfinite(flat).all() and flat.sum() > 0):
@@ -143,8 +161,11 @@ def hpd_threshold(density: np.ndarray, *, level: float = 0.95) -> float:
     return float(flat[min(int(np.searchsorted(cum, level)), flat.size - 1)])
 
 
-def fraction_in_hpd(theta, axes: Sequence[np.ndarray], density: np.ndarray, *, level: float = 0.95) -> float:
-    """Fraction of the points ``theta`` ``(n, d)`` inside the ``level`` highest-density region of a grid density.
+def fraction_in_hpd(
+    theta, axes: Sequence[np.ndarray], density: np.ndarray, *, level: float = 0.95
+) -> float:
+    """Fraction of the points ``theta`` ``(n, d)`` inside the ``level`` highest-density region
+    of a grid density.
 
     The region is the set of cells of highest density holding ``level`` of the mass; a point
     is inside if its cell is (points outside the grid are outside).
@@ -235,7 +256,9 @@ def slice_sample(
                     end += sign * w[j] * grow
             active = torch.ones(C, dtype=torch.bool)
             for _ in range(max_shrink):
-                prop = left + (right - left) * torch.rand(C, generator=generator, dtype=torch.float64)
+                prop = left + (right - left) * torch.rand(
+                    C, generator=generator, dtype=torch.float64
+                )
                 cand = x.clone()
                 cand[:, j] = prop
                 lp_c = lp_fn(cand)

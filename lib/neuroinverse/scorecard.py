@@ -4,7 +4,8 @@ The page a reader takes in at a glance (``scorecard.md``, written when the book 
 counts of the verdicts per chapter and per part with a stacked-bar chart drawn by the book,
 then every claim with ours beside the control, a coloured verdict badge (sphinx-design; the
 word is always there, so the colour is never the only cue) and a link to the claims table of
-its chapter. The README keeps the plain-text table (:func:`neuroinverse.results.scorecard_markdown`).
+its chapter. The README keeps the plain-text table
+(:func:`neuroinverse.results.scorecard_markdown`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from pathlib import Path
 from .chapters import CHAPTERS, PARTS
 from .results import FULL_ONLY, HELD, INCONCLUSIVE, NOT_IMPLEMENTED, NOT_REPRODUCED, scorecard_rows
 
-__all__ = ["VERDICT_BADGES", "VERDICT_COLOURS", "claims_label", "add_claims_target", "draw_chart", "scorecard_page"]
+__all__ = [
+    "VERDICT_BADGES",
+    "VERDICT_COLOURS",
+    "claims_label",
+    "add_claims_target",
+    "draw_chart",
+    "scorecard_page",
+]
 
 #: sphinx-design badge per verdict.
 VERDICT_BADGES = {
@@ -26,7 +34,12 @@ VERDICT_BADGES = {
     "not run": "bdg-light",
 }
 #: Okabe–Ito colours of the chart, in the order the bars stack.
-VERDICT_COLOURS = {HELD: "#0072B2", INCONCLUSIVE: "#E69F00", NOT_REPRODUCED: "#D55E00", FULL_ONLY: "#BBBBBB"}
+VERDICT_COLOURS = {
+    HELD: "#0072B2",
+    INCONCLUSIVE: "#E69F00",
+    NOT_REPRODUCED: "#D55E00",
+    FULL_ONLY: "#BBBBBB",
+}
 _SHOWN = (HELD, INCONCLUSIVE, NOT_REPRODUCED, FULL_ONLY)
 CHART = "scorecard_verdicts.png"
 
@@ -37,7 +50,8 @@ def claims_label(slug: str) -> str:
 
 
 def add_claims_target(nb: dict, slug: str, *, scorecard_link: str = "scorecard.md") -> bool:
-    """Put a target before the cell that prints the claims table, so the scorecard can link to it."""
+    """Put a target before the cell that prints the claims table, so the scorecard can
+    link to it."""
     cells = nb.get("cells", [])
     for i, cell in enumerate(cells):
         src = cell.get("source", "")
@@ -74,7 +88,14 @@ def draw_chart(rows: list[dict[str, str]], path: Path) -> Path:
     left = [0] * len(slugs)
     for verdict in _SHOWN:
         widths = [counts[s][verdict] for s in slugs]
-        ax.barh(slugs, widths, left=left, color=VERDICT_COLOURS[verdict], label=verdict, edgecolor="white")
+        ax.barh(
+            slugs,
+            widths,
+            left=left,
+            color=VERDICT_COLOURS[verdict],
+            label=verdict,
+            edgecolor="white",
+        )
         left = [a + b for a, b in zip(left, widths, strict=True)]
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("claims (count)")
@@ -102,22 +123,24 @@ def scorecard_page(results_directory: Path | None = None, *, chart: str | None =
         "# Scorecard",
         "",
         "Every claim that the chapters check, as the chapter runs of this build measured it. "
-        "`held`: our value satisfies the rule and the control (a deliberately wrong answer of the same "
-        "kind) does not; `inconclusive`: the control passes too, so the rule could not tell them apart; "
-        "`not reproduced`: our value fails (the chapter explains why); `full only`: checked at the "
-        "`full` profile only, not measured in this build. See [how to read the claims](claims.md).",
+        "`held`: our value satisfies the rule and the control (a deliberately wrong answer of "
+        "the same kind) does not; `inconclusive`: the control passes too, so the rule could "
+        "not tell them apart; `not reproduced`: our value fails (the chapter explains why); "
+        "`full only`: checked at the `full` profile only, not measured in this build. "
+        "See [how to read the claims](claims.md).",
         "",
         "## At a glance",
         "",
-        f"**{total[HELD]} held, {total[INCONCLUSIVE]} inconclusive, {total[NOT_REPRODUCED]} not reproduced, "
-        f"{total[FULL_ONLY]} full only**, over {len(CHAPTERS)} chapters.",
+        f"**{total[HELD]} held, {total[INCONCLUSIVE]} inconclusive, "
+        f"{total[NOT_REPRODUCED]} not reproduced, {total[FULL_ONLY]} full only**, "
+        f"over {len(CHAPTERS)} chapters.",
         "",
     ]
     if chart:
         out += [
             f":::{{figure}} {chart}",
-            ":alt: Stacked bars, one per chapter, counting its claims that held, were inconclusive, "
-            "were not reproduced, or are checked at the full profile only.",
+            ":alt: Stacked bars, one per chapter, counting its claims that held, were "
+            "inconclusive, were not reproduced, or are checked at the full profile only.",
             ":width: 100%",
             "",
             "The verdicts of each chapter's claims in this build (ci profile). Blue: held; orange: "
@@ -125,17 +148,28 @@ def scorecard_page(results_directory: Path | None = None, *, chart: str | None =
             ":::",
             "",
         ]
-    out += ["| part | chapter | held | inconclusive | not reproduced | full only |", "|---|---|---|---|---|---|"]
+    out += [
+        "| part | chapter | held | inconclusive | not reproduced | full only |",
+        "|---|---|---|---|---|---|",
+    ]
     for part in PARTS:
         chapters = [c for c in CHAPTERS if c.part == part]
         if not chapters:
             continue
         for c in chapters:
             n = counts[c.slug]
-            out.append(f"| {part} | [{c.slug}]({_doc(c.slug)}) | " + " | ".join(str(n[v]) for v in _SHOWN) + " |")
+            out.append(
+                f"| {part} | [{c.slug}]({_doc(c.slug)}) | "
+                + " | ".join(str(n[v]) for v in _SHOWN)
+                + " |"
+            )
         if len(chapters) > 1:
             sums = [sum(counts[c.slug][v] for c in chapters) for v in _SHOWN]
-            out.append(f"| **{part}** | **all {len(chapters)}** | " + " | ".join(f"**{s}**" for s in sums) + " |")
+            out.append(
+                f"| **{part}** | **all {len(chapters)}** | "
+                + " | ".join(f"**{s}**" for s in sums)
+                + " |"
+            )
     out += [
         "",
         "## Every claim",
@@ -147,8 +181,20 @@ def scorecard_page(results_directory: Path | None = None, *, chart: str | None =
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        claim = r["claim"] if r["claim"] == "–" else f"{{ref}}`{r['claim']} <{claims_label(r['chapter'])}>`"
+        claim = (
+            r["claim"]
+            if r["claim"] == "–"
+            else f"{{ref}}`{r['claim']} <{claims_label(r['chapter'])}>`"
+        )
         badge = VERDICT_BADGES.get(r["verdict"], "bdg-light")
-        cells = [r["chapter"], claim, esc(r["statement"]), esc(r["paper"]), r["ours"], r["control"], esc(r["rule"])]
+        cells = [
+            r["chapter"],
+            claim,
+            esc(r["statement"]),
+            esc(r["paper"]),
+            r["ours"],
+            r["control"],
+            esc(r["rule"]),
+        ]
         out.append("| " + " | ".join(cells + [r["profile"], f"{{{badge}}}`{r['verdict']}`"]) + " |")
     return "\n".join(out) + "\n"

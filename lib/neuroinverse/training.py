@@ -55,7 +55,11 @@ class History:
 
     def state_dict(self) -> dict:
         return dict(
-            steps=self.steps, loss=self.loss, metrics=self.metrics, eval_steps=self.eval_steps, evals=self.evals
+            steps=self.steps,
+            loss=self.loss,
+            metrics=self.metrics,
+            eval_steps=self.eval_steps,
+            evals=self.evals,
         )
 
     @classmethod
@@ -89,7 +93,11 @@ class Clipping:
     stacked: int | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.max_norm, (int, float)) and math.isfinite(self.max_norm) and self.max_norm > 0):
+        if not (
+            isinstance(self.max_norm, (int, float))
+            and math.isfinite(self.max_norm)
+            and self.max_norm > 0
+        ):
             raise ValueError(f"max_norm must be a positive number; got {self.max_norm!r}")
         if self.params is not None and self.groups is not None:
             raise ValueError("give params or groups, not both")
@@ -112,7 +120,9 @@ class Clipping:
             return
         grads = [p.grad for p in group if p.grad is not None]
         if any(g.shape[0] != self.stacked for g in grads):
-            raise ValueError(f"every stacked parameter must have {self.stacked} slices along its first axis")
+            raise ValueError(
+                f"every stacked parameter must have {self.stacked} slices along its first axis"
+            )
         norms = torch._foreach_norm([g[m] for m in range(self.stacked) for g in grads], 2.0)
         total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
         torch._foreach_mul_(grads, torch.clamp(self.max_norm / (total + 1e-6), max=1.0))
@@ -215,7 +225,9 @@ def fit(
     if clipping is not None and not isinstance(clipping, Clipping):
         raise ValueError(f"clipping must be a Clipping or None; got {type(clipping).__name__}")
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
-        raise ValueError(f"early_stopping must be an EarlyStopping or None; got {type(early_stopping).__name__}")
+        raise ValueError(
+            f"early_stopping must be an EarlyStopping or None; got {type(early_stopping).__name__}"
+        )
     if early_stopping is not None and (checkpoint is not None or resume):
         raise ValueError("early_stopping cannot be combined with checkpoints yet")
     if eval_every < 0 or checkpoint_every < 0:
@@ -267,7 +279,11 @@ def fit(
     es = early_stopping
     bad_evals = 0
     if es is not None:
-        history.best_val, history.best_step, best_state = _validate(module, es), 0, _snapshot(module)
+        history.best_val, history.best_step, best_state = (
+            _validate(module, es),
+            0,
+            _snapshot(module),
+        )
     bar = tqdm(
         range(start, n_steps),
         desc=desc,
@@ -301,7 +317,11 @@ def fit(
             module.eval()
             with torch.no_grad():
                 history.record_eval(done, eval_fn())
-        if ckpt is not None and checkpoint_every and (done % checkpoint_every == 0 or done == n_steps):
+        if (
+            ckpt is not None
+            and checkpoint_every
+            and (done % checkpoint_every == 0 or done == n_steps)
+        ):
             _save(done)
         if progress and (done % 25 == 0 or done == n_steps) and es is None:
             bar.set_postfix(loss=f"{lv:.4g}" if math.isfinite(lv) else "nan")
@@ -309,7 +329,12 @@ def fit(
             v = _validate(module, es)
             history.record_eval(done, {"val_loss": v})
             if v < history.best_val:
-                history.best_val, history.best_step, best_state, bad_evals = v, done, _snapshot(module), 0
+                history.best_val, history.best_step, best_state, bad_evals = (
+                    v,
+                    done,
+                    _snapshot(module),
+                    0,
+                )
             else:
                 bad_evals += 1
             if progress:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from neuroinverse import book
+from neuroinverse import book, build_cache
 from neuroinverse.build_cache import CacheRecord, chapter_key, read_record, reusable, write_record
 from neuroinverse.chapters import Chapter
 
@@ -90,25 +90,25 @@ def test_a_build_runs_only_the_chapters_whose_key_changed(tmp_path, monkeypatch)
 
         return Done()
 
-    monkeypatch.setattr(book.subprocess, "run", fake_run)
+    monkeypatch.setattr(build_cache.subprocess, "run", fake_run)
     lines: list[str] = []
-    first = book.execute_chapters([one, two], jobs=2, root=root, report=lines.append)
+    first = build_cache.execute_chapters([one, two], jobs=2, root=root, report=lines.append)
     assert sorted(ran) == ["one", "two"] and all(o.ok and not o.reused for o in first)
     ran.clear()
-    second = book.execute_chapters([one, two], jobs=2, root=root, report=lines.append)
+    second = build_cache.execute_chapters([one, two], jobs=2, root=root, report=lines.append)
     assert ran == [] and all(o.reused for o in second) and any("reused" in line for line in lines)
     (root / "chapters" / "two.py").write_text("# %%\nprint(22)\n")  # a one-line change in one chapter
-    third = book.execute_chapters([one, two], jobs=1, root=root, report=lines.append)
+    third = build_cache.execute_chapters([one, two], jobs=1, root=root, report=lines.append)
     assert ran == ["two"] and [o.reused for o in third] == [True, False]
     ran.clear()
-    book.execute_chapters([one, two], jobs=1, root=root, force=True, report=lines.append)
+    build_cache.execute_chapters([one, two], jobs=1, root=root, force=True, report=lines.append)
     assert sorted(ran) == ["one", "two"]
     with pytest.raises(ValueError, match="jobs"):
-        book.execute_chapters([one], jobs=0, root=root)
+        build_cache.execute_chapters([one], jobs=0, root=root)
 
 
 def test_default_jobs_is_at_least_one_and_at_most_the_cores():
     import os
 
-    assert 1 <= book.default_jobs() <= (os.cpu_count() or 1)
-    assert book.default_jobs(mem_per_job_gib=1e9) == 1  # memory caps the jobs
+    assert 1 <= build_cache.default_jobs() <= (os.cpu_count() or 1)
+    assert build_cache.default_jobs(mem_per_job_gib=1e9) == 1  # memory caps the jobs

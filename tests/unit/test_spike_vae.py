@@ -151,7 +151,7 @@ def _inverse_params(model, p):
 
 
 def test_saturating_model_with_true_parameters_reproduces_the_simulator():
-    from neuroinverse.inference.spike_vae import SaturatingCalciumModel
+    from neuroinverse.inference import SaturatingCalciumModel
     from neuroinverse.simulators.calcium import sample_saturating_params, simulate_saturating
 
     p = sample_saturating_params(2, generator=torch.Generator().manual_seed(1))
@@ -170,7 +170,7 @@ def test_saturating_model_with_true_parameters_reproduces_the_simulator():
 
 
 def test_vae_trains_with_the_saturating_model():
-    from neuroinverse.inference.spike_vae import SaturatingCalciumModel
+    from neuroinverse.inference import SaturatingCalciumModel
     from neuroinverse.simulators.calcium import simulate_saturating
 
     d = simulate_saturating(1, 600, rate_hz=2.0, generator=torch.Generator().manual_seed(0))
@@ -225,7 +225,7 @@ def test_vae_trains_with_the_autoregressive_posterior():
 
 
 def test_spine_model_with_true_parameters_reproduces_the_simulator():
-    from neuroinverse.inference.spike_vae import SpineCalciumModel
+    from neuroinverse.inference import SpineCalciumModel
     from neuroinverse.simulators.calcium import simulate_spines
 
     d = simulate_spines(
@@ -253,7 +253,7 @@ def test_spine_model_with_true_parameters_reproduces_the_simulator():
 
 
 def test_multichannel_vae_trains_on_spines():
-    from neuroinverse.inference.spike_vae import SpineCalciumModel
+    from neuroinverse.inference import SpineCalciumModel
     from neuroinverse.simulators.calcium import simulate_spines
 
     d = simulate_spines(2, 600, n_spines=2, generator=torch.Generator().manual_seed(0))

@@ -6,6 +6,8 @@
   next.
 * :mod:`~neuroinverse.inference.active_learning`: Active learning with emulator networks: the loop,
   and posterior samples from the ensemble.
+* :mod:`~neuroinverse.inference.calcium_models`: The generative calcium models of DeepSpike: p_θ(f |
+  s), linear, saturating and with spines.
 * :mod:`~neuroinverse.inference.connectivity`: Connectivity between imaged cells: a learnable
   coupled generative model and GLM baselines.
 * :mod:`~neuroinverse.inference.decode`: DECODE, the method: the training targets and the loss.
@@ -70,6 +72,14 @@ from .active_learning import (
     ActiveLearningResult,
     posterior_samples,
     run_active_learning,
+)
+from .calcium_models import (
+    LinearCalciumModel,
+    SaturatingCalciumModel,
+    SpineCalciumModel,
+    ar1_calcium,
+    bernoulli_log_prob,
+    gaussian_log_likelihood,
 )
 from .connectivity import (
     CoupledCalciumModel,
@@ -197,14 +207,8 @@ from .snpe_proposals import (
     snpe_a_correction,
 )
 from .spike_vae import (
-    LinearCalciumModel,
-    SaturatingCalciumModel,
     SpikeVAE,
-    SpineCalciumModel,
-    ar1_calcium,
-    bernoulli_log_prob,
     fit_spike_vae,
-    gaussian_log_likelihood,
     make_snippets,
     train_spike_vae,
     vimco_objective,
@@ -242,6 +246,12 @@ __all__ = [
     "posterior_samples",
     "ActiveLearningResult",
     "run_active_learning",
+    "bernoulli_log_prob",
+    "ar1_calcium",
+    "gaussian_log_likelihood",
+    "LinearCalciumModel",
+    "SaturatingCalciumModel",
+    "SpineCalciumModel",
     "CoupledCalciumModel",
     "glm_connectivity",
     "threshold_deconvolved",
@@ -333,12 +343,6 @@ __all__ = [
     "SNPEProposal",
     "FailureClassifier",
     "snpe_a_correction",
-    "LinearCalciumModel",
-    "SaturatingCalciumModel",
-    "SpineCalciumModel",
-    "ar1_calcium",
-    "gaussian_log_likelihood",
-    "bernoulli_log_prob",
     "vimco_objective",
     "SpikeVAE",
     "make_snippets",

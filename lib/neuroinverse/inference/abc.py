@@ -20,7 +20,13 @@ import torch
 
 from .._checks import as_tensor, check_positive, check_positive_int, check_range
 
-__all__ = ["ABCResult", "rejection_abc", "resample_with_jitter", "sample_prior_checked", "simulate_checked"]
+__all__ = [
+    "ABCResult",
+    "rejection_abc",
+    "resample_with_jitter",
+    "sample_prior_checked",
+    "simulate_checked",
+]
 
 
 @dataclass
@@ -35,7 +41,11 @@ class ABCResult:
 
 
 def simulate_checked(
-    simulator: Callable, theta: torch.Tensor, *, generator: torch.Generator | None, x_dim: int | None = None
+    simulator: Callable,
+    theta: torch.Tensor,
+    *,
+    generator: torch.Generator | None,
+    x_dim: int | None = None,
 ) -> torch.Tensor:
     """Call ``simulator(theta, generator=generator)`` and check its output.
 
@@ -56,11 +66,14 @@ def simulate_checked(
 
 
 def sample_prior_checked(prior, n: int, *, generator: torch.Generator | None) -> torch.Tensor:
-    """``prior.sample(n, generator=...)`` with a check that it returns ``(n, prior.dim)`` without NaN."""
+    """``prior.sample(n, generator=...)`` with a check that it returns ``(n, prior.dim)`` without
+    NaN."""
     theta = prior.sample(n, generator=generator)
     if not isinstance(theta, torch.Tensor) or theta.ndim != 2 or theta.shape != (n, prior.dim):
         shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
-        raise ValueError(f"prior.sample({n}) must return a tensor of shape ({n}, {prior.dim}); got {shape}")
+        raise ValueError(
+            f"prior.sample({n}) must return a tensor of shape ({n}, {prior.dim}); got {shape}"
+        )
     if torch.isnan(theta).any():
         raise ValueError("prior returned NaN parameters")
     return theta.float()
@@ -97,16 +110,23 @@ def rejection_abc(
     """
     if not isinstance(n_simulations, int) or n_simulations < 1:
         raise ValueError(
-            f"n_simulations must be a positive integer (an empty budget cannot be used); got {n_simulations!r}"
+            "n_simulations must be a positive integer (an empty budget cannot be used); "
+            f"got {n_simulations!r}"
         )
     if (n_keep is None) == (quantile is None):
         raise ValueError("give exactly one of n_keep and quantile")
     if n_keep is not None and (not isinstance(n_keep, int) or not 1 <= n_keep <= n_simulations):
-        raise ValueError(f"n_keep must be an integer in [1, n_simulations={n_simulations}]; got {n_keep!r}")
+        raise ValueError(
+            f"n_keep must be an integer in [1, n_simulations={n_simulations}]; got {n_keep!r}"
+        )
     if quantile is not None:
         check_range(quantile, "quantile", 0.0, 1.0, low_open=True)
         n_keep = max(1, int(round(float(quantile) * n_simulations)))
-    x_o = as_tensor(x_o, "x_o").reshape(-1) if not isinstance(x_o, torch.Tensor) else x_o.float().reshape(-1)
+    x_o = (
+        as_tensor(x_o, "x_o").reshape(-1)
+        if not isinstance(x_o, torch.Tensor)
+        else x_o.float().reshape(-1)
+    )
     if not torch.isfinite(x_o).all():
         raise ValueError("x_o contains NaN or infinite values")
     thetas, xs = [], []
@@ -116,13 +136,18 @@ def rejection_abc(
         th = sample_prior_checked(prior, m, generator=generator)
         x = simulate_checked(simulator, th, generator=generator)
         if x.shape[1] != x_o.numel():
-            raise ValueError(f"x_o has {x_o.numel()} entries but the simulator returns x with {x.shape[1]} columns")
+            raise ValueError(
+                f"x_o has {x_o.numel()} entries but the simulator returns x with "
+                f"{x.shape[1]} columns"
+            )
         thetas.append(th)
         xs.append(x.cpu())
         done += m
     theta, x = torch.cat(thetas), torch.cat(xs)
     ok = torch.isfinite(x).all(1)
-    scale = x[ok].std(0).clamp_min(1e-12) if (z_score and int(ok.sum()) > 1) else torch.ones(x.shape[1])
+    scale = (
+        x[ok].std(0).clamp_min(1e-12) if (z_score and int(ok.sum()) > 1) else torch.ones(x.shape[1])
+    )
     dist = torch.sqrt((((x - x_o) / scale) ** 2).sum(1))
     dist = torch.where(ok, dist, torch.full_like(dist, math.inf))
     n_keep = min(n_keep, int(ok.sum()))
@@ -133,7 +158,12 @@ def rejection_abc(
 
 
 def resample_with_jitter(
-    samples, n: int, *, bandwidth: float | None = None, prior=None, generator: torch.Generator | None = None
+    samples,
+    n: int,
+    *,
+    bandwidth: float | None = None,
+    prior=None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Draw ``n`` samples from a Gaussian kernel density estimate of ``samples`` ``(k, d)``.
 

@@ -49,11 +49,17 @@ def log_alpha_post(member_log_lik, log_prior) -> torch.Tensor:
     Returns:
         ``(n,)`` float64 ``log α_post`` (−inf where the members agree exactly or the prior is 0).
     """
-    ll = member_log_lik if isinstance(member_log_lik, torch.Tensor) else as_tensor(member_log_lik, "member_log_lik")
+    ll = (
+        member_log_lik
+        if isinstance(member_log_lik, torch.Tensor)
+        else as_tensor(member_log_lik, "member_log_lik")
+    )
     lp = log_prior if isinstance(log_prior, torch.Tensor) else as_tensor(log_prior, "log_prior")
     ll, lp = ll.detach().double().cpu(), lp.detach().double().cpu().reshape(-1)
     if ll.ndim != 2 or ll.shape[1] != lp.shape[0]:
-        raise ValueError(f"member_log_lik must have shape (M, n) with n = {lp.shape[0]}; got {tuple(ll.shape)}")
+        raise ValueError(
+            f"member_log_lik must have shape (M, n) with n = {lp.shape[0]}; got {tuple(ll.shape)}"
+        )
     if torch.isnan(ll).any() or torch.isnan(lp).any():
         raise ValueError("member_log_lik and log_prior must not contain NaN")
     lpost = ll + lp[None]
@@ -87,7 +93,10 @@ def alpha_info_moment_matched(means, covs) -> torch.Tensor:
     mu = (means if isinstance(means, torch.Tensor) else as_tensor(means, "means")).double().cpu()
     S = (covs if isinstance(covs, torch.Tensor) else as_tensor(covs, "covs")).double().cpu()
     if mu.ndim != 3 or S.shape != mu.shape + (mu.shape[-1],):
-        raise ValueError(f"means must be (M, n, d) and covs (M, n, d, d); got {tuple(mu.shape)} and {tuple(S.shape)}")
+        raise ValueError(
+            "means must be (M, n, d) and covs (M, n, d, d); "
+            f"got {tuple(mu.shape)} and {tuple(S.shape)}"
+        )
     if mu.shape[0] < 2:
         raise ValueError("alpha_info needs at least 2 members")
     mbar = mu.mean(0)
@@ -109,10 +118,16 @@ def alpha_info_mc(cross_log_probs) -> torch.Tensor:
     Returns:
         ``(n,)`` float64 in nats.
     """
-    lq = cross_log_probs if isinstance(cross_log_probs, torch.Tensor) else as_tensor(cross_log_probs, "cross_log_probs")
+    lq = (
+        cross_log_probs
+        if isinstance(cross_log_probs, torch.Tensor)
+        else as_tensor(cross_log_probs, "cross_log_probs")
+    )
     lq = lq.double().cpu()
     if lq.ndim != 4 or lq.shape[0] != lq.shape[1] or lq.shape[0] < 2:
-        raise ValueError(f"cross_log_probs must have shape (M, M, n, S) with M >= 2; got {tuple(lq.shape)}")
+        raise ValueError(
+            f"cross_log_probs must have shape (M, M, n, S) with M >= 2; got {tuple(lq.shape)}"
+        )
     M = lq.shape[0]
     own = torch.diagonal(lq, dim1=0, dim2=1).permute(2, 0, 1)  # (M, n, S): log q_m(x_m)
     mix = torch.logsumexp(lq, 0) - math.log(M)  # (M_m, n, S): log q̄(x_m)
@@ -130,7 +145,8 @@ def generate_candidates(
     posterior_sampler: Callable[[int, torch.Generator | None], torch.Tensor] | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Candidate parameters ``(n, d)``: ``prior_fraction`` from the prior, the rest from the posterior.
+    """Candidate parameters ``(n, d)``: ``prior_fraction`` from the prior, the rest from the
+    posterior.
 
     Args:
         prior: object with ``dim``, ``sample(n, generator=)`` and ``contains``.
@@ -151,7 +167,9 @@ def generate_candidates(
         raise ValueError("posterior_sampler is required when prior_fraction < 1")
     parts = [sample_prior_checked(prior, n - n_post, generator=generator)] if n - n_post else []
     if n_post:
-        post = check_rows(posterior_sampler(n_post, generator), "posterior_sampler output", prior.dim).cpu()
+        post = check_rows(
+            posterior_sampler(n_post, generator), "posterior_sampler output", prior.dim
+        ).cpu()
         if post.shape[0] != n_post:
             raise ValueError(f"posterior_sampler must return {n_post} rows; got {post.shape[0]}")
         bad = ~prior.contains(post)
@@ -162,7 +180,9 @@ def generate_candidates(
     return torch.cat(parts)
 
 
-def select_batch(candidates, scores, batch_size: int, *, exclusion_radius: float = 0.0, scale=None) -> torch.Tensor:
+def select_batch(
+    candidates, scores, batch_size: int, *, exclusion_radius: float = 0.0, scale=None
+) -> torch.Tensor:
     """Greedy batch selection: take the best-scoring candidate, exclude its neighbours, repeat.
 
     A candidate is excluded once it lies within ``exclusion_radius`` (Euclidean distance
@@ -184,9 +204,16 @@ def select_batch(candidates, scores, batch_size: int, *, exclusion_radius: float
         ValueError: if fewer than B candidates survive the exclusions.
     """
     cand = check_rows(candidates, "candidates").double().cpu()
-    sc = (scores if isinstance(scores, torch.Tensor) else as_tensor(scores, "scores")).double().cpu().reshape(-1)
+    sc = (
+        (scores if isinstance(scores, torch.Tensor) else as_tensor(scores, "scores"))
+        .double()
+        .cpu()
+        .reshape(-1)
+    )
     if sc.shape[0] != cand.shape[0]:
-        raise ValueError(f"scores must have one entry per candidate ({cand.shape[0]}); got {sc.shape[0]}")
+        raise ValueError(
+            f"scores must have one entry per candidate ({cand.shape[0]}); got {sc.shape[0]}"
+        )
     if torch.isnan(sc).any():
         raise ValueError("scores contains NaN")
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -209,5 +236,6 @@ def select_batch(candidates, scores, batch_size: int, *, exclusion_radius: float
         free[i] = False
     raise ValueError(
         f"only {len(chosen)} of {cand.shape[0]} candidates lie farther than exclusion_radius="
-        f"{radius} from each other; batch_size={batch_size} needs more candidates or a smaller radius"
+        f"{radius} from each other; batch_size={batch_size} needs more candidates or a "
+        "smaller radius"
     )

@@ -189,8 +189,8 @@ def run_active_learning(
         start: continue from this result (e.g. a shared round 0 computed once with
             ``n_rounds=0`` for several acquisition rules) instead of simulating the initial
             design: its data, fits and snapshots are copied, its ensemble is deep-copied (the
-            ``start`` object is not modified) and is used instead of ``ensemble``; the rounds continue
-            from its last round.
+            ``start`` object is not modified) and is used instead of ``ensemble``; the rounds
+            continue from its last round.
         progress: tqdm bar over rounds.
 
     Returns:
@@ -199,7 +199,8 @@ def run_active_learning(
     check_choice(acquisition, "acquisition", ACQUISITIONS)
     if not isinstance(n_initial, (int, np.integer)) or isinstance(n_initial, bool) or n_initial < 2:
         raise ValueError(
-            f"n_initial must be an integer >= 2 (an empty budget cannot train an emulator); got {n_initial!r}"
+            "n_initial must be an integer >= 2 (an empty budget cannot train an emulator); "
+            f"got {n_initial!r}"
         )
     n_rounds = check_positive_int(n_rounds, "n_rounds", minimum=0)
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -215,7 +216,10 @@ def run_active_learning(
     if not isinstance(ensemble, EmulatorEnsemble):
         raise ValueError(f"ensemble must be an EmulatorEnsemble; got {type(ensemble).__name__}")
     if prior.dim != ensemble.theta_dim:
-        raise ValueError(f"prior has dimension {prior.dim} but the ensemble expects d_theta = {ensemble.theta_dim}")
+        raise ValueError(
+            f"prior has dimension {prior.dim} but the ensemble expects "
+            f"d_theta = {ensemble.theta_dim}"
+        )
     x_o = check_vector(x_o, "x_o", ensemble.x_dim)
     train = dict(train or {})
     base_seed = int(train.pop("seed", 0))
@@ -270,7 +274,9 @@ def run_active_learning(
                 generator=generator,
             )
             res.candidates.append(cand)
-            x_new = simulate_checked(simulator, new, generator=generator, x_dim=ensemble.x_dim).cpu()
+            x_new = simulate_checked(
+                simulator, new, generator=generator, x_dim=ensemble.x_dim
+            ).cpu()
             if not torch.isfinite(x_new).all():
                 raise ValueError(f"simulator returned NaN or infinite data in round {r}")
             res.theta = torch.cat([res.theta, new])
@@ -280,7 +286,11 @@ def run_active_learning(
         kw.pop("seed", None)
         log = ensemble.fit(res.theta, res.x, seed=base_seed * 1000 + r, **kw)
         res.fits.append(log)
-        bar.set_postfix(sims=res.theta.shape[0], steps=log.steps, val_nll=f"{float(np.nanmean(log.best_val_nll)):.3g}")
+        bar.set_postfix(
+            sims=res.theta.shape[0],
+            steps=log.steps,
+            val_nll=f"{float(np.nanmean(log.best_val_nll)):.3g}",
+        )
         if callback is not None:
             res.snapshots.append(callback(r, res))
     bar.close()
@@ -306,9 +316,12 @@ def _acquire(
     mcmc,
     generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``batch_size`` parameters to simulate next (one round of acquisition), and the candidates."""
+    """The ``batch_size`` parameters to simulate next (one round of acquisition), and the
+    candidates."""
     if acquisition == "prior":
-        return sample_prior_checked(prior, batch_size, generator=generator), torch.zeros(0, prior.dim)
+        return sample_prior_checked(prior, batch_size, generator=generator), torch.zeros(
+            0, prior.dim
+        )
     ens = res.ensemble
     init = None
     if posterior_method == "mcmc":
@@ -320,7 +333,15 @@ def _acquire(
 
     def post_sampler(k: int, g: torch.Generator | None) -> torch.Tensor:
         return posterior_samples(
-            ens, prior, x_o, k, method=posterior_method, grid_points=grid_points, init=init, mcmc=mc, generator=g
+            ens,
+            prior,
+            x_o,
+            k,
+            method=posterior_method,
+            grid_points=grid_points,
+            init=init,
+            mcmc=mc,
+            generator=g,
         )
 
     cand = generate_candidates(
@@ -331,11 +352,19 @@ def _acquire(
         generator=generator,
     )
     scores = ens.acquisition(
-        acquisition, cand, x_o, prior, n_samples=info_samples, estimator=info_estimator, generator=generator
+        acquisition,
+        cand,
+        x_o,
+        prior,
+        n_samples=info_samples,
+        estimator=info_estimator,
+        generator=generator,
     )
     n_explore = int(round(explore_fraction * batch_size))
     idx = (
-        select_batch(cand, scores, batch_size - n_explore, exclusion_radius=exclusion_radius, scale=scale)
+        select_batch(
+            cand, scores, batch_size - n_explore, exclusion_radius=exclusion_radius, scale=scale
+        )
         if batch_size > n_explore
         else torch.zeros(0, dtype=torch.long)
     )

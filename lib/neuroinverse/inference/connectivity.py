@@ -21,10 +21,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_ndim, check_positive_int, check_range, to_numpy
+from .calcium_models import ar1_calcium, gaussian_log_likelihood
 from .deconvolution import oasis_deconvolve
-from .spike_vae import ar1_calcium, gaussian_log_likelihood
 
-__all__ = ["CoupledCalciumModel", "glm_connectivity", "threshold_deconvolved", "two_stage_connectivity"]
+__all__ = [
+    "CoupledCalciumModel",
+    "glm_connectivity",
+    "threshold_deconvolved",
+    "two_stage_connectivity",
+]
 
 
 def _inverse_softplus(x: torch.Tensor) -> torch.Tensor:
@@ -62,9 +67,15 @@ class CoupledCalciumModel(nn.Module):
         init = {"gamma": 0.96, "alpha": 0.4, "beta": 0.0, "sigma": 0.1, **(calcium or {})}
         unknown = set(init) - {"gamma", "alpha", "beta", "sigma"}
         if unknown:
-            raise ValueError(f"unknown calcium parameters {sorted(unknown)}; known: gamma, alpha, beta, sigma")
+            raise ValueError(
+                f"unknown calcium parameters {sorted(unknown)}; known: gamma, alpha, beta, sigma"
+            )
         v = {k: torch.as_tensor(x, dtype=torch.float32).expand(n).clone() for k, x in init.items()}
-        if ((v["gamma"] <= 0) | (v["gamma"] >= 1)).any() or (v["alpha"] <= 0).any() or (v["sigma"] <= 0).any():
+        if (
+            ((v["gamma"] <= 0) | (v["gamma"] >= 1)).any()
+            or (v["alpha"] <= 0).any()
+            or (v["sigma"] <= 0).any()
+        ):
             raise ValueError("calcium needs gamma in (0, 1) and alpha, sigma > 0")
         self.bias = nn.Parameter(torch.full((n,), math.log(prior_rate / (1 - prior_rate))))
         self.coupling = nn.Parameter(torch.zeros(n, n))
@@ -85,9 +96,13 @@ class CoupledCalciumModel(nn.Module):
 
     def _check(self, spikes: torch.Tensor, cell) -> None:
         if int(torch.as_tensor(cell).max()) != 0 or int(torch.as_tensor(cell).min()) != 0:
-            raise ValueError(f"CoupledCalciumModel describes one recording: cell must be 0; got {cell}")
+            raise ValueError(
+                f"CoupledCalciumModel describes one recording: cell must be 0; got {cell}"
+            )
         if spikes.dim() < 2 or spikes.shape[-2] != self.n_neurons:
-            raise ValueError(f"spikes must have shape (..., {self.n_neurons}, T); got {tuple(spikes.shape)}")
+            raise ValueError(
+                f"spikes must have shape (..., {self.n_neurons}, T); got {tuple(spikes.shape)}"
+            )
 
     @property
     def weights(self) -> torch.Tensor:
@@ -113,11 +128,19 @@ class CoupledCalciumModel(nn.Module):
         return F.softplus(self.a)[:, None] * c + self.beta[:, None]
 
     def log_likelihood(
-        self, traces: torch.Tensor, spikes: torch.Tensor, cell: int = 0, mask: torch.Tensor | None = None
+        self,
+        traces: torch.Tensor,
+        spikes: torch.Tensor,
+        cell: int = 0,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Σ over neurons and frames of log N(f; α c + β, σ²) (masked frames left out)."""
         return gaussian_log_likelihood(
-            traces, self.mean(spikes, cell), F.softplus(self.sigma_param)[:, None], mask, dims=(-1, -2)
+            traces,
+            self.mean(spikes, cell),
+            F.softplus(self.sigma_param)[:, None],
+            mask,
+            dims=(-1, -2),
         )
 
     def log_prior(self, spikes: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -181,7 +204,11 @@ def threshold_deconvolved(activity, *, fraction: float = 0.5) -> np.ndarray:
 
 def two_stage_connectivity(fluorescence, *, c: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
     """OASIS (decay estimated per trace) → thresholded spikes → :func:`glm_connectivity`."""
-    f = fluorescence if isinstance(fluorescence, torch.Tensor) else torch.as_tensor(np.asarray(fluorescence))
+    f = (
+        fluorescence
+        if isinstance(fluorescence, torch.Tensor)
+        else torch.as_tensor(np.asarray(fluorescence))
+    )
     check_ndim(f, "fluorescence", 2, "(cells, frames)")
     activity, _ = oasis_deconvolve(f)
     return glm_connectivity(threshold_deconvolved(activity), c=c)

@@ -53,7 +53,12 @@ class DecodeTargets:
 
 
 def make_targets(
-    labels: EmitterTable, background: torch.Tensor, *, frames: torch.Tensor, scales: DecodeScales, three_d: bool = False
+    labels: EmitterTable,
+    background: torch.Tensor,
+    *,
+    frames: torch.Tensor,
+    scales: DecodeScales,
+    three_d: bool = False,
 ) -> DecodeTargets:
     """Pad the labelled emitters of the frames ``frames`` into :class:`DecodeTargets`.
 
@@ -89,7 +94,11 @@ def make_targets(
 
 
 def decode_loss(
-    out: Mapping[str, torch.Tensor], targets: DecodeTargets, *, count_weight: str = "max1", reduce: bool = True
+    out: Mapping[str, torch.Tensor],
+    targets: DecodeTargets,
+    *,
+    count_weight: str = "max1",
+    reduce: bool = True,
 ) -> torch.Tensor | dict[str, torch.Tensor]:
     """The DECODE loss (paper, Methods, "Loss function").
 
@@ -114,7 +123,9 @@ def decode_loss(
     B, H, W = p.shape
     D = out["mean"].shape[1]
     if targets.u.shape[0] != B or targets.u.shape[2] != D:
-        raise ValueError(f"targets.u {tuple(targets.u.shape)} does not match the output (B={B}, D={D})")
+        raise ValueError(
+            f"targets.u {tuple(targets.u.shape)} does not match the output (B={B}, D={D})"
+        )
     pf = p.flatten(1)
     E = targets.mask.sum(1).to(p.dtype)
     mu_c = pf.sum(1)
@@ -123,10 +134,14 @@ def decode_loss(
     l_count = l_count * (E.clamp_min(1.0) if count_weight == "max1" else E)
     # mixture components at every pixel: means in target units
     cy, cx = torch.meshgrid(
-        torch.arange(H, device=p.device, dtype=p.dtype), torch.arange(W, device=p.device, dtype=p.dtype), indexing="ij"
+        torch.arange(H, device=p.device, dtype=p.dtype),
+        torch.arange(W, device=p.device, dtype=p.dtype),
+        indexing="ij",
     )
     mean = out["mean"]
-    mean = torch.cat([mean[:, :1], mean[:, 1:2] + cx, mean[:, 2:3] + cy, mean[:, 3:]], 1).flatten(2)  # (B, D, K)
+    mean = torch.cat([mean[:, :1], mean[:, 1:2] + cx, mean[:, 2:3] + cy, mean[:, 3:]], 1).flatten(
+        2
+    )  # (B, D, K)
     sig = out["sigma"].flatten(2)  # (B, D, K)
     inv_sig = 1.0 / sig
     # per component: log weight − Σ_d log σ_kd − D log √(2π)  (B, K)

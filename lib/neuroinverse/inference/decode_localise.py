@@ -62,7 +62,10 @@ def mixture_sigma(out: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.
     p = out["p"]
     B, _, H, W = p.shape
     off = torch.arange(-1, 2, dtype=p.dtype, device=p.device)
-    d_row, d_col = off.repeat_interleave(3), off.repeat(3)  # F.unfold order: row-major over the 3×3 kernel
+    d_row, d_col = (
+        off.repeat_interleave(3),
+        off.repeat(3),
+    )  # F.unfold order: row-major over the 3×3 kernel
     w = F.unfold(p, 3, padding=1)
     w = w / w.sum(1, keepdim=True).clamp_min(torch.finfo(p.dtype).tiny)
     res = []
@@ -116,7 +119,9 @@ def post_process(
     with torch.no_grad():
         clipped = torch.where(p > raw_th, p, torch.zeros_like(p))
         local_max = (clipped > 0) & (clipped == F.max_pool2d(clipped, 3, stride=1, padding=1))
-        plus = torch.tensor([[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]], dtype=p.dtype, device=p.device)
+        plus = torch.tensor(
+            [[0.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0]], dtype=p.dtype, device=p.device
+        )
         agg = F.conv2d(p, plus.view(1, 1, 3, 3), padding=1).clamp(max=1.0)
         cand = local_max | (p > split_th)
         keep = cand & (agg >= raw_th)
@@ -160,9 +165,10 @@ def window_batch(frames: torch.Tensor, n_frames: int) -> torch.Tensor:
     """
     B, T, H, W = frames.shape
     h = n_frames // 2
-    idx = (torch.arange(T, device=frames.device)[:, None] + torch.arange(-h, h + 1, device=frames.device)).clamp(
-        0, T - 1
-    )
+    idx = (
+        torch.arange(T, device=frames.device)[:, None]
+        + torch.arange(-h, h + 1, device=frames.device)
+    ).clamp(0, T - 1)
     return frames[:, idx].reshape(B * T, n_frames, H, W)
 
 
@@ -172,12 +178,16 @@ def _as_sequences(frames: torch.Tensor) -> torch.Tensor:
     if frames.dim() == 3:
         return frames[None]
     if frames.dim() != 4:
-        raise ValueError(f"frames must have shape (T, H, W) or (B, T, H, W); got {tuple(frames.shape)}")
+        raise ValueError(
+            f"frames must have shape (T, H, W) or (B, T, H, W); got {tuple(frames.shape)}"
+        )
     return frames
 
 
 @torch.no_grad()
-def predict(net: DecodeNet, frames: torch.Tensor, *, batch_size: int = 64) -> dict[str, torch.Tensor]:
+def predict(
+    net: DecodeNet, frames: torch.Tensor, *, batch_size: int = 64
+) -> dict[str, torch.Tensor]:
     """Network output for every frame of one or several sequences (photon units).
 
     Args:
@@ -263,7 +273,11 @@ def precision_recall_sweep(
     res: dict[str, list[float]] = dict(threshold=[], precision=[], recall=[], jaccard=[])
     for th in thresholds:
         loc = post_process(
-            out, scales=scales, raw_th=float(th), split_th=max(split_th, float(th)), n_frames=truth.n_frames
+            out,
+            scales=scales,
+            raw_th=float(th),
+            split_th=max(split_th, float(th)),
+            n_frames=truth.n_frames,
         )
         s = localisation_scores(loc, truth)
         for k, v in (

@@ -36,7 +36,9 @@ __all__ = [
 def _targets_for(batch: SMLMBatch, scales: DecodeScales, three_d: bool) -> DecodeTargets:
     B, T = batch.frames.shape[:2]
     mid = torch.arange(B, device=batch.frames.device) * T + T // 2
-    return make_targets(batch.labels, batch.background.flatten(), frames=mid, scales=scales, three_d=three_d)
+    return make_targets(
+        batch.labels, batch.background.flatten(), frames=mid, scales=scales, three_d=three_d
+    )
 
 
 def _cat_targets(tgts: Sequence[DecodeTargets]) -> DecodeTargets:
@@ -49,7 +51,9 @@ def _cat_targets(tgts: Sequence[DecodeTargets]) -> DecodeTargets:
 
 def _batch_sizes(batch_size: int, n_sims: int) -> list[int]:
     if batch_size < n_sims:
-        raise ValueError(f"batch_size {batch_size} must be at least the number of simulators {n_sims}")
+        raise ValueError(
+            f"batch_size {batch_size} must be at least the number of simulators {n_sims}"
+        )
     return [batch_size // n_sims + (i < batch_size % n_sims) for i in range(n_sims)]
 
 
@@ -80,7 +84,9 @@ class TrainingWindows:
         sl = slice(step * self.batch_size, (step + 1) * self.batch_size)
         mask = self.targets.mask[sl]
         M = max(int(mask.sum(1).max()), 1)
-        return self.frames[sl], DecodeTargets(u=self.targets.u[sl, :M], mask=mask[:, :M], bg=self.targets.bg[sl])
+        return self.frames[sl], DecodeTargets(
+            u=self.targets.u[sl, :M], mask=mask[:, :M], bg=self.targets.bg[sl]
+        )
 
 
 def simulate_windows(
@@ -129,14 +135,25 @@ def simulate_windows(
     frames = torch.cat(frames, 1).flatten(0, 1)
     M = max(t.u.shape[1] for t in tgts)
     u = torch.cat(
-        [F.pad(t.u, (0, 0, 0, M - t.u.shape[1])).reshape(n_steps, n, M, -1) for t, n in zip(tgts, sizes, strict=True)],
+        [
+            F.pad(t.u, (0, 0, 0, M - t.u.shape[1])).reshape(n_steps, n, M, -1)
+            for t, n in zip(tgts, sizes, strict=True)
+        ],
         1,
     ).flatten(0, 1)
     mask = torch.cat(
-        [F.pad(t.mask, (0, M - t.mask.shape[1])).reshape(n_steps, n, M) for t, n in zip(tgts, sizes, strict=True)], 1
+        [
+            F.pad(t.mask, (0, M - t.mask.shape[1])).reshape(n_steps, n, M)
+            for t, n in zip(tgts, sizes, strict=True)
+        ],
+        1,
     ).flatten(0, 1)
-    bg = torch.cat([t.bg.reshape(n_steps, n) for t, n in zip(tgts, sizes, strict=True)], 1).flatten()
-    return TrainingWindows(frames=frames, targets=DecodeTargets(u=u, mask=mask, bg=bg), batch_size=batch_size)
+    bg = torch.cat(
+        [t.bg.reshape(n_steps, n) for t, n in zip(tgts, sizes, strict=True)], 1
+    ).flatten()
+    return TrainingWindows(
+        frames=frames, targets=DecodeTargets(u=u, mask=mask, bg=bg), batch_size=batch_size
+    )
 
 
 def train_decode(
@@ -178,9 +195,13 @@ def train_decode(
         windows: TrainingWindows | None = simulators
         sims: list[SMLMSimulator] = []
         if windows.batch_size != batch_size:
-            raise ValueError(f"the windows hold batches of {windows.batch_size}, not batch_size {batch_size}")
+            raise ValueError(
+                f"the windows hold batches of {windows.batch_size}, not batch_size {batch_size}"
+            )
         if windows.n_steps < n_steps:
-            raise ValueError(f"the windows cover {windows.n_steps} steps, fewer than n_steps {n_steps}")
+            raise ValueError(
+                f"the windows cover {windows.n_steps} steps, fewer than n_steps {n_steps}"
+            )
         if windows.targets.u.shape[2] != net.n_dims:
             raise ValueError("the windows' targets do not match the network's dimension (2D/3D)")
     else:
@@ -191,13 +212,17 @@ def train_decode(
         for s in sims:
             if tuple(s.pixel_size) != tuple(net.scales.pixel_size):
                 raise ValueError(
-                    f"simulator pixel_size {s.pixel_size} nm differs from the network's {net.scales.pixel_size} nm"
+                    f"simulator pixel_size {s.pixel_size} nm differs from the network's "
+                    f"{net.scales.pixel_size} nm"
                 )
         _batch_sizes(batch_size, len(sims))
         check_positive_int(sim_steps, "sim_steps")
     dev = next(net.parameters()).device
     opt = torch.optim.AdamW(
-        net.parameters(), lr=lr, weight_decay=weight_decay, **({"fused": True} if dev.type in ("cpu", "cuda") else {})
+        net.parameters(),
+        lr=lr,
+        weight_decay=weight_decay,
+        **({"fused": True} if dev.type in ("cpu", "cuda") else {}),
     )
     sched = [torch.optim.lr_scheduler.StepLR(opt, lr_step, lr_gamma)] if lr_step else []
     cache: dict[int, TrainingWindows] = {}
@@ -224,7 +249,9 @@ def train_decode(
         if net.n_frames == 1:
             x = x[:, 1:2]
         terms = decode_loss(net(x), tg, count_weight=count_weight, reduce=False)
-        return terms["total"].mean(), {k: float(v.detach().mean()) for k, v in terms.items() if k != "total"}
+        return terms["total"].mean(), {
+            k: float(v.detach().mean()) for k, v in terms.items() if k != "total"
+        }
 
     return fit(
         loss_fn,

@@ -40,7 +40,10 @@ def oasis_deconvolve(traces, *, gamma=None) -> tuple[np.ndarray, np.ndarray]:
     from oasis.functions import deconvolve
 
     y = check_finite(
-        check_ndim(as_tensor(traces, "traces", dtype=torch.float64), "traces", 2, "(traces, frames)"), "traces"
+        check_ndim(
+            as_tensor(traces, "traces", dtype=torch.float64), "traces", 2, "(traces, frames)"
+        ),
+        "traces",
     ).numpy()
     if gamma is not None:
         gamma = np.asarray(gamma, dtype=float)
@@ -91,7 +94,10 @@ def gibbs_spikes(
         ``(N, T)`` fraction of kept sweeps with a spike at each frame.
     """
     f = check_finite(
-        check_ndim(as_tensor(traces, "traces", dtype=torch.float64), "traces", 2, "(traces, frames)"), "traces"
+        check_ndim(
+            as_tensor(traces, "traces", dtype=torch.float64), "traces", 2, "(traces, frames)"
+        ),
+        "traces",
     ).numpy()
     N, T = f.shape
     par = {}
@@ -108,7 +114,11 @@ def gibbs_spikes(
     check_positive_int(n_sweeps, "n_sweeps")
     burn_in = n_sweeps // 2 if burn_in is None else burn_in
     check_range(burn_in, "burn_in", 0, n_sweeps, high_open=True)
-    rng = generator if isinstance(generator, np.random.Generator) else np.random.default_rng(generator)
+    rng = (
+        generator
+        if isinstance(generator, np.random.Generator)
+        else np.random.default_rng(generator)
+    )
     L = int(min(T, math.ceil(math.log(kernel_tol) / math.log(par["gamma"].max()))))
     h = par["alpha"][:, None] * par["gamma"][:, None] ** np.arange(L)[None, :]  # (N, L)
     hh_full = np.cumsum(h * h, 1)  # ||h[:, :l]||² for every length l
@@ -141,7 +151,12 @@ def gibbs_spikes(
 
 
 def _shift_moves(
-    s: np.ndarray, resid: np.ndarray, h: np.ndarray, inv_var: np.ndarray, max_shift: int, rng: np.random.Generator
+    s: np.ndarray,
+    resid: np.ndarray,
+    h: np.ndarray,
+    inv_var: np.ndarray,
+    max_shift: int,
+    rng: np.random.Generator,
 ) -> None:
     """One Metropolis pass proposing to move each spike by ±1..max_shift frames (in place).
 

@@ -4,7 +4,8 @@ Aitchison, Adam, Turaga, "Discrete flow posteriors for variational inference in 
 dynamical systems" (2018; OpenReview HyxOIoRqFQ). An autoregressive (AR) posterior over
 spike trains s ∈ {0, 1}^{N×T} has, for cell i and frame t, the logit
 
-    ℓ_{i,t}(s) = a_{i,t} + Σ_{k=1}^{L} Σ_j V_{ij,k} s_{j,t−k},   q(s_{i,t} = 1 | s_{<t}) = σ(ℓ_{i,t}),
+    ℓ_{i,t}(s) = a_{i,t} + Σ_{k=1}^{L} Σ_j V_{ij,k} s_{j,t−k},
+    q(s_{i,t} = 1 | s_{<t}) = σ(ℓ_{i,t}),
 
 with a the (non-causal) output of an encoder and V a causal kernel over past spikes. Drawing
 s sequentially costs T dependent steps. With uniform noise u drawn once, the map
@@ -56,20 +57,28 @@ __all__ = [
 
 
 def causal_kernel(weights: torch.Tensor) -> torch.Tensor:
-    """Kernel indexed by lag 0..L from weights of lags 1..L: ``(..., L)`` → ``(..., L + 1)``, lag 0 zero."""
+    """Kernel indexed by lag 0..L from weights of lags 1..L: ``(..., L)`` → ``(..., L + 1)``,
+    lag 0 zero."""
     if weights.dim() not in (1, 3) or weights.shape[-1] < 1:
-        raise ValueError(f"weights must have shape (L,) or (N, N, L) with L >= 1; got {tuple(weights.shape)}")
+        raise ValueError(
+            f"weights must have shape (L,) or (N, N, L) with L >= 1; got {tuple(weights.shape)}"
+        )
     return F.pad(weights, (1, 0))
 
 
-def _canonical(logits: torch.Tensor, kernel: torch.Tensor, name: str = "logits") -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits ``(B, N, T)`` and kernel ``(N, N, L + 1)`` from the single-cell or multi-cell forms."""
+def _canonical(
+    logits: torch.Tensor, kernel: torch.Tensor, name: str = "logits"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits ``(B, N, T)`` and kernel ``(N, N, L + 1)`` from the single-cell or multi-cell
+    forms."""
     if logits.dim() == 2 and kernel.dim() == 1:
         logits, kernel = logits[:, None, :], kernel[None, None, :]
     elif logits.dim() == 3 and kernel.dim() == 3:
         N = logits.shape[1]
         if kernel.shape[:2] != (N, N):
-            raise ValueError(f"kernel must have shape ({N}, {N}, L + 1) for {N} cells; got {tuple(kernel.shape)}")
+            raise ValueError(
+                f"kernel must have shape ({N}, {N}, L + 1) for {N} cells; got {tuple(kernel.shape)}"
+            )
     else:
         raise ValueError(
             f"{name} (B, T) needs a kernel (L + 1,); {name} (B, N, T) a kernel (N, N, L + 1); "
@@ -79,20 +88,26 @@ def _canonical(logits: torch.Tensor, kernel: torch.Tensor, name: str = "logits")
     if width < 1:
         raise ValueError("kernel needs at least the lag-0 entry")
     if width - 1 > T:
-        raise ValueError(f"kernel reaches {width - 1} frames back, longer than the sequence of {T} frames")
+        raise ValueError(
+            f"kernel reaches {width - 1} frames back, longer than the sequence of {T} frames"
+        )
     if (kernel[..., 0] != 0).any():
         raise ValueError(
-            "kernel is not causal: its lag-0 entries (the same frame) must be zero; only past frames may "
-            "enter ℓ_t (build it with causal_kernel)"
+            "kernel is not causal: its lag-0 entries (the same frame) must be zero; only past "
+            "frames may enter ℓ_t (build it with causal_kernel)"
         )
     return logits, kernel.to(device=logits.device, dtype=logits.dtype)
 
 
-def _checked(logits: torch.Tensor, kernel: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _checked(
+    logits: torch.Tensor, kernel: torch.Tensor, noise: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
     if not all(isinstance(x, torch.Tensor) for x in (logits, kernel, noise)):
         raise ValueError("logits, kernel and noise must be tensors")
     if noise.shape != logits.shape:
-        raise ValueError(f"noise must have the shape of logits {tuple(logits.shape)}; got {tuple(noise.shape)}")
+        raise ValueError(
+            f"noise must have the shape of logits {tuple(logits.shape)}; got {tuple(noise.shape)}"
+        )
     check_finite(logits, "logits")
     check_finite(kernel, "kernel")
     if torch.isnan(noise).any() or (noise < 0).any() or (noise > 1).any():
@@ -117,17 +132,24 @@ def causal_drive(spikes: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 
 def ar_logits(logits: torch.Tensor, kernel: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
-    """Teacher-forced AR logits ℓ(s) = a + causal drive of s, in the single- or multi-cell form of ``logits``."""
+    """Teacher-forced AR logits ℓ(s) = a + causal drive of s, in the single- or multi-cell form
+    of ``logits``."""
     if spikes.shape != logits.shape:
-        raise ValueError(f"spikes must have the shape of logits {tuple(logits.shape)}; got {tuple(spikes.shape)}")
+        raise ValueError(
+            f"spikes must have the shape of logits {tuple(logits.shape)}; got {tuple(spikes.shape)}"
+        )
     a, k = _canonical(logits, kernel)
     return (a + causal_drive(spikes.reshape(a.shape).to(a.dtype), k)).reshape(logits.shape)
 
 
 def ar_log_prob(
-    spikes: torch.Tensor, logits: torch.Tensor, kernel: torch.Tensor, mask: torch.Tensor | None = None
+    spikes: torch.Tensor,
+    logits: torch.Tensor,
+    kernel: torch.Tensor,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """log q(s) = Σ s log σ(ℓ(s)) + (1 − s) log σ(−ℓ(s)) over cells and frames (masked frames left out).
+    """log q(s) = Σ s log σ(ℓ(s)) + (1 − s) log σ(−ℓ(s)) over cells and frames (masked frames
+    left out).
 
     For binary s this is the AR posterior's log pmf; for relaxed s̃ ∈ (0, 1) it is the paper's
     pmf insertion (not a normalised density). Returns the batch shape ``(B,)``.
@@ -140,7 +162,8 @@ def ar_log_prob(
 
 
 def _column_schedule(kernel: torch.Tensor) -> list[tuple[int, int, torch.Tensor | float]]:
-    """(lag, source cell, weights) in the order both samplers add them: oldest lag first, then by cell.
+    """(lag, source cell, weights) in the order both samplers add them: oldest lag first, then
+    by cell.
 
     Columns that are all zero are left out: adding ±0 changes no logit.
     """
@@ -151,7 +174,9 @@ def _column_schedule(kernel: torch.Tensor) -> list[tuple[int, int, torch.Tensor 
         for j in range(N):
             col = cpu[:, j, lag]
             if bool((col != 0).any()):
-                schedule.append((lag, j, float(col[0]) if N == 1 else kernel[:, j, lag][None, :, None]))
+                schedule.append(
+                    (lag, j, float(col[0]) if N == 1 else kernel[:, j, lag][None, :, None])
+                )
     return schedule
 
 
@@ -187,8 +212,11 @@ class FixedPointSample:
     trajectory: torch.Tensor | None = None
 
 
-def _iterate(a, schedule, z, cap: int, trajectory: bool, fresh: torch.Generator | None = None) -> FixedPointSample:
-    """s⁽ᵏ⁺¹⁾ = G(s⁽ᵏ⁾) until no sequence changes (or ``cap`` iterations); converged sequences drop out.
+def _iterate(
+    a, schedule, z, cap: int, trajectory: bool, fresh: torch.Generator | None = None
+) -> FixedPointSample:
+    """s⁽ᵏ⁺¹⁾ = G(s⁽ᵏ⁾) until no sequence changes (or ``cap`` iterations); converged sequences
+    drop out.
 
     With ``fresh`` a generator, every iteration draws new noise (the pitfall the samplers avoid).
     """
@@ -200,7 +228,9 @@ def _iterate(a, schedule, z, cap: int, trajectory: bool, fresh: torch.Generator 
     passes, it = 1, 0
     while it < cap and active.numel():
         if fresh is not None:
-            z_act = torch.logit(torch.rand(a_act.shape, generator=fresh, device=fresh.device).to(a.dtype))
+            z_act = torch.logit(
+                torch.rand(a_act.shape, generator=fresh, device=fresh.device).to(a.dtype)
+            )
         new = _ordered_logits(a_act, schedule, s_act.to(a.dtype)) > z_act
         passes += 1
         it += 1
@@ -210,14 +240,21 @@ def _iterate(a, schedule, z, cap: int, trajectory: bool, fresh: torch.Generator 
         if frames is not None:
             frames.append(s.clone())
         if not bool(changed.all()):
-            active, a_act, z_act, new = active[changed], a_act[changed], z_act[changed], new[changed]
+            active, a_act, z_act, new = (
+                active[changed],
+                a_act[changed],
+                z_act[changed],
+                new[changed],
+            )
         s_act = new
     traj = torch.stack(frames) if frames is not None else None
     return FixedPointSample(s, iterations, passes, traj)
 
 
 def _shaped(res: FixedPointSample, shape: torch.Size) -> FixedPointSample:
-    traj = res.trajectory.reshape(len(res.trajectory), *shape) if res.trajectory is not None else None
+    traj = (
+        res.trajectory.reshape(len(res.trajectory), *shape) if res.trajectory is not None else None
+    )
     return FixedPointSample(res.spikes.reshape(shape), res.iterations, res.n_passes, traj)
 
 
@@ -246,7 +283,11 @@ def fixed_point_sample(
     """
     a, k, z = _checked(logits, kernel, noise)
     T = a.shape[-1]
-    cap = T - 1 if max_iter is None else min(check_positive_int(max_iter, "max_iter", minimum=0), T - 1)
+    cap = (
+        T - 1
+        if max_iter is None
+        else min(check_positive_int(max_iter, "max_iter", minimum=0), T - 1)
+    )
     return _shaped(_iterate(a, _column_schedule(k), z, cap, trajectory), logits.shape)
 
 
@@ -267,12 +308,21 @@ def fresh_noise_iteration(
     """
     a, k, z = _checked(logits, kernel, noise)
     T = a.shape[-1]
-    cap = T - 1 if max_iter is None else min(check_positive_int(max_iter, "max_iter", minimum=0), T - 1)
-    return _shaped(_iterate(a, _column_schedule(k), z, cap, trajectory, fresh=generator), logits.shape)
+    cap = (
+        T - 1
+        if max_iter is None
+        else min(check_positive_int(max_iter, "max_iter", minimum=0), T - 1)
+    )
+    return _shaped(
+        _iterate(a, _column_schedule(k), z, cap, trajectory, fresh=generator), logits.shape
+    )
 
 
-def sequential_sample(logits: torch.Tensor, kernel: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """Draw the AR sample for noise u frame by frame (a plain loop over t), ``bool`` like ``logits``.
+def sequential_sample(
+    logits: torch.Tensor, kernel: torch.Tensor, noise: torch.Tensor
+) -> torch.Tensor:
+    """Draw the AR sample for noise u frame by frame (a plain loop over t), ``bool`` like
+    ``logits``.
 
     After frame t is drawn, its spikes add their kernel terms to the logits of frames
     t + 1 … t + L, so each frame's logit is complete when it is reached.
@@ -307,17 +357,26 @@ def prefix_agreement(trajectory: torch.Tensor, reference: torch.Tensor) -> float
         reference: ``(B, [N,] T)`` the sequential sample.
     """
     if trajectory.shape[1:] != reference.shape:
-        raise ValueError(f"trajectory {tuple(trajectory.shape)} does not hold iterates of {tuple(reference.shape)}")
+        raise ValueError(
+            f"trajectory {tuple(trajectory.shape)} does not hold iterates of "
+            f"{tuple(reference.shape)}"
+        )
     T = reference.shape[-1]
-    wrong = (trajectory != reference[None]).reshape(*trajectory.shape[:2], -1, T).any(2)  # (passes, B, T)
-    first = torch.where(wrong.any(-1), wrong.float().argmax(-1), torch.full_like(wrong[..., 0], T, dtype=torch.long))
+    wrong = (
+        (trajectory != reference[None]).reshape(*trajectory.shape[:2], -1, T).any(2)
+    )  # (passes, B, T)
+    first = torch.where(
+        wrong.any(-1), wrong.float().argmax(-1), torch.full_like(wrong[..., 0], T, dtype=torch.long)
+    )
     k = torch.arange(trajectory.shape[0], device=trajectory.device)[:, None]
     return float((first > k).float().mean())
 
 
 def _relaxed_inputs(logits, kernel, noise, temperature, eps=1e-6):
     if noise.shape != logits.shape:
-        raise ValueError(f"noise must have the shape of logits {tuple(logits.shape)}; got {tuple(noise.shape)}")
+        raise ValueError(
+            f"noise must have the shape of logits {tuple(logits.shape)}; got {tuple(noise.shape)}"
+        )
     if (noise < 0).any() or (noise > 1).any():
         raise ValueError("noise must be uniform draws in [0, 1]")
     check_positive(temperature, "temperature")
@@ -326,7 +385,12 @@ def _relaxed_inputs(logits, kernel, noise, temperature, eps=1e-6):
 
 
 def relaxed_fixed_point(
-    logits: torch.Tensor, kernel: torch.Tensor, noise: torch.Tensor, *, temperature: float = 0.5, n_iter: int = 20
+    logits: torch.Tensor,
+    kernel: torch.Tensor,
+    noise: torch.Tensor,
+    *,
+    temperature: float = 0.5,
+    n_iter: int = 20,
 ) -> torch.Tensor:
     """The relaxed (differentiable) flow: ``n_iter`` iterations of s̃ ← σ((ℓ(s̃) − logit u) / λ).
 
@@ -357,7 +421,9 @@ def relaxed_sequential(
     past = a.new_zeros(B, N, L)
     out = []
     for t in range(T):
-        st = torch.sigmoid((a[:, :, t] + torch.einsum("bjl,ijl->bi", past, w) - z[:, :, t]) / temperature)
+        st = torch.sigmoid(
+            (a[:, :, t] + torch.einsum("bjl,ijl->bi", past, w) - z[:, :, t]) / temperature
+        )
         out.append(st)
         past = torch.cat([past[:, :, 1:], st[:, :, None]], -1) if L else past
     return torch.stack(out, -1).reshape(logits.shape)
@@ -376,7 +442,8 @@ def example_ar_posterior(
     coupling: float = -2.0,
     decay: float = 3.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A synthetic single-cell AR posterior: logits ``(batch, n_frames)`` and kernel ``(lags + 1,)``.
+    """A synthetic single-cell AR posterior: logits ``(batch, n_frames)`` and kernel
+    ``(lags + 1,)``.
 
     a_t = logit(base_rate) plus Gaussian bumps (SD ``width`` frames, heights uniform in
     ``height``) at events drawn with probability ``event_rate`` per frame; the kernel is
@@ -392,5 +459,7 @@ def example_ar_posterior(
     bump = torch.exp(-0.5 * (torch.arange(-half, half + 1, dtype=torch.float32) / width) ** 2)
     a = F.conv1d((events * heights)[:, None], bump[None, None], padding=half)[:, 0]
     a = a + math.log(base_rate / (1 - base_rate))
-    kernel = causal_kernel(coupling * torch.exp(-torch.arange(1, lags + 1, dtype=torch.float32) / decay))
+    kernel = causal_kernel(
+        coupling * torch.exp(-torch.arange(1, lags + 1, dtype=torch.float32) / decay)
+    )
     return a, kernel

@@ -101,7 +101,11 @@ class EmulatorEnsemble(nn.Module):
     """
 
     def __init__(
-        self, members: Sequence[ConditionalDensity], *, log_density_cap: float | None | str = "auto", fused: bool = True
+        self,
+        members: Sequence[ConditionalDensity],
+        *,
+        log_density_cap: float | None | str = "auto",
+        fused: bool = True,
     ):
         super().__init__()
         members = list(members)
@@ -109,7 +113,9 @@ class EmulatorEnsemble(nn.Module):
             raise ValueError("members must hold at least one ConditionalDensity")
         for i, m in enumerate(members):
             if not isinstance(m, ConditionalDensity):
-                raise ValueError(f"members[{i}] must be a ConditionalDensity; got {type(m).__name__}")
+                raise ValueError(
+                    f"members[{i}] must be a ConditionalDensity; got {type(m).__name__}"
+                )
         dims = {(m.value_dim, m.context_dim) for m in members}
         if len(dims) != 1:
             raise ValueError(f"members must share (value_dim, context_dim); got {sorted(dims)}")
@@ -118,12 +124,15 @@ class EmulatorEnsemble(nn.Module):
         if log_density_cap == "auto":
             log_density_cap = self.x_dim * (5.0 - 0.5 * math.log(2 * math.pi))
         if log_density_cap is not None and not math.isfinite(float(log_density_cap)):
-            raise ValueError(f"log_density_cap must be a finite number or None; got {log_density_cap!r}")
+            raise ValueError(
+                f"log_density_cap must be a finite number or None; got {log_density_cap!r}"
+            )
         self.log_density_cap = None if log_density_cap is None else float(log_density_cap)
         self.fused = bool(fused)
 
     def _fused(self) -> FusedFlows | None:
-        """The members as one batched computation, or ``None`` (disabled, or members not fusable)."""
+        """The members as one batched computation, or ``None`` (disabled, or members not
+        fusable)."""
         return FusedFlows.build(self.members) if self.fused else None
 
     @property
@@ -160,7 +169,8 @@ class EmulatorEnsemble(nn.Module):
         return torch.stack([self._member_log_prob(m, x, theta) for m in range(self.n_members)])
 
     def log_likelihood(self, theta, x_o) -> torch.Tensor:
-        """The ensemble-mean synthetic log likelihood ``log (1/M) Σ_m q_m(x_o | θ)``, shape ``(n,)``."""
+        """The ensemble-mean synthetic log likelihood ``log (1/M) Σ_m q_m(x_o | θ)``, shape
+        ``(n,)``."""
         ll = self.member_log_likelihoods(theta, x_o)
         return torch.logsumexp(ll, 0) - math.log(self.n_members)
 
@@ -175,13 +185,16 @@ class EmulatorEnsemble(nn.Module):
         return self.member_log_likelihoods(theta, x_o).std(0)
 
     def log_posterior(self, theta, x_o, prior) -> torch.Tensor:
-        """Unnormalised log posterior ``log p(θ) + log q̄(x_o | θ)``, shape ``(n,)`` (−inf outside the prior)."""
+        """Unnormalised log posterior ``log p(θ) + log q̄(x_o | θ)``, shape ``(n,)`` (−inf outside
+        the prior)."""
         theta = check_rows(theta, "theta", self.theta_dim)
         lp = prior.log_prob(theta.cpu()).to(self.device)
         ll = self.log_likelihood(theta, x_o)
         return torch.where(torch.isfinite(lp), lp + ll, torch.full_like(ll, -math.inf))
 
-    def sample_x(self, theta, n_samples: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_x(
+        self, theta, n_samples: int, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Draw ``n_samples`` data sets per θ from every member: ``(M, n, n_samples, d_x)``.
 
         One batched pass per member: every row of ``theta`` is repeated ``n_samples`` times
@@ -196,11 +209,16 @@ class EmulatorEnsemble(nn.Module):
         out = []
         for member in self.members:
             z = member._sample(ctx.shape[0], member.standardize_context(ctx), generator)
-            out.append((z * member.value_scale + member.value_shift).reshape(n, n_samples, self.x_dim))
+            out.append(
+                (z * member.value_scale + member.value_shift).reshape(n, n_samples, self.x_dim)
+            )
         return torch.stack(out)
 
-    def predictive_moments(self, theta, n_samples: int, *, generator: torch.Generator | None = None):
-        """Monte Carlo mean ``(M, n, d_x)`` and covariance ``(M, n, d_x, d_x)`` of every member's q_m(x | θ)."""
+    def predictive_moments(
+        self, theta, n_samples: int, *, generator: torch.Generator | None = None
+    ):
+        """Monte Carlo mean ``(M, n, d_x)`` and covariance ``(M, n, d_x, d_x)`` of every member's
+        q_m(x | θ)."""
         xs = self.sample_x(theta, n_samples, generator=generator).double()
         mean = xs.mean(2)
         d = xs - mean[:, :, None]
@@ -237,10 +255,14 @@ class EmulatorEnsemble(nn.Module):
             raise ValueError("acquisition functions need an ensemble of at least 2 members")
         with torch.no_grad():
             if kind == "post":
-                return log_alpha_post(self.member_log_likelihoods(theta, x_o), prior.log_prob(theta.cpu()))
+                return log_alpha_post(
+                    self.member_log_likelihoods(theta, x_o), prior.log_prob(theta.cpu())
+                )
             if kind == "info":
                 if estimator == "moment":
-                    return alpha_info_moment_matched(*self.predictive_moments(theta, n_samples, generator=generator))
+                    return alpha_info_moment_matched(
+                        *self.predictive_moments(theta, n_samples, generator=generator)
+                    )
                 if estimator == "mc":
                     return alpha_info_mc(self._cross_log_probs(theta, n_samples, generator))
                 raise ValueError(f"estimator must be 'moment' or 'mc'; got {estimator!r}")
@@ -302,7 +324,10 @@ class EmulatorEnsemble(nn.Module):
         theta = check_rows(theta, "theta", self.theta_dim)
         x = check_rows(x, "x", self.x_dim)
         if theta.shape[0] != x.shape[0]:
-            raise ValueError(f"theta and x must have the same number of rows; got {theta.shape[0]} and {x.shape[0]}")
+            raise ValueError(
+                "theta and x must have the same number of rows; "
+                f"got {theta.shape[0]} and {x.shape[0]}"
+            )
         if not torch.isfinite(x).all():
             raise ValueError("x contains infinite values")
         n = theta.shape[0]
@@ -338,7 +363,9 @@ class EmulatorEnsemble(nn.Module):
         B = min(batch_size, n_train)
 
         def pick_rows(gen: torch.Generator) -> torch.Tensor:
-            pick = torch.rand(M, n_train, generator=gen, device=gen.device).argsort(1)[:, :B].to(dev)
+            pick = (
+                torch.rand(M, n_train, generator=gen, device=gen.device).argsort(1)[:, :B].to(dev)
+            )
             return train_idx.gather(1, pick)  # (M, B): each member's minibatch
 
         fused = self._fused()
@@ -348,7 +375,9 @@ class EmulatorEnsemble(nn.Module):
             # the same global gradient-norm clip (its norm taken member by member, in the
             # members' parameter order) as the pass over members below, which this reproduces
             # bit for bit on the CPU while taking a fraction of its time.
-            trained: nn.Module = nn.ParameterList([nn.Parameter(p.detach().clone()) for p in fused.stacked()])
+            trained: nn.Module = nn.ParameterList(
+                [nn.Parameter(p.detach().clone()) for p in fused.stacked()]
+            )
             stacked = list(trained.parameters())
             cap = self.log_density_cap
             opt = ForeachAdam(stacked, lr=float(lr))
@@ -358,7 +387,9 @@ class EmulatorEnsemble(nn.Module):
 
             def loss_fn(step: int, gen: torch.Generator) -> torch.Tensor:
                 idx = pick_rows(gen)
-                return -fused.log_prob_z(stacked, xz[member, idx], thz[member, idx], cap).mean(1).sum()
+                return (
+                    -fused.log_prob_z(stacked, xz[member, idx], thz[member, idx], cap).mean(1).sum()
+                )
 
             def val_nll() -> list[float]:
                 with torch.no_grad():
@@ -381,11 +412,16 @@ class EmulatorEnsemble(nn.Module):
 
             def loss_fn(step: int, gen: torch.Generator) -> torch.Tensor:
                 idx = pick_rows(gen)
-                return -sum(self._member_log_prob(m, x[idx[m]], theta[idx[m]]).mean() for m in range(M))
+                return -sum(
+                    self._member_log_prob(m, x[idx[m]], theta[idx[m]]).mean() for m in range(M)
+                )
 
             def val_nll() -> list[float]:
                 with torch.no_grad():
-                    return [float(-self._member_log_prob(m, x[val_idx[m]], theta[val_idx[m]]).mean()) for m in range(M)]
+                    return [
+                        float(-self._member_log_prob(m, x[val_idx[m]], theta[val_idx[m]]).mean())
+                        for m in range(M)
+                    ]
 
             best_state = [copy.deepcopy(mb.state_dict()) for mb in self.members]
 
@@ -401,7 +437,13 @@ class EmulatorEnsemble(nn.Module):
             # The gradient steps go through the book's one loop; what stays here is the
             # per-member model selection between chunks, which one shared early stop cannot do.
             fit_loop(
-                loss_fn, module=trained, optimizers=opt, n_steps=k, clipping=clipping, seed=chunk_seed, progress=False
+                loss_fn,
+                module=trained,
+                optimizers=opt,
+                n_steps=k,
+                clipping=clipping,
+                seed=chunk_seed,
+                progress=False,
             )
 
         best = [math.inf] * M
@@ -468,7 +510,12 @@ def make_flow_ensemble(
             torch.manual_seed(int(seed) * 1000 + m)
             members.append(
                 ConditionalFlow(
-                    x_dim, theta_dim, kind=kind, transforms=transforms, hidden=hidden, activation=activation
+                    x_dim,
+                    theta_dim,
+                    kind=kind,
+                    transforms=transforms,
+                    hidden=hidden,
+                    activation=activation,
                 )
             )
     return EmulatorEnsemble(members, log_density_cap=log_density_cap).to(device)

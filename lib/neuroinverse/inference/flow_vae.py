@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._checks import check_finite, check_ndim, check_positive, check_positive_int
+from .calcium_models import bernoulli_log_prob
 from .discrete_flows import (
     ar_logits,
     causal_kernel,
@@ -36,7 +37,7 @@ from .discrete_flows import (
     relaxed_sequential,
     sequential_sample,
 )
-from .spike_vae import SpikeVAE, bernoulli_log_prob
+from .spike_vae import SpikeVAE
 
 __all__ = ["FlowSpikePosterior", "RelaxedFlowVAE", "spike_elbo", "linear_model_init"]
 
@@ -75,7 +76,9 @@ class FlowSpikePosterior(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.n_cells = check_positive_int(n_cells, "n_cells")
-        self.weights = nn.Parameter(torch.zeros(self.n_cells, self.n_cells, check_positive_int(lags, "lags")))
+        self.weights = nn.Parameter(
+            torch.zeros(self.n_cells, self.n_cells, check_positive_int(lags, "lags"))
+        )
         self.weights.requires_grad_(bool(coupled))
         self.temperature = check_positive(temperature, "temperature")
         self.n_iter = check_positive_int(n_iter, "n_iter", minimum=0)
@@ -93,7 +96,8 @@ class FlowSpikePosterior(nn.Module):
         return self.kernel[0, 0] if a.dim() == 2 else self.kernel
 
     def forward(self, traces: torch.Tensor) -> torch.Tensor:
-        """Encoder logits a ``(B, [N,] T)``; with ``per_cell``, the encoder sees each cell's trace alone."""
+        """Encoder logits a ``(B, [N,] T)``; with ``per_cell``, the encoder sees each cell's
+        trace alone."""
         if self.per_cell:
             check_ndim(traces, "traces", 3, f"(batch, {self.n_cells}, frames)")
             if traces.shape[1] != self.n_cells:
@@ -102,7 +106,9 @@ class FlowSpikePosterior(nn.Module):
             return self.encoder(traces.reshape(B * N, T)).reshape(B, N, T)
         a = self.encoder(traces)
         if (a.dim() == 2) != (self.n_cells == 1):
-            raise ValueError(f"the encoder gave logits {tuple(a.shape)} for a posterior of {self.n_cells} cells")
+            raise ValueError(
+                f"the encoder gave logits {tuple(a.shape)} for a posterior of {self.n_cells} cells"
+            )
         return a
 
     def _draw(self, traces: torch.Tensor, n_samples: int, generator: torch.Generator):
@@ -114,7 +120,12 @@ class FlowSpikePosterior(nn.Module):
         return a, u, B
 
     def sample_with_logits(
-        self, traces: torch.Tensor, n_samples: int, generator: torch.Generator, *, sequential: bool = False
+        self,
+        traces: torch.Tensor,
+        n_samples: int,
+        generator: torch.Generator,
+        *,
+        sequential: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Exact AR samples ``(B, K, [N,] T)`` (fixed point, or the sequential loop) and their
         differentiable teacher-forced logits ℓ(s) of the same shape."""
@@ -131,16 +142,26 @@ class FlowSpikePosterior(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, traces: torch.Tensor, n_samples: int, generator: torch.Generator, *, sequential: bool = False
+        self,
+        traces: torch.Tensor,
+        n_samples: int,
+        generator: torch.Generator,
+        *,
+        sequential: bool = False,
     ) -> torch.Tensor:
         """``n_samples`` exact posterior spike trains per trace, ``(B, K, [N,] T)``."""
         return self.sample_with_logits(traces, n_samples, generator, sequential=sequential)[0]
 
     def relaxed_sample(
-        self, traces: torch.Tensor, n_samples: int, generator: torch.Generator, *, sequential: bool = False
+        self,
+        traces: torch.Tensor,
+        n_samples: int,
+        generator: torch.Generator,
+        *,
+        sequential: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Relaxed samples s̃ ``(B, K, [N,] T)`` in (0, 1), their logits ℓ(s̃) (both differentiable),
-        and the exact hard samples for the same noise (no gradient).
+        """Relaxed samples s̃ ``(B, K, [N,] T)`` in (0, 1), their logits ℓ(s̃) (both
+        differentiable), and the exact hard samples for the same noise (no gradient).
 
         ``sequential=True`` computes both frame by frame (the relaxed one is then the limit of
         the flow) instead of by parallel iterations.
@@ -148,7 +169,9 @@ class FlowSpikePosterior(nn.Module):
         a, u, B = self._draw(traces, n_samples, generator)
         kernel = self._kernel_for(a)
         with torch.no_grad():
-            sampler = sequential_sample if sequential else (lambda *x: fixed_point_sample(*x).spikes)
+            sampler = (
+                sequential_sample if sequential else (lambda *x: fixed_point_sample(*x).spikes)
+            )
             hard = sampler(a.detach(), kernel.detach(), u).to(a.dtype)
         if sequential:
             s = relaxed_sequential(a, kernel, u, temperature=self.temperature)
@@ -162,7 +185,8 @@ class FlowSpikePosterior(nn.Module):
     def spike_probability(
         self, traces: torch.Tensor, batch_size: int = 64, n_samples: int = 16, seed: int = 0
     ) -> torch.Tensor:
-        """Posterior marginals ``(B, [N,] T)``: the mean over samples of σ(ℓ_t(s_{<t})), on the CPU."""
+        """Posterior marginals ``(B, [N,] T)``: the mean over samples of σ(ℓ_t(s_{<t})), on the
+        CPU."""
         dev = next(self.parameters()).device
         gen = torch.Generator(device=dev).manual_seed(seed)
         out = []
@@ -217,15 +241,21 @@ class RelaxedFlowVAE(SpikeVAE):
         sequential: bool = False,
     ) -> None:
         if not isinstance(recognition, FlowSpikePosterior):
-            raise ValueError(f"recognition must be a FlowSpikePosterior; got {type(recognition).__name__}")
+            raise ValueError(
+                f"recognition must be a FlowSpikePosterior; got {type(recognition).__name__}"
+            )
         super().__init__(recognition, generative, prior_rate=prior_rate, buffers=buffers)
         self.sequential = bool(sequential)
 
     def _log_prior(self, s: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return _prior(self, s, mask)
 
-    def _log_joint(self, traces: torch.Tensor, s: torch.Tensor, cell: int, mask: torch.Tensor) -> torch.Tensor:
-        return self.generative.log_likelihood(traces[:, None], s, cell, mask) + _prior(self, s, mask)
+    def _log_joint(
+        self, traces: torch.Tensor, s: torch.Tensor, cell: int, mask: torch.Tensor
+    ) -> torch.Tensor:
+        return self.generative.log_likelihood(traces[:, None], s, cell, mask) + _prior(
+            self, s, mask
+        )
 
     def loss(
         self, traces: torch.Tensor, cell: int, n_samples: int, generator: torch.Generator
@@ -246,9 +276,13 @@ class RelaxedFlowVAE(SpikeVAE):
         check_ndim(traces, "traces", (2, 3), "(batch, frames) or (batch, cells, frames)")
         check_finite(traces, "traces")
         mask = self.buffers.mask(traces.shape[-1], traces.device)
-        s, ell, hard = self.recognition.relaxed_sample(traces, n_samples, generator, sequential=self.sequential)
+        s, ell, hard = self.recognition.relaxed_sample(
+            traces, n_samples, generator, sequential=self.sequential
+        )
         relaxed = self._log_joint(traces, s, cell, mask) - _log_pmf(s, ell, mask)
-        theta_fix = self._log_joint(traces, hard, cell, mask) - self._log_joint(traces, s.detach(), cell, mask)
+        theta_fix = self._log_joint(traces, hard, cell, mask) - self._log_joint(
+            traces, s.detach(), cell, mask
+        )
         n = float(mask.sum())
         return -(relaxed + theta_fix).mean(), {
             "elbo_per_1000": float(relaxed.detach().mean()) * 1000.0 / n,
@@ -266,7 +300,8 @@ def spike_elbo(
     generator: torch.Generator,
     batch_size: int = 16,
 ) -> float:
-    """ELBO per 1000 evaluated frames, E_q[log p(f | s) + log p(s) − log q(s | f)], with hard samples.
+    """ELBO per 1000 evaluated frames, E_q[log p(f | s) + log p(s) − log q(s | f)], with hard
+    samples.
 
     Args:
         vae: a :class:`SpikeVAE` (factorised, trained by VIMCO) or a :class:`RelaxedFlowVAE`.

@@ -18,7 +18,13 @@ from torch import nn
 from ..simulators.hexlattice import HexLattice, full_field_flash, moving_edges, moving_textures
 from ..training import Clipping, fit
 
-__all__ = ["edge_tuning", "flash_polarity", "reichardt_tuning", "MotionDecoder", "train_motion_decoder"]
+__all__ = [
+    "edge_tuning",
+    "flash_polarity",
+    "reichardt_tuning",
+    "MotionDecoder",
+    "train_motion_decoder",
+]
 
 
 def _settle(net, stimulus: torch.Tensor, dt: float, n_settle: int) -> torch.Tensor:
@@ -29,14 +35,32 @@ def _settle(net, stimulus: torch.Tensor, dt: float, n_settle: int) -> torch.Tens
 
 
 def edge_tuning(
-    net, graph, lattice: HexLattice, *, cell_types, angles_deg, speed: float, dt: float, t_pre: float, t_stim: float
+    net,
+    graph,
+    lattice: HexLattice,
+    *,
+    cell_types,
+    angles_deg,
+    speed: float,
+    dt: float,
+    t_pre: float,
+    t_stim: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Peak response above the settled baseline of the central-column neurons to ON edges.
 
     Returns:
-        ``responses`` of shape ``(n_types, n_angles)`` and voltage traces ``(n_angles, T, n_types)``.
+        ``responses`` of shape ``(n_types, n_angles)`` and voltage traces
+        ``(n_angles, T, n_types)``.
     """
-    stim = moving_edges(lattice, angles_deg=angles_deg, speed=speed, dt=dt, t_pre=t_pre, t_stim=t_stim, background=0.0)
+    stim = moving_edges(
+        lattice,
+        angles_deg=angles_deg,
+        speed=speed,
+        dt=dt,
+        t_pre=t_pre,
+        t_stim=t_stim,
+        background=0.0,
+    )
     stim = stim.to(net.edge_src.device)
     idx = [graph.neuron(t) for t in cell_types]
     n_pre = round(t_pre / dt)
@@ -50,13 +74,16 @@ def edge_tuning(
 def flash_polarity(net, graph, lattice: HexLattice, *, cell_types, dt: float) -> dict[str, float]:
     """Mean voltage change of each central neuron during a 0.5 s full-field ON flash (dark to
     bright, the operating point of :func:`edge_tuning`)."""
-    stim = full_field_flash(lattice, dt=dt, t_pre=0.5, t_on=0.5, t_post=0.0, background=0.0)[None].to(
-        net.edge_src.device
-    )
+    stim = full_field_flash(lattice, dt=dt, t_pre=0.5, t_on=0.5, t_post=0.0, background=0.0)[
+        None
+    ].to(net.edge_src.device)
     n_pre = round(0.5 / dt)
     with torch.no_grad():
         v = net(stim, dt=dt)[0].cpu()
-    return {t: float((v[n_pre:, graph.neuron(t)] - v[n_pre - 1, graph.neuron(t)]).mean()) for t in cell_types}
+    return {
+        t: float((v[n_pre:, graph.neuron(t)] - v[n_pre - 1, graph.neuron(t)]).mean())
+        for t in cell_types
+    }
 
 
 def reichardt_tuning(
@@ -78,11 +105,27 @@ def reichardt_tuning(
     side of it, summed, with a first-order low-pass of
     time constant ``tau``. Returns the tuning curve ``(n_angles,)``.
     """
-    stim = moving_edges(lattice, angles_deg=angles_deg, speed=speed, dt=dt, t_pre=t_pre, t_stim=t_stim, background=0.0)
+    stim = moving_edges(
+        lattice,
+        angles_deg=angles_deg,
+        speed=speed,
+        dt=dt,
+        t_pre=t_pre,
+        t_stim=t_stim,
+        background=0.0,
+    )
     c = lattice.centre
-    nb = np.flatnonzero(np.abs(np.hypot(lattice.x, lattice.y) - math.sqrt(3.0)) < 1e-6)  # the 6 neighbours
-    off = (np.rad2deg(np.arctan2(lattice.y[nb], lattice.x[nb])) - preferred_deg + 180.0) % 360.0 - 180.0
-    arms = nb[np.abs(off) < 1e-6] if np.any(np.abs(off) < 1e-6) else nb[np.abs(np.abs(off) - 30.0) < 1e-6]
+    nb = np.flatnonzero(
+        np.abs(np.hypot(lattice.x, lattice.y) - math.sqrt(3.0)) < 1e-6
+    )  # the 6 neighbours
+    off = (
+        np.rad2deg(np.arctan2(lattice.y[nb], lattice.x[nb])) - preferred_deg + 180.0
+    ) % 360.0 - 180.0
+    arms = (
+        nb[np.abs(off) < 1e-6]
+        if np.any(np.abs(off) < 1e-6)
+        else nb[np.abs(np.abs(off) - 30.0) < 1e-6]
+    )
     out = torch.zeros(stim.shape[:2])
     for n in arms:
         sc, sn = stim[:, :, c], stim[:, :, n]
@@ -109,7 +152,9 @@ class MotionDecoder(nn.Module):
         self.net = net
         cols = [np.flatnonzero(graph.node_type == graph.types.index(t)) for t in readout_types]
         order = [c[np.argsort(graph.node_column[c])] for c in cols]
-        self.register_buffer("readout", torch.as_tensor(np.stack(order, 1), dtype=torch.long))  # (C, K)
+        self.register_buffer(
+            "readout", torch.as_tensor(np.stack(order, 1), dtype=torch.long)
+        )  # (C, K)
         self.linear = nn.Linear(len(readout_types), 2)
 
     def forward(self, stimulus: torch.Tensor, *, dt: float, v0: torch.Tensor) -> torch.Tensor:
@@ -142,9 +187,17 @@ def train_motion_decoder(
     vmax = float(speed_range[1])
 
     def loss_fn(step: int, gen: torch.Generator):
-        g = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen, device=gen.device)))
+        g = torch.Generator().manual_seed(
+            int(torch.randint(0, 2**31 - 1, (1,), generator=gen, device=gen.device))
+        )
         stim, flow = moving_textures(
-            lattice, n=batch, n_steps=n_frames, dt=dt, speed_range=speed_range, generator=g, p_edge=p_edge
+            lattice,
+            n=batch,
+            n_steps=n_frames,
+            dt=dt,
+            speed_range=speed_range,
+            generator=g,
+            p_edge=p_edge,
         )
         stim, flow = stim.to(dev), flow.to(dev) / vmax
         v0 = _settle(model.net, stim, dt, n_settle)

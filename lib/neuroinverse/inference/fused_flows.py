@@ -29,11 +29,21 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # all members in one batched pass (a speed-up; same densities as the members' own log_prob)
 # ---------------------------------------------------------------------------------------------
-FUSABLE_ACTIVATIONS = (nn.ReLU, nn.Tanh, nn.ELU, nn.SiLU, nn.GELU, nn.LeakyReLU, nn.Sigmoid, nn.Softplus)
+FUSABLE_ACTIVATIONS = (
+    nn.ReLU,
+    nn.Tanh,
+    nn.ELU,
+    nn.SiLU,
+    nn.GELU,
+    nn.LeakyReLU,
+    nn.Sigmoid,
+    nn.Softplus,
+)
 
 
 class BatchedLinear(torch.autograd.Function):
-    """``h_m W_mᵀ + b_m`` for every member m at once: ``h (M, n, i)``, ``W (M, o, i)``, ``b (M, o)``.
+    """``h_m W_mᵀ + b_m`` for every member m at once: ``h (M, n, i)``, ``W (M, o, i)``,
+    ``b (M, o)``.
 
     The same products as ``F.linear`` on each member (whose weight gradient is ``gradᵀ h``
     for a row-major weight), batched with ``bmm``, so that the members' densities and
@@ -79,11 +89,17 @@ class ForeachAdam:
     """
 
     def __init__(
-        self, params: list[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+        self,
+        params: list[torch.Tensor],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
     ):
         self.params, self.lr, self.betas, self.eps = params, float(lr), betas, float(eps)
         self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
-        self.exp_avg_sqs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+        self.exp_avg_sqs = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in params
+        ]
         self.steps = 0
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -107,7 +123,9 @@ class ForeachAdam:
         denom = torch._foreach_sqrt(self.exp_avg_sqs)
         torch._foreach_div_(denom, [bias_correction2**0.5] * n)
         torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(self.params, self.exp_avgs, denom, [(self.lr / bias_correction1) * -1] * n)
+        torch._foreach_addcdiv_(
+            self.params, self.exp_avgs, denom, [(self.lr / bias_correction1) * -1] * n
+        )
 
 
 class FusedFlows:
@@ -143,7 +161,9 @@ class FusedFlows:
         self.base_loc, self.base_scale = base_loc, base_scale
         self.standard_base = bool((base_loc == 0).all() and (base_scale == 1).all())
         dev = self.members[0].device
-        self.value_shift = torch.stack([m.value_shift for m in members]).to(dev)[:, None]  # (M, 1, d_v)
+        self.value_shift = torch.stack([m.value_shift for m in members]).to(dev)[
+            :, None
+        ]  # (M, 1, d_v)
         self.value_scale = torch.stack([m.value_scale for m in members]).to(dev)[:, None]
         self.context_shift = torch.stack([m.context_shift for m in members]).to(dev)[:, None]
         self.context_scale = torch.stack([m.context_scale for m in members]).to(dev)[:, None]
@@ -165,7 +185,11 @@ class FusedFlows:
 
         structures, params = [], []
         for member in members:
-            if type(member) is not ConditionalFlow or member.kind != "maf" or type(member.flow) is not zuko.flows.MAF:
+            if (
+                type(member) is not ConditionalFlow
+                or member.kind != "maf"
+                or type(member.flow) is not zuko.flows.MAF
+            ):
                 return None
             structure, plist = [], []
             for t in member.flow.transform.transforms:
@@ -175,7 +199,10 @@ class FusedFlows:
                     uses_value = False
                 else:
                     return None
-                if t.univariate is not MonotonicAffineTransform or [tuple(s) for s in t.shapes] != [(), ()]:
+                if t.univariate is not MonotonicAffineTransform or [tuple(s) for s in t.shapes] != [
+                    (),
+                    (),
+                ]:
                     return None
                 ops = []
                 for layer in t.hyper:
@@ -197,17 +224,21 @@ class FusedFlows:
         first = structures[0]
         for s, plist in zip(structures[1:], params[1:], strict=True):
             if len(s) != len(first) or any(
-                u != u0 or len(ops) != len(ops0) for (u, ops), (u0, ops0) in zip(s, first, strict=True)
+                u != u0 or len(ops) != len(ops0)
+                for (u, ops), (u0, ops0) in zip(s, first, strict=True)
             ):
                 return None
             for (_, ops), (_, ops0) in zip(s, first, strict=True):
                 for op, op0 in zip(ops, ops0, strict=True):
                     if op[0] != op0[0]:
                         return None
-                    if op[0] == "act" and (type(op[1]) is not type(op0[1]) or repr(op[1]) != repr(op0[1])):
+                    if op[0] == "act" and (
+                        type(op[1]) is not type(op0[1]) or repr(op[1]) != repr(op0[1])
+                    ):
                         return None
                     if op[0] == "linear" and (
-                        (op[3] is None) != (op0[3] is None) or (op[3] is not None and not torch.equal(op[3], op0[3]))
+                        (op[3] is None) != (op0[3] is None)
+                        or (op[3] is not None and not torch.equal(op[3], op0[3]))
                     ):
                         return None
             if any(p.shape != p0.shape for p, p0 in zip(plist, params[0], strict=True)):
@@ -216,14 +247,22 @@ class FusedFlows:
         if any(type(b) is not zuko.distributions.DiagNormal for b in bases):
             return None
         loc, scale = bases[0].base_dist.loc, bases[0].base_dist.scale
-        if any(not (torch.equal(b.base_dist.loc, loc) and torch.equal(b.base_dist.scale, scale)) for b in bases):
+        if any(
+            not (torch.equal(b.base_dist.loc, loc) and torch.equal(b.base_dist.scale, scale))
+            for b in bases
+        ):
             return None
         slope = inspect.signature(MonotonicAffineTransform).parameters["slope"].default
         transforms = [
             (
                 u,
                 [
-                    (op[0], op[1], op[2], None if op[3] is None or bool(op[3].all()) else op[3].to(torch.float32))
+                    (
+                        op[0],
+                        op[1],
+                        op[2],
+                        None if op[3] is None or bool(op[3].all()) else op[3].to(torch.float32),
+                    )
                     if op[0] == "linear"
                     else op
                     for op in ops
@@ -239,7 +278,9 @@ class FusedFlows:
 
     def stacked(self) -> list[torch.Tensor]:
         """The members' parameters stacked along a leading member axis (differentiable)."""
-        return [torch.stack([plist[k] for plist in self.params]) for k in range(len(self.params[0]))]
+        return [
+            torch.stack([plist[k] for plist in self.params]) for k in range(len(self.params[0]))
+        ]
 
     @torch.no_grad()
     def write_back(self, stacked: Sequence[torch.Tensor]) -> None:
@@ -248,12 +289,21 @@ class FusedFlows:
             for p, s in zip(plist, stacked, strict=True):
                 p.copy_(s[m])
 
-    def standardize(self, x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every member's z-scored ``x`` and ``θ``, ``(M, n, d)`` each (``n`` may be 1 for one of them)."""
-        return (x - self.value_shift) / self.value_scale, (theta - self.context_shift) / self.context_scale
+    def standardize(
+        self, x: torch.Tensor, theta: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every member's z-scored ``x`` and ``θ``, ``(M, n, d)`` each (``n`` may be 1 for one of
+        them)."""
+        return (x - self.value_shift) / self.value_scale, (
+            theta - self.context_shift
+        ) / self.context_scale
 
     def log_prob(
-        self, stacked: Sequence[torch.Tensor], x: torch.Tensor, theta: torch.Tensor, cap: float | None
+        self,
+        stacked: Sequence[torch.Tensor],
+        x: torch.Tensor,
+        theta: torch.Tensor,
+        cap: float | None,
     ) -> torch.Tensor:
         """``log q_m(x_{m,i} | θ_{m,i})``, shape ``(M, n)``, with the standardised-density cap.
 
@@ -264,7 +314,8 @@ class FusedFlows:
     def log_prob_z(
         self, stacked: Sequence[torch.Tensor], vz: torch.Tensor, cz: torch.Tensor, cap: float | None
     ) -> torch.Tensor:
-        """:meth:`log_prob` from already z-scored ``vz`` ``(M, n, d_x)`` and ``cz`` ``(M, n, d_θ)``."""
+        """:meth:`log_prob` from already z-scored ``vz`` ``(M, n, d_x)`` and ``cz``
+        ``(M, n, d_θ)``."""
         n = max(vz.shape[1], cz.shape[1])
         vz, cz = vz.expand(-1, n, -1), cz.expand(-1, n, -1)
         z, ladj = vz, 0
@@ -285,7 +336,11 @@ class FusedFlows:
             base = -(z**2) / 2 - math.log(math.sqrt(2 * math.pi))
         else:
             var = self.base_scale**2
-            base = -((z - self.base_loc) ** 2) / (2 * var) - self.base_scale.log() - math.log(math.sqrt(2 * math.pi))
+            base = (
+                -((z - self.base_loc) ** 2) / (2 * var)
+                - self.base_scale.log()
+                - math.log(math.sqrt(2 * math.pi))
+            )
         lp = base.sum(-1) + ladj - self.log_det_scale
         if cap is None:
             return lp

@@ -13,7 +13,8 @@ which equals ``p̃(θ | x)`` exactly when ``q_φ(θ | x) = p(θ | x)``. With *at
 (paper Sec. 3, "atomic proposals"), p̃ is uniform on a set Θ_i of M atoms: θ_i and M − 1
 other θ's of the same minibatch, so that
 
-    −log q̃_i = −log q_φ(θ_i | x_i) + log p(θ_i) + log Σ_{θ_j ∈ Θ_i} exp(log q_φ(θ_j | x_i) − log p(θ_j)),
+    −log q̃_i = −log q_φ(θ_i | x_i) + log p(θ_i)
+               + log Σ_{θ_j ∈ Θ_i} exp(log q_φ(θ_j | x_i) − log p(θ_j)),
 
 a softmax cross-entropy over the atoms with target θ_i
 (:func:`~neuroinverse.inference.npe_methods.apt_atomic_loss`). The loss
@@ -23,8 +24,8 @@ Baselines run by the same loop (:func:`run_npe`, argument ``method``: a small me
 :mod:`neuroinverse.inference.npe_methods`, or its name), with the same density estimator:
 
 * ``NaiveSNPE`` (``"naive"``): maximum likelihood, without correction, on the simulations
-  drawn from the current proposal (from round 2 on, the latest round's simulations; the network continues
-  from the previous round). It learns the proposal posterior ``p(x | θ) p̃(θ)``: with
+  drawn from the current proposal (from round 2 on, the latest round's simulations; the network
+  continues from the previous round). It learns the proposal posterior ``p(x | θ) p̃(θ)``: with
   p̃ = the previous estimate, the estimate narrows every round. (Pooling all rounds instead
   dilutes the bias; for the Gaussian task with equal prior and noise variance a pooled
   estimator's std ratio after 3 rounds is ≈ 0.86 in theory, the latest-round one 1/√2.)
@@ -106,8 +107,9 @@ class RestrictedPosterior:
         while kept < n:
             if drawn >= self.max_draws:
                 raise RuntimeError(
-                    f"only {kept} of {drawn} draws of q(θ | x_o) lay inside the prior's support; the posterior "
-                    f"estimate has leaked out of the prior (acceptance {kept / max(drawn, 1):.2e})"
+                    f"only {kept} of {drawn} draws of q(θ | x_o) lay inside the prior's "
+                    "support; the posterior estimate has leaked out of the prior (acceptance "
+                    f"{kept / max(drawn, 1):.2e})"
                 )
             s = self.density.sample(chunk, self.x_o, generator=generator)
             if not torch.isfinite(s).all():
@@ -121,8 +123,8 @@ class RestrictedPosterior:
         self.acceptance_rate = kept / drawn
         if self.acceptance_rate < self.warn_below:
             warnings.warn(
-                f"only {100 * self.acceptance_rate:.1f} % of the samples of q(θ | x_o) lie inside the "
-                f"prior's support (leakage); sampling by rejection is slow",
+                f"only {100 * self.acceptance_rate:.1f} % of the samples of q(θ | x_o) lie "
+                "inside the prior's support (leakage); sampling by rejection is slow",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -192,7 +194,10 @@ def _per_round(value, n_rounds: int, name: str) -> list[int]:
         raise ValueError(f"{name} must be an int or one int per round ({n_rounds}); got {value!r}")
     for v in vals:
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be positive integers (an empty budget cannot be trained on); got {value!r}")
+            raise ValueError(
+                f"{name} must be positive integers (an empty budget cannot be trained on); "
+                f"got {value!r}"
+            )
     return vals
 
 
@@ -232,7 +237,8 @@ def run_npe(
 
     Round 1 draws θ from the prior and fits ``density`` by maximum likelihood. Each later
     round draws θ from the current posterior estimate restricted to the prior's support,
-    simulates, and continues training with the ``method``'s loss (APT and SNPE-B on all rounds pooled).
+    simulates, and continues training with the ``method``'s loss (APT and SNPE-B on all rounds
+    pooled).
 
     Args:
         prior: ``dim``, ``sample(n, generator=...)``, ``log_prob``, ``contains`` (e.g.
@@ -273,16 +279,25 @@ def run_npe(
     budget = _per_round(simulations_per_round, n_rounds, "simulations_per_round")
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must lie in (0, 1); got {validation_fraction!r}")
-    batch_size, max_steps = check_positive_int(batch_size, "batch_size"), check_positive_int(max_steps, "max_steps")
-    patience, eval_every = check_positive_int(patience, "patience"), check_positive_int(eval_every, "eval_every")
+    batch_size, max_steps = (
+        check_positive_int(batch_size, "batch_size"),
+        check_positive_int(max_steps, "max_steps"),
+    )
+    patience, eval_every = (
+        check_positive_int(patience, "patience"),
+        check_positive_int(eval_every, "eval_every"),
+    )
     record_samples = check_positive_int(record_samples, "record_samples", minimum=0)
     x_o = _check_x_o(x_o)
     if getattr(prior, "dim", None) != density.value_dim:
         raise ValueError(
-            f"prior has dimension {getattr(prior, 'dim', None)} but density.value_dim is {density.value_dim}"
+            f"prior has dimension {getattr(prior, 'dim', None)} but density.value_dim is "
+            f"{density.value_dim}"
         )
     if density.context_dim != x_o.numel():
-        raise ValueError(f"x_o has {x_o.numel()} entries but density.context_dim is {density.context_dim}")
+        raise ValueError(
+            f"x_o has {x_o.numel()} entries but density.context_dim is {density.context_dim}"
+        )
     dev = density.device
     x_o_dev = x_o.to(dev)
     posterior = RestrictedPosterior(density, prior, x_o_dev)
@@ -306,10 +321,15 @@ def run_npe(
         else:
             theta = posterior.sample(n, generator=generator).cpu()
             acc = float(posterior.acceptance_rate)
-            proposals.append((copy.deepcopy(density).eval(), x_o_dev, acc) if method.keeps_proposals else None)
+            proposals.append(
+                (copy.deepcopy(density).eval(), x_o_dev, acc) if method.keeps_proposals else None
+            )
         x = simulate_checked(simulator, theta, generator=generator)
         if x.shape[1] != x_o.numel():
-            raise ValueError(f"x_o has {x_o.numel()} entries but the simulator returns x with {x.shape[1]} columns")
+            raise ValueError(
+                f"x_o has {x_o.numel()} entries but the simulator returns x with "
+                f"{x.shape[1]} columns"
+            )
         if not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x).all(1)).sum())
             raise ValueError(
@@ -405,12 +425,12 @@ def _train_round(
 ) -> tuple[int, float, bool]:
     """Adam on ``batch_loss`` in epochs of shuffled minibatches, with early stopping.
 
-    The loop is :func:`neuroinverse.training.fit` with :class:`~neuroinverse.training.EarlyStopping`:
-    the validation loss is evaluated at the end of the first epoch after at least
-    ``max(epoch, eval_every)`` steps, and at the last step; its atoms come from a generator
-    with a fixed seed so that evaluations are compared on the same atoms. Every random draw
-    (epoch order, atoms) comes from ``generator``. Returns ``(steps, best validation loss,
-    stopped early)``; the best parameters are restored.
+    The loop is :func:`neuroinverse.training.fit` with
+    :class:`~neuroinverse.training.EarlyStopping`: the validation loss is evaluated at the end
+    of the first epoch after at least ``max(epoch, eval_every)`` steps, and at the last step;
+    its atoms come from a generator with a fixed seed so that evaluations are compared on the
+    same atoms. Every random draw (epoch order, atoms) comes from ``generator``. Returns
+    ``(steps, best validation loss, stopped early)``; the best parameters are restored.
     """
     dev = density.device
     params = tuple(p for p in density.parameters() if p.requires_grad)
@@ -436,7 +456,10 @@ def _train_round(
 
     def loss_fn(step: int, _gen: torch.Generator) -> torch.Tensor:
         if epoch["next"] == steps_per_epoch:  # a new epoch: a new order of the training set
-            epoch["order"], epoch["next"] = train_idx[torch.randperm(n_train, generator=generator)], 0
+            epoch["order"], epoch["next"] = (
+                train_idx[torch.randperm(n_train, generator=generator)],
+                0,
+            )
         b = epoch["next"]
         epoch["next"] += 1
         return batch_loss(epoch["order"][b * bs : (b + 1) * bs].to(dev), generator)
@@ -446,7 +469,9 @@ def _train_round(
         module=density,
         optimizers=opt,
         n_steps=max_steps,
-        clipping=Clipping(clip_norm, params=params, foreach=True) if clip_norm is not None else None,
+        clipping=Clipping(clip_norm, params=params, foreach=True)
+        if clip_norm is not None
+        else None,
         early_stopping=EarlyStopping(val_loss, every=every, patience=patience),
         progress=progress,
         leave=False,

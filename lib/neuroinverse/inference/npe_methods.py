@@ -41,7 +41,11 @@ __all__ = [
 # The atomic loss
 # ---------------------------------------------------------------------------------------------
 def sample_atom_indices(
-    batch_size: int, num_atoms: int, *, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+    batch_size: int,
+    num_atoms: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """Indices of the contrasting atoms of every row of a minibatch.
 
@@ -53,9 +57,13 @@ def sample_atom_indices(
         ``(batch_size, num_atoms - 1)`` long tensor.
     """
     if not isinstance(batch_size, int) or batch_size < 2:
-        raise ValueError(f"batch_size must be an integer >= 2 for atomic proposals; got {batch_size!r}")
+        raise ValueError(
+            f"batch_size must be an integer >= 2 for atomic proposals; got {batch_size!r}"
+        )
     if not isinstance(num_atoms, int) or not 2 <= num_atoms <= batch_size:
-        raise ValueError(f"num_atoms must be an integer in [2, batch_size={batch_size}]; got {num_atoms!r}")
+        raise ValueError(
+            f"num_atoms must be an integer in [2, batch_size={batch_size}]; got {num_atoms!r}"
+        )
     gdev = generator.device if generator is not None else torch.device(device)
     weights = 1.0 - torch.eye(batch_size, device=gdev)
     idx = torch.multinomial(weights, num_atoms - 1, replacement=False, generator=generator)
@@ -101,7 +109,9 @@ def apt_atomic_loss(
     return loss.mean() if reduce else loss
 
 
-def log_mixture_proposal(theta: torch.Tensor, prior, proposals: list, counts: list[int]) -> torch.Tensor:
+def log_mixture_proposal(
+    theta: torch.Tensor, prior, proposals: list, counts: list[int]
+) -> torch.Tensor:
     """log p̃(θ) of the mixture of all proposals so far, weighted by their simulation counts.
 
     ``proposals[r]`` is ``None`` for the prior, else ``(density_snapshot, x_o, acceptance)``;
@@ -188,7 +198,11 @@ class APT(NPEMethod):
     combined_loss: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.num_atoms, int) or isinstance(self.num_atoms, bool) or self.num_atoms < 2:
+        if (
+            not isinstance(self.num_atoms, int)
+            or isinstance(self.num_atoms, bool)
+            or self.num_atoms < 2
+        ):
             raise ValueError(f"num_atoms must be an integer >= 2; got {self.num_atoms!r}")
 
     def round_loss(self, r: int, density: ConditionalDensity, prior, data: RoundData) -> BatchLoss:
@@ -202,7 +216,9 @@ class APT(NPEMethod):
                 return ml(idx, gen)
             th, xx = data.theta[idx], data.x[idx]
             m = min(self.num_atoms, idx.numel())
-            out = apt_atomic_loss(density, th, xx, prior_log_prob=prior.log_prob, num_atoms=m, generator=gen)
+            out = apt_atomic_loss(
+                density, th, xx, prior_log_prob=prior.log_prob, num_atoms=m, generator=gen
+            )
             if self.combined_loss:
                 fp = from_prior[idx]
                 if bool(fp.any()):

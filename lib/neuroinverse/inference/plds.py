@@ -1,4 +1,5 @@
-"""Poisson linear dynamical system: the Laplace E-step, batched over trials, by block-tridiagonal Newton.
+"""Poisson linear dynamical system: the Laplace E-step, batched over trials, by
+block-tridiagonal Newton.
 
 The latent x_t (k) of every trial follows x_1 ~ N(0, Q0), x_t = A x_{t-1} + N(0, Q); counts
 y_{t,i} ~ Poisson(exp(c_i^T (x_t + h_r) + d_i)) with a per-trial offset h_r (zero for the
@@ -22,7 +23,8 @@ __all__ = ["LaplacePosterior", "check_counts", "block_tridiagonal_solve", "lapla
 
 
 def check_counts(y) -> torch.Tensor:
-    """Spike counts (R, T, p) as float64; refuses NaN, negative or non-integer counts, naming ``y``."""
+    """Spike counts (R, T, p) as float64; refuses NaN, negative or non-integer counts, naming
+    ``y``."""
     arr = np.asarray(y, dtype=float)
     if arr.ndim != 3:
         raise ValueError(f"y must have shape (trials, T, p); got {arr.shape}")
@@ -50,8 +52,11 @@ def _factor(D: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
     return Sinv
 
 
-def block_tridiagonal_solve(D: torch.Tensor, U: torch.Tensor, b: torch.Tensor, Sinv=None) -> torch.Tensor:
-    """Solve J x = b for symmetric block-tridiagonal J (diagonal D (R,T,k,k), super-diagonal U (k,k)); b (R,T,k)."""
+def block_tridiagonal_solve(
+    D: torch.Tensor, U: torch.Tensor, b: torch.Tensor, Sinv=None
+) -> torch.Tensor:
+    """Solve J x = b for symmetric block-tridiagonal J (diagonal D (R,T,k,k), super-diagonal
+    U (k,k)); b (R,T,k)."""
     Sinv = _factor(D, U) if Sinv is None else Sinv
     T = D.shape[1]
     z = torch.empty_like(b)
@@ -66,7 +71,8 @@ def block_tridiagonal_solve(D: torch.Tensor, U: torch.Tensor, b: torch.Tensor, S
 
 
 def _marginal_covariances(Sinv: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
-    """Diagonal blocks of J^{-1}: Sigma_T = S_T^{-1}, Sigma_t = S_t^{-1} + S_t^{-1} U Sigma_{t+1} U^T S_t^{-1}."""
+    """Diagonal blocks of J^{-1}: Sigma_T = S_T^{-1},
+    Sigma_t = S_t^{-1} + S_t^{-1} U Sigma_{t+1} U^T S_t^{-1}."""
     Sig = torch.empty_like(Sinv)
     Sig[:, -1] = Sinv[:, -1]
     for t in range(Sinv.shape[1] - 2, -1, -1):
@@ -77,7 +83,8 @@ def _marginal_covariances(Sinv: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class LaplacePosterior:
-    """Posterior mode ``mean`` (R, T, k), marginal covariances ``cov`` (R, T, k, k), log-joint per trial."""
+    """Posterior mode ``mean`` (R, T, k), marginal covariances ``cov`` (R, T, k, k), log-joint
+    per trial."""
 
     mean: torch.Tensor
     cov: torch.Tensor
@@ -98,11 +105,15 @@ def _log_joint(x, y, C, d, h, A, Qi, Q0i):
     eta = (x + h[:, None]) @ C.T + d
     ll = (y * eta - eta.exp()).sum((1, 2))
     e = x[:, 1:] - x[:, :-1] @ A.T
-    lp = -0.5 * torch.einsum("rti,ij,rtj->r", e, Qi, e) - 0.5 * torch.einsum("ri,ij,rj->r", x[:, 0], Q0i, x[:, 0])
+    lp = -0.5 * torch.einsum("rti,ij,rtj->r", e, Qi, e) - 0.5 * torch.einsum(
+        "ri,ij,rj->r", x[:, 0], Q0i, x[:, 0]
+    )
     return ll + lp
 
 
-def laplace_estep(y, A, Q, Q0, C, d, h=None, *, x0=None, max_steps: int = 20, tol: float = 1e-8) -> LaplacePosterior:
+def laplace_estep(
+    y, A, Q, Q0, C, d, h=None, *, x0=None, max_steps: int = 20, tol: float = 1e-8
+) -> LaplacePosterior:
     """Laplace approximation of p(x | y) for every trial at once (damped Newton with backtracking).
 
     Args:
@@ -121,9 +132,17 @@ def laplace_estep(y, A, Q, Q0, C, d, h=None, *, x0=None, max_steps: int = 20, to
     if k > p:
         raise ValueError(f"latent dimension k={k} must not exceed the population size p={p}")
     max_steps = check_positive_int(max_steps, "max_steps")
-    h = torch.zeros(R, k, dtype=torch.float64) if h is None else torch.as_tensor(np.asarray(h), dtype=torch.float64)
+    h = (
+        torch.zeros(R, k, dtype=torch.float64)
+        if h is None
+        else torch.as_tensor(np.asarray(h), dtype=torch.float64)
+    )
     Dp, U, Qi, Q0i = _prior_blocks(A, Q, Q0, T)
-    x = torch.zeros(R, T, k, dtype=torch.float64) if x0 is None else torch.as_tensor(x0, dtype=torch.float64).clone()
+    x = (
+        torch.zeros(R, T, k, dtype=torch.float64)
+        if x0 is None
+        else torch.as_tensor(x0, dtype=torch.float64).clone()
+    )
     f = _log_joint(x, y, C, d, h, A, Qi, Q0i)
     steps = 0
     for steps in range(1, max_steps + 1):  # noqa: B007 - the count is reported below

@@ -103,7 +103,12 @@ def detect_spots(
 
 
 def extract_rois(
-    frames: torch.Tensor, frame: torch.Tensor, row: torch.Tensor, col: torch.Tensor, *, size: int = 7
+    frames: torch.Tensor,
+    frame: torch.Tensor,
+    row: torch.Tensor,
+    col: torch.Tensor,
+    *,
+    size: int = 7,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Square ``size × size`` regions of interest centred on ``(row, col)``.
 
@@ -117,7 +122,10 @@ def extract_rois(
     h = size // 2
     Fn, H, W = frames.shape
     pad = F.pad(frames, (h, h, h, h))
-    valid = F.pad(torch.ones(1, H, W, dtype=torch.bool, device=frames.device).float(), (h, h, h, h))[0] > 0
+    valid = (
+        F.pad(torch.ones(1, H, W, dtype=torch.bool, device=frames.device).float(), (h, h, h, h))[0]
+        > 0
+    )
     d = torch.arange(size, device=frames.device)
     rr = row[:, None, None] + d[None, :, None]  # padded coordinates
     cc = col[:, None, None] + d[None, None, :]
@@ -145,7 +153,8 @@ class GaussianFit:
     """Batched MLE result; positions are ROI-local (pixel ``[0, 0]`` of the ROI at 0).
 
     Attributes:
-        params: ``(n, P)`` fitted ``(x, y, N, b)`` or ``(x, y, z, N, b)`` (px, px, [nm], photons, photons/px).
+        params: ``(n, P)`` fitted ``(x, y, N, b)`` or ``(x, y, z, N, b)`` (px, px, [nm], photons,
+            photons/px).
         crlb: ``(n, P)`` square roots of the diagonal of the inverse Fisher information.
         nll: ``(n,)`` final Poisson negative log-likelihood (up to data-only terms).
     """
@@ -168,7 +177,10 @@ def _model(theta: torch.Tensor, size: int, psf: GaussianPSF, three_d: bool):
     ey, dey, dsy = _profile(size, y, sy)
     psf_img = ey[:, :, None] * ex[:, None, :]
     mu = b[:, None, None] + N[:, None, None] * psf_img
-    jac = [N[:, None, None] * ey[:, :, None] * dex[:, None, :], N[:, None, None] * dey[:, :, None] * ex[:, None, :]]
+    jac = [
+        N[:, None, None] * ey[:, :, None] * dex[:, None, :],
+        N[:, None, None] * dey[:, :, None] * ex[:, None, :],
+    ]
     if three_d:
         s0 = float(psf.sigma0)
         dsx_dz = s0**2 * (z + psf.focal_shift) / (psf.depth**2 * sx)
@@ -235,8 +247,12 @@ def fit_gaussian_mle(
     if n == 0:
         z = theta.new_zeros(0, P)
         return GaussianFit(z, z.clone(), theta.new_zeros(0))
-    lo = torch.tensor([-1.0, -1.0] + ([z_range[0]] if three_d else []) + [1.0, 1e-3], dtype=x.dtype, device=dev)
-    hi = torch.tensor([s, s] + ([z_range[1]] if three_d else []) + [1e9, 1e9], dtype=x.dtype, device=dev)
+    lo = torch.tensor(
+        [-1.0, -1.0] + ([z_range[0]] if three_d else []) + [1.0, 1e-3], dtype=x.dtype, device=dev
+    )
+    hi = torch.tensor(
+        [s, s] + ([z_range[1]] if three_d else []) + [1e9, 1e9], dtype=x.dtype, device=dev
+    )
 
     def nll_of(th):
         mu, jac = _model(th, s, psf, three_d)
@@ -283,7 +299,8 @@ def gaussian_crlb(
     The Fisher information ``I = Σ_pix ∂μ ∂μᵀ / μ`` of the pixel-integrated model
     (:func:`fit_gaussian_mle`'s), on a ``roi_size²`` window centred on the spot, times the
     excess noise factor (2 for EMCCD). In 2D it reproduces Mortensen et al. (2010) closely
-    (:func:`neuroinverse.simulators.smlm_imaging.mortensen_precision`); it also covers 3D astigmatism.
+    (:func:`neuroinverse.simulators.smlm_imaging.mortensen_precision`); it also covers 3D
+    astigmatism.
 
     Args:
         photons: ``(n,)`` photons per spot.
@@ -343,7 +360,9 @@ def fit_frames(
         fits whose centre left the ROI are dropped.
     """
     _check_frames(frames)
-    fr, r, c = detect_spots(frames, sigma=sigma_smooth, min_distance=min_distance, threshold_k=threshold_k)
+    fr, r, c = detect_spots(
+        frames, sigma=sigma_smooth, min_distance=min_distance, threshold_k=threshold_k
+    )
     rois, mask, origin = extract_rois(frames, fr, r, c, size=roi_size)
     if psf.astigmatic:
         best = None
@@ -424,30 +443,57 @@ def calibrate_psf(
     if len(detections) == 0:
         raise ValueError("detections is an empty emitter table: nothing to calibrate the PSF on")
     if detections.n_frames != frames.shape[0]:
-        raise ValueError(f"detections cover {detections.n_frames} frames but frames has {frames.shape[0]}")
+        raise ValueError(
+            f"detections cover {detections.n_frames} frames but frames has {frames.shape[0]}"
+        )
     if bool((detections.photons < 0).any()):
         raise ValueError("detections have negative photon counts")
     psf = GaussianPSF() if psf is None else psf
     x = frames.double()
     det = detections.to(x.device)
-    log_s0 = torch.tensor(math.log(float(psf.sigma0)), dtype=x.dtype, device=x.device, requires_grad=True)
+    log_s0 = torch.tensor(
+        math.log(float(psf.sigma0)), dtype=x.dtype, device=x.device, requires_grad=True
+    )
     log_scale = torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=fit_photon_scale)
     log_b = background.to(x).clamp_min(1e-3).log().clone().requires_grad_(fit_background)
     params = [p for p in (log_s0, log_scale, log_b) if p.requires_grad]
     opt = torch.optim.LBFGS(
-        params, lr=1.0, max_iter=int(n_iter), line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12
+        params,
+        lr=1.0,
+        max_iter=int(n_iter),
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
     )
-    fr, px, py, pz, N = det.frame, det.x.double(), det.y.double(), det.z.double(), det.photons.double()
+    fr, px, py, pz, N = (
+        det.frame,
+        det.x.double(),
+        det.y.double(),
+        det.z.double(),
+        det.photons.double(),
+    )
     trace: list[float] = []
 
     def closure():
         opt.zero_grad()
         model = GaussianPSF(
-            sigma0=log_s0.exp(), astigmatic=psf.astigmatic, focal_shift=psf.focal_shift, depth=psf.depth
+            sigma0=log_s0.exp(),
+            astigmatic=psf.astigmatic,
+            focal_shift=psf.focal_shift,
+            depth=psf.depth,
         )
         sx, sy = model.sigmas(pz)
         mu = (
-            render_gaussian(fr, px, py, sx, sy, N * log_scale.exp(), n_frames=x.shape[0], shape=tuple(x.shape[1:]))
+            render_gaussian(
+                fr,
+                px,
+                py,
+                sx,
+                sy,
+                N * log_scale.exp(),
+                n_frames=x.shape[0],
+                shape=tuple(x.shape[1:]),
+            )
             + log_b.exp()[:, None, None]
         )
         loss = (mu - x * torch.log(mu)).sum() / x.numel()

@@ -62,7 +62,10 @@ def snapshot_loss(pred: torch.Tensor, target: torch.Tensor, size: int = 11) -> t
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ")
     hp_t = high_pass(target, size)
     hp_err = high_pass(pred - target, size)
-    return hp_err.pow(2).mean() / hp_t.pow(2).mean() + 0.1 * (pred - target).pow(2).mean() / target.pow(2).mean()
+    return (
+        hp_err.pow(2).mean() / hp_t.pow(2).mean()
+        + 0.1 * (pred - target).pow(2).mean() / target.pow(2).mean()
+    )
 
 
 def nmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -109,7 +112,9 @@ class SnapshotTraining:
         check_positive(self.max_norm, "max_norm")
 
 
-def _camera(volume: torch.Tensor, psf: torch.Tensor, photons: float, gen: torch.Generator) -> torch.Tensor:
+def _camera(
+    volume: torch.Tensor, psf: torch.Tensor, photons: float, gen: torch.Generator
+) -> torch.Tensor:
     """Noisy camera frame of ``volume`` (unit brightness), divided by ``photons``: (B, 1, H, W)."""
     c = shot_noise(image_volume(volume * photons, psf), gen)
     return (c / photons)[:, None]
@@ -143,7 +148,9 @@ def train_snapshot_decoder(
         (history, the final mask, [(step, mask), ...] snapshots).
     """
     if volumes.dim() != 4 or volumes.shape[1] != scope.n_planes:
-        raise ValueError(f"volumes must have shape (n, {scope.n_planes}, H, W); got {tuple(volumes.shape)}")
+        raise ValueError(
+            f"volumes must have shape (n, {scope.n_planes}, H, W); got {tuple(volumes.shape)}"
+        )
     dev = next(decoder.parameters()).device
     phase = nn.Parameter(scope.check_mask(mask).detach().clone().to(dev), requires_grad=joint)
     optics = nn.ParameterDict({"phase": phase})
@@ -160,7 +167,9 @@ def train_snapshot_decoder(
     )
     fixed_psf = None if joint else scope.psf_stack(phase.detach())
     bank = volumes.to(dev)
-    snapshots: list[tuple[int, torch.Tensor]] = [(0, phase.detach().cpu().clone())] if record_every else []
+    snapshots: list[tuple[int, torch.Tensor]] = (
+        [(0, phase.detach().cpu().clone())] if record_every else []
+    )
 
     def loss_fn(step: int, gen: torch.Generator):
         idx = torch.randint(len(bank), (settings.batch,), generator=gen, device=gen.device).to(dev)

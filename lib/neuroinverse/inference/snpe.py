@@ -62,7 +62,9 @@ def effective_sample_size(weights: torch.Tensor) -> float:
     return float(w.sum() ** 2 / (w * w).sum())
 
 
-def self_normalized_weights(log_w: torch.Tensor, *, over: torch.Tensor | None = None) -> torch.Tensor:
+def self_normalized_weights(
+    log_w: torch.Tensor, *, over: torch.Tensor | None = None
+) -> torch.Tensor:
     """``exp(log_w)`` scaled to mean 1 over the rows ``over`` (a boolean mask; default all).
 
     The largest log weight among those rows is subtracted before exponentiating, so that
@@ -95,7 +97,9 @@ def importance_weights(
     """
     theta = theta if isinstance(theta, torch.Tensor) else as_tensor(theta, "theta")
     if theta.ndim != 2 or theta.shape[1] != prior.dim or theta.shape[0] < 1:
-        raise ValueError(f"theta must have shape (n, {prior.dim}) with n >= 1; got {tuple(theta.shape)}")
+        raise ValueError(
+            f"theta must have shape (n, {prior.dim}) with n >= 1; got {tuple(theta.shape)}"
+        )
     if torch.isnan(theta).any():
         raise ValueError("theta contains NaN")
     if proposal.is_prior:
@@ -103,7 +107,9 @@ def importance_weights(
     else:
         logw = prior.log_prob(theta).double() - proposal.log_prob(theta)
         if not torch.isfinite(logw).all():
-            raise ValueError("importance weights are not finite (theta outside the prior's support?)")
+            raise ValueError(
+                "importance weights are not finite (theta outside the prior's support?)"
+            )
         w = self_normalized_weights(logw) if normalize else torch.exp(logw)
     return w.float(), effective_sample_size(w)
 
@@ -210,12 +216,15 @@ class SNPEB:
         if not isinstance(density, MDN):
             raise ValueError(f"density must be an MDN; got {type(density).__name__}")
         if density.value_dim != prior.dim:
-            raise ValueError(f"density models {density.value_dim} parameters but the prior has {prior.dim}")
+            raise ValueError(
+                f"density models {density.value_dim} parameters but the prior has {prior.dim}"
+            )
         x_o = x_o if isinstance(x_o, torch.Tensor) else as_tensor(x_o, "x_o")
         x_o = x_o.float().reshape(-1) if x_o.ndim == 2 and x_o.shape[0] == 1 else x_o.float()
         if x_o.ndim != 1 or x_o.numel() != density.context_dim:
             raise ValueError(
-                f"x_o must have shape ({density.context_dim},) to match the density's context; got {tuple(x_o.shape)}"
+                f"x_o must have shape ({density.context_dim},) to match the density's context; "
+                f"got {tuple(x_o.shape)}"
             )
         if torch.isinf(x_o).any() or (torch.isnan(x_o).any() and not density.impute):
             raise ValueError("x_o contains NaN or infinite values")
@@ -225,9 +234,20 @@ class SNPEB:
         check_positive_int(batch_size, "batch_size")
         check_range(prior_mixin, "prior_mixin", 0.0, 1.0)
         self.prior, self.simulator, self.x_o, self.density = prior, simulator, x_o, density
-        self.importance_weighting, self.prior_mixin, self.proposal_dof = importance_weighting, prior_mixin, proposal_dof
-        self.failures, self.kernel, self.kernel_bandwidth = failures, kernel, float(kernel_bandwidth)
-        self.classifier_degree, self.continual_learning = classifier_degree, bool(continual_learning)
+        self.importance_weighting, self.prior_mixin, self.proposal_dof = (
+            importance_weighting,
+            prior_mixin,
+            proposal_dof,
+        )
+        self.failures, self.kernel, self.kernel_bandwidth = (
+            failures,
+            kernel,
+            float(kernel_bandwidth),
+        )
+        self.classifier_degree, self.continual_learning = (
+            classifier_degree,
+            bool(continual_learning),
+        )
         self.epochs, self.batch_size, self.lr, self.clip_norm = epochs, batch_size, lr, clip_norm
         self.seed, self.progress, self.max_attempts = int(seed), progress, int(max_attempts)
         self.rounds: list[SNPEBRound] = []
@@ -246,7 +266,12 @@ class SNPEB:
         """The next round's proposal: the prior before any round, else the Student-t posterior."""
         mixture = None if not self.rounds else self.posterior_mixture(dof=self.proposal_dof)
         clf = self.classifier if self.failures == "classifier" else None
-        return SNPEProposal(self.prior, mixture, prior_mixin=self.prior_mixin if self.rounds else 0.0, classifier=clf)
+        return SNPEProposal(
+            self.prior,
+            mixture,
+            prior_mixin=self.prior_mixin if self.rounds else 0.0,
+            classifier=clf,
+        )
 
     # -- simulation ------------------------------------------------------------------------------
     def _simulate(self, theta: torch.Tensor, generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -265,7 +290,9 @@ class SNPEB:
         else:
             bad = torch.as_tensor(bad, dtype=torch.bool).reshape(-1).cpu()
             if bad.numel() != theta.shape[0]:
-                raise ValueError(f"simulator's bad mask must have {theta.shape[0]} entries; got {bad.numel()}")
+                raise ValueError(
+                    f"simulator's bad mask must have {theta.shape[0]} entries; got {bad.numel()}"
+                )
             bad = bad | torch.isinf(x).any(1)
             if not self.density.impute:
                 bad = bad | torch.isnan(x).any(1)
@@ -287,14 +314,23 @@ class SNPEB:
             have += int((~bad).sum())
             if have >= n:
                 return torch.cat(thetas)[:n], torch.cat(xs)[:n], n_sim, n_bad, torch.cat(bad_thetas)
-        raise RuntimeError(f"only {have} of {n} simulations succeeded after {self.max_attempts} attempts")
+        raise RuntimeError(
+            f"only {have} of {n} simulations succeeded after {self.max_attempts} attempts"
+        )
 
     # -- one round --------------------------------------------------------------------------------
-    def run_round(self, n_simulations: int, *, generator: torch.Generator | None = None) -> SNPEBRound:
+    def run_round(
+        self, n_simulations: int, *, generator: torch.Generator | None = None
+    ) -> SNPEBRound:
         """Propose, simulate (resampling failures), weight, and train once (one round)."""
-        if not isinstance(n_simulations, int) or isinstance(n_simulations, bool) or n_simulations < 2:
+        if (
+            not isinstance(n_simulations, int)
+            or isinstance(n_simulations, bool)
+            or n_simulations < 2
+        ):
             raise ValueError(
-                f"n_simulations must be an integer >= 2 (an empty budget cannot be used); got {n_simulations!r}"
+                "n_simulations must be an integer >= 2 (an empty budget cannot be used); "
+                f"got {n_simulations!r}"
             )
         r = len(self.rounds) + 1
         proposal = self.proposal()
@@ -379,17 +415,21 @@ class SNPEB:
         q.eval()
         return hist
 
-    def run(self, n_rounds: int, n_simulations, *, generator: torch.Generator | None = None) -> SNPEB:
+    def run(
+        self, n_rounds: int, n_simulations, *, generator: torch.Generator | None = None
+    ) -> SNPEB:
         """Run ``n_rounds`` rounds; ``n_simulations`` is one number or one per round."""
         check_positive_int(n_rounds, "n_rounds")
         sims = [n_simulations] * n_rounds if isinstance(n_simulations, int) else list(n_simulations)
         if len(sims) != n_rounds:
-            raise ValueError(f"n_simulations must be one number or {n_rounds} numbers; got {len(sims)}")
+            raise ValueError(
+                f"n_simulations must be one number or {n_rounds} numbers; got {len(sims)}"
+            )
         for n in sims:
             self.run_round(n, generator=generator)
         return self
 
-    # -- results ------------------------------------------------------------------------------------
+    # -- results ----------------------------------------------------------------------------------
     def clone(self, **changes) -> SNPEB:
         """A deep copy (network, rounds, classifier) with some settings changed, e.g. to branch
         the weighted and unweighted variants after a shared first round."""
@@ -403,7 +443,8 @@ class SNPEB:
     def posterior_samples(
         self, n: int, *, generator: torch.Generator | None = None, truncate: bool = True
     ) -> torch.Tensor:
-        """``n`` draws from q(θ | x_o) (mean weights), inside the prior's support if ``truncate``."""
+        """``n`` draws from q(θ | x_o) (mean weights), inside the prior's support if
+        ``truncate``."""
         if not self.rounds:
             raise ValueError("no round has been run yet")
         self.density.eval()
@@ -422,7 +463,8 @@ class SNPEB:
 
 
 def marginal_summary(samples: torch.Tensor, *, level: float = 0.95) -> dict[str, torch.Tensor]:
-    """Mean, standard deviation and central ``level`` interval of every marginal of ``samples`` ``(n, d)``."""
+    """Mean, standard deviation and central ``level`` interval of every marginal of ``samples``
+    ``(n, d)``."""
     s = samples.double()
     a = (1 - level) / 2
     q = torch.quantile(s, torch.tensor([a, 1 - a], dtype=torch.float64), dim=0)

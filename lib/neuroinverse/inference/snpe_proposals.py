@@ -127,19 +127,28 @@ def snpe_a_correction(
     S0 = as_tensor(proposal_cov, "proposal_cov", dtype=torch.float64)
     if m0.shape != (d,) or S0.shape != (d, d):
         raise ValueError(
-            f"proposal_mean must be ({d},) and proposal_cov ({d}, {d}); got {tuple(m0.shape)}, {tuple(S0.shape)}"
+            f"proposal_mean must be ({d},) and proposal_cov ({d}, {d}); "
+            f"got {tuple(m0.shape)}, {tuple(S0.shape)}"
         )
     if (prior_mean is None) != (prior_cov is None):
-        raise ValueError("give both prior_mean and prior_cov (Gaussian prior) or neither (uniform prior)")
+        raise ValueError(
+            "give both prior_mean and prior_cov (Gaussian prior) or neither (uniform prior)"
+        )
     P0 = torch.linalg.inv(S0)
     if prior_mean is None:
-        Pp, hp, cp, logdet_Sp = torch.zeros(d, d, dtype=torch.float64), torch.zeros(d, dtype=torch.float64), 0.0, 0.0
+        Pp, hp, cp, logdet_Sp = (
+            torch.zeros(d, d, dtype=torch.float64),
+            torch.zeros(d, dtype=torch.float64),
+            0.0,
+            0.0,
+        )
     else:
         mp = as_tensor(prior_mean, "prior_mean", dtype=torch.float64).reshape(-1)
         Sp = as_tensor(prior_cov, "prior_cov", dtype=torch.float64)
         if mp.shape != (d,) or Sp.shape != (d, d):
             raise ValueError(
-                f"prior_mean must be ({d},) and prior_cov ({d}, {d}); got {tuple(mp.shape)}, {tuple(Sp.shape)}"
+                f"prior_mean must be ({d},) and prior_cov ({d}, {d}); "
+                f"got {tuple(mp.shape)}, {tuple(Sp.shape)}"
             )
         Pp = torch.linalg.inv(Sp)
         hp, cp, logdet_Sp = Pp @ mp, float(mp @ Pp @ mp), float(torch.logdet(Sp))
@@ -158,7 +167,11 @@ def snpe_a_correction(
     hn = hk + hp - P0 @ m0
     mn = (Sn @ hn.unsqueeze(-1)).squeeze(-1)
     quad = (mixture.means * hk).sum(-1) + cp - float(m0 @ P0 @ m0) - (mn * hn).sum(-1)
-    log_c = 0.5 * (torch.logdet(Sn) + float(torch.logdet(S0)) - torch.logdet(mixture.scales) - logdet_Sp) - 0.5 * quad
+    log_c = (
+        0.5
+        * (torch.logdet(Sn) + float(torch.logdet(S0)) - torch.logdet(mixture.scales) - logdet_Sp)
+        - 0.5 * quad
+    )
     log_w = torch.log(mixture.weights) + log_c
     return StudentTMixture(torch.softmax(log_w, 0), mn, Sn, dof=None)
 
@@ -190,7 +203,9 @@ class FailureClassifier:
         self.shift, self.scale = shift.double().cpu(), scale.double().cpu()
         self.threshold, self.degree = float(threshold), degree
         lr = LogisticRegression(random_state=random_state, max_iter=1000)
-        self.model = lr if degree == 1 else make_pipeline(PolynomialFeatures(degree, include_bias=False), lr)
+        self.model = (
+            lr if degree == 1 else make_pipeline(PolynomialFeatures(degree, include_bias=False), lr)
+        )
         self.fitted = False
 
     def fit(self, theta: torch.Tensor, bad: torch.Tensor) -> FailureClassifier:
@@ -238,7 +253,12 @@ class SNPEProposal:
             raise ValueError(f"prior_mixin must lie in [0, 1]; got {prior_mixin!r}")
         if mixture is not None and mixture.dim != prior.dim:
             raise ValueError(f"mixture has dimension {mixture.dim} but the prior {prior.dim}")
-        self.prior, self.mixture, self.alpha, self.classifier = prior, mixture, float(prior_mixin), classifier
+        self.prior, self.mixture, self.alpha, self.classifier = (
+            prior,
+            mixture,
+            float(prior_mixin),
+            classifier,
+        )
         self.n_rejected_support = 0
         self.n_rejected_classifier = 0
 
@@ -263,10 +283,14 @@ class SNPEProposal:
         if self.alpha > 0:
             use_prior = torch.rand(n, generator=generator) < self.alpha
             if use_prior.any():
-                th[use_prior] = sample_prior_checked(self.prior, int(use_prior.sum()), generator=generator)
+                th[use_prior] = sample_prior_checked(
+                    self.prior, int(use_prior.sum()), generator=generator
+                )
         return th
 
-    def sample(self, n: int, *, generator: torch.Generator | None = None, max_batches: int = 1000) -> torch.Tensor:
+    def sample(
+        self, n: int, *, generator: torch.Generator | None = None, max_batches: int = 1000
+    ) -> torch.Tensor:
         """``n`` draws ``(n, d)`` inside the prior's support (and accepted by the classifier)."""
         out, have = [], 0
         for _ in range(max_batches):

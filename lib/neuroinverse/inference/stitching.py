@@ -32,7 +32,8 @@ __all__ = [
 
 
 def check_masked_data(y, mask, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Validate data ``y`` (T, p) and ``mask`` (T, p): shapes agree, every neuron observed, no NaN where observed."""
+    """Validate data ``y`` (T, p) and ``mask`` (T, p): shapes agree, every neuron observed, no NaN
+    where observed."""
     y = np.asarray(y, dtype=float)
     if y.ndim != 2:
         raise ValueError(f"y must have shape (T, p); got {y.shape}")
@@ -41,11 +42,15 @@ def check_masked_data(y, mask, n: int | None = None) -> tuple[np.ndarray, np.nda
         raise ValueError(f"mask must have the shape of y {y.shape}; got {mask.shape}")
     never = np.flatnonzero(~mask.any(0))
     if never.size:
-        raise ValueError(f"mask: neuron {int(never[0])} is never observed ({never.size} such neurons)")
+        raise ValueError(
+            f"mask: neuron {int(never[0])} is never observed ({never.size} such neurons)"
+        )
     if not np.isfinite(y[mask]).all():
         raise ValueError("y contains NaN or infinite values at observed entries")
     if n is not None and n > y.shape[1]:
-        raise ValueError(f"latent dimension n={n} must not exceed the population size p={y.shape[1]}")
+        raise ValueError(
+            f"latent dimension n={n} must not exceed the population size p={y.shape[1]}"
+        )
     return np.where(mask, y, 0.0), mask
 
 
@@ -114,7 +119,8 @@ class S3ID(nn.Module):
 
     @torch.no_grad()
     def predict(self, rows, cols, lags=None) -> np.ndarray:
-        """Model covariances for rows x cols at ``lags`` (default all), (len(lags), rows, cols); works for any pair."""
+        """Model covariances for rows x cols at ``lags`` (default all), (len(lags), rows, cols);
+        works for any pair."""
         X = self.lag_covariances()
         lags = range(self.K) if lags is None else lags
         rows, cols = torch.as_tensor(np.asarray(rows)), torch.as_tensor(np.asarray(cols))
@@ -133,7 +139,8 @@ class S3ID(nn.Module):
 
 
 def dense_loss(model: S3ID, Sigma: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """0.5 * sum_s sum_ij W[s,i,j] (c_i^T X_s c_j + delta_{s0} delta_ij R_i - Sigma[s,i,j])^2 (dense, small p)."""
+    """0.5 * sum_s sum_ij W[s,i,j] (c_i^T X_s c_j + delta_{s0} delta_ij R_i - Sigma[s,i,j])^2
+    (dense, small p)."""
     X = model.lag_covariances()
     pred = torch.einsum("in,snm,jm->sij", model.C, X, model.C)
     pred[0] = pred[0] + torch.diag(model.R)
@@ -141,10 +148,12 @@ def dense_loss(model: S3ID, Sigma: torch.Tensor, W: torch.Tensor) -> torch.Tenso
 
 
 def stochastic_loss(C, X, R, ya, yb, ma, mb, s: int) -> torch.Tensor:
-    """The loss of single time points: 0.5 * sum_b ||C_a X C_b^T (+R) - y_a y_b^T||^2 over observed pairs.
+    """The loss of single time points: 0.5 * sum_b ||C_a X C_b^T (+R) - y_a y_b^T||^2 over
+    observed pairs.
 
-    ``ya`` = y_{t+s}, ``yb`` = y_t (B, p) with zeros where unobserved, ``ma``/``mb`` their masks (B, p).
-    Only n x n Gram matrices C_a^T C_a and n-vectors C_a^T y_a are formed: O(B p n^2) work, O(B p n) memory.
+    ``ya`` = y_{t+s}, ``yb`` = y_t (B, p) with zeros where unobserved, ``ma``/``mb`` their masks
+    (B, p). Only n x n Gram matrices C_a^T C_a and n-vectors C_a^T y_a are formed: O(B p n^2)
+    work, O(B p n) memory.
     """
     Ca = C.unsqueeze(0) * ma.unsqueeze(-1)  # (B, p, n)
     Cb = C.unsqueeze(0) * mb.unsqueeze(-1)
@@ -165,7 +174,8 @@ def stochastic_loss(C, X, R, ya, yb, ma, mb, s: int) -> torch.Tensor:
 
 @dataclass
 class S3IDFit:
-    """A fitted S3ID model (``model.mode == "ln"`` unless K = 1) and the loss histories of both stages."""
+    """A fitted S3ID model (``model.mode == "ln"`` unless K = 1) and the loss histories of both
+    stages."""
 
     model: S3ID
     history_nl: History
@@ -209,7 +219,8 @@ def fit_s3id(
     moments: tuple[torch.Tensor, torch.Tensor] | None = None,
     progress: bool = False,
 ) -> S3IDFit:
-    """Fit S3ID by Adam on the moment-matching loss, stage "nl" then stage "ln" (skipped when K = 1).
+    """Fit S3ID by Adam on the moment-matching loss, stage "nl" then stage "ln" (skipped when
+    K = 1).
 
     ``path="dense"`` minimises the full-batch loss (count-weighted pairs, normalised by the
     number of observed entries); ``path="stochastic"`` samples ``batch`` time points and one

@@ -49,8 +49,14 @@ class PeakTensorMemory(TorchDispatchMode):
         return out
 
 
-def _inputs(p: int, n: int, K: int, batch: int, path: str, device) -> tuple[list[torch.Tensor], callable]:
-    C = torch.randn(p, n, device=device, requires_grad=True) if device != "meta" else torch.empty(p, n, device=device)
+def _inputs(
+    p: int, n: int, K: int, batch: int, path: str, device
+) -> tuple[list[torch.Tensor], callable]:
+    C = (
+        torch.randn(p, n, device=device, requires_grad=True)
+        if device != "meta"
+        else torch.empty(p, n, device=device)
+    )
     C.requires_grad_(True)
     X = torch.zeros(n, n, device=device, requires_grad=True)
     R = torch.zeros(p, device=device, requires_grad=True)
@@ -69,7 +75,9 @@ def _inputs(p: int, n: int, K: int, batch: int, path: str, device) -> tuple[list
     return [C, Xs, R, Sigma, W], dense
 
 
-def step_work(p: int, n: int = 10, *, K: int = 10, batch: int = 10, path: str = "stochastic", device="meta"):
+def step_work(
+    p: int, n: int = 10, *, K: int = 10, batch: int = 10, path: str = "stochastic", device="meta"
+):
     """Counted FLOPs and peak tensor bytes of one forward + backward step of S3ID.
 
     ``path="stochastic"``: :func:`~neuroinverse.inference.stitching.stochastic_loss` on ``batch``
@@ -88,8 +96,11 @@ def step_work(p: int, n: int = 10, *, K: int = 10, batch: int = 10, path: str = 
     return int(counter.get_total_flops()), int(mem.peak)
 
 
-def time_step(p: int, n: int = 10, *, batch: int = 10, steps: int = 20, device="cpu", seed: int = 0) -> float:
-    """Median wall seconds of one stochastic S3ID step (loss, backward, Adam update) on ``device``."""
+def time_step(
+    p: int, n: int = 10, *, batch: int = 10, steps: int = 20, device="cpu", seed: int = 0
+) -> float:
+    """Median wall seconds of one stochastic S3ID step (loss, backward, Adam update) on
+    ``device``."""
     device = torch.device(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     g = torch.Generator(device="cpu").manual_seed(seed)

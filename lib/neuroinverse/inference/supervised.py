@@ -39,7 +39,9 @@ def train_supervised_spikes(
     check_ndim(traces, "traces", (2, 3), "(cells, snippets, frames) or (n, frames)")
     check_finite(traces, "traces")
     if traces.shape != spikes.shape:
-        raise ValueError(f"traces {tuple(traces.shape)} and spikes {tuple(spikes.shape)} must match")
+        raise ValueError(
+            f"traces {tuple(traces.shape)} and spikes {tuple(spikes.shape)} must match"
+        )
     if not ((spikes == 0) | (spikes == 1)).all():
         raise ValueError("spikes must be 0 or 1")
     f = traces.reshape(-1, traces.shape[-1])
@@ -60,5 +62,11 @@ def train_supervised_spikes(
         return (bce * mask).sum() / (mask.sum() * batch_size)
 
     return fit(
-        loss_fn, module=net, optimizers=opt, n_steps=n_steps, seed=seed, progress=progress, desc="supervised CNN"
+        loss_fn,
+        module=net,
+        optimizers=opt,
+        n_steps=n_steps,
+        seed=seed,
+        progress=progress,
+        desc="supervised CNN",
     )

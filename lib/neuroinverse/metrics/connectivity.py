@@ -23,7 +23,10 @@ def off_diagonal(w) -> np.ndarray:
 def _pair(w_hat, w_true) -> tuple[np.ndarray, np.ndarray]:
     a, b = off_diagonal(w_hat), off_diagonal(w_true)
     if a.shape != b.shape:
-        raise ValueError(f"w_hat and w_true must have the same shape; got {len(a)} and {len(b)} off-diagonal entries")
+        raise ValueError(
+            f"w_hat and w_true must have the same shape; got {len(a)} and {len(b)} "
+            "off-diagonal entries"
+        )
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("w_hat and w_true must be finite")
     return a, b
@@ -33,12 +36,15 @@ def connectivity_correlation(w_hat, w_true) -> float:
     """Pearson correlation of the off-diagonal entries of ``w_hat`` and ``w_true``."""
     a, b = _pair(w_hat, w_true)
     if a.std() == 0 or b.std() == 0:
-        raise ValueError("an estimate or truth with constant off-diagonal entries has no correlation")
+        raise ValueError(
+            "an estimate or truth with constant off-diagonal entries has no correlation"
+        )
     return float(np.corrcoef(a, b)[0, 1])
 
 
 def connection_auc(w_hat, w_true) -> float:
-    """ROC AUC of |ŵ_ij| for telling the non-zero off-diagonal entries of ``w_true`` from the zeros."""
+    """ROC AUC of |ŵ_ij| for telling the non-zero off-diagonal entries of ``w_true`` from the
+    zeros."""
     from sklearn.metrics import roc_auc_score
 
     a, b = _pair(w_hat, w_true)

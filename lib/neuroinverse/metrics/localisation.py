@@ -96,7 +96,9 @@ def _check_pair(pred: EmitterTable, truth: EmitterTable) -> None:
         if not isinstance(t, EmitterTable):
             raise ValueError(f"{name} must be an EmitterTable; got {type(t).__name__}")
     if tuple(pred.pixel_size) != tuple(truth.pixel_size):
-        raise ValueError(f"pixel sizes differ: pred {pred.pixel_size} nm vs truth {truth.pixel_size} nm")
+        raise ValueError(
+            f"pixel sizes differ: pred {pred.pixel_size} nm vs truth {truth.pixel_size} nm"
+        )
     if pred.n_frames != truth.n_frames:
         raise ValueError(f"pred covers {pred.n_frames} frames but truth {truth.n_frames}")
 
@@ -168,7 +170,9 @@ def match_localisations(
         rt.append(it[c])
     pi = np.concatenate(rp) if rp else np.zeros(0, np.int64)
     ti = np.concatenate(rt) if rt else np.zeros(0, np.int64)
-    return Matching(pred_index=pi, truth_index=ti, n_pred=len(pred), n_truth=len(truth), delta_nm=P[pi] - T[ti])
+    return Matching(
+        pred_index=pi, truth_index=ti, n_pred=len(pred), n_truth=len(truth), delta_nm=P[pi] - T[ti]
+    )
 
 
 def efficiency(jaccard: float, rmse: float, *, alpha: float = 1.0) -> float:
@@ -222,7 +226,9 @@ def localisation_scores(
     )
 
 
-def isolated(table: EmitterTable, *, radius: float = 2.0, others: EmitterTable | None = None) -> torch.Tensor:
+def isolated(
+    table: EmitterTable, *, radius: float = 2.0, others: EmitterTable | None = None
+) -> torch.Tensor:
     """Which rows of ``table`` have no other emitter in the same frame within ``radius`` pixels.
 
     Args:
@@ -250,7 +256,9 @@ def isolated(table: EmitterTable, *, radius: float = 2.0, others: EmitterTable |
         i, j = torch.nonzero(f == fr).flatten(), torch.nonzero(fo == fr).flatten()
         if j.numel() == 0:
             continue
-        d = torch.hypot(x[i, None].double() - xo[None, j].double(), y[i, None].double() - yo[None, j].double())
+        d = torch.hypot(
+            x[i, None].double() - xo[None, j].double(), y[i, None].double() - yo[None, j].double()
+        )
         near = (d < radius) & (d > 0)
         out[i] = ~near.any(1)
     return out
@@ -305,8 +313,12 @@ def uncertainty_calibration(
     s_lat, e_lat = np.hypot(sx, sy), np.hypot(dx, dy)
     edges = np.quantile(s_lat, np.linspace(0, 1, n_bins + 1))
     idx = np.clip(np.searchsorted(edges, s_lat, side="right") - 1, 0, n_bins - 1)
-    bin_sigma = np.array([np.sqrt(np.mean((sx[idx == b] ** 2 + sy[idx == b] ** 2) / 2)) for b in range(n_bins)])
-    bin_rmse = np.array([np.sqrt(np.mean((dx[idx == b] ** 2 + dy[idx == b] ** 2) / 2)) for b in range(n_bins)])
+    bin_sigma = np.array(
+        [np.sqrt(np.mean((sx[idx == b] ** 2 + sy[idx == b] ** 2) / 2)) for b in range(n_bins)]
+    )
+    bin_rmse = np.array(
+        [np.sqrt(np.mean((dx[idx == b] ** 2 + dy[idx == b] ** 2) / 2)) for b in range(n_bins)]
+    )
     zx, zy = dx / sx, dy / sy
     return dict(
         z_x=zx,
@@ -354,7 +366,11 @@ def render_localisations(
     img = torch.zeros(H * u, W * u, dtype=torch.float64)
     for s in range(0, x.numel(), 4096):
         sl = slice(s, s + 4096)
-        ey = torch.exp(-0.5 * ((gy[None] - y[sl, None]) / sy[sl, None]) ** 2) / (math.sqrt(2 * math.pi) * sy[sl, None])
-        ex = torch.exp(-0.5 * ((gx[None] - x[sl, None]) / sx[sl, None]) ** 2) / (math.sqrt(2 * math.pi) * sx[sl, None])
+        ey = torch.exp(-0.5 * ((gy[None] - y[sl, None]) / sy[sl, None]) ** 2) / (
+            math.sqrt(2 * math.pi) * sy[sl, None]
+        )
+        ex = torch.exp(-0.5 * ((gx[None] - x[sl, None]) / sx[sl, None]) ** 2) / (
+            math.sqrt(2 * math.pi) * sx[sl, None]
+        )
         img += ey.T @ ex
     return img.float()

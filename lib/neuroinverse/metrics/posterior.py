@@ -57,7 +57,9 @@ def _as_samples(x, name: str) -> np.ndarray:
     return a
 
 
-def c2st(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int = 10000, n_jobs: int = 1) -> float:
+def c2st(
+    p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int = 10000, n_jobs: int = 1
+) -> float:
     """Classifier two-sample test accuracy between two sample sets (sbibm's classifier).
 
     Both sets are z-scored with the mean and standard deviation of ``p_samples`` (the
@@ -85,13 +87,17 @@ def c2st(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int =
     p = _as_samples(p_samples, "p_samples")
     q = _as_samples(q_samples, "q_samples")
     if p.shape[1] != q.shape[1]:
-        raise ValueError(f"p_samples and q_samples must have the same dimension; got {p.shape[1]} and {q.shape[1]}")
+        raise ValueError(
+            "p_samples and q_samples must have the same dimension; "
+            f"got {p.shape[1]} and {q.shape[1]}"
+        )
     check_positive_int(n_jobs, "n_jobs")
     check_positive_int(folds, "folds", minimum=2)
     for name, a in (("p_samples", p), ("q_samples", q)):
         if a.shape[0] < max(2 * folds, 10):
             raise ValueError(
-                f"{name} needs at least {max(2 * folds, 10)} samples for {folds}-fold C2ST; got {a.shape[0]}"
+                f"{name} needs at least {max(2 * folds, 10)} samples for {folds}-fold C2ST; "
+                f"got {a.shape[0]}"
             )
     mean, std = p.mean(0), p.std(0)
     std = np.where(std > 0, std, 1.0)
@@ -99,7 +105,11 @@ def c2st(p_samples, q_samples, *, folds: int = 5, seed: int = 0, max_iter: int =
     y = np.concatenate([np.zeros(len(p)), np.ones(len(q))])
     d = X.shape[1]
     clf = MLPClassifier(
-        hidden_layer_sizes=(10 * d, 10 * d), activation="relu", solver="adam", max_iter=max_iter, random_state=seed
+        hidden_layer_sizes=(10 * d, 10 * d),
+        activation="relu",
+        solver="adam",
+        max_iter=max_iter,
+        random_state=seed,
     )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     # One BLAS thread: the same floating-point results on every machine, and no contention
@@ -125,7 +135,9 @@ def c2st_async(
     p = _as_samples(p_samples, "p_samples")
     q = _as_samples(q_samples, "q_samples")
     check_positive_int(workers, "workers")
-    return background(c2st, p, q, folds=folds, seed=seed, max_iter=max_iter, n_jobs=1, workers=workers)
+    return background(
+        c2st, p, q, folds=folds, seed=seed, max_iter=max_iter, n_jobs=1, workers=workers
+    )
 
 
 # ----------------------------------------------------------------------------- grids, KL, HPD
@@ -147,11 +159,19 @@ class GridDensity:
         dens = np.asarray(self.density, dtype=np.float64)
         if dens.ndim != len(axes) or dens.shape != tuple(len(a) for a in axes):
             raise ValueError(
-                f"density of shape {dens.shape} does not match axes of lengths {tuple(len(a) for a in axes)}"
+                f"density of shape {dens.shape} does not match axes of lengths "
+                f"{tuple(len(a) for a in axes)}"
             )
         for a in axes:
-            if a.ndim != 1 or len(a) < 2 or not np.allclose(np.diff(a), a[1] - a[0]) or not a[1] > a[0]:
-                raise ValueError("each axis must hold at least two increasing, equally spaced cell centres")
+            if (
+                a.ndim != 1
+                or len(a) < 2
+                or not np.allclose(np.diff(a), a[1] - a[0])
+                or not a[1] > a[0]
+            ):
+                raise ValueError(
+                    "each axis must hold at least two increasing, equally spaced cell centres"
+                )
         if not np.isfinite(dens).all() or (dens < 0).any() or not dens.sum() > 0:
             raise ValueError("density must be finite, non-negative and not all zero")
         vol = float(np.prod([a[1] - a[0] for a in axes]))
@@ -193,7 +213,8 @@ class GridDensity:
     def kl_to(self, other: "GridDensity") -> float:
         """Exact KL(self ‖ other) = Σ_cells p log(p / q) · cell volume on the same grid."""
         if len(self.axes) != len(other.axes) or any(
-            a.shape != b.shape or not np.allclose(a, b) for a, b in zip(self.axes, other.axes, strict=True)
+            a.shape != b.shape or not np.allclose(a, b)
+            for a, b in zip(self.axes, other.axes, strict=True)
         ):
             raise ValueError("both densities must live on the same grid")
         p, q = self.density, other.density
@@ -213,10 +234,16 @@ def kl_from_samples(log_p, log_q) -> tuple[float, float]:
     Returns:
         ``(kl, standard error)``; ``inf`` if q is zero where p has samples.
     """
-    lp = np.asarray(log_p.detach().cpu() if isinstance(log_p, torch.Tensor) else log_p, dtype=np.float64)
-    lq = np.asarray(log_q.detach().cpu() if isinstance(log_q, torch.Tensor) else log_q, dtype=np.float64)
+    lp = np.asarray(
+        log_p.detach().cpu() if isinstance(log_p, torch.Tensor) else log_p, dtype=np.float64
+    )
+    lq = np.asarray(
+        log_q.detach().cpu() if isinstance(log_q, torch.Tensor) else log_q, dtype=np.float64
+    )
     if lp.ndim != 1 or lp.shape != lq.shape or lp.size < 2:
-        raise ValueError(f"log_p and log_q must be 1-D of the same length >= 2; got {lp.shape} and {lq.shape}")
+        raise ValueError(
+            f"log_p and log_q must be 1-D of the same length >= 2; got {lp.shape} and {lq.shape}"
+        )
     if np.isnan(lp).any() or np.isnan(lq).any() or not np.isfinite(lp).all():
         raise ValueError("log_p must be finite at p's own samples, and neither may contain NaN")
     if np.isneginf(lq).any():
@@ -250,7 +277,11 @@ class C2STCalibration:
         return self.positive - self.floor < 0.05
 
     def __str__(self) -> str:
-        note = "; BLIND at this size: it cannot tell the jittered reference from the reference" if self.blind else ""
+        note = (
+            "; BLIND at this size: it cannot tell the jittered reference from the reference"
+            if self.blind
+            else ""
+        )
         return (
             f"C2ST {self.value:.3f} (floor {self.floor:.3f}: reference vs an independent reference "
             f"draw; positive control {self.positive:.3f}: reference + N(0, {self.jitter}²) jitter; "
@@ -333,4 +364,6 @@ def c2st_calibrated_async(
     values = {k: c2st_async(ref, x, folds=folds, seed=seed) for k, x in checked.items()}
     floor = c2st_async(ref, ref2, folds=folds, seed=seed)
     positive = c2st_async(ref, ref2 + noise, folds=folds, seed=seed)
-    return _PendingCalibration(floor, positive, values, not many, jitter=jitter, n=len(ref), folds=folds)
+    return _PendingCalibration(
+        floor, positive, values, not many, jitter=jitter, n=len(ref), folds=folds
+    )

@@ -122,7 +122,9 @@ def contingency(gt, seg, *, ignore_label: int | None = 0) -> Contingency:
     gi, n_a = _dense_ids(g)
     si, n_b = _dense_ids(s)
     n_ab, a_index, b_index = _pair_counts(gi, si, n_a.size, n_b.size)
-    return Contingency(n_ab=n_ab, a_index=a_index, b_index=b_index, n_a=n_a, n_b=n_b, total=int(g.size))
+    return Contingency(
+        n_ab=n_ab, a_index=a_index, b_index=b_index, n_a=n_a, n_b=n_b, total=int(g.size)
+    )
 
 
 def _dense_ids(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -269,12 +271,17 @@ def adapted_rand_error(gt, seg, *, self_pairs: bool = True) -> float:
     if self_pairs:
         return _arand_from_table(t)
     if t.total < 2:
-        raise ValueError("the adapted Rand error without self-pairs needs at least 2 labelled voxels")
-    return float(_skimage_adapted_rand_error(_ids(gt, "gt"), _ids(seg, "seg"), ignore_labels=(0,))[0])
+        raise ValueError(
+            "the adapted Rand error without self-pairs needs at least 2 labelled voxels"
+        )
+    return float(
+        _skimage_adapted_rand_error(_ids(gt, "gt"), _ids(seg, "seg"), ignore_labels=(0,))[0]
+    )
 
 
 def cremi_score(gt, seg) -> float:
-    """CREMI score ``sqrt(VOI · ARAND)`` (VOI in bits, CREMI ARAND with self-pairs), GT 0 ignored."""
+    """CREMI score ``sqrt(VOI · ARAND)`` (VOI in bits, CREMI ARAND with self-pairs), GT 0
+    ignored."""
     t = contingency(gt, seg, ignore_label=0)
     split, merge = _voi_from_table(t)
     return float(np.sqrt((split + merge) * max(_arand_from_table(t), 0.0)))

@@ -29,7 +29,9 @@ def _samples(samples, name: str = "samples") -> np.ndarray:
     return s
 
 
-def ambiguous_pairs(p, *, low: float = 0.3, high: float = 0.7, buffers: tuple[int, int] = (0, 0)) -> np.ndarray:
+def ambiguous_pairs(
+    p, *, low: float = 0.3, high: float = 0.7, buffers: tuple[int, int] = (0, 0)
+) -> np.ndarray:
     """Pairs of neighbouring frames where ``low < p_t < high`` and ``low < p_{t+1} < high``.
 
     Args:
@@ -62,7 +64,9 @@ def lag1_correlation(samples, pairs) -> tuple[float, int]:
     """
     s = _samples(samples)
     idx = np.asarray(pairs, dtype=int).reshape(-1, 2)
-    if idx.size and (idx[:, 1].max() + 1 >= s.shape[2] or idx[:, 0].max() >= s.shape[0] or idx.min() < 0):
+    if idx.size and (
+        idx[:, 1].max() + 1 >= s.shape[2] or idx[:, 0].max() >= s.shape[0] or idx.min() < 0
+    ):
         raise ValueError("pairs point outside the samples")
     x, y = s[idx[:, 0], :, idx[:, 1]], s[idx[:, 0], :, idx[:, 1] + 1]  # (M, samples)
     x, y = x - x.mean(1, keepdims=True), y - y.mean(1, keepdims=True)
@@ -105,4 +109,6 @@ def count_coverage(
     lo = np.quantile(counts, (1 - level) / 2, axis=1, method="inverted_cdf")
     hi = np.quantile(counts, (1 + level) / 2, axis=1, method="inverted_cdf")
     covered = (lo <= true) & (true <= hi)
-    return {int(c): (float(covered[true == c].mean()), int((true == c).sum())) for c in np.unique(true)}
+    return {
+        int(c): (float(covered[true == c].mean()), int((true == c).sum())) for c in np.unique(true)
+    }

@@ -12,7 +12,14 @@ import torch
 
 from .._checks import as_tensor, check_finite, check_ndim, check_positive_int
 
-__all__ = ["bin_frames", "binned_correlation", "spike_count_factor", "frame_mask", "spike_sync", "misassigned_fraction"]
+__all__ = [
+    "bin_frames",
+    "binned_correlation",
+    "spike_count_factor",
+    "frame_mask",
+    "spike_sync",
+    "misassigned_fraction",
+]
 
 
 def frame_mask(n_frames: int, buffers: tuple[int, int] = (0, 0)) -> torch.Tensor:
@@ -30,7 +37,9 @@ def bin_frames(x: torch.Tensor, width: int) -> torch.Tensor:
     check_positive_int(width, "bin width")
     n = x.shape[-1] // width
     if n < 2:
-        raise ValueError(f"need at least 2 bins of {width} frames; traces have {x.shape[-1]} frames")
+        raise ValueError(
+            f"need at least 2 bins of {width} frames; traces have {x.shape[-1]} frames"
+        )
     return x[..., : n * width].reshape(*x.shape[:-1], n, width).sum(-1)
 
 
@@ -41,13 +50,17 @@ def _pair(pred, truth, name="prediction"):
         pred, truth = pred[None], truth[None] if truth.dim() == 1 else truth
     check_ndim(pred, name, 2, "(traces, frames)")
     if pred.shape != truth.shape:
-        raise ValueError(f"{name} {tuple(pred.shape)} and spikes {tuple(truth.shape)} must have the same shape")
+        raise ValueError(
+            f"{name} {tuple(pred.shape)} and spikes {tuple(truth.shape)} must have the same shape"
+        )
     if (truth < 0).any():
         raise ValueError("spikes must be non-negative counts")
     return pred, truth
 
 
-def binned_correlation(pred, spikes, *, bin_width: int = 1, buffers: tuple[int, int] = (0, 0), reduce: bool = True):
+def binned_correlation(
+    pred, spikes, *, bin_width: int = 1, buffers: tuple[int, int] = (0, 0), reduce: bool = True
+):
     """Pearson correlation of binned ``pred`` and ``spikes`` per trace (mean if ``reduce``).
 
     Args:
@@ -127,7 +140,13 @@ def spike_sync(pred_spikes, true_spikes) -> float:
 
 
 def misassigned_fraction(
-    prob, spikes, *, source: int = 0, window: int = 1, threshold: float = 0.5, buffers: tuple[int, int] = (0, 0)
+    prob,
+    spikes,
+    *,
+    source: int = 0,
+    window: int = 1,
+    threshold: float = 0.5,
+    buffers: tuple[int, int] = (0, 0),
 ) -> float:
     """Fraction of true events of channel ``source`` that another channel claims.
 
@@ -144,7 +163,9 @@ def misassigned_fraction(
     s = check_finite(as_tensor(spikes, "spikes", dtype=torch.float64), "spikes")
     check_ndim(p, "prob", 3, "(traces, channels, frames)")
     if p.shape != s.shape:
-        raise ValueError(f"prob {tuple(p.shape)} and spikes {tuple(s.shape)} must have the same shape")
+        raise ValueError(
+            f"prob {tuple(p.shape)} and spikes {tuple(s.shape)} must have the same shape"
+        )
     N, C, T = p.shape
     if not 0 <= source < C or C < 2:
         raise ValueError(f"source must index one of {C} channels (and C >= 2); got {source}")

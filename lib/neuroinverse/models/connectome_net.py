@@ -76,7 +76,9 @@ class ConnectomeNetwork(nn.Module):
         self.register_buffer("edge_src", _t(graph.edge_src, torch.long))
         self.register_buffer("edge_tgt", _t(graph.edge_tgt, torch.long))
         self.register_buffer("edge_pair", _t(graph.edge_pair, torch.long))
-        self.register_buffer("edge_count", _t(graph.edge_sign, torch.float32) * _t(graph.edge_nsyn, torch.float32))
+        self.register_buffer(
+            "edge_count", _t(graph.edge_sign, torch.float32) * _t(graph.edge_nsyn, torch.float32)
+        )
         is_input = np.isin(graph.node_type, list(graph.input_types))
         self.register_buffer("input_nodes", _t(np.flatnonzero(is_input), torch.long))
         self.register_buffer("input_columns", _t(graph.node_column[is_input], torch.long))
@@ -95,7 +97,9 @@ class ConnectomeNetwork(nn.Module):
         """Per-type time constants (s), clamped at ``tau_min`` from below (Euler stays stable)."""
         return torch.clamp(torch.exp(self.log_tau), min=self.tau_min)
 
-    def forward(self, stimulus: torch.Tensor, *, dt: float, v0: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, stimulus: torch.Tensor, *, dt: float, v0: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Integrate the network.
 
         Args:
@@ -108,9 +112,13 @@ class ConnectomeNetwork(nn.Module):
         """
         check_positive(dt, "dt")
         if stimulus.dim() != 3 or stimulus.shape[-1] != self.n_columns:
-            raise ValueError(f"stimulus must have shape (B, T, {self.n_columns}); got {tuple(stimulus.shape)}")
+            raise ValueError(
+                f"stimulus must have shape (B, T, {self.n_columns}); got {tuple(stimulus.shape)}"
+            )
         if dt > self.tau_min * (1 + 1e-9):
-            raise ValueError(f"dt = {dt} s is larger than the smallest time constant tau_min = {self.tau_min} s")
+            raise ValueError(
+                f"dt = {dt} s is larger than the smallest time constant tau_min = {self.tau_min} s"
+            )
         b, n_steps, _ = stimulus.shape
         w = self.weights()
         rest = self.v_rest[self.node_type]

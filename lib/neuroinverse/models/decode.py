@@ -81,7 +81,9 @@ class _Head(nn.Module):
 
     def __init__(self, features: int, out: int, act: Callable[[], nn.Module]):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(features, features, 3, padding=1), act(), nn.Conv2d(features, out, 1))
+        self.body = nn.Sequential(
+            nn.Conv2d(features, features, 3, padding=1), act(), nn.Conv2d(features, out, 1)
+        )
 
     def forward(self, x):
         return self.body(x)
@@ -120,7 +122,9 @@ class DecodeNet(nn.Module):
     ):
         super().__init__()
         if n_frames not in (1, 3):
-            raise ValueError(f"n_frames must be 1 (single-frame) or 3 (temporal context); got {n_frames!r}")
+            raise ValueError(
+                f"n_frames must be 1 (single-frame) or 3 (temporal context); got {n_frames!r}"
+            )
         check_choice(activation, "activation", ("elu", "relu"))
         act = nn.ELU if activation == "elu" else nn.ReLU
         self.scales = scales
@@ -128,9 +132,16 @@ class DecodeNet(nn.Module):
         self.three_d = bool(three_d)
         self.n_dims = 4 if three_d else 3  # photons, x, y[, z]
         depth = check_positive_int(depth, "depth", minimum=0)
-        # the book's UNet counts resolution levels: DECODE's `depth` down-samplings = depth + 1 levels
+        # the book's UNet counts resolution levels:
+        # DECODE's `depth` down-samplings = depth + 1 levels
         self.frame_module = UNet(
-            1, inter_features, dims=2, base_channels=features, depth=depth + 1, padding="same", activation=activation
+            1,
+            inter_features,
+            dims=2,
+            base_channels=features,
+            depth=depth + 1,
+            padding="same",
+            activation=activation,
         )
         self.context_module = UNet(
             n_frames * inter_features,
@@ -151,7 +162,8 @@ class DecodeNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-        # initial p ≈ 0.0025 so that the count term starts near the truth (reference code's initialisation)
+        # initial p ≈ 0.0025 so that the count term starts near the truth (reference code's
+        # initialisation)
         nn.init.constant_(self.head_p.body[-1].bias, -6.0)
 
     def normalise(self, frames: torch.Tensor) -> torch.Tensor:
@@ -160,7 +172,9 @@ class DecodeNet(nn.Module):
 
     def forward(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         if frames.dim() != 4 or frames.shape[1] != self.n_frames:
-            raise ValueError(f"frames must have shape (B, {self.n_frames}, H, W); got {tuple(frames.shape)}")
+            raise ValueError(
+                f"frames must have shape (B, {self.n_frames}, H, W); got {tuple(frames.shape)}"
+            )
         B, T, H, W = frames.shape
         x = self.normalise(frames).reshape(B * T, 1, H, W)
         feat = self.frame_module(x).reshape(B, -1, H, W)

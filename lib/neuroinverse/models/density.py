@@ -63,9 +63,11 @@ class ConditionalDensity(nn.Module):
         return self.value_shift.device
 
     def _rows(self, x, name: str, dim: int, *, allow_1d: bool = False) -> torch.Tensor:
-        """``x`` checked as rows ``(n, dim)`` (see :func:`~neuroinverse._checks.check_rows`), float32 on
-        this density's device."""
-        return check_rows(x, name, dim, allow_1d=allow_1d).to(device=self.device, dtype=torch.float32)
+        """``x`` checked as rows ``(n, dim)`` (see :func:`~neuroinverse._checks.check_rows`),
+        float32 on this density's device."""
+        return check_rows(x, name, dim, allow_1d=allow_1d).to(
+            device=self.device, dtype=torch.float32
+        )
 
     @torch.no_grad()
     def set_standardization(self, value, context, *, min_std: float = 1e-6) -> None:
@@ -80,9 +82,14 @@ class ConditionalDensity(nn.Module):
         v = self._rows(value, "value", self.value_dim)
         c = self._rows(context, "context", self.context_dim)
         if v.shape[0] != c.shape[0]:
-            raise ValueError(f"value and context must have the same number of rows; got {v.shape[0]} and {c.shape[0]}")
+            raise ValueError(
+                "value and context must have the same number of rows; "
+                f"got {v.shape[0]} and {c.shape[0]}"
+            )
         if v.shape[0] < 2:
-            raise ValueError(f"value needs at least 2 rows to estimate a standard deviation; got {v.shape[0]}")
+            raise ValueError(
+                f"value needs at least 2 rows to estimate a standard deviation; got {v.shape[0]}"
+            )
         if not (torch.isfinite(v).all() and torch.isfinite(c).all()):
             raise ValueError("value and context must be finite to set the standardisation")
         self.value_shift.copy_(v.mean(0))
@@ -114,7 +121,9 @@ class ConditionalDensity(nn.Module):
         if c.shape[0] == 1 and v.shape[0] != 1:
             c = c.expand(v.shape[0], -1)
         if c.shape[0] != v.shape[0]:
-            raise ValueError(f"context must have 1 or {v.shape[0]} rows (one per value); got {c.shape[0]}")
+            raise ValueError(
+                f"context must have 1 or {v.shape[0]} rows (one per value); got {c.shape[0]}"
+            )
         out = self._log_prob(self.standardize_value(v), self.standardize_context(c))
         return out - self.log_abs_det_value_scale()
 
@@ -130,7 +139,9 @@ class ConditionalDensity(nn.Module):
         n = check_positive_int(n, "n")
         c = self._rows(context, "context", self.context_dim, allow_1d=True)
         if c.shape[0] != 1:
-            raise ValueError(f"context must be one context, (d_c,) or (1, d_c); got {tuple(c.shape)}")
+            raise ValueError(
+                f"context must be one context, (d_c,) or (1, d_c); got {tuple(c.shape)}"
+            )
         z = self._sample(n, self.standardize_context(c), generator)
         return z * self.value_scale + self.value_shift
 
@@ -143,7 +154,9 @@ class ConditionalDensity(nn.Module):
     def _log_prob(self, value_z: torch.Tensor, context_z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def _sample(self, n: int, context_z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def _sample(
+        self, n: int, context_z: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -187,7 +200,9 @@ class ConditionalFlow(ConditionalDensity):
         transforms = check_positive_int(transforms, "transforms")
         hidden = tuple(int(h) for h in hidden)
         if not hidden or min(hidden) < 1:
-            raise ValueError(f"hidden must be a non-empty sequence of positive sizes; got {hidden!r}")
+            raise ValueError(
+                f"hidden must be a non-empty sequence of positive sizes; got {hidden!r}"
+            )
         self.kind = kind
         kw = dict(
             features=value_dim,
@@ -204,7 +219,9 @@ class ConditionalFlow(ConditionalDensity):
     def _log_prob(self, value_z: torch.Tensor, context_z: torch.Tensor) -> torch.Tensor:
         return self.flow(context_z).log_prob(value_z)
 
-    def _sample(self, n: int, context_z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def _sample(
+        self, n: int, context_z: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
         dist = self.flow(context_z.expand(n, -1))
         # Base noise from our generator, pushed through the inverse of the flow's transform
         # (zuko's own .sample would draw from torch's global generator).

@@ -52,10 +52,14 @@ class FourierConv2d(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_channels or tuple(x.shape[-2:]) != self.image_shape:
+        if (
+            x.dim() != 4
+            or x.shape[1] != self.in_channels
+            or tuple(x.shape[-2:]) != self.image_shape
+        ):
             raise ValueError(
-                f"x must have shape (B, {self.in_channels}, {self.image_shape[0]}, {self.image_shape[1]}); "
-                f"got {tuple(x.shape)}"
+                f"x must have shape (B, {self.in_channels}, {self.image_shape[0]}, "
+                f"{self.image_shape[1]}); got {tuple(x.shape)}"
             )
         spec = torch.fft.rfft2(x)  # (B, C_in, H, W//2+1)
         w = torch.view_as_complex(self.weight)

@@ -89,8 +89,12 @@ class BayesianLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, *, init_log_std: float = -5.0) -> None:
         super().__init__()
-        self.weight_mean = nn.Parameter(torch.randn(out_features, in_features) * math.sqrt(2.0 / in_features))
-        self.weight_log_std = nn.Parameter(torch.full((out_features, in_features), float(init_log_std)))
+        self.weight_mean = nn.Parameter(
+            torch.randn(out_features, in_features) * math.sqrt(2.0 / in_features)
+        )
+        self.weight_log_std = nn.Parameter(
+            torch.full((out_features, in_features), float(init_log_std))
+        )
         self.bias_mean = nn.Parameter(torch.zeros(out_features))
         self.bias_log_std = nn.Parameter(torch.full((out_features,), float(init_log_std)))
 
@@ -100,14 +104,19 @@ class BayesianLinear(nn.Module):
         mean = torch.addmm(self.bias_mean, x, self.weight_mean.T)
         if not stochastic:
             return mean
-        var = torch.addmm(torch.exp(2 * self.bias_log_std), x * x, torch.exp(2 * self.weight_log_std).T)
+        var = torch.addmm(
+            torch.exp(2 * self.bias_log_std), x * x, torch.exp(2 * self.weight_log_std).T
+        )
         dev = generator.device if generator is not None else mean.device
         eps = torch.randn(mean.shape, generator=generator, device=dev).to(mean.device)
         return torch.addcmul(mean, var.sqrt(), eps)
 
     def variational(self) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
         """``(name, mean, log_std)`` of the weight and the bias posteriors."""
-        return [("weight", self.weight_mean, self.weight_log_std), ("bias", self.bias_mean, self.bias_log_std)]
+        return [
+            ("weight", self.weight_mean, self.weight_log_std),
+            ("bias", self.bias_mean, self.bias_log_std),
+        ]
 
 
 class GRUEmbedding(nn.Module):
@@ -129,7 +138,9 @@ class GRUEmbedding(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] % self.n_channels:
-            raise ValueError(f"context width {x.shape[1]} is not a multiple of n_channels={self.n_channels}")
+            raise ValueError(
+                f"context width {x.shape[1]} is not a multiple of n_channels={self.n_channels}"
+            )
         _, h = self.gru(x.reshape(x.shape[0], -1, self.n_channels))
         return h[-1]
 
@@ -193,7 +204,9 @@ class MDN(ConditionalDensity):
             nn.init.zeros_(lin.bias)
             return lin
 
-        self.layers = nn.ModuleList([layer(i, o) for i, o in zip(sizes[:-1], sizes[1:], strict=True)])
+        self.layers = nn.ModuleList(
+            [layer(i, o) for i, o in zip(sizes[:-1], sizes[1:], strict=True)]
+        )
         self.head = layer(sizes[-1], n_out)
         if self.impute:
             self.impute_values = nn.Parameter(0.01 * torch.randn(context_dim))
@@ -211,7 +224,9 @@ class MDN(ConditionalDensity):
 
     def _fill_missing(self, context_z: torch.Tensor) -> torch.Tensor:
         if self.impute:
-            return torch.where(torch.isnan(context_z), self.impute_values.expand_as(context_z), context_z)
+            return torch.where(
+                torch.isnan(context_z), self.impute_values.expand_as(context_z), context_z
+            )
         return context_z
 
     def _head(self, context_z: torch.Tensor, stochastic: bool, generator):
@@ -227,7 +242,13 @@ class MDN(ConditionalDensity):
         logits, mu, diag, off = out.split([K, K * d, K * d, K * self._n_off], dim=1)
         return logits, mu.reshape(n, K, d), diag.reshape(n, K, d), off.reshape(n, K, self._n_off)
 
-    def mixture_z(self, context_z: torch.Tensor, *, stochastic: bool = False, generator: torch.Generator | None = None):
+    def mixture_z(
+        self,
+        context_z: torch.Tensor,
+        *,
+        stochastic: bool = False,
+        generator: torch.Generator | None = None,
+    ):
         """Mixture parameters in z-scored coordinates.
 
         Args:
@@ -248,7 +269,9 @@ class MDN(ConditionalDensity):
         return torch.log_softmax(logits, dim=1), mu, U
 
     @staticmethod
-    def mixture_log_prob(value: torch.Tensor, log_a: torch.Tensor, mu: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+    def mixture_log_prob(
+        value: torch.Tensor, log_a: torch.Tensor, mu: torch.Tensor, U: torch.Tensor
+    ) -> torch.Tensor:
         """The mixture density: logsumexp_k[log a_k − ½‖U_k(θ−μ_k)‖² + log|det U_k|] − (d/2) log 2π.
 
         Args:
@@ -258,12 +281,18 @@ class MDN(ConditionalDensity):
         y = (U @ diff.unsqueeze(-1)).squeeze(-1)
         logdet = torch.log(torch.diagonal(U, dim1=-2, dim2=-1)).sum(-1)
         d = value.shape[1]
-        return torch.logsumexp(log_a - 0.5 * (y * y).sum(-1) + logdet, dim=1) - 0.5 * d * math.log(2 * math.pi)
+        return torch.logsumexp(log_a - 0.5 * (y * y).sum(-1) + logdet, dim=1) - 0.5 * d * math.log(
+            2 * math.pi
+        )
 
     def _log_prob(
-        self, value_z: torch.Tensor, context_z: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        value_z: torch.Tensor,
+        context_z: torch.Tensor,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        # the same formula without forming U: U(θ − μ) = exp(diag)·(θ − μ) + (strict upper part)(θ − μ),
+        # the same formula without forming U:
+        # U(θ − μ) = exp(diag)·(θ − μ) + (strict upper part)(θ − μ),
         # log|det U| = Σ diag (fewer autograd nodes per training step than mixture_log_prob)
         stochastic = self.training and self.bayesian
         logits, mu, diag, off = self._head(context_z, stochastic, generator)
@@ -274,10 +303,14 @@ class MDN(ConditionalDensity):
         comp = torch.log_softmax(logits, dim=1) + diag.sum(-1) - 0.5 * (y * y).sum(-1)
         return torch.logsumexp(comp, dim=1) - 0.5 * self.value_dim * math.log(2 * math.pi)
 
-    def _sample(self, n: int, context_z: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    def _sample(
+        self, n: int, context_z: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
         log_a, mu, U = self.mixture_z(context_z, stochastic=False)
         dev = generator.device if generator is not None else self.device
-        k = torch.multinomial(log_a[0].exp().to(dev), n, replacement=True, generator=generator).to(self.device)
+        k = torch.multinomial(log_a[0].exp().to(dev), n, replacement=True, generator=generator).to(
+            self.device
+        )
         eps = self._base_noise(n, generator)
         # θ = μ_k + U_k⁻¹ ε has covariance U_k⁻¹U_k⁻ᵀ = P_k⁻¹
         z = torch.linalg.solve_triangular(U[0][k], eps.unsqueeze(-1), upper=True).squeeze(-1)
@@ -294,12 +327,15 @@ class MDN(ConditionalDensity):
         if torch.isinf(t).any():
             raise ValueError("context contains infinite values")
         if not self.impute and torch.isnan(t).any():
-            raise ValueError("context contains NaN (build the MDN with impute=True for missing features)")
+            raise ValueError(
+                "context contains NaN (build the MDN with impute=True for missing features)"
+            )
         return t.to(device=self.device, dtype=torch.float32)
 
     @torch.no_grad()
     def set_standardization(self, value, context, *, min_std: float = 1e-6) -> None:
-        """Set the z-scoring from round-1 data; with ``impute=True`` NaN entries of x are ignored."""
+        """Set the z-scoring from round-1 data; with ``impute=True`` NaN entries of x are
+        ignored."""
         if not self.impute:
             return super().set_standardization(value, context, min_std=min_std)
         c = self._context_2d(context, allow_1d=False)
@@ -323,12 +359,18 @@ class MDN(ConditionalDensity):
         if c.shape[0] == 1 and v.shape[0] != 1:
             c = c.expand(v.shape[0], -1)
         if c.shape[0] != v.shape[0]:
-            raise ValueError(f"context must have 1 or {v.shape[0]} rows (one per value); got {c.shape[0]}")
+            raise ValueError(
+                f"context must have 1 or {v.shape[0]} rows (one per value); got {c.shape[0]}"
+            )
         out = self._log_prob(self.standardize_value(v), self.standardize_context(c), generator)
         return out - self.log_abs_det_value_scale()
 
     def log_prob_standardized(
-        self, value_z: torch.Tensor, context_z: torch.Tensor, *, generator: torch.Generator | None = None
+        self,
+        value_z: torch.Tensor,
+        context_z: torch.Tensor,
+        *,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """log q in z-scored coordinates, ``(n,)``, without argument checks (training loops).
 
@@ -341,7 +383,9 @@ class MDN(ConditionalDensity):
         n = check_positive_int(n, "n")
         c = self._context_2d(context, allow_1d=True)
         if c.shape[0] != 1:
-            raise ValueError(f"context must be one context, (d_c,) or (1, d_c); got {tuple(c.shape)}")
+            raise ValueError(
+                f"context must be one context, (d_c,) or (1, d_c); got {tuple(c.shape)}"
+            )
         with torch.no_grad():
             z = self._sample(n, self.standardize_context(c), generator)
         return z * self.value_scale + self.value_shift
@@ -355,7 +399,9 @@ class MDN(ConditionalDensity):
         """
         c = self._context_2d(context, allow_1d=True)
         if c.shape[0] != 1:
-            raise ValueError(f"context must be one context, (d_c,) or (1, d_c); got {tuple(c.shape)}")
+            raise ValueError(
+                f"context must be one context, (d_c,) or (1, d_c); got {tuple(c.shape)}"
+            )
         log_a, mu, U = self.mixture_z(self.standardize_context(c), stochastic=False)
         cov_z = torch.cholesky_inverse(U[0], upper=True)
         s = self.value_scale
@@ -400,7 +446,9 @@ class MDN(ConditionalDensity):
         """
         if not self.bayesian:
             return torch.zeros((), device=self.device)
-        params = [t for layer in self._svi_layers for _, m, s in layer.variational() for t in (m, s)]
+        params = [
+            t for layer in self._svi_layers for _, m, s in layer.variational() for t in (m, s)
+        ]
         n = sum(p.numel() for p in params[0::2])
         if reference is None:
             mean_p = torch.zeros(n, device=self.device)

@@ -29,13 +29,22 @@ __all__ = ["FactorisedSpikeCNN", "AutoregressiveSpikeRNN"]
 
 
 def _conv_stack(
-    channels: Sequence[int], kernels: Sequence[int], negative_slope: float, *extra_kernels: int, in_channels: int = 1
+    channels: Sequence[int],
+    kernels: Sequence[int],
+    negative_slope: float,
+    *extra_kernels: int,
+    in_channels: int = 1,
 ) -> tuple[list[nn.Module], int]:
-    """Conv1d + LeakyReLU layers with "same" padding and He-normal weights; returns (layers, c_out)."""
+    """Conv1d + LeakyReLU layers with "same" padding and He-normal weights; returns
+    (layers, c_out)."""
     if len(channels) != len(kernels) or not channels:
-        raise ValueError(f"channels and kernels must be non-empty and equally long; got {channels}, {kernels}")
+        raise ValueError(
+            f"channels and kernels must be non-empty and equally long; got {channels}, {kernels}"
+        )
     if any(k % 2 == 0 for k in (*kernels, *extra_kernels)):
-        raise ValueError(f"kernel sizes must be odd for 'same' padding; got {kernels}, {extra_kernels}")
+        raise ValueError(
+            f"kernel sizes must be odd for 'same' padding; got {kernels}, {extra_kernels}"
+        )
     layers: list[nn.Module] = []
     c_in = in_channels
     gain = (2.0 / (1.0 + negative_slope**2)) ** 0.5
@@ -80,9 +89,13 @@ class FactorisedSpikeCNN(nn.Module):
     ) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1:
-            raise ValueError(f"in_channels and out_channels must be >= 1; got {in_channels}, {out_channels}")
+            raise ValueError(
+                f"in_channels and out_channels must be >= 1; got {in_channels}, {out_channels}"
+            )
         self.in_channels, self.out_channels = in_channels, out_channels
-        layers, c_in = _conv_stack(channels, kernels, negative_slope, out_kernel, in_channels=in_channels)
+        layers, c_in = _conv_stack(
+            channels, kernels, negative_slope, out_kernel, in_channels=in_channels
+        )
         out = nn.Conv1d(c_in, out_channels, out_kernel, padding=out_kernel // 2)
         nn.init.normal_(out.weight, 0.0, 1.0 / (c_in * out_kernel) ** 0.5)
         nn.init.constant_(out.bias, out_bias)
@@ -90,14 +103,17 @@ class FactorisedSpikeCNN(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, traces: torch.Tensor) -> torch.Tensor:
-        """Spike logits ``(B, T)`` for traces ``(B, T)`` (``(B, C_out, T)`` for ``(B, C_in, T)``)."""
+        """Spike logits ``(B, T)`` for traces ``(B, T)`` (``(B, C_out, T)`` for
+        ``(B, C_in, T)``)."""
         if self.in_channels == 1:
             check_ndim(traces, "traces", 2, "(batch, frames)")
             traces = traces[:, None, :]
         else:
             check_ndim(traces, "traces", 3, f"(batch, {self.in_channels}, frames)")
             if traces.shape[1] != self.in_channels:
-                raise ValueError(f"traces must have {self.in_channels} channels; got {traces.shape[1]}")
+                raise ValueError(
+                    f"traces must have {self.in_channels} channels; got {traces.shape[1]}"
+                )
         check_finite(traces, "traces")
         out = self.net(traces)
         return out[:, 0, :] if self.out_channels == 1 else out
@@ -105,13 +121,16 @@ class FactorisedSpikeCNN(nn.Module):
     def sample_with_logits(
         self, traces: torch.Tensor, n_samples: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n_samples`` spike trains ``(B, K, [C,] T)`` and the differentiable logits ``(B, 1, [C,] T)``."""
+        """``n_samples`` spike trains ``(B, K, [C,] T)`` and the differentiable logits
+        ``(B, 1, [C,] T)``."""
         logits = self(traces)[:, None]
         p = torch.sigmoid(logits.detach()).expand(-1, n_samples, *logits.shape[2:])
         return _bernoulli_draw(p, generator), logits
 
     @torch.no_grad()
-    def sample(self, traces: torch.Tensor, n_samples: int, generator: torch.Generator) -> torch.Tensor:
+    def sample(
+        self, traces: torch.Tensor, n_samples: int, generator: torch.Generator
+    ) -> torch.Tensor:
         """``n_samples`` posterior spike trains per trace, ``(B, K, T)``."""
         return self.sample_with_logits(traces, n_samples, generator)[0]
 
@@ -120,7 +139,8 @@ class FactorisedSpikeCNN(nn.Module):
         """Posterior spike probabilities ``(B, T)``: one batched forward pass (in chunks)."""
         dev = next(self.parameters()).device
         out = [
-            torch.sigmoid(self(traces[i : i + batch_size].to(dev))).cpu() for i in range(0, traces.shape[0], batch_size)
+            torch.sigmoid(self(traces[i : i + batch_size].to(dev))).cpu()
+            for i in range(0, traces.shape[0], batch_size)
         ]
         return torch.cat(out)
 
@@ -167,22 +187,30 @@ class AutoregressiveSpikeRNN(nn.Module):
         return torch.cat([x, back.flip(1)], -1)
 
     def logits(self, traces: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced logits ``(B, K, T)`` of ``q(s_t = 1 | f, s_{<t})`` for spikes ``(B, K, T)``."""
+        """Teacher-forced logits ``(B, K, T)`` of ``q(s_t = 1 | f, s_{<t})`` for spikes
+        ``(B, K, T)``."""
         ctx = self._context(traces)
         B, T, D = ctx.shape
         if spikes.dim() != 3 or spikes.shape[0] != B or spikes.shape[2] != T:
             raise ValueError(f"spikes must have shape ({B}, K, {T}); got {tuple(spikes.shape)}")
         K = spikes.shape[1]
         prev = torch.cat([torch.zeros_like(spikes[..., :1]), spikes[..., :-1]], -1)
-        inp = torch.cat([ctx[:, None].expand(B, K, T, D), prev[..., None]], -1).reshape(B * K, T, D + 1)
+        inp = torch.cat([ctx[:, None].expand(B, K, T, D), prev[..., None]], -1).reshape(
+            B * K, T, D + 1
+        )
         h, _ = self.forward_rnn(inp)
         return self.out(h)[..., 0].reshape(B, K, T)
 
     @torch.no_grad()
     def sample(
-        self, traces: torch.Tensor, n_samples: int, generator: torch.Generator, return_probability: bool = False
+        self,
+        traces: torch.Tensor,
+        n_samples: int,
+        generator: torch.Generator,
+        return_probability: bool = False,
     ):
-        """Sequential ancestral sampling: spikes ``(B, K, T)`` (and the conditional p_t if asked)."""
+        """Sequential ancestral sampling: spikes ``(B, K, T)`` (and the conditional p_t if
+        asked)."""
         ctx = self._context(traces)
         B, T, D = ctx.shape
         ctx = ctx[:, None].expand(B, n_samples, T, D).reshape(B * n_samples, T, D)
@@ -203,7 +231,8 @@ class AutoregressiveSpikeRNN(nn.Module):
     def sample_with_logits(
         self, traces: torch.Tensor, n_samples: int, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Spikes ``(B, K, T)`` sampled sequentially, and their differentiable logits ``(B, K, T)``."""
+        """Spikes ``(B, K, T)`` sampled sequentially, and their differentiable logits
+        ``(B, K, T)``."""
         s = self.sample(traces, n_samples, generator)
         return s, self.logits(traces, s)
 
@@ -217,6 +246,8 @@ class AutoregressiveSpikeRNN(nn.Module):
         gen = torch.Generator(device=dev).manual_seed(seed)
         out = []
         for i in range(0, traces.shape[0], batch_size):
-            _, p = self.sample(traces[i : i + batch_size].to(dev), n_samples, gen, return_probability=True)
+            _, p = self.sample(
+                traces[i : i + batch_size].to(dev), n_samples, gen, return_probability=True
+            )
             out.append(p.mean(1).cpu())
         return torch.cat(out)

@@ -43,9 +43,13 @@ def _as_tuple(value, dims: int, name: str) -> tuple[int, ...]:
         try:
             t = tuple(int(v) for v in value)
         except TypeError:
-            raise ValueError(f"{name} must be an int or a sequence of {dims} ints; got {value!r}") from None
+            raise ValueError(
+                f"{name} must be an int or a sequence of {dims} ints; got {value!r}"
+            ) from None
         if len(t) != dims:
-            raise ValueError(f"{name} must have {dims} entries (one per spatial axis); got {value!r}")
+            raise ValueError(
+                f"{name} must have {dims} entries (one per spatial axis); got {value!r}"
+            )
     if any(v < 1 for v in t):
         raise ValueError(f"{name} must be positive; got {value!r}")
     return t
@@ -56,7 +60,11 @@ def _per_level(value, n: int, dims: int, name: str) -> list[tuple[int, ...]]:
     if isinstance(value, int) and not isinstance(value, bool):
         return [_as_tuple(value, dims, name)] * n
     seq = list(value)
-    if seq and all(isinstance(v, int) and not isinstance(v, bool) for v in seq) and len(seq) == dims:
+    if (
+        seq
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in seq)
+        and len(seq) == dims
+    ):
         return [_as_tuple(seq, dims, name)] * n
     if len(seq) != n:
         raise ValueError(f"{name} must give {n} per-level entries; got {value!r}")
@@ -92,7 +100,9 @@ class _Conv3d(nn.Conv3d):
             x = F.pad(x, (0, 0, 0, 0, pz, pz))
         n, c, d, h, w = x.shape
         d_out = d - kd + 1
-        if kd == 1:  # (N, C, D, H, W) -> (N·D, C, H, W); a view when x came from a layer like this one
+        if (
+            kd == 1
+        ):  # (N, C, D, H, W) -> (N·D, C, H, W); a view when x came from a layer like this one
             x2 = x.transpose(1, 2).reshape(n * d, c, h, w)
             w2 = self.weight[:, :, 0]
         else:  # (N, C, D', H, W, kd) -> (N·D', C·kd, H, W), channel c·kd + k (the weight's order)
@@ -103,12 +113,24 @@ class _Conv3d(nn.Conv3d):
 
 
 class _ConvBlock(nn.Sequential):
-    def __init__(self, c_in: int, c_out: int, kernel: tuple[int, ...], n: int, dims: int, same: bool, activation: str):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: tuple[int, ...],
+        n: int,
+        dims: int,
+        same: bool,
+        activation: str,
+    ):
         conv = nn.Conv2d if dims == 2 else _Conv3d
         layers: list[nn.Module] = []
         for i in range(n):
             pad = tuple(k // 2 for k in kernel) if same else 0
-            layers += [conv(c_in if i == 0 else c_out, c_out, kernel, padding=pad), _ACTIVATIONS[activation]()]
+            layers += [
+                conv(c_in if i == 0 else c_out, c_out, kernel, padding=pad),
+                _ACTIVATIONS[activation](),
+            ]
         super().__init__(*layers)
 
 
@@ -183,7 +205,9 @@ class UNet(nn.Module):
         c_in = in_channels
         for level in range(depth):
             self.down.append(
-                _ConvBlock(c_in, fmaps[level], self.kernels[level], convs_per_level, dims, same, activation)
+                _ConvBlock(
+                    c_in, fmaps[level], self.kernels[level], convs_per_level, dims, same, activation
+                )
             )
             c_in = fmaps[level]
         tconv = nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose3d
@@ -192,10 +216,20 @@ class UNet(nn.Module):
         for level in range(depth - 1):
             f = self.factors[level]
             self.upsample.append(
-                nn.Sequential(tconv(fmaps[level + 1], fmaps[level], f, stride=f), _ACTIVATIONS[activation]())
+                nn.Sequential(
+                    tconv(fmaps[level + 1], fmaps[level], f, stride=f), _ACTIVATIONS[activation]()
+                )
             )
             self.up.append(
-                _ConvBlock(2 * fmaps[level], fmaps[level], self.kernels[level], convs_per_level, dims, same, activation)
+                _ConvBlock(
+                    2 * fmaps[level],
+                    fmaps[level],
+                    self.kernels[level],
+                    convs_per_level,
+                    dims,
+                    same,
+                    activation,
+                )
             )
         self.head = (nn.Conv2d if dims == 2 else nn.Conv3d)(fmaps[0], out_channels, 1)
         self._pool = F.max_pool2d if dims == 2 else F.max_pool3d
@@ -213,9 +247,13 @@ class UNet(nn.Module):
         try:
             shape = tuple(int(s) for s in spatial_shape)
         except TypeError:
-            raise ValueError(f"input_shape must be a sequence of {self.dims} ints; got {spatial_shape!r}") from None
+            raise ValueError(
+                f"input_shape must be a sequence of {self.dims} ints; got {spatial_shape!r}"
+            ) from None
         if len(shape) != self.dims:
-            raise ValueError(f"input_shape must have {self.dims} spatial entries; got {spatial_shape!r}")
+            raise ValueError(
+                f"input_shape must have {self.dims} spatial entries; got {spatial_shape!r}"
+            )
         return shape
 
     def _axis_output(self, size: int, axis: int) -> int | None:
@@ -250,13 +288,17 @@ class UNet(nn.Module):
             tot = self.total_downsample
             if any(s < 1 or s % t for s, t in zip(shape, tot, strict=True)):
                 raise ValueError(
-                    f"input spatial shape {shape} must be divisible by the total down-sampling {tot} (padding='same')"
+                    f"input spatial shape {shape} must be divisible by the total down-sampling "
+                    f"{tot} (padding='same')"
                 )
         else:
             bad = [a for a in range(self.dims) if self._axis_output(shape[a], a) is None]
             if bad:
                 try:
-                    hint = f"; the nearest larger valid shape is {self.valid_input_shape(shape, minimum='input')}"
+                    hint = (
+                        "; the nearest larger valid shape is "
+                        f"{self.valid_input_shape(shape, minimum='input')}"
+                    )
                 except ValueError:
                     hint = ""
                 raise ValueError(
@@ -279,9 +321,13 @@ class UNet(nn.Module):
         ``labels[..., m0:m0 + out0, m1:m1 + out1]``.
         """
         out = self.output_shape(input_shape)
-        return tuple((i - o) // 2 for i, o in zip(self._check_spatial(input_shape), out, strict=True))
+        return tuple(
+            (i - o) // 2 for i, o in zip(self._check_spatial(input_shape), out, strict=True)
+        )
 
-    def valid_input_shape(self, shape: Sequence[int], *, minimum: str = "output") -> tuple[int, ...]:
+    def valid_input_shape(
+        self, shape: Sequence[int], *, minimum: str = "output"
+    ) -> tuple[int, ...]:
         """Smallest usable input shape whose output (``minimum="output"``) or input itself
         (``minimum="input"``) is at least ``shape`` on every axis."""
         target = self._check_spatial(shape)
@@ -328,7 +374,8 @@ class UNet(nn.Module):
         if not isinstance(x, torch.Tensor) or x.dim() != self.dims + 2:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(
-                f"x must be a tensor of shape (N, C, {'H, W' if self.dims == 2 else 'Z, Y, X'}); got {shape}"
+                f"x must be a tensor of shape (N, C, {'H, W' if self.dims == 2 else 'Z, Y, X'}); "
+                f"got {shape}"
             )
         if x.shape[1] != self.in_channels:
             raise ValueError(f"x must have {self.in_channels} channels; got {x.shape[1]}")

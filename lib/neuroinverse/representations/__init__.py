@@ -18,7 +18,14 @@
 Chapters import from here (``from neuroinverse.representations import ...``).
 """
 
-from .digits import N_CLASSES, N_PIXELS, DigitsSplit, load_digits_split, noisy_labels, shuffled_labels
+from .digits import (
+    N_CLASSES,
+    N_PIXELS,
+    DigitsSplit,
+    load_digits_split,
+    noisy_labels,
+    shuffled_labels,
+)
 from .dimension import (
     BlockAnalysis,
     TwoNNResult,

@@ -20,7 +20,14 @@ from sklearn.datasets import load_digits
 
 from .._checks import check_labels, check_positive_int, check_probability
 
-__all__ = ["DigitsSplit", "load_digits_split", "noisy_labels", "shuffled_labels", "N_CLASSES", "N_PIXELS"]
+__all__ = [
+    "DigitsSplit",
+    "load_digits_split",
+    "noisy_labels",
+    "shuffled_labels",
+    "N_CLASSES",
+    "N_PIXELS",
+]
 
 N_CLASSES = 10
 N_PIXELS = 64
@@ -52,7 +59,9 @@ def load_digits_split(n_train: int = 1400, *, seed: int = 0) -> DigitsSplit:
     return DigitsSplit(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
 
 
-def noisy_labels(labels, fraction: float, *, seed: int = 0, n_classes: int = N_CLASSES) -> torch.Tensor:
+def noisy_labels(
+    labels, fraction: float, *, seed: int = 0, n_classes: int = N_CLASSES
+) -> torch.Tensor:
     """``labels`` with a random ``fraction`` of them replaced by uniformly drawn classes.
 
     Exactly ``round(fraction * n)`` labels, chosen at random, are redrawn uniformly from the

@@ -26,7 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._checks import as_tensor, check_choice, check_finite, check_positive_int, check_range, check_rows, to_numpy
+from .._checks import (
+    as_tensor,
+    check_choice,
+    check_finite,
+    check_positive_int,
+    check_range,
+    check_rows,
+    to_numpy,
+)
 
 __all__ = [
     "TwoNNResult",
@@ -45,7 +53,9 @@ __all__ = [
 
 def as_points(x, name: str = "x", *, minimum: int = 1) -> np.ndarray:
     """``x`` as a finite float64 ``(n, D)`` array with at least ``minimum`` rows."""
-    t = check_rows(as_tensor(np.ascontiguousarray(to_numpy(x, name)), name, dtype=torch.float64), name)
+    t = check_rows(
+        as_tensor(np.ascontiguousarray(to_numpy(x, name)), name, dtype=torch.float64), name
+    )
     check_finite(t, name)
     check_positive_int(t.shape[0], f"the number of rows of {name}", minimum=minimum)
     return t.numpy()
@@ -166,7 +176,9 @@ def two_nn(
     check_choice(method, "method", ("linear", "mle"))
     r1, r2 = nearest_neighbour_distances(x) if distances is None else map(np.asarray, distances)
     if r1.shape != (len(x),) or r2.shape != (len(x),):
-        raise ValueError(f"distances must be two arrays of shape ({len(x)},); got {r1.shape} and {r2.shape}")
+        raise ValueError(
+            f"distances must be two arrays of shape ({len(x)},); got {r1.shape} and {r2.shape}"
+        )
     duplicate = r1 == 0
     if duplicate.any() and not drop_duplicates:
         raise ValueError(
@@ -182,7 +194,8 @@ def two_nn(
         n_fit = min(n_fit, n_points - 1)  # 1 - F = 0 at the largest mu
     if n_fit < 2:
         raise ValueError(
-            f"x leaves {n_points} points after removing duplicates and ties, too few for discard_fraction={fraction}"
+            f"x leaves {n_points} points after removing duplicates and ties, too few for "
+            f"discard_fraction={fraction}"
         )
     y = -np.log1p(-np.arange(1, n_fit + 1) / n_points)
     xs = log_mu[:n_fit]
@@ -212,7 +225,11 @@ def dimension_profile(layers, *, discard_fraction: float = 0.1) -> np.ndarray:
         float ``(len(layers),)``.
     """
     return np.array(
-        [two_nn(x, discard_fraction=discard_fraction, drop_duplicates=True).dimension for x in layers], dtype=float
+        [
+            two_nn(x, discard_fraction=discard_fraction, drop_duplicates=True).dimension
+            for x in layers
+        ],
+        dtype=float,
     )
 
 
@@ -265,7 +282,9 @@ def block_analysis(
         size = len(x) // b
         ds = [
             two_nn(
-                x[perm[i * size : (i + 1) * size]], discard_fraction=discard_fraction, drop_duplicates=drop_duplicates
+                x[perm[i * size : (i + 1) * size]],
+                discard_fraction=discard_fraction,
+                drop_duplicates=drop_duplicates,
             ).dimension
             for i in range(b)
         ]

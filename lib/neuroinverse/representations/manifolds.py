@@ -27,7 +27,9 @@ def random_orthonormal(ambient: int, d: int, rng: np.random.Generator) -> np.nda
     return q * np.sign(np.diag(r))
 
 
-def gaussian_subspace(n: int, d: int, ambient: int = 50, *, noise: float = 0.0, seed: int = 0) -> np.ndarray:
+def gaussian_subspace(
+    n: int, d: int, ambient: int = 50, *, noise: float = 0.0, seed: int = 0
+) -> np.ndarray:
     """``n`` points ``Z Q^T + noise``: ``Z ~ N(0, I_d)``, ``Q`` random orthonormal ``(ambient, d)``.
 
     Args:
@@ -63,7 +65,8 @@ def swiss_roll(n: int, *, ambient: int = 3, noise: float = 0.0, seed: int = 0) -
 
 
 def sphere(n: int, d: int, ambient: int = 50, *, seed: int = 0) -> np.ndarray:
-    """``n`` points uniform on the unit ``d``-sphere, placed in ``R^ambient`` by a random rotation."""
+    """``n`` points uniform on the unit ``d``-sphere, placed in ``R^ambient`` by a random
+    rotation."""
     check_positive_int(n, "n")
     check_positive_int(ambient, "ambient", minimum=d + 1)
     rng = np.random.default_rng(check_positive_int(seed, "seed", minimum=0))

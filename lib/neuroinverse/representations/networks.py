@@ -51,7 +51,9 @@ class LayeredNet(nn.Module):
             the 8 x 8 digits are resized bilinearly to it.
     """
 
-    def __init__(self, blocks: Sequence[nn.Module], head: nn.Module, *, image_side: int | None = None):
+    def __init__(
+        self, blocks: Sequence[nn.Module], head: nn.Module, *, image_side: int | None = None
+    ):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
         self.head = head
@@ -72,7 +74,9 @@ class LayeredNet(nn.Module):
         masks = masks or {}
         bad = [k for k in masks if not 0 <= k < self.n_hidden]
         if bad:
-            raise ValueError(f"masks name hidden layers {bad}; this network has layers 0..{self.n_hidden - 1}")
+            raise ValueError(
+                f"masks name hidden layers {bad}; this network has layers 0..{self.n_hidden - 1}"
+            )
         out, h = [], self._input(x)
         for k, block in enumerate(self.blocks):
             h = block(h)
@@ -87,7 +91,8 @@ class LayeredNet(nn.Module):
         return self.head(self.hidden(x, masks)[-1])
 
     def n_units(self, layer: int) -> int:
-        """Units of hidden layer ``layer``: neurons of a dense block, feature maps of a convolution."""
+        """Units of hidden layer ``layer``: neurons of a dense block, feature maps of a
+        convolution."""
         with torch.no_grad():
             h = self.hidden(torch.zeros(1, 64, device=next(self.parameters()).device))[layer]
         return int(h.shape[1])
@@ -100,14 +105,20 @@ def _seeded(seed: int, build) -> LayeredNet:
         return build()
 
 
-def mlp(widths: Sequence[int] = (128, 128, 128, 128), *, seed: int = 0, n_in: int = 64, n_out: int = 10) -> LayeredNet:
-    """A ReLU multilayer perceptron ``n_in -> widths... -> n_out`` with PyTorch's default init from ``seed``."""
+def mlp(
+    widths: Sequence[int] = (128, 128, 128, 128), *, seed: int = 0, n_in: int = 64, n_out: int = 10
+) -> LayeredNet:
+    """A ReLU multilayer perceptron ``n_in -> widths... -> n_out`` with PyTorch's default init
+    from ``seed``."""
     sizes = [check_positive_int(n_in, "n_in"), *(check_positive_int(w, "widths") for w in widths)]
     if len(sizes) < 2:
         raise ValueError("widths must hold at least one hidden width")
 
     def build():
-        blocks = [nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        blocks = [
+            nn.Sequential(nn.Linear(a, b), nn.ReLU())
+            for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
         return LayeredNet(blocks, nn.Linear(sizes[-1], check_positive_int(n_out, "n_out")))
 
     return _seeded(seed, build)
@@ -121,7 +132,8 @@ def convnet(
     image_side: int = 16,
     n_out: int = 10,
 ) -> LayeredNet:
-    """A small CNN: 3 x 3 convolutions (ReLU; 2 x 2 max-pooling after every second), one dense layer.
+    """A small CNN: 3 x 3 convolutions (ReLU; 2 x 2 max-pooling after every second), one dense
+    layer.
 
     The digits are resized to ``image_side`` x ``image_side``; the hidden layers are the
     convolutions and the dense layer (its units: feature maps, then neurons).
@@ -137,8 +149,12 @@ def convnet(
             if i % 2 == 1:
                 layers.append(nn.MaxPool2d(2))
             blocks.append(nn.Sequential(*layers))
-        blocks.append(nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * out_side**2, fc), nn.ReLU()))
-        return LayeredNet(blocks, nn.Linear(fc, check_positive_int(n_out, "n_out")), image_side=side)
+        blocks.append(
+            nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * out_side**2, fc), nn.ReLU())
+        )
+        return LayeredNet(
+            blocks, nn.Linear(fc, check_positive_int(n_out, "n_out")), image_side=side
+        )
 
     return _seeded(seed, build)
 
@@ -153,7 +169,9 @@ def _data(net: LayeredNet, x, y=None) -> tuple[torch.Tensor, torch.Tensor | None
         return xt, None
     yt = torch.as_tensor(check_labels(y, "y", ndims=(1,)), device=dev)
     if len(yt) != len(xt):
-        raise ValueError(f"y must hold one label per row of x; got {len(yt)} labels for {len(xt)} rows")
+        raise ValueError(
+            f"y must hold one label per row of x; got {len(yt)} labels for {len(xt)} rows"
+        )
     return xt, yt
 
 
@@ -201,7 +219,13 @@ def train_classifier(
 
     opt = torch.optim.Adam(net.parameters(), lr=check_positive(lr, "lr"))
     history = fit(
-        loss_fn, module=net, optimizers=opt, n_steps=epochs * per_epoch, seed=seed, progress=progress, desc=desc
+        loss_fn,
+        module=net,
+        optimizers=opt,
+        n_steps=epochs * per_epoch,
+        seed=seed,
+        progress=progress,
+        desc=desc,
     )
     net.eval()
     return history
@@ -240,4 +264,6 @@ def unit_activations(net: LayeredNet, x) -> list[np.ndarray]:
     """
     xt, _ = _data(net, x)
     net.eval()
-    return [(h.mean(dim=(2, 3)) if h.dim() == 4 else h).double().cpu().numpy() for h in net.hidden(xt)]
+    return [
+        (h.mean(dim=(2, 3)) if h.dim() == 4 else h).double().cpu().numpy() for h in net.hidden(xt)
+    ]

@@ -90,10 +90,14 @@ def simulate_population(
     median_rate = check_positive(median_rate, "median_rate")
     max_rate = check_range(max_rate, "max_rate", median_rate, np.inf, low_open=True)
     g = torch.Generator().manual_seed(check_positive_int(seed, "seed", minimum=0))
-    w = torch.randn(z.shape[1], n_neurons, generator=g, dtype=torch.float64).numpy() / np.sqrt(z.shape[1])
+    w = torch.randn(z.shape[1], n_neurons, generator=g, dtype=torch.float64).numpy() / np.sqrt(
+        z.shape[1]
+    )
     u = z @ w
     sd = u.std(0)
-    sd = np.where(sd > 1e-12 * max(np.abs(u).max(), 1e-300), sd, 0.0)  # rounding noise is no variation
+    sd = np.where(
+        sd > 1e-12 * max(np.abs(u).max(), 1e-300), sd, 0.0
+    )  # rounding noise is no variation
     if not (sd > 0).any():
         raise ValueError("drive does not vary over stimuli: the population would be silent")
     v = (u - np.median(u, 0)) / np.where(sd > 0, sd, 1.0)

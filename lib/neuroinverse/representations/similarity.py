@@ -44,7 +44,10 @@ __all__ = [
 def _pair(x, y, names=("x", "y"), minimum: int = 2) -> tuple[np.ndarray, np.ndarray]:
     a, b = as_points(x, names[0], minimum=minimum), as_points(y, names[1], minimum=minimum)
     if len(a) != len(b):
-        raise ValueError(f"{names[0]} and {names[1]} must hold the same stimuli (rows); got {len(a)} and {len(b)}")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must hold the same stimuli (rows); "
+            f"got {len(a)} and {len(b)}"
+        )
     return a, b
 
 
@@ -62,8 +65,8 @@ def rdm(patterns) -> np.ndarray:
     norm = np.linalg.norm(c, axis=1)
     if (norm == 0).any():
         raise ValueError(
-            f"patterns holds {int((norm == 0).sum())} stimuli whose pattern is constant across features "
-            "(correlation undefined)"
+            f"patterns holds {int((norm == 0).sum())} stimuli whose pattern is constant "
+            "across features (correlation undefined)"
         )
     c /= norm[:, None]
     d = 1.0 - np.clip(c @ c.T, -1.0, 1.0)
@@ -82,7 +85,9 @@ def compare_rdms(rdm_a, rdm_b) -> float:
     """Spearman correlation of the upper triangles of two RDMs of the same stimuli (RSA)."""
     a, b = _upper(rdm_a, "rdm_a"), _upper(rdm_b, "rdm_b")
     if a.shape != b.shape:
-        raise ValueError(f"rdm_a and rdm_b must cover the same stimuli; got {len(a)} and {len(b)} pairs")
+        raise ValueError(
+            f"rdm_a and rdm_b must cover the same stimuli; got {len(a)} and {len(b)} pairs"
+        )
     return float(spearmanr(a, b).statistic)
 
 
@@ -183,7 +188,9 @@ class SVCCAResult:
         return float(self.correlations.mean())
 
 
-def _svd_reduce(x: np.ndarray, variance: float, max_dims: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _svd_reduce(
+    x: np.ndarray, variance: float, max_dims: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and the ``(units, k)`` top right singular vectors explaining ``variance``."""
     mean = x.mean(0)
     _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
@@ -195,7 +202,9 @@ def _svd_reduce(x: np.ndarray, variance: float, max_dims: int | None) -> tuple[n
     return mean, vt[:k].T
 
 
-def svcca(x, y, x_test=None, y_test=None, *, variance: float = 0.99, max_dims: int | None = 30) -> SVCCAResult:
+def svcca(
+    x, y, x_test=None, y_test=None, *, variance: float = 0.99, max_dims: int | None = 30
+) -> SVCCAResult:
     """SVCCA (Raghu et al. 2017, Sec. 2): SVD, then CCA, optionally scored on held-out stimuli.
 
     1. Centre each representation on the fitting stimuli (per unit; no z-scoring) and keep
@@ -240,7 +249,8 @@ def svcca(x, y, x_test=None, y_test=None, *, variance: float = 0.99, max_dims: i
 
 
 def linear_cka(x, y) -> float:
-    """Linear CKA ``||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)`` of centred ``x``, ``y`` (Kornblith 2019).
+    """Linear CKA ``||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F)`` of centred ``x``, ``y``
+    (Kornblith 2019).
 
     Invariant to rotations and isotropic scaling of either representation, not to general
     invertible linear maps.
@@ -249,7 +259,9 @@ def linear_cka(x, y) -> float:
     x, y = x - x.mean(0), y - y.mean(0)
     if not x.any() or not y.any():
         raise ValueError("x and y must vary over the stimuli")
-    if x.shape[1] + y.shape[1] > 2 * len(x):  # wide: the stimuli x stimuli Gram matrices are smaller
+    if x.shape[1] + y.shape[1] > 2 * len(
+        x
+    ):  # wide: the stimuli x stimuli Gram matrices are smaller
         kx, ky = x @ x.T, y @ y.T
         return float((kx * ky).sum() / (np.linalg.norm(kx) * np.linalg.norm(ky)))
     return float(np.linalg.norm(y.T @ x) ** 2 / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)))

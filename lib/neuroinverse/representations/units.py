@@ -48,7 +48,9 @@ class Selectivity:
     class_means: np.ndarray
 
 
-def class_selectivity(activations, labels, *, n_classes: int | None = None, eps: float = 1e-12) -> Selectivity:
+def class_selectivity(
+    activations, labels, *, n_classes: int | None = None, eps: float = 1e-12
+) -> Selectivity:
     """Class selectivity index per unit (Morcos et al. 2018).
 
     For unit ``j`` with class-conditional mean responses ``mu_c``: ``mu_max = max_c mu_c``,
@@ -66,11 +68,18 @@ def class_selectivity(activations, labels, *, n_classes: int | None = None, eps:
     a = as_points(activations, "activations", minimum=2)
     y = check_labels(labels, "labels", ndims=(1,))
     if len(y) != len(a):
-        raise ValueError(f"labels must hold one class per row of activations; got {len(y)} labels for {len(a)} rows")
-    k = check_positive_int(n_classes if n_classes is not None else int(y.max()) + 1, "n_classes", minimum=2)
+        raise ValueError(
+            "labels must hold one class per row of activations; "
+            f"got {len(y)} labels for {len(a)} rows"
+        )
+    k = check_positive_int(
+        n_classes if n_classes is not None else int(y.max()) + 1, "n_classes", minimum=2
+    )
     counts = np.bincount(y, minlength=k)
     if len(counts) > k or (counts == 0).any():
-        raise ValueError(f"labels must hold every class 0..{k - 1} and no other; counts {counts.tolist()}")
+        raise ValueError(
+            f"labels must hold every class 0..{k - 1} and no other; counts {counts.tolist()}"
+        )
     means = np.stack([a[y == c].mean(0) for c in range(k)])
     mu_max = means.max(0)
     mu_rest = (means.sum(0) - mu_max) / (k - 1)
@@ -102,7 +111,9 @@ def ablation_order(selectivity: Selectivity, order: str, *, seed: int = 0) -> np
     elif order == "least":
         first = alive[np.argsort(si, kind="stable")]
     else:
-        first = np.random.default_rng(check_positive_int(seed, "seed", minimum=0)).permutation(alive)
+        first = np.random.default_rng(check_positive_int(seed, "seed", minimum=0)).permutation(
+            alive
+        )
     return np.concatenate([first, np.flatnonzero(selectivity.dead)]).astype(np.int64)
 
 
@@ -131,7 +142,9 @@ def _mask(n: int, off, device) -> torch.Tensor:
 def _layer(net: LayeredNet, layer: int) -> tuple[int, int]:
     check_positive_int(layer, "layer", minimum=0)
     if layer >= net.n_hidden:
-        raise ValueError(f"layer must be a hidden-layer index in 0..{net.n_hidden - 1}; got {layer}")
+        raise ValueError(
+            f"layer must be a hidden-layer index in 0..{net.n_hidden - 1}; got {layer}"
+        )
     return layer, net.n_units(layer)
 
 

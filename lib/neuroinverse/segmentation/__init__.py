@@ -8,6 +8,8 @@
   the compiled kernels of MALIS.
 * :mod:`~neuroinverse.segmentation.malis`: MALIS: maximin affinity learning, plain and constrained,
   in 2-D and 3-D.
+* :mod:`~neuroinverse.segmentation.malis_loss`: The MALIS loss: weights from the pair counts, the
+  per-pair losses, and the training losses.
 * :mod:`~neuroinverse.segmentation.malis_reference`: Brute-force references for MALIS and the checks
   of the fast counts against them.
 * :mod:`~neuroinverse.segmentation.training`: Training and prediction of affinity networks with a
@@ -43,16 +45,18 @@ from .kruskal import (
     stable_argsort,
 )
 from .malis import (
-    MALISLoss,
-    PerEdgeBCE,
     malis_counts,
-    malis_loss,
-    malis_weights,
     malis_work,
     maximin_affinity,
     maximin_edges,
     maximin_path,
     maximum_spanning_tree,
+)
+from .malis_loss import (
+    MALISLoss,
+    PerEdgeBCE,
+    malis_loss,
+    malis_weights,
     per_edge_loss,
     weighted_pair_loss,
 )
@@ -96,8 +100,8 @@ __all__ = [
     "maximin_affinity",
     "malis_counts",
     "malis_work",
-    "malis_weights",
     "maximin_path",
+    "malis_weights",
     "weighted_pair_loss",
     "malis_loss",
     "per_edge_loss",

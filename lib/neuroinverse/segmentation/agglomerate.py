@@ -77,7 +77,11 @@ def _check_volume_affinities(affinities, *, shape: tuple[int, ...] | None = None
 
 
 def predict_volume_affinities(
-    model: torch.nn.Module, raw, *, device: str | torch.device = "cpu", block: tuple[int, int, int] | None = None
+    model: torch.nn.Module,
+    raw,
+    *,
+    device: str | torch.device = "cpu",
+    block: tuple[int, int, int] | None = None,
 ) -> np.ndarray:
     """Affinities of a whole volume from a valid-convolution 3-D U-Net, block by block.
 
@@ -100,14 +104,23 @@ def predict_volume_affinities(
     x = to_numpy(raw, "raw").astype(np.float32)
     if x.ndim != 3:
         raise ValueError(f"raw must have shape (Z, Y, X); got {x.shape}")
-    out_shape = x.shape if block is None else tuple(min(int(b), s) for b, s in zip(block, x.shape, strict=True))
+    out_shape = (
+        x.shape
+        if block is None
+        else tuple(min(int(b), s) for b, s in zip(block, x.shape, strict=True))
+    )
     in_shape = model.valid_input_shape(out_shape) if model.padding == "valid" else out_shape
     model_out = model.output_shape(in_shape)
     margin = model.crop_margin(in_shape)
-    pad = [(m, m + max(i - 2 * m - s, 0)) for m, i, s in zip(margin, in_shape, x.shape, strict=True)]
+    pad = [
+        (m, m + max(i - 2 * m - s, 0)) for m, i, s in zip(margin, in_shape, x.shape, strict=True)
+    ]
     xp = np.pad(x, pad, mode="reflect")
     out = np.zeros((3, *x.shape), np.float32)
-    starts = [sorted({min(k, max(s - o, 0)) for k in range(0, s, o)}) for s, o in zip(x.shape, model_out, strict=True)]
+    starts = [
+        sorted({min(k, max(s - o, 0)) for k in range(0, s, o)})
+        for s, o in zip(x.shape, model_out, strict=True)
+    ]
     was_training = model.training
     try:
         for z in starts[0]:
@@ -115,8 +128,13 @@ def predict_volume_affinities(
                 for xx in starts[2]:
                     inp = xp[z : z + in_shape[0], y : y + in_shape[1], xx : xx + in_shape[2]]
                     pred = _predict_batch(model, np.ascontiguousarray(inp)[None], device=device)[0]
-                    dz, dy, dx = (min(o, s - st) for o, s, st in zip(model_out, x.shape, (z, y, xx), strict=True))
-                    out[:, z : z + dz, y : y + dy, xx : xx + dx] = pred[:, :dz, :dy, :dx]  # float32 output: exact
+                    dz, dy, dx = (
+                        min(o, s - st)
+                        for o, s, st in zip(model_out, x.shape, (z, y, xx), strict=True)
+                    )
+                    out[:, z : z + dz, y : y + dy, xx : xx + dx] = pred[
+                        :, :dz, :dy, :dx
+                    ]  # float32 output: exact
     finally:
         model.train(was_training)
     return out
@@ -215,7 +233,8 @@ class RegionGraph:
     Attributes:
         n_fragments: ``F``; fragment ids are ``1..F``.
         pairs: ``(P, 2)`` int64 adjacent fragment pairs ``u < v``, sorted.
-        offsets: ``(P + 1,)`` int64; pair ``k``'s affinities are ``values[offsets[k]:offsets[k+1]]``.
+        offsets: ``(P + 1,)`` int64; pair ``k``'s affinities are
+            ``values[offsets[k]:offsets[k+1]]``.
         values: ``(E,)`` float64 boundary affinities, sorted within each pair.
     """
 
@@ -231,9 +250,14 @@ class RegionGraph:
 def _check_fragments(fragments, shape=None) -> np.ndarray:
     frag = to_numpy(fragments, "fragments")
     if frag.ndim != 3 or not np.issubdtype(frag.dtype, np.integer):
-        raise ValueError(f"fragments must be an integer array of shape (Z, Y, X); got {frag.dtype} {frag.shape}")
+        raise ValueError(
+            f"fragments must be an integer array of shape (Z, Y, X); got {frag.dtype} {frag.shape}"
+        )
     if shape is not None and frag.shape != tuple(shape):
-        raise ValueError(f"fragments of shape {frag.shape} do not match affinities of spatial shape {tuple(shape)}")
+        raise ValueError(
+            f"fragments of shape {frag.shape} do not match affinities of spatial shape "
+            f"{tuple(shape)}"
+        )
     if frag.size and frag.min() < 1:
         raise ValueError("fragments must be labelled 1..F (no 0 or negative ids)")
     return frag.astype(np.int64, copy=False)
@@ -330,7 +354,9 @@ def agglomerate(
     q = _check_quantile(quantile)
     thr = np.sort(np.asarray(thresholds, dtype=np.float64).ravel())
     if thr.size == 0 or not np.all(np.isfinite(thr)):
-        raise ValueError(f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}")
+        raise ValueError(
+            f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}"
+        )
     graph = region_graph(fragments, affinities)
     frag = _check_fragments(fragments)
     n = graph.n_fragments
@@ -394,7 +420,9 @@ def agglomerate(
 def _check_thresholds(thresholds) -> np.ndarray:
     thr = np.asarray(thresholds, dtype=np.float64).ravel()
     if thr.size == 0 or not np.all(np.isfinite(thr)):
-        raise ValueError(f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}")
+        raise ValueError(
+            f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}"
+        )
     return thr
 
 

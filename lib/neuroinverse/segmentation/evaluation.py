@@ -31,10 +31,15 @@ def rand_error_curve(affinities, labels, thresholds) -> np.ndarray:
     aff = np.asarray(affinities)
     lab = np.asarray(labels)
     if aff.ndim != lab.ndim + 1 or aff.shape[0] != lab.shape[0] or aff.shape[2:] != lab.shape[1:]:
-        raise ValueError(f"labels of shape {lab.shape} do not match affinities of shape {aff.shape}")
+        raise ValueError(
+            f"labels of shape {lab.shape} do not match affinities of shape {aff.shape}"
+        )
     thr = np.asarray(thresholds, dtype=float).ravel()
     return np.array(
-        [[rand_error(lab[b], connected_components(aff[b], threshold=t)) for t in thr] for b in range(aff.shape[0])]
+        [
+            [rand_error(lab[b], connected_components(aff[b], threshold=t)) for t in thr]
+            for b in range(aff.shape[0])
+        ]
     )
 
 
@@ -51,9 +56,13 @@ def edge_error(affinities, gt_affinities, *, threshold: float = 0.5) -> float:
     a = np.asarray(affinities)
     g = np.asarray(gt_affinities)
     if a.shape != g.shape:
-        raise ValueError(f"gt_affinities of shape {g.shape} do not match affinities of shape {a.shape}")
+        raise ValueError(
+            f"gt_affinities of shape {g.shape} do not match affinities of shape {a.shape}"
+        )
     if a.ndim not in (4, 5) or a.shape[1] != a.ndim - 2:
-        raise ValueError(f"affinities must have shape (B, 2, H, W) or (B, 3, Z, Y, X); got {a.shape}")
+        raise ValueError(
+            f"affinities must have shape (B, 2, H, W) or (B, 3, Z, Y, X); got {a.shape}"
+        )
     _, _, valid = affinity_graph(a.shape[2:])
     valid = valid.reshape(a.shape[1:])
     wrong = ((a > threshold) != (g > 0.5)) & valid

@@ -63,7 +63,9 @@ def malis_work_bruteforce(affinities, labels) -> dict[str, int]:
     return work
 
 
-def _bruteforce_counts_and_work(affinities, labels) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def _bruteforce_counts_and_work(
+    affinities, labels
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """Unconstrained counts by one tree-path query per node pair, and the work done.
 
     The maximum spanning tree comes from :func:`scipy.sparse.csgraph.minimum_spanning_tree`
@@ -132,7 +134,11 @@ def _bruteforce_counts_and_work(affinities, labels) -> tuple[np.ndarray, np.ndar
             else:
                 n_neg[m] += 1
     work = dict(pairs=pairs, steps=steps, total=pairs + steps)
-    return (np.array(n_pos, dtype=np.int64).reshape(shape), np.array(n_neg, dtype=np.int64).reshape(shape), work)
+    return (
+        np.array(n_pos, dtype=np.int64).reshape(shape),
+        np.array(n_neg, dtype=np.int64).reshape(shape),
+        work,
+    )
 
 
 def misclassified_pairs(affinities, labels, *, thresholds) -> np.ndarray:
@@ -176,7 +182,9 @@ def count_checks(affinities, labels, *, thresholds) -> dict[str, float]:
     n_pos, n_neg = malis_counts(aff, lab)
     counted = (n_pos + n_neg) > 0
     sizes = np.bincount(lab[lab > 0])
-    violations = int(n_pos.sum() != (sizes * (sizes - 1) // 2).sum()) + int((n_pos + n_neg).sum() != pairs)
+    violations = int(n_pos.sum() != (sizes * (sizes - 1) // 2).sum()) + int(
+        (n_pos + n_neg).sum() != pairs
+    )
     return dict(
         rand_deviation=float(dev),
         counted_fraction=float(counted.sum() / (lab.size - 1)),

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from ..training import fit
-from .malis import MALISLoss, PerEdgeBCE
+from .malis_loss import MALISLoss, PerEdgeBCE
 
-#: ``loss(affinities, labels, gt_affinities, mask) -> scalar``, e.g. :class:`PerEdgeBCE` or :class:`MALISLoss`
+#: ``loss(affinities, labels, gt_affinities, mask) -> scalar``, e.g. :class:`PerEdgeBCE` or
+#: :class:`MALISLoss`
 AffinityLoss = Callable[[torch.Tensor, object, torch.Tensor, object], torch.Tensor]
 
 __all__ = ["fit_affinity_net", "malis_gradient_scale", "branch_training", "predict_affinities"]
@@ -35,7 +36,8 @@ def fit_affinity_net(
     desc: str | None = None,
     progress: bool = True,
 ):
-    """Train an affinity network with one affinity loss (Adam, through :func:`~neuroinverse.training.fit`).
+    """Train an affinity network with one affinity loss (Adam, through
+    :func:`~neuroinverse.training.fit`).
 
     Args:
         net: maps ``(B, 1, *S_in)`` raw to ``(B, C, *S)`` affinities in [0, 1] (sigmoid head).
@@ -45,8 +47,8 @@ def fit_affinity_net(
             output (crop them for valid convolutions); the optional mask selects the edges of
             the per-edge loss.
         loss: called as ``loss(affinities, labels, gt_affinities, mask)``: the per-edge
-            baseline :class:`~neuroinverse.segmentation.malis.PerEdgeBCE` or
-            :class:`~neuroinverse.segmentation.malis.MALISLoss` (plain or constrained, alone
+            baseline :class:`~neuroinverse.segmentation.malis_loss.PerEdgeBCE` or
+            :class:`~neuroinverse.segmentation.malis_loss.MALISLoss` (plain or constrained, alone
             or mixed with the BCE); any callable of that form works.
         n_steps: optimisation steps (with a tqdm bar).
         lr: Adam learning rate.
@@ -59,7 +61,9 @@ def fit_affinity_net(
         The :class:`neuroinverse.training.History`; ``net`` is trained in place.
     """
     if not callable(loss):
-        raise ValueError(f"loss must be an affinity loss such as PerEdgeBCE() or MALISLoss(); got {loss!r}")
+        raise ValueError(
+            f"loss must be an affinity loss such as PerEdgeBCE() or MALISLoss(); got {loss!r}"
+        )
     net.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr, betas=betas)
 
@@ -84,7 +88,10 @@ def _unpack_batch(batch):
         return (*batch, None)
     if len(batch) == 4:
         return tuple(batch)
-    raise ValueError(f"sample_batch must return (raw, labels, gt) or (raw, labels, gt, mask); got {len(batch)} items")
+    raise ValueError(
+        "sample_batch must return (raw, labels, gt) or (raw, labels, gt, mask); "
+        f"got {len(batch)} items"
+    )
 
 
 def malis_gradient_scale(
@@ -100,13 +107,14 @@ def malis_gradient_scale(
     ``‖∇_θ BCE‖ / ‖∇_θ MALIS‖`` over all parameters of ``net`` at its current weights (e.g.
     the warm-up checkpoint at the start of a branch); ``net`` is not changed (its gradients
     are cleared). Pass the result as the ``weight`` of the branch's
-    :class:`~neuroinverse.segmentation.malis.MALISLoss`.
+    :class:`~neuroinverse.segmentation.malis_loss.MALISLoss`.
 
     Args:
         net: the network (sigmoid affinities).
         batch: one ``sample_batch(step)`` output (see :func:`fit_affinity_net`).
         malis: the MALIS options used in training (only its MALIS term is measured).
-        bce: the per-edge loss used in training (default :class:`~neuroinverse.segmentation.malis.PerEdgeBCE`).
+        bce: the per-edge loss used in training (default
+            :class:`~neuroinverse.segmentation.malis_loss.PerEdgeBCE`).
         device: where the network runs.
 
     Returns:
@@ -125,7 +133,11 @@ def malis_gradient_scale(
         net.zero_grad(set_to_none=True)
         return float(norm)
 
-    g_bce = grad_norm(lambda pred: bce(pred, labels, torch.as_tensor(gt, dtype=pred.dtype, device=pred.device), mask))
+    g_bce = grad_norm(
+        lambda pred: bce(
+            pred, labels, torch.as_tensor(gt, dtype=pred.dtype, device=pred.device), mask
+        )
+    )
     g_malis = grad_norm(lambda pred: malis.malis_term(pred, labels))
     if not g_malis > 0:
         raise ValueError("the MALIS gradient is zero on this batch; no scale matches the BCE's")
@@ -171,9 +183,13 @@ def branch_training(
     return out
 
 
-def predict_affinities(net: torch.nn.Module, raw, *, device: str | torch.device = "cpu") -> np.ndarray:
+def predict_affinities(
+    net: torch.nn.Module, raw, *, device: str | torch.device = "cpu"
+) -> np.ndarray:
     """Affinities of ``raw`` ``(B, *S)`` (or ``(B, 1, *S)``) as float64 ``(B, C, *S)``, no grad."""
-    x = torch.as_tensor(np.asarray(raw) if not isinstance(raw, torch.Tensor) else raw, dtype=torch.float32)
+    x = torch.as_tensor(
+        np.asarray(raw) if not isinstance(raw, torch.Tensor) else raw, dtype=torch.float32
+    )
     if x.dim() == net.dims + 1:
         x = x[:, None]
     net.eval()

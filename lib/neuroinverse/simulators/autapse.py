@@ -139,11 +139,14 @@ def simulate_autapse(
     rate = out.T.contiguous()
     last = rate[:, -1]
     bad = ~torch.isfinite(rate).all(1) | (last.abs() > bad_threshold)
-    return AutapseTraces(rate=rate, observed=rate + obs_noise * eta, dt=dt, t_on=float(t_on), t_off=t_off, bad=bad)
+    return AutapseTraces(
+        rate=rate, observed=rate + obs_noise * eta, dt=dt, t_on=float(t_on), t_off=t_off, bad=bad
+    )
 
 
 def autapse_summary(traces: AutapseTraces) -> torch.Tensor:
-    """The 6 features of :data:`AUTAPSE_FEATURES` of every run, ``(n, 6)`` float32 (NaN rows for bad runs)."""
+    """The 6 features of :data:`AUTAPSE_FEATURES` of every run, ``(n, 6)`` float32 (NaN rows for
+    bad runs)."""
     y = traces.observed.double()
     t = traces.t.to(y.device)
     mid = 0.5 * (traces.t_on + traces.t_off)

@@ -124,7 +124,9 @@ def sample_linear_params(n_cells: int, *, generator: torch.Generator) -> dict[st
     )
 
 
-def sample_saturating_params(n_cells: int, *, generator: torch.Generator) -> dict[str, torch.Tensor]:
+def sample_saturating_params(
+    n_cells: int, *, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
     """Draw M2 parameters per cell from :data:`M2_RANGES` (float64)."""
     _check_sizes(n_cells, 1)
     r, sp = M2_RANGES, torch.nn.functional.softplus
@@ -141,7 +143,12 @@ def sample_saturating_params(n_cells: int, *, generator: torch.Generator) -> dic
 
 
 def simulate_spikes(
-    n_cells: int, n_frames: int, *, rate_hz: float, frame_rate: float = FRAME_RATE, generator: torch.Generator
+    n_cells: int,
+    n_frames: int,
+    *,
+    rate_hz: float,
+    frame_rate: float = FRAME_RATE,
+    generator: torch.Generator,
 ) -> torch.Tensor:
     """I.i.d. Bernoulli spike trains ``(n_cells, n_frames)`` with ``rate_hz`` spikes per second."""
     _check_sizes(n_cells, n_frames)
@@ -190,11 +197,15 @@ def simulate_linear(
         raise ValueError("params['gamma'] must lie in (0, 1)")
     if (params["sigma"] < 0).any() or (params["alpha"] <= 0).any():
         raise ValueError("params['sigma'] must be >= 0 and params['alpha'] > 0")
-    s = simulate_spikes(n_cells, n_frames, rate_hz=rate_hz, frame_rate=frame_rate, generator=generator)
+    s = simulate_spikes(
+        n_cells, n_frames, rate_hz=rate_hz, frame_rate=frame_rate, generator=generator
+    )
     c = _ar1(s, params["gamma"])
     noise = torch.randn(n_cells, n_frames, generator=generator, dtype=torch.float64)
     f = params["alpha"][:, None] * c + params["beta"][:, None] + params["sigma"][:, None] * noise
-    return CalciumData(f.float(), s.float(), c.float(), {k: v.clone() for k, v in params.items()}, frame_rate)
+    return CalciumData(
+        f.float(), s.float(), c.float(), {k: v.clone() for k, v in params.items()}, frame_rate
+    )
 
 
 def simulate_saturating(
@@ -215,18 +226,25 @@ def simulate_saturating(
     _check_sizes(n_cells, n_frames)
     if params is None:
         params = sample_saturating_params(n_cells, generator=generator)
-    s = simulate_spikes(n_cells, n_frames, rate_hz=rate_hz, frame_rate=frame_rate, generator=generator)
+    s = simulate_spikes(
+        n_cells, n_frames, rate_hz=rate_hz, frame_rate=frame_rate, generator=generator
+    )
     c = _ar1(s, params["gamma"])
     d = torch.empty_like(c)
     prev = torch.zeros(n_cells, dtype=torch.float64)
     dm = params["d_max"]
     for t in range(n_frames):
         clamped = torch.minimum(prev, dm)
-        prev = params["eta"] * c[:, t] ** (1 + params["zeta"]) * (dm - clamped) + params["kappa"] * clamped
+        prev = (
+            params["eta"] * c[:, t] ** (1 + params["zeta"]) * (dm - clamped)
+            + params["kappa"] * clamped
+        )
         d[:, t] = prev
     noise = torch.randn(n_cells, n_frames, generator=generator, dtype=torch.float64)
     f = params["alpha"][:, None] * d + params["beta"][:, None] + params["sigma"][:, None] * noise
-    return CalciumData(f.float(), s.float(), c.float(), {k: v.clone() for k, v in params.items()}, frame_rate)
+    return CalciumData(
+        f.float(), s.float(), c.float(), {k: v.clone() for k, v in params.items()}, frame_rate
+    )
 
 
 @dataclass
@@ -254,7 +272,10 @@ class SpineData:
 
     def subset(self, idx) -> SpineData:
         return SpineData(
-            self.fluorescence[idx], self.spikes[idx], {k: v[idx] for k, v in self.params.items()}, self.frame_rate
+            self.fluorescence[idx],
+            self.spikes[idx],
+            {k: v[idx] for k, v in self.params.items()},
+            self.frame_rate,
         )
 
 
@@ -292,13 +313,19 @@ def simulate_spines(
         sigma=torch.full((N, M + 1), sigma, dtype=torch.float64),
     )
     bap = simulate_spikes(N, n_frames, rate_hz=bap_rate_hz, frame_rate=frame_rate, generator=gen)
-    syn = simulate_spikes(N * M, n_frames, rate_hz=syn_rate_hz, frame_rate=frame_rate, generator=gen).reshape(
+    syn = simulate_spikes(
+        N * M, n_frames, rate_hz=syn_rate_hz, frame_rate=frame_rate, generator=gen
+    ).reshape(N, M, n_frames)
+    c_b = _ar1(bap, p["gamma_b"])
+    c_s = _ar1(syn.reshape(N * M, n_frames), p["gamma_s"].repeat_interleave(M)).reshape(
         N, M, n_frames
     )
-    c_b = _ar1(bap, p["gamma_b"])
-    c_s = _ar1(syn.reshape(N * M, n_frames), p["gamma_s"].repeat_interleave(M)).reshape(N, M, n_frames)
     mean = torch.cat(
-        [(p["alpha_d"][:, None] * c_b)[:, None], p["a_b"][..., None] * c_b[:, None] + p["a_s"][..., None] * c_s], 1
+        [
+            (p["alpha_d"][:, None] * c_b)[:, None],
+            p["a_b"][..., None] * c_b[:, None] + p["a_s"][..., None] * c_s,
+        ],
+        1,
     )
     noise = torch.randn(N, M + 1, n_frames, generator=gen, dtype=torch.float64)
     f = mean + p["beta"][..., None] + p["sigma"][..., None] * noise

@@ -80,12 +80,15 @@ def sample_coupling(
     connection_prob: float = 0.3,
     weight_range: tuple[float, float] = (1.5, 3.0),
 ) -> torch.Tensor:
-    """Coupling ``(n_cells, n_cells)``: zero diagonal, sparse off-diagonal entries ±U[weight_range]."""
+    """Coupling ``(n_cells, n_cells)``: zero diagonal, sparse off-diagonal entries
+    ±U[weight_range]."""
     n = check_positive_int(n_cells, "n_cells")
     check_probability(connection_prob, "connection_prob")
     lo, hi = weight_range
     if not 0 <= lo <= hi:
-        raise ValueError(f"weight_range must be (low, high) with 0 <= low <= high; got {weight_range}")
+        raise ValueError(
+            f"weight_range must be (low, high) with 0 <= low <= high; got {weight_range}"
+        )
     present = torch.rand(n, n, generator=generator, dtype=torch.float64) < connection_prob
     sign = torch.where(torch.rand(n, n, generator=generator, dtype=torch.float64) < 0.5, -1.0, 1.0)
     w = present * sign * _uniform(lo, hi, (n, n), generator)
@@ -133,9 +136,15 @@ def simulate_coupled(
     if p >= 1:
         raise ValueError(f"rate_hz / frame_rate must be < 1; got {rate_hz}/{frame_rate}")
     if weights is None:
-        weights = sample_coupling(n, generator=generator, connection_prob=connection_prob, weight_range=weight_range)
+        weights = sample_coupling(
+            n, generator=generator, connection_prob=connection_prob, weight_range=weight_range
+        )
     weights = torch.as_tensor(weights, dtype=torch.float64)
-    if weights.shape != (n, n) or (weights.diagonal() != 0).any() or not torch.isfinite(weights).all():
+    if (
+        weights.shape != (n, n)
+        or (weights.diagonal() != 0).any()
+        or not torch.isfinite(weights).all()
+    ):
         raise ValueError(f"weights must be a finite ({n}, {n}) matrix with a zero diagonal")
     if params is None:
         params = sample_coupled_params(n, generator=generator)
@@ -154,10 +163,19 @@ def simulate_coupled(
         s[t] = prev
     spikes = torch.from_numpy(s.T.copy())
     calcium = torch.from_numpy(
-        np.stack([lfilter([1.0], [1.0, -float(g)], row) for g, row in zip(params["gamma"], s.T, strict=True)])
+        np.stack(
+            [
+                lfilter([1.0], [1.0, -float(g)], row)
+                for g, row in zip(params["gamma"], s.T, strict=True)
+            ]
+        )
     )
     noise = torch.randn(n, T, generator=generator, dtype=torch.float64)
-    f = params["alpha"][:, None] * calcium + params["beta"][:, None] + params["sigma"][:, None] * noise
+    f = (
+        params["alpha"][:, None] * calcium
+        + params["beta"][:, None]
+        + params["sigma"][:, None] * noise
+    )
     return CoupledCalciumData(
         f.float(),
         spikes.float(),
@@ -169,8 +187,11 @@ def simulate_coupled(
     )
 
 
-def coupled_log_prior(spikes: torch.Tensor, bias: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """log p(s) of the GLM prior for spikes ``(..., N, T)``: Σ_{i,t} log Bern(s_{i,t}; σ(b_i + Σ_j W_ij s_{j,t−1})).
+def coupled_log_prior(
+    spikes: torch.Tensor, bias: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """log p(s) of the GLM prior for spikes ``(..., N, T)``:
+    Σ_{i,t} log Bern(s_{i,t}; σ(b_i + Σ_j W_ij s_{j,t−1})).
 
     The first frame has no past (s_{·,−1} = 0). Returns the batch shape ``(...)``.
     """

@@ -39,7 +39,14 @@ from scipy import ndimage
 from .._checks import check_positive, check_positive_int, check_range
 from ..labels import affinities_from_labels, relabel_connected
 
-__all__ = ["EMImages", "simulate_em_image", "simulate_em_images", "em_test_set", "em_training_batch", "gap_merge_mask"]
+__all__ = [
+    "EMImages",
+    "simulate_em_image",
+    "simulate_em_images",
+    "em_test_set",
+    "em_training_batch",
+    "gap_merge_mask",
+]
 
 _CYTOPLASM = 0.75
 _DARKEST = 0.25
@@ -81,7 +88,9 @@ def _rng(seed) -> np.random.Generator:
     try:
         return np.random.default_rng(seed)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"seed must be an int, a sequence of ints or a numpy Generator: {err}") from None
+        raise ValueError(
+            f"seed must be an int, a sequence of ints or a numpy Generator: {err}"
+        ) from None
 
 
 def _voronoi(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -143,7 +152,9 @@ def simulate_em_image(
     check_positive(psf_sigma, "psf_sigma", allow_zero=True)
     check_positive(noise_std, "noise_std", allow_zero=True)
     if not (0.0 <= contrast_range[0] <= contrast_range[1] <= 1.0):
-        raise ValueError(f"contrast_range must satisfy 0 <= low <= high <= 1; got {contrast_range!r}")
+        raise ValueError(
+            f"contrast_range must satisfy 0 <= low <= high <= 1; got {contrast_range!r}"
+        )
     check_positive_int(lloyd_steps, "lloyd_steps", minimum=0)
     if not gap_radii or any(r <= 0 for r in gap_radii):
         raise ValueError(f"gap_radii must be a non-empty set of positive radii; got {gap_radii!r}")
@@ -228,7 +239,9 @@ def simulate_em_image(
     )
 
 
-def simulate_em_images(n_images: int, shape: tuple[int, int] = (48, 48), *, seed=0, **kwargs) -> EMImages:
+def simulate_em_images(
+    n_images: int, shape: tuple[int, int] = (48, 48), *, seed=0, **kwargs
+) -> EMImages:
     """``n_images`` independent images; image ``i`` uses the seed sequence ``(seed, i)``.
 
     With ``seed`` a sequence of ints (e.g. ``(base, step)`` for on-the-fly training batches)
@@ -244,16 +257,24 @@ def simulate_em_images(n_images: int, shape: tuple[int, int] = (48, 48), *, seed
         raise ValueError(f"seed must be non-negative; got {seed!r}")
     items = [simulate_em_image(shape, seed=[*base, i], **kwargs) for i in range(n_images)]
     return EMImages(
-        *(np.concatenate([getattr(it, f) for it in items]) for f in ("raw", "labels", "affinities", "gaps", "cells"))
+        *(
+            np.concatenate([getattr(it, f) for it in items])
+            for f in ("raw", "labels", "affinities", "gaps", "cells")
+        )
     )
 
 
-def em_test_set(n_images: int = 4, shape: tuple[int, int] = (128, 128), *, seed: int = 12345, **kwargs) -> EMImages:
-    """The fixed, seeded test images (the ``malis`` chapter: 4 images of 128x128 at ci, 256x256 at full)."""
+def em_test_set(
+    n_images: int = 4, shape: tuple[int, int] = (128, 128), *, seed: int = 12345, **kwargs
+) -> EMImages:
+    """The fixed, seeded test images (the ``malis`` chapter: 4 images of 128x128 at ci,
+    256x256 at full)."""
     return simulate_em_images(n_images, shape, seed=[int(seed), 999], **kwargs)
 
 
-def em_training_batch(batch_size: int, shape: tuple[int, int] = (48, 48), *, seed, device="cpu", **kwargs):
+def em_training_batch(
+    batch_size: int, shape: tuple[int, int] = (48, 48), *, seed, device="cpu", **kwargs
+):
     """One on-the-fly training batch: fresh images, connected-component relabelled labels.
 
     Args:
@@ -291,12 +312,16 @@ def gap_merge_mask(gaps, labels, segmentation, *, radius: int = 2) -> np.ndarray
     gaps, labels, seg = np.asarray(gaps, bool), np.asarray(labels), np.asarray(segmentation)
     if not (gaps.shape == labels.shape == seg.shape) or gaps.ndim != 2:
         raise ValueError(
-            f"gaps, labels and segmentation must share one 2-D shape; got {gaps.shape}, {labels.shape}, {seg.shape}"
+            "gaps, labels and segmentation must share one 2-D shape; "
+            f"got {gaps.shape}, {labels.shape}, {seg.shape}"
         )
     out = np.zeros_like(gaps)
     h, w = gaps.shape
     for y, x in zip(*np.nonzero(gaps), strict=True):
-        win = (slice(max(y - radius, 0), min(y + radius + 1, h)), slice(max(x - radius, 0), min(x + radius + 1, w)))
+        win = (
+            slice(max(y - radius, 0), min(y + radius + 1, h)),
+            slice(max(x - radius, 0), min(x + radius + 1, w)),
+        )
         lab, sg = labels[win].ravel(), seg[win].ravel()
         keep = lab > 0
         pairs = np.unique(np.stack([lab[keep], sg[keep]]), axis=1)

@@ -50,7 +50,8 @@ T4_TYPES = ("T4a", "T4b", "T4c", "T4d")
 
 
 def load_connectome(path: str | Path) -> dict:
-    """Read and check the type-level connectome JSON (keys ``nodes``, ``edges``, ``input_units``)."""
+    """Read and check the type-level connectome JSON (keys ``nodes``, ``edges``,
+    ``input_units``)."""
     spec = json.loads(Path(path).read_text())
     for key in ("nodes", "edges", "input_units", "output_units"):
         if key not in spec:
@@ -73,7 +74,9 @@ def fill_hull(offsets: list, n_syn_fill: float) -> list:
     gu, gv = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1), indexing="ij")
     grid = np.stack([gu.ravel(), gv.ravel()], 1)
     inside = MplPath(pts[hull.vertices]).contains_points(grid)
-    extra = [[[int(a), int(b)], n_syn_fill] for a, b in grid[inside] if (int(a), int(b)) not in known]
+    extra = [
+        [[int(a), int(b)], n_syn_fill] for a, b in grid[inside] if (int(a), int(b)) not in known
+    ]
     return list(offsets) + extra
 
 
@@ -136,7 +139,9 @@ def _check_types(spec: dict, cell_types) -> list[str]:
     return [n for n in names if n in keep]
 
 
-def compile_connectome(spec: dict, *, extent: int, cell_types=None, n_syn_fill: float = 1.0) -> NeuronGraph:
+def compile_connectome(
+    spec: dict, *, extent: int, cell_types=None, n_syn_fill: float = 1.0
+) -> NeuronGraph:
     """Compile the type-level ``spec`` into a neuron graph at hex radius ``extent`` (≥ 1).
 
     Args:
@@ -194,7 +199,9 @@ def compile_connectome(spec: dict, *, extent: int, cell_types=None, n_syn_fill: 
             pair_id.append(np.full(k, p))
             sign.append(np.full(k, float(e["alpha"])))
             nsyn.append(np.full(k, float(ns)))
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt)) if src else (lambda xs, dt: np.zeros(0, dt))
+    cat = (
+        (lambda xs, dt: np.concatenate(xs).astype(dt)) if src else (lambda xs, dt: np.zeros(0, dt))
+    )
     inputs = tuple(tindex[t] for t in spec["input_units"] if t in tindex)
     return NeuronGraph(
         extent=extent,
@@ -214,7 +221,8 @@ def compile_connectome(spec: dict, *, extent: int, cell_types=None, n_syn_fill: 
 
 
 def filter_of(spec: dict, source: str, target: str) -> list:
-    """The reported offsets ``[[du, dv], n_syn]`` from ``source`` into ``target`` (empty if none)."""
+    """The reported offsets ``[[du, dv], n_syn]`` from ``source`` into ``target`` (empty if
+    none)."""
     for e in spec["edges"]:
         if e["src"] == source and e["tar"] == target:
             return e["offsets"]
@@ -227,7 +235,8 @@ def _edges_into(spec: dict, targets) -> list[dict]:
 
 
 def collapse_filters(spec: dict, targets=T4_TYPES) -> dict:
-    """Copy of ``spec`` with every filter into ``targets`` moved to offset ``(0, 0)`` (counts summed)."""
+    """Copy of ``spec`` with every filter into ``targets`` moved to offset ``(0, 0)`` (counts
+    summed)."""
     out = copy.deepcopy(spec)
     for e in _edges_into(out, targets):
         e["offsets"] = [[[0, 0], float(sum(ns for _, ns in e["offsets"]))]]
@@ -235,12 +244,15 @@ def collapse_filters(spec: dict, targets=T4_TYPES) -> dict:
 
 
 def rotate_filters(spec: dict, rng: np.random.Generator, targets=T4_TYPES) -> dict:
-    """Copy of ``spec`` with each filter into ``targets`` rotated by 60, 120, ..., 300 degrees (random)."""
+    """Copy of ``spec`` with each filter into ``targets`` rotated by 60, 120, ..., 300 degrees
+    (random)."""
     out = copy.deepcopy(spec)
     for e in _edges_into(out, targets):
         k = int(rng.integers(1, 6))
         du, dv = rotate_axial([o[0][0] for o in e["offsets"]], [o[0][1] for o in e["offsets"]], k)
-        e["offsets"] = [[[int(a), int(b)], o[1]] for a, b, o in zip(du, dv, e["offsets"], strict=True)]
+        e["offsets"] = [
+            [[int(a), int(b)], o[1]] for a, b, o in zip(du, dv, e["offsets"], strict=True)
+        ]
     return out
 
 

@@ -102,7 +102,9 @@ def check_stimulus(stimulus: torch.Tensor, n_columns: int) -> torch.Tensor:
     """Raise unless ``stimulus`` has shape ``(..., T, n_columns)``; return it as a float tensor."""
     s = torch.as_tensor(stimulus, dtype=torch.float32)
     if s.dim() < 2 or s.shape[-1] != n_columns:
-        raise ValueError(f"stimulus must have shape (..., T, {n_columns}) for this lattice; got {tuple(s.shape)}")
+        raise ValueError(
+            f"stimulus must have shape (..., T, {n_columns}) for this lattice; got {tuple(s.shape)}"
+        )
     if not torch.isfinite(s).all():
         raise ValueError("stimulus must be finite")
     return s
@@ -217,7 +219,9 @@ def moving_textures(
     tex = torch.sin(arg).sum(-1) / math.sqrt(n_waves / 2)
     tex = 0.5 + contrast * torch.tanh(tex)
     # edges: the projection on the motion direction against a moving front
-    proj = torch.einsum("ntcd,nd->ntc", shifted, torch.stack([torch.cos(theta), torch.sin(theta)], 1))
+    proj = torch.einsum(
+        "ntcd,nd->ntc", shifted, torch.stack([torch.cos(theta), torch.sin(theta)], 1)
+    )
     sign = torch.where(torch.rand(n, generator=g) < 0.5, 1.0, -1.0)
     offset = (torch.rand(n, generator=g) - 0.5) * 2 * lattice.extent
     passed = torch.sigmoid((offset[:, None, None] - proj) / 0.3)

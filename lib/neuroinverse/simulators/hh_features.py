@@ -112,7 +112,9 @@ def _features_7(traces: HHTraces) -> torch.Tensor:
     std = c.pow(2).mean(1).sqrt()
     skew = c.pow(3).mean(1) / std**3
     kurt = c.pow(4).mean(1) / std**4
-    return torch.stack([_spike_counts(traces), rest.mean(1), rest_tail.std(1), mean, std, skew, kurt], 1)
+    return torch.stack(
+        [_spike_counts(traces), rest.mean(1), rest_tail.std(1), mean, std, skew, kurt], 1
+    )
 
 
 def _features_moments(traces: HHTraces) -> torch.Tensor:
@@ -183,7 +185,9 @@ def hh_summary(traces: HHTraces, *, features: str = "7") -> torch.Tensor:
     are all NaN.
     """
     if not isinstance(traces, HHTraces):
-        raise ValueError(f"traces must be an HHTraces from simulate_hh; got {type(traces).__name__}")
+        raise ValueError(
+            f"traces must be an HHTraces from simulate_hh; got {type(traces).__name__}"
+        )
     check_choice(features, "features", tuple(FEATURE_SETS))
     if features == "7":
         x = _features_7(traces)
@@ -203,7 +207,9 @@ def raw_trace_context(traces: HHTraces, *, every: float = 0.2) -> torch.Tensor:
     Rows of failed runs are NaN.
     """
     if not isinstance(traces, HHTraces):
-        raise ValueError(f"traces must be an HHTraces from simulate_hh; got {type(traces).__name__}")
+        raise ValueError(
+            f"traces must be an HHTraces from simulate_hh; got {type(traces).__name__}"
+        )
     step = max(1, int(round(check_positive(every, "every") / traces.dt)))
     v = traces.voltage[:, ::step]
     cur = traces.current if traces.current.ndim == 2 else traces.current[None].expand(traces.n, -1)

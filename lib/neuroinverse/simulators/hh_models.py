@@ -31,7 +31,20 @@ __all__ = [
 ]
 
 #: The 12 physical parameters every model maps to, in this order (signed values, natural units).
-PHYSICAL_NAMES = ("g_Na", "g_K", "g_l", "E_Na", "E_K", "E_l", "g_M", "tau_max", "k_bn1", "k_bn2", "V_T", "sigma")
+PHYSICAL_NAMES = (
+    "g_Na",
+    "g_K",
+    "g_l",
+    "E_Na",
+    "E_K",
+    "E_l",
+    "g_M",
+    "tau_max",
+    "k_bn1",
+    "k_bn2",
+    "V_T",
+    "sigma",
+)
 _DEFAULTS = dict(
     g_Na=50.0,
     g_K=5.0,
@@ -94,7 +107,8 @@ class HHModel:
 
 
 def hh_model(name: str = "2param") -> HHModel:
-    """The parameter sets of the paper (Fig. 3), of the delfi tutorial and of the 8-parameter variant.
+    """The parameter sets of the paper (Fig. 3), of the delfi tutorial and of the 8-parameter
+    variant.
 
     * ``"2param"``: θ = (ḡ_Na, ḡ_K), θ* = (50, 5), uniform prior [0.5, 80] × [1e-4, 15]
       (delfi tutorial; the book's CI model).
@@ -113,11 +127,25 @@ def hh_model(name: str = "2param") -> HHModel:
         names = ("g_Na", "g_K", "g_l", "g_M", "tau_max", "-V_T", "sigma", "-E_l")
         star = [50.0, 5.0, 0.1, 0.07, 600.0, 60.0, 0.1, 70.0]
         prior = BoxUniform(
-            [0.5, 1e-4, 1e-4, 1e-4, 50.0, 40.0, 1e-4, 35.0], [80.0, 15.0, 0.6, 0.6, 3000.0, 90.0, 0.15, 100.0]
+            [0.5, 1e-4, 1e-4, 1e-4, 50.0, 40.0, 1e-4, 35.0],
+            [80.0, 15.0, 0.6, 0.6, 3000.0, 90.0, 0.15, 100.0],
         )
         return HHModel(name, names, torch.tensor(star), prior, False, dict(_DEFAULTS))
     # "12param" or "12param-extended"
-    names = ("g_Na", "g_K", "g_l", "E_Na", "-E_K", "-E_l", "g_M", "tau_max", "k_bn1", "k_bn2", "-V_T", "sigma")
+    names = (
+        "g_Na",
+        "g_K",
+        "g_l",
+        "E_Na",
+        "-E_K",
+        "-E_l",
+        "g_M",
+        "tau_max",
+        "k_bn1",
+        "k_bn2",
+        "-V_T",
+        "sigma",
+    )
     star = torch.tensor([50.0, 5.0, 0.1, 50.0, 90.0, 70.0, 0.07, 600.0, 0.5, 40.0, 60.0, 0.5])
     lo, hi = (0.5, 1.5) if name == "12param" else (0.01, 3.0)
     prior = BoxUniform(torch.log(lo * star), torch.log(hi * star))
@@ -130,12 +158,16 @@ def resolve_hh_model(model: str | HHModel) -> HHModel:
 
 
 def check_hh_theta(theta, model: HHModel, name: str = "theta") -> torch.Tensor:
-    """``theta`` as a finite ``(n, d)`` tensor for ``model``; one ``(d,)`` set becomes ``(1, d)``."""
+    """``theta`` as a finite ``(n, d)`` tensor for ``model``; one ``(d,)`` set becomes
+    ``(1, d)``."""
     t = theta if isinstance(theta, torch.Tensor) else as_tensor(theta, name)
     if t.ndim == 1 and t.numel() == model.dim:
         t = t.unsqueeze(0)
     if t.ndim != 2 or t.shape[1] != model.dim:
-        raise ValueError(f"{name} must have shape (n, {model.dim}) for model {model.name!r}; got {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must have shape (n, {model.dim}) for model {model.name!r}; "
+            f"got {tuple(t.shape)}"
+        )
     if t.shape[0] < 1:
         raise ValueError(f"{name} must hold at least one parameter set")
     if not torch.isfinite(t).all():

@@ -79,7 +79,12 @@ class HHSimulator:
 
     def traces(self, theta, *, generator: torch.Generator | None = None) -> HHTraces:
         return simulate_hh(
-            theta, model=self.model, dt=self.dt, duration=self.duration, generator=generator, device=self.device
+            theta,
+            model=self.model,
+            dt=self.dt,
+            duration=self.duration,
+            generator=generator,
+            device=self.device,
         )
 
     def __call__(self, theta, *, generator: torch.Generator | None = None):
@@ -103,7 +108,12 @@ class HHSimulator:
 
 
 def pilot_zscore(
-    simulator: Callable, prior, n: int, *, generator: torch.Generator | None = None, max_redraws: int = 20
+    simulator: Callable,
+    prior,
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    max_redraws: int = 20,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Feature mean and standard deviation (ddof 1) from a pilot run of prior simulations.
 
@@ -134,7 +144,9 @@ def pilot_zscore(
         if have >= n:
             break
     else:
-        raise RuntimeError(f"only {have} of {n} pilot simulations succeeded after {max_redraws} redraws")
+        raise RuntimeError(
+            f"only {have} of {n} pilot simulations succeeded after {max_redraws} redraws"
+        )
     x = torch.cat(good)[:n].double()
     mean = torch.nanmean(x, 0)
     cnt = (~torch.isnan(x)).sum(0)

@@ -134,7 +134,9 @@ def _ou_current(
     mu, s = 0.2 * amplitude, 2.0 * amplitude * math.sqrt(tau)
     sd = s / math.sqrt(2.0 * tau)
     a = math.exp(-dt / tau)
-    eps = torch.randn(n_t, n, generator=generator, dtype=torch.float64) * sd * math.sqrt(1.0 - a * a)
+    eps = (
+        torch.randn(n_t, n, generator=generator, dtype=torch.float64) * sd * math.sqrt(1.0 - a * a)
+    )
     out = torch.empty(n_t, n, dtype=torch.float64)
     cur = torch.full((n,), mu, dtype=torch.float64)
     for k in range(n_t):
@@ -169,7 +171,14 @@ def _hh_exp_euler_nb(par, v0, current, noise, dt, out):
     sq = 1.0 / math.sqrt(dt)
     for i in range(n):
         gNa, gK, gl, ENa, EK, El = par[i, 0], par[i, 1], par[i, 2], par[i, 3], par[i, 4], par[i, 5]
-        gM, tau_max, kbn1, kbn2, VT, sigma = par[i, 6], par[i, 7], par[i, 8], par[i, 9], par[i, 10], par[i, 11]
+        gM, tau_max, kbn1, kbn2, VT, sigma = (
+            par[i, 6],
+            par[i, 7],
+            par[i, 8],
+            par[i, 9],
+            par[i, 10],
+            par[i, 11],
+        )
         ci = i if current.shape[0] > 1 else 0
         s_noise = sigma * sq
         V = v0[i]
@@ -188,7 +197,9 @@ def _hh_exp_euler_nb(par, v0, current, noise, dt, out):
             n2 = nn_ * nn_
             g_na, g_k, g_m = gNa * m3h, gK * (n2 * n2), gM * p
             g_tot = g_na + g_k + gl + g_m
-            v_inf = (g_na * ENa + (g_k + g_m) * EK + gl * El + current[ci, k] + noise[i, k] * s_noise) / g_tot
+            v_inf = (
+                g_na * ENa + (g_k + g_m) * EK + gl * El + current[ci, k] + noise[i, k] * s_noise
+            ) / g_tot
             V = v_inf + (V - v_inf) * math.exp(-dt * g_tot)
             u = V - VT
             am = 1.28 * _efun_nb(-(u - 13.0) / 4.0)
@@ -246,7 +257,9 @@ def _integrate_torch(
         cur_steps = current.T.to(device=device, dtype=dtype)
     par = par.to(device=device, dtype=dtype)
     gNa, gK, gl, ENa, EK, El, gM, tau_max, kbn1, kbn2, VT, sigma = par.unbind(1)
-    noise_t = noise.T.to(device=device, dtype=dtype) * (sigma / math.sqrt(dt))  # (n_t - 1, n) current
+    noise_t = noise.T.to(device=device, dtype=dtype) * (
+        sigma / math.sqrt(dt)
+    )  # (n_t - 1, n) current
     V = v0.to(device=device, dtype=dtype)
     m, h, nn_, p = _steady_gates(V, VT, kbn1, kbn2, tau_max)
     out = torch.empty(n_t, n, device=device, dtype=dtype)
@@ -314,7 +327,10 @@ def simulate_hh(
     duration = check_positive(duration, "duration")
     t_off = duration - 10.0 if t_off is None else float(t_off)
     if not (0 <= t_on < t_off <= duration):
-        raise ValueError(f"need 0 <= t_on < t_off <= duration; got t_on={t_on}, t_off={t_off}, duration={duration}")
+        raise ValueError(
+            "need 0 <= t_on < t_off <= duration; "
+            f"got t_on={t_on}, t_off={t_off}, duration={duration}"
+        )
     check_choice(stimulus, "stimulus", ("step", "ou"))
     device = torch.device(device)
     n = theta.shape[0]
@@ -324,7 +340,9 @@ def simulate_hh(
     else:
         noise = noise if isinstance(noise, torch.Tensor) else as_tensor(noise, "noise")
         if noise.shape != (n, n_t - 1):
-            raise ValueError(f"noise must have shape (n, n_t - 1) = {(n, n_t - 1)}; got {tuple(noise.shape)}")
+            raise ValueError(
+                f"noise must have shape (n, n_t - 1) = {(n, n_t - 1)}; got {tuple(noise.shape)}"
+            )
     if stimulus == "step":
         current = _step_current(n_t, dt, t_on, t_off, float(amplitude))
     else:
@@ -337,10 +355,19 @@ def simulate_hh(
     else:
         voltage = _integrate_torch(par, v_start, current, noise, dt, device=device, dtype=dtype)
     failed = ~torch.isfinite(voltage).all(1) | (voltage.abs() > 1000.0).any(1)
-    return HHTraces(voltage=voltage, current=current.to(device), dt=dt, t_on=float(t_on), t_off=t_off, failed=failed)
+    return HHTraces(
+        voltage=voltage,
+        current=current.to(device),
+        dt=dt,
+        t_on=float(t_on),
+        t_off=t_off,
+        failed=failed,
+    )
 
 
-def hh_resting_potential(theta, *, model: str | HHModel = "2param", current: float = 0.0) -> torch.Tensor:
+def hh_resting_potential(
+    theta, *, model: str | HHModel = "2param", current: float = 0.0
+) -> torch.Tensor:
     """Analytic steady state of the noiseless neuron: the root of the total ionic current.
 
     Solves ``Σ_i g_i(V) (V - E_i) = current`` with every gate at its steady state, taking
@@ -352,11 +379,19 @@ def hh_resting_potential(theta, *, model: str | HHModel = "2param", current: flo
     """
     model = resolve_hh_model(model)
     theta = check_hh_theta(theta, model)
-    gNa, gK, gl, ENa, EK, El, gM, tau_max, kbn1, kbn2, VT, _ = model.physical(theta.double()).unbind(1)
+    gNa, gK, gl, ENa, EK, El, gM, tau_max, kbn1, kbn2, VT, _ = model.physical(
+        theta.double()
+    ).unbind(1)
 
     def f(V):
         m, h, n, p = _steady_gates(V, VT, kbn1, kbn2, tau_max)
-        return gNa * m**3 * h * (V - ENa) + gK * n**4 * (V - EK) + gl * (V - El) + gM * p * (V - EK) - current
+        return (
+            gNa * m**3 * h * (V - ENa)
+            + gK * n**4 * (V - EK)
+            + gl * (V - El)
+            + gM * p * (V - EK)
+            - current
+        )
 
     # the I-V curve is N-shaped: take the lowest root on a 0.25 mV grid, then bisect
     grid = torch.arange(-150.0, 50.0 + 1e-9, 0.25, dtype=torch.float64)

@@ -1,4 +1,5 @@
-"""Latent linear dynamical systems: Gaussian LDS with partial observation, Poisson LDS with slow drift.
+"""Latent linear dynamical systems: Gaussian LDS with partial observation, Poisson LDS with
+slow drift.
 
 Both simulators return the truth beside the data. The Gaussian generator follows the
 parameter recipe of Nonnenmacher, Turaga & Macke (NIPS 2017): eigenvalues in slow complex
@@ -32,7 +33,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LDSParams:
-    """x_{t+1} = A x_t + N(0, Q); y_t = C x_t + N(0, diag R); Pi the stationary latent covariance."""
+    """x_{t+1} = A x_t + N(0, Q); y_t = C x_t + N(0, diag R); Pi the stationary latent
+    covariance."""
 
     A: np.ndarray  # (n, n)
     Q: np.ndarray  # (n, n)
@@ -106,7 +108,9 @@ def random_lds(
     return LDSParams(A=A, Q=(Q + Q.T) / 2, C=C, R=R, Pi=np.eye(n))
 
 
-def simulate_lds(params: LDSParams, T: int, *, mask: np.ndarray | None = None, seed: int = 0) -> LDSData:
+def simulate_lds(
+    params: LDSParams, T: int, *, mask: np.ndarray | None = None, seed: int = 0
+) -> LDSData:
     """Draw T time points (x_0 ~ N(0, Pi)); entries outside ``mask`` (T, p) are set to 0.
 
     Each neuron is centred using only the time points at which it is observed.
@@ -119,7 +123,9 @@ def simulate_lds(params: LDSParams, T: int, *, mask: np.ndarray | None = None, s
     if mask.shape != (T, p):
         raise ValueError(f"mask must have shape (T, p) = {(T, p)}; got {mask.shape}")
     if not mask.any(0).all():
-        raise ValueError(f"mask leaves neuron {int(np.flatnonzero(~mask.any(0))[0])} never observed")
+        raise ValueError(
+            f"mask leaves neuron {int(np.flatnonzero(~mask.any(0))[0])} never observed"
+        )
     rng = np.random.default_rng(seed)
     Lq = np.linalg.cholesky(params.Q)
     eta = rng.standard_normal((T, n)) @ Lq.T
@@ -135,7 +141,8 @@ def simulate_lds(params: LDSParams, T: int, *, mask: np.ndarray | None = None, s
 
 
 def lagged_covariances_true(params: LDSParams, K: int, rows=None, cols=None) -> np.ndarray:
-    """Model covariances C A^s Pi C^T (+ diag R at s = 0) for s = 0..K-1, (K, len(rows), len(cols))."""
+    """Model covariances C A^s Pi C^T (+ diag R at s = 0) for s = 0..K-1,
+    (K, len(rows), len(cols))."""
     C = params.C
     rows = np.arange(C.shape[0]) if rows is None else np.asarray(rows)
     cols = np.arange(C.shape[0]) if cols is None else np.asarray(cols)
@@ -170,7 +177,8 @@ def subpopulation_mask(
 
 
 def missing_at_random_mask(p: int, T: int, missing: float, *, seed: int = 0) -> np.ndarray:
-    """Each entry missing independently with probability ``missing``; (T, p) bool, True = observed."""
+    """Each entry missing independently with probability ``missing``; (T, p) bool,
+    True = observed."""
     check_probability(missing, "missing")
     rng = np.random.default_rng(seed)
     return rng.random((T, p)) >= missing
@@ -225,7 +233,9 @@ def simulate_poisson_lds(
     down = -2.0 * np.exp(-0.5 * ((r - 0.3 * n_trials) / bump_sd) ** 2)
     h = np.zeros((n_trials, k))
     h[:, :half] = up[:, None] / np.maximum(C[groups == 0, :half].sum(1).mean(), 1e-9) / half * 0.5
-    h[:, half:] = down[:, None] / np.maximum(C[groups == 1, half:].sum(1).mean(), 1e-9) / (k - half) * 0.5
+    h[:, half:] = (
+        down[:, None] / np.maximum(C[groups == 1, half:].sum(1).mean(), 1e-9) / (k - half) * 0.5
+    )
     A = a * np.eye(k)
     x = np.empty((n_trials, T, k))
     x[:, 0] = rng.standard_normal((n_trials, k))

@@ -47,11 +47,22 @@ __all__ = [
 
 #: The book's sizes per profile: anisotropic output shape ``(Z, Y, X)``, anisotropy and tubes.
 NEUROPIL_SIZES: dict[str, dict] = {
-    "ci": dict(shape=(16, 96, 96), anisotropy=2, n_tubes=25, p_gap=0.3, n_somata=0, p_missing_section=0.0),
-    "full": dict(shape=(48, 256, 256), anisotropy=3, n_tubes=120, p_gap=0.2, n_somata=2, p_missing_section=0.03),
+    "ci": dict(
+        shape=(16, 96, 96), anisotropy=2, n_tubes=25, p_gap=0.3, n_somata=0, p_missing_section=0.0
+    ),
+    "full": dict(
+        shape=(48, 256, 256),
+        anisotropy=3,
+        n_tubes=120,
+        p_gap=0.2,
+        n_somata=2,
+        p_missing_section=0.03,
+    ),
 }
 
-_FACE_NORMALS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
+_FACE_NORMALS = np.array(
+    [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float
+)
 
 
 @dataclass
@@ -117,7 +128,9 @@ def _walk(start, direction, shape, max_steps, kappa, p_branch, rng):
             children.append(
                 (
                     np.array([z, y, x]),
-                    _rotate_away(np.array([dz, dy, dx]), math.radians(45.0) + rng.normal(0.0, 0.15), rng),
+                    _rotate_away(
+                        np.array([dz, dy, dx]), math.radians(45.0) + rng.normal(0.0, 0.15), rng
+                    ),
                 )
             )
         nz, ny, nx = noise[k]
@@ -191,7 +204,8 @@ def membrane_mask(labels: np.ndarray, *, only_xy: bool = False) -> np.ndarray:
 
 
 def grow_boundary(labels: np.ndarray, *, steps: int = 1, only_xy: bool = True) -> np.ndarray:
-    """Set to 0 the voxels within ``steps`` (xy) voxels of another label (gunpowder ``GrowBoundary``).
+    """Set to 0 the voxels within ``steps`` (xy) voxels of another label (gunpowder
+    ``GrowBoundary``).
 
     Args:
         labels: ``(Z, Y, X)`` integer labels (0 = background, also grows).
@@ -256,7 +270,8 @@ def simulate_neuropil(
     noise_std: float = 0.08,
     seed: int | np.random.Generator = 0,
 ) -> NeuropilVolume:
-    """Simulate one anisotropic serial-section EM volume of neuropil (the ``mala`` chapter, steps 1-8 above).
+    """Simulate one anisotropic serial-section EM volume of neuropil (the ``mala`` chapter,
+    steps 1-8 above).
 
     Args:
         shape: output shape ``(Z, Y, X)`` on the anisotropic grid, voxels.
@@ -297,7 +312,9 @@ def simulate_neuropil(
         radii = rng.uniform(15, 25, 3)
         zz, yy, xx = np.ogrid[: iso[0], : iso[1], : iso[2]]
         blob = (
-            ((zz - centre[0]) / radii[0]) ** 2 + ((yy - centre[1]) / radii[1]) ** 2 + ((xx - centre[2]) / radii[2]) ** 2
+            ((zz - centre[0]) / radii[0]) ** 2
+            + ((yy - centre[1]) / radii[1]) ** 2
+            + ((xx - centre[2]) / radii[2]) ** 2
         ) <= 1.0
         lab_iso[blob] = n_tubes + 1 + s
     # compact ids 1..K (a tube may have lost every voxel to a soma)
@@ -349,7 +366,9 @@ def simulate_neuropil(
     r_gap = rng.uniform(2.0, 4.0, pair_ids.size)
     gap_centres = [(mz[i], my[i], mx[i]) for i in at[chosen]]
     gap_axes = [(r, r, 0.0) for r in r_gap[chosen]]
-    gap_disc = _stamp_ellipsoids(labels.shape, gap_centres, gap_axes, [0.0] * len(gap_axes), z_scale=a)
+    gap_disc = _stamp_ellipsoids(
+        labels.shape, gap_centres, gap_axes, [0.0] * len(gap_axes), z_scale=a
+    )
     gaps = gap_disc & membrane
     visible = ~gap_disc[mz, my, mx]
     img[mz[visible], my[visible], mx[visible]] = (0.70 - 0.50 * contrast[pair_inv])[visible]
@@ -441,10 +460,19 @@ def random_training_crop(
 
     raw, labels = np.asarray(raw), np.asarray(labels)
     if raw.shape != labels.shape or raw.ndim != 3:
-        raise ValueError(f"raw and labels must be (Z, Y, X) arrays of one shape; got {raw.shape} and {labels.shape}")
+        raise ValueError(
+            "raw and labels must be (Z, Y, X) arrays of one shape; "
+            f"got {raw.shape} and {labels.shape}"
+        )
     ins, outs = tuple(int(s) for s in input_shape), tuple(int(s) for s in output_shape)
-    if len(ins) != 3 or len(outs) != 3 or any(o > i or (i - o) % 2 for i, o in zip(ins, outs, strict=True)):
-        raise ValueError(f"output_shape {output_shape} must fit centred in input_shape {input_shape}")
+    if (
+        len(ins) != 3
+        or len(outs) != 3
+        or any(o > i or (i - o) % 2 for i, o in zip(ins, outs, strict=True))
+    ):
+        raise ValueError(
+            f"output_shape {output_shape} must fit centred in input_shape {input_shape}"
+        )
     if any(i > s for i, s in zip(ins, raw.shape, strict=True)):
         raise ValueError(f"input_shape {input_shape} is larger than the volume {raw.shape}")
     hi = torch.tensor([s - i + 1 for s, i in zip(raw.shape, ins, strict=True)])
@@ -453,7 +481,9 @@ def random_training_crop(
     m = [(i - q) // 2 for i, q in zip(ins, outs, strict=True)]
     x = raw[o[0] : o[0] + ins[0], o[1] : o[1] + ins[1], o[2] : o[2] + ins[2]]
     lab = labels[
-        o[0] + m[0] : o[0] + m[0] + outs[0], o[1] + m[1] : o[1] + m[1] + outs[1], o[2] + m[2] : o[2] + m[2] + outs[2]
+        o[0] + m[0] : o[0] + m[0] + outs[0],
+        o[1] + m[1] : o[1] + m[1] + outs[1],
+        o[2] + m[2] : o[2] + m[2] + outs[2],
     ]
     if augment:
         if flips[0]:

@@ -37,7 +37,8 @@ class BoxUniform:
         high = as_tensor(high, "high", dtype=torch.float32)
         if low.ndim != 1 or high.shape != low.shape:
             raise ValueError(
-                f"low and high must be 1-D with the same shape, got {tuple(low.shape)} and {tuple(high.shape)}"
+                f"low and high must be 1-D with the same shape, got {tuple(low.shape)} and "
+                f"{tuple(high.shape)}"
             )
         check_finite(low, "low")
         check_finite(high, "high")
@@ -108,7 +109,8 @@ class GaussianPrior:
             std = std.expand(mean.shape).clone()
         if std.shape != mean.shape:
             raise ValueError(
-                f"std must be a number or have the shape of mean {tuple(mean.shape)}; got {tuple(std.shape)}"
+                f"std must be a number or have the shape of mean {tuple(mean.shape)}; "
+                f"got {tuple(std.shape)}"
             )
         check_finite(mean, "mean")
         check_finite(std, "std")

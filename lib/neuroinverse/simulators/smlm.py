@@ -5,11 +5,12 @@ localization with high accuracy", *Nature Methods* 18:1082–1090 (2021) (DECODE
 the paper's Methods and the configuration files of its reference code ``TuragaLab/DECODE``),
 written for the book:
 
-* **Blinking** (paper, Methods, "Simulation"; reference code's blinking model): per simulated sequence of ``T`` frames,
-  ``n ~ Poisson(λ)`` fluorophores with ``λ = em_avg (T + 1 + 6τ) / (τ + 1)``, onset
-  ``t0 ~ U(−3τ, T + 3τ)``, one on-period ``T_on ~ Exp(mean τ)``, flux
-  ``I ~ Normal(μ_I, σ_I)`` (clamped below) photons per full frame. Photons in frame ``f`` are
-  ``I · |[t0, t0 + T_on] ∩ [f, f + 1]|``, so partial first and last frames are dimmer.
+* **Blinking** (paper, Methods, "Simulation"; reference code's blinking model): per simulated
+  sequence of ``T`` frames, ``n ~ Poisson(λ)`` fluorophores with
+  ``λ = em_avg (T + 1 + 6τ) / (τ + 1)``, onset ``t0 ~ U(−3τ, T + 3τ)``, one on-period
+  ``T_on ~ Exp(mean τ)``, flux ``I ~ Normal(μ_I, σ_I)`` (clamped below) photons per full frame.
+  Photons in frame ``f`` are ``I · |[t0, t0 + T_on] ∩ [f, f + 1]|``, so partial first and last
+  frames are dimmer.
 * **PSF** and **camera**: :class:`~neuroinverse.simulators.smlm_imaging.GaussianPSF` (the
   pixel-integrated, optionally astigmatic Gaussian) and
   :class:`~neuroinverse.simulators.smlm_imaging.Camera` (EMCCD, sCMOS or perfect), in
@@ -75,7 +76,8 @@ def sample_blinking(
         em_avg: mean number of visible localisations per frame: a number or ``(B,)``.
         tau: mean on-time in frames.
         flux_mean, flux_std: photon flux per full frame, ``Normal(μ_I, σ_I)`` (number or ``(B,)``).
-        frame_shape: ``(H, W)`` in pixels; x, y are uniform over ``[−0.5, W − 0.5] × [−0.5, H − 0.5]``.
+        frame_shape: ``(H, W)`` in pixels; x, y are uniform over
+            ``[−0.5, W − 0.5] × [−0.5, H − 0.5]``.
         flux_min: lower clamp of the flux.
         z_range: ``(z_lo, z_hi)`` nm (``(0, 0)`` in 2D).
         pixel_size: ``(x, y)`` nm, stored in the table.
@@ -117,7 +119,9 @@ def sample_blinking(
         z = z_range[0] + (z_range[1] - z_range[0]) * u()
     else:
         if structure.dim() != 2 or structure.shape[1] != 3 or structure.shape[0] == 0:
-            raise ValueError(f"structure must have shape (P, 3) with P >= 1; got {tuple(structure.shape)}")
+            raise ValueError(
+                f"structure must have shape (P, 3) with P >= 1; got {tuple(structure.shape)}"
+            )
         site = torch.randint(structure.shape[0], (M,), generator=g, device=dev)
         x, y, z = structure.to(dev, torch.float32)[site].unbind(1)
     t1 = t0 + t_on
@@ -128,7 +132,9 @@ def sample_blinking(
     ids = torch.nonzero(visible).squeeze(1)
     span = span[ids]
     rows = torch.repeat_interleave(ids, span)
-    offset = torch.arange(rows.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(span, 0) - span, span)
+    offset = torch.arange(rows.numel(), device=dev) - torch.repeat_interleave(
+        torch.cumsum(span, 0) - span, span
+    )
     f = f0[rows] + offset
     overlap = torch.minimum(t1[rows], f + 1.0) - torch.maximum(t0[rows], f.float())
     keep = overlap > 0
@@ -168,7 +174,8 @@ class SMLMBatch:
 
     @property
     def labels(self) -> EmitterTable:
-        """The ground truth used for training and evaluation: emitters with ≥ ``label_photon_min`` photons."""
+        """The ground truth used for training and evaluation: emitters with ≥
+        ``label_photon_min`` photons."""
         return self.truth.select(self.truth.photons >= self.label_photon_min)
 
 
@@ -223,7 +230,10 @@ class SMLMSimulator:
         check_positive(self.flux_std, "flux_std", allow_zero=True)
         b_lo, b_hi = self.background
         if b_lo < 0 or b_hi < b_lo:
-            raise ValueError(f"background must be a (low, high) range of non-negative photons; got {self.background!r}")
+            raise ValueError(
+                "background must be a (low, high) range of non-negative photons; "
+                f"got {self.background!r}"
+            )
 
     @property
     def density_range(self) -> tuple[float, float]:
@@ -237,7 +247,12 @@ class SMLMSimulator:
         return H * W * self.pixel_size[0] * self.pixel_size[1] / 1e6
 
     def sample(
-        self, n_sequences: int, n_frames: int, *, generator: torch.Generator | None = None, device="cpu"
+        self,
+        n_sequences: int,
+        n_frames: int,
+        *,
+        generator: torch.Generator | None = None,
+        device="cpu",
     ) -> SMLMBatch:
         """Simulate ``n_sequences`` independent sequences of ``n_frames`` frames.
 
@@ -269,7 +284,12 @@ class SMLMSimulator:
         expected = self.psf.render(truth, (H, W)).reshape(B, T, H, W) + bg[:, :, None, None]
         # camera noise is drawn where the generator lives (a CPU generator: same data everywhere)
         adu = self.camera.forward(expected, generator=generator)
-        truth, bg, expected, adu = truth.to(device), bg.to(device), expected.to(device), adu.to(device)
+        truth, bg, expected, adu = (
+            truth.to(device),
+            bg.to(device),
+            expected.to(device),
+            adu.to(device),
+        )
         return SMLMBatch(
             frames=self.camera.backward(adu),
             adu=adu,

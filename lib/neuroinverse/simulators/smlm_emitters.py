@@ -27,13 +27,16 @@ __all__ = [
 
 
 def as_pixel_size(value) -> tuple[float, float]:
-    """A pixel size in nm as a positive ``(x, y)`` pair of floats (a number is used for both axes)."""
+    """A pixel size in nm as a positive ``(x, y)`` pair of floats (a number is used for both
+    axes)."""
     if isinstance(value, (int, float)):
         value = (value, value)
     try:
         px = tuple(float(v) for v in value)
     except TypeError:
-        raise ValueError(f"pixel_size must be a number or an (x, y) pair in nm; got {value!r}") from None
+        raise ValueError(
+            f"pixel_size must be a number or an (x, y) pair in nm; got {value!r}"
+        ) from None
     if len(px) != 2 or not all(math.isfinite(p) and p > 0 for p in px):
         raise ValueError(f"pixel_size must be positive (x, y) nm; got {value!r}")
     return px
@@ -85,7 +88,9 @@ class EmitterTable:
             if v is None:
                 continue
             if v.dim() != 1 or v.shape[0] != n:
-                raise ValueError(f"EmitterTable.{name} must have shape ({n},); got {tuple(v.shape)}")
+                raise ValueError(
+                    f"EmitterTable.{name} must have shape ({n},); got {tuple(v.shape)}"
+                )
         if n and (int(self.frame.min()) < 0 or int(self.frame.max()) >= self.n_frames):
             raise ValueError(f"EmitterTable.frame must lie in [0, n_frames={self.n_frames})")
 
@@ -123,7 +128,9 @@ class EmitterTable:
         for k in ("frame", "x", "y", "z", "photons") + _OPTIONAL:
             vals = [getattr(t, k) for t in tables]
             if all(v is not None for v in vals):
-                cols[k] = torch.cat([v + o if k == "frame" else v for v, o in zip(vals, offsets, strict=True)])
+                cols[k] = torch.cat(
+                    [v + o if k == "frame" else v for v, o in zip(vals, offsets, strict=True)]
+                )
         return cls(**cols, n_frames=offsets[-1] + tables[-1].n_frames, pixel_size=px)
 
     def _columns(self) -> dict[str, torch.Tensor]:

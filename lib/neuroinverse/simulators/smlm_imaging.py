@@ -10,9 +10,10 @@ dense single-molecule localization with high accuracy", *Nature Methods* 18:1082
   ``μ(i, j) = N/4 [erf((x_{i+½} − x)/(√2 σx)) − erf((x_{i−½} − x)/(√2 σx))] [same in y]``,
   with the astigmatic widths ``σx(z) = σ0 √(1 + ((z + f)/d)²)``,
   ``σy(z) = σ0 √(1 + ((z − f)/d)²)`` (focal shift ``f = 250`` nm, depth ``d = 280`` nm) in 3D.
-* **Camera** (reference code's EMCCD camera model): ``k ~ Poisson(qe μ + spur)``; EM gain ``Gamma(k, G)``
-  (EMCCD only); read noise ``N(0, σ_read²)``; ``ADU = floor(e / e_per_adu) + baseline``
-  clamped at 0. :meth:`Camera.backward` converts ADU back to photon units.
+* **Camera** (reference code's EMCCD camera model): ``k ~ Poisson(qe μ + spur)``; EM gain
+  ``Gamma(k, G)`` (EMCCD only); read noise ``N(0, σ_read²)``;
+  ``ADU = floor(e / e_per_adu) + baseline`` clamped at 0. :meth:`Camera.backward` converts ADU
+  back to photon units.
 
 Conventions as in :mod:`~neuroinverse.simulators.smlm`: x is the column and y the row
 coordinate in pixels (pixel centres at integers), z is in nm, frames have shape
@@ -78,11 +79,22 @@ class GaussianPSF:
         sy = s0 * torch.sqrt(1 + ((z - self.focal_shift) / self.depth) ** 2)
         return sx, sy
 
-    def render(self, table: EmitterTable, shape: tuple[int, int], *, chunk: int = 2**22) -> torch.Tensor:
-        """Expected photons ``(table.n_frames, H, W)`` of all emitters of ``table`` (no background)."""
+    def render(
+        self, table: EmitterTable, shape: tuple[int, int], *, chunk: int = 2**22
+    ) -> torch.Tensor:
+        """Expected photons ``(table.n_frames, H, W)`` of all emitters of ``table`` (no
+        background)."""
         sx, sy = self.sigmas(table.z)
         return render_gaussian(
-            table.frame, table.x, table.y, sx, sy, table.photons, n_frames=table.n_frames, shape=shape, chunk=chunk
+            table.frame,
+            table.x,
+            table.y,
+            sx,
+            sy,
+            table.photons,
+            n_frames=table.n_frames,
+            shape=shape,
+            chunk=chunk,
         )
 
 
@@ -105,7 +117,8 @@ def render_gaussian(
     shape: tuple[int, int],
     chunk: int = 2**22,
 ) -> torch.Tensor:
-    """Render pixel-integrated Gaussians into ``(n_frames, H, W)`` frames (reference code's Gaussian PSF).
+    """Render pixel-integrated Gaussians into ``(n_frames, H, W)`` frames (reference code's
+    Gaussian PSF).
 
     Vectorised over all emitters: each emitter's separable erf profiles are multiplied into an
     ``(H, W)`` patch and index-added into its frame, in chunks of at most ``chunk`` pixels.
@@ -126,7 +139,9 @@ def render_gaussian(
     if H < 1 or W < 1:
         raise ValueError(f"shape must be a positive (H, W); got {shape!r}")
     if photons.numel() and bool((photons < 0).any()):
-        raise ValueError("photons must be non-negative (negative photon counts in the emitter table)")
+        raise ValueError(
+            "photons must be non-negative (negative photon counts in the emitter table)"
+        )
     if sigma_x.numel() and bool(((sigma_x <= 0) | (sigma_y <= 0)).any()):
         raise ValueError("PSF widths sigma_x, sigma_y must be positive")
     out = torch.zeros(n_frames, H, W, dtype=x.dtype, device=x.device)
@@ -171,7 +186,8 @@ def _gamma_integer_shape(k: torch.Tensor, generator: torch.Generator | None) -> 
 
 @dataclass
 class Camera:
-    """EMCCD / sCMOS / perfect camera: expected photons → ADU and back (reference code's EMCCD camera model).
+    """EMCCD / sCMOS / perfect camera: expected photons → ADU and back (reference code's EMCCD
+    camera model).
 
     Args:
         qe: quantum efficiency.
@@ -213,23 +229,46 @@ class Camera:
 
     @classmethod
     def scmos(
-        cls, *, qe: float = 1.0, read_sigma: float | torch.Tensor = 1.6, e_per_adu: float = 0.5, baseline: float = 100.0
+        cls,
+        *,
+        qe: float = 1.0,
+        read_sigma: float | torch.Tensor = 1.6,
+        e_per_adu: float = 0.5,
+        baseline: float = 100.0,
     ) -> Camera:
         """An sCMOS camera (no EM gain; read noise may be a per-pixel map)."""
-        return cls(qe=qe, spurious=0.0, em_gain=None, e_per_adu=e_per_adu, baseline=baseline, read_sigma=read_sigma)
+        return cls(
+            qe=qe,
+            spurious=0.0,
+            em_gain=None,
+            e_per_adu=e_per_adu,
+            baseline=baseline,
+            read_sigma=read_sigma,
+        )
 
     @classmethod
     def perfect(cls) -> Camera:
         """Poisson shot noise only; ADU equal photon counts."""
-        return cls(qe=1.0, spurious=0.0, em_gain=None, e_per_adu=1.0, baseline=0.0, read_sigma=0.0, quantise=False)
+        return cls(
+            qe=1.0,
+            spurious=0.0,
+            em_gain=None,
+            e_per_adu=1.0,
+            baseline=0.0,
+            read_sigma=0.0,
+            quantise=False,
+        )
 
     @property
     def excess_noise(self) -> float:
         """Variance factor ``F`` of the gain register: 2 for EMCCD, 1 otherwise."""
         return 2.0 if self.em_gain is not None else 1.0
 
-    def forward(self, expected: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw camera frames (ADU) for expected photons ``expected`` (any shape ``(..., H, W)``)."""
+    def forward(
+        self, expected: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Draw camera frames (ADU) for expected photons ``expected`` (any shape
+        ``(..., H, W)``)."""
         if not isinstance(expected, torch.Tensor):
             raise ValueError("expected must be a tensor of expected photons")
         check_finite(expected, "expected")
@@ -242,7 +281,9 @@ class Camera:
         if isinstance(rs, torch.Tensor) or rs > 0:
             rs_t = torch.as_tensor(rs, dtype=e.dtype, device=e.device)
             if rs_t.dim() and rs_t.shape != e.shape[-rs_t.dim() :]:
-                raise ValueError(f"read_sigma map {tuple(rs_t.shape)} does not match frames {tuple(e.shape)}")
+                raise ValueError(
+                    f"read_sigma map {tuple(rs_t.shape)} does not match frames {tuple(e.shape)}"
+                )
             e = e + rs_t * torch.randn(e.shape, generator=generator, dtype=e.dtype, device=e.device)
         adu = e / self.e_per_adu
         if self.quantise:

@@ -70,7 +70,10 @@ def sparse_volumes(
         pos = torch.stack(
             [
                 torch.full((k,), d / 2),
-                *(margin + torch.rand(2, k, generator=g) * (torch.tensor([h, w])[:, None] - 2 * margin)),
+                *(
+                    margin
+                    + torch.rand(2, k, generator=g) * (torch.tensor([h, w])[:, None] - 2 * margin)
+                ),
             ],
             dim=1,
         )
@@ -80,7 +83,9 @@ def sparse_volumes(
         for _ in range(walk_steps):
             direction = direction + 0.3 * torch.randn(k, 3, generator=g)
             direction = direction / direction.norm(dim=1, keepdim=True)
-            pos = torch.minimum(torch.maximum(pos + direction * torch.tensor([0.3, 1.0, 1.0]), lo), hi)
+            pos = torch.minimum(
+                torch.maximum(pos + direction * torch.tensor([0.3, 1.0, 1.0]), lo), hi
+            )
             pts.append(pos)
         p = torch.stack(pts, 1).reshape(n, n_neurites * walk_steps, 3)  # (n, points, zyx)
         i_z, i_y, i_x = (torch.arange(s, dtype=torch.float32) for s in (d, h, w))
@@ -115,7 +120,9 @@ def otf_stack(psf: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
     return torch.fft.rfft2(big)
 
 
-def image_volume(volume: torch.Tensor, psf: torch.Tensor, otf: torch.Tensor | None = None) -> torch.Tensor:
+def image_volume(
+    volume: torch.Tensor, psf: torch.Tensor, otf: torch.Tensor | None = None
+) -> torch.Tensor:
     """The noiseless camera image c = Σ_z v_z ⊛ h_z, (B, H, W) ("same" linear convolution).
 
     Args:
@@ -141,12 +148,16 @@ def image_volume(volume: torch.Tensor, psf: torch.Tensor, otf: torch.Tensor | No
     return c[0] if single else c
 
 
-def shot_noise(image: torch.Tensor, generator: torch.Generator | None = None, scale: float = 1.0) -> torch.Tensor:
+def shot_noise(
+    image: torch.Tensor, generator: torch.Generator | None = None, scale: float = 1.0
+) -> torch.Tensor:
     """Reparameterised shot noise: clamp(c + sqrt(c)·ε, min=0), ε ~ N(0, 1) (differentiable in c).
 
     ``scale`` multiplies the noise (1 = Poisson-like variance c, in photons).
     """
     check_positive(scale, "scale", allow_zero=True)
     gen_device = generator.device if generator is not None else image.device
-    eps = torch.randn(image.shape, generator=generator, device=gen_device, dtype=image.dtype).to(image.device)
+    eps = torch.randn(image.shape, generator=generator, device=gen_device, dtype=image.dtype).to(
+        image.device
+    )
     return torch.clamp(image + scale * torch.sqrt(image.clamp(min=0) + 1e-12) * eps, min=0)

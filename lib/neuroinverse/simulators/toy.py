@@ -91,7 +91,9 @@ def _check_x(x, dim: int, n: int | None = None, name: str = "x") -> torch.Tensor
     return t
 
 
-def _noise(shape, generator: torch.Generator | None, like: torch.Tensor, kind: str = "normal") -> torch.Tensor:
+def _noise(
+    shape, generator: torch.Generator | None, like: torch.Tensor, kind: str = "normal"
+) -> torch.Tensor:
     dev = generator.device if generator is not None else like.device
     f = torch.randn if kind == "normal" else torch.rand
     return f(*shape, generator=generator, device=dev).to(like.device)
@@ -108,7 +110,9 @@ def two_moons_prior() -> BoxUniform:
 def _two_moons_shift(theta: torch.Tensor) -> torch.Tensor:
     """The θ-dependent part of x: (-|θ₁ + θ₂|/√2, (-θ₁ + θ₂)/√2), shape ``(n, 2)``."""
     s2 = math.sqrt(2.0)
-    return torch.stack([-(theta[:, 0] + theta[:, 1]).abs() / s2, (theta[:, 1] - theta[:, 0]) / s2], 1)
+    return torch.stack(
+        [-(theta[:, 0] + theta[:, 1]).abs() / s2, (theta[:, 1] - theta[:, 0]) / s2], 1
+    )
 
 
 def two_moons(theta, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -130,14 +134,17 @@ def two_moons(theta, *, generator: torch.Generator | None = None) -> torch.Tenso
 
 
 def _two_moons_noise_log_density(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """log density of p = (u + 0.25, v) where (u, v) = (r cos a, r sin a), a ~ U(-π/2, π/2), r ~ N(0.1, 0.01²).
+    """log density of p = (u + 0.25, v) where (u, v) = (r cos a, r sin a), a ~ U(-π/2, π/2),
+    r ~ N(0.1, 0.01²).
 
     Polar change of variables: p(u, v) = [N(ρ; 0.1, 0.01²)·1{u > 0} + N(-ρ; ...)·1{u < 0}] / (π ρ)
     with ρ = √(u² + v²) (the second term, from r < 0, is ~e⁻⁵⁰ but keeps the density exact).
     """
     rho = torch.sqrt(u**2 + v**2).clamp_min(1e-300 if u.dtype == torch.float64 else 1e-30)
     signed = torch.where(u >= 0, rho, -rho)
-    log_n = -0.5 * ((signed - _TM_R_MEAN) / _TM_R_SD) ** 2 - math.log(_TM_R_SD * math.sqrt(2 * math.pi))
+    log_n = -0.5 * ((signed - _TM_R_MEAN) / _TM_R_SD) ** 2 - math.log(
+        _TM_R_SD * math.sqrt(2 * math.pi)
+    )
     return log_n - math.log(math.pi) - torch.log(rho)
 
 
@@ -180,7 +187,9 @@ def two_moons_grid_posterior(x_o=TWO_MOONS_X_O, *, grid: int = 400, subsample: i
     offs = h * ((np.arange(subsample) + 0.5) / subsample - 0.5)
     fine = torch.as_tensor((axis[:, None] + offs[None, :]).ravel(), dtype=torch.float64)
     t1, t2 = torch.meshgrid(fine, fine, indexing="ij")
-    ll = two_moons_log_likelihood(torch.stack([t1.ravel(), t2.ravel()], 1), x).reshape(len(fine), len(fine))
+    ll = two_moons_log_likelihood(torch.stack([t1.ravel(), t2.ravel()], 1), x).reshape(
+        len(fine), len(fine)
+    )
     lik = torch.exp(ll - ll.max())
     mass = lik.reshape(grid, subsample, grid, subsample).mean((1, 3)).numpy()
     total = mass.sum()
@@ -190,9 +199,15 @@ def two_moons_grid_posterior(x_o=TWO_MOONS_X_O, *, grid: int = 400, subsample: i
 
 
 def two_moons_reference_posterior(
-    x_o=TWO_MOONS_X_O, n: int = 1000, *, grid: int = 400, subsample: int = 4, generator: torch.Generator | None = None
+    x_o=TWO_MOONS_X_O,
+    n: int = 1000,
+    *,
+    grid: int = 400,
+    subsample: int = 4,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """``n`` reference posterior samples ``(n, 2)``: grid cells drawn by mass, plus uniform jitter."""
+    """``n`` reference posterior samples ``(n, 2)``: grid cells drawn by mass, plus uniform
+    jitter."""
     n = check_positive_int(n, "n")
     axis, dens = two_moons_grid_posterior(x_o, grid=grid, subsample=subsample)
     return sample_grid((axis, axis), dens, n, generator=generator)
@@ -207,7 +222,9 @@ def gaussian_linear_prior(dim: int = 10, *, prior_var: float = 0.1) -> GaussianP
     return GaussianPrior(torch.zeros(dim), math.sqrt(prior_var))
 
 
-def gaussian_linear(theta, *, noise_var: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_linear(
+    theta, *, noise_var: float = 0.1, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """x | θ ~ N(θ, noise_var · I); ``theta`` ``(n, d)`` → ``x`` ``(n, d)``."""
     check_positive(noise_var, "noise_var")
     t = theta if isinstance(theta, torch.Tensor) else as_tensor(theta, "theta")
@@ -226,7 +243,9 @@ def gaussian_linear_log_likelihood(theta, x, *, noise_var: float = 0.1) -> torch
     theta = _check_theta(t, t.shape[1])
     x = _check_x(x, theta.shape[1], theta.shape[0]).to(theta)
     d = theta.shape[1]
-    return -0.5 * ((x - theta) ** 2).sum(1) / noise_var - 0.5 * d * math.log(2 * math.pi * noise_var)
+    return -0.5 * ((x - theta) ** 2).sum(1) / noise_var - 0.5 * d * math.log(
+        2 * math.pi * noise_var
+    )
 
 
 def gaussian_linear_posterior(x_o, *, prior_var: float = 0.1, noise_var: float = 0.1):
@@ -258,7 +277,9 @@ def gaussian_1d_prior() -> BoxUniform:
     return BoxUniform([-2.0], [2.0])
 
 
-def gaussian_1d(theta, *, noise_var: float = 0.1, generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_1d(
+    theta, *, noise_var: float = 0.1, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """x | θ ~ N(θ, noise_var); ``theta`` ``(n, 1)`` → ``x`` ``(n, 1)``."""
     check_positive(noise_var, "noise_var")
     theta = _check_theta(theta, 1)
@@ -271,9 +292,15 @@ def gaussian_1d_log_likelihood(theta, x, *, noise_var: float = 0.1) -> torch.Ten
 
 
 def gaussian_1d_posterior_log_prob(
-    theta, x_o: float = GAUSSIAN_1D_X_O, *, noise_var: float = 0.1, low: float = -2.0, high: float = 2.0
+    theta,
+    x_o: float = GAUSSIAN_1D_X_O,
+    *,
+    noise_var: float = 0.1,
+    low: float = -2.0,
+    high: float = 2.0,
 ) -> torch.Tensor:
-    """Exact posterior log density for a U(low, high) prior: N(θ; x_o, noise_var) truncated to the box.
+    """Exact posterior log density for a U(low, high) prior: N(θ; x_o, noise_var) truncated to
+    the box.
 
     Args:
         theta: ``(n, 1)`` (or ``(n,)``).
@@ -286,7 +313,9 @@ def gaussian_1d_posterior_log_prob(
     theta = _check_theta(t.reshape(-1, 1) if t.ndim == 1 else t, 1).double()[:, 0]
     sd = math.sqrt(noise_var)
     x = float(x_o)
-    z = 0.5 * (math.erf((high - x) / (sd * math.sqrt(2))) - math.erf((low - x) / (sd * math.sqrt(2))))
+    z = 0.5 * (
+        math.erf((high - x) / (sd * math.sqrt(2))) - math.erf((low - x) / (sd * math.sqrt(2)))
+    )
     lp = -0.5 * ((theta - x) / sd) ** 2 - math.log(sd * math.sqrt(2 * math.pi)) - math.log(z)
     inside = (theta >= low) & (theta <= high)
     return torch.where(inside, lp, torch.full_like(lp, -math.inf))
@@ -320,8 +349,11 @@ def slcp(theta, *, generator: torch.Generator | None = None) -> torch.Tensor:
     return draws.reshape(theta.shape[0], 8)
 
 
-def slcp_distractors(theta, *, n_distractors: int = 20, generator: torch.Generator | None = None) -> torch.Tensor:
-    """SLCP with ``n_distractors`` uninformative N(0, 1) dimensions appended: ``(n, 8 + n_distractors)``."""
+def slcp_distractors(
+    theta, *, n_distractors: int = 20, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """SLCP with ``n_distractors`` uninformative N(0, 1) dimensions appended:
+    ``(n, 8 + n_distractors)``."""
     n_distractors = check_positive_int(n_distractors, "n_distractors", minimum=0)
     x = slcp(theta, generator=generator)
     return torch.cat([x, _noise((x.shape[0], n_distractors), generator, x)], 1)
@@ -354,7 +386,8 @@ def slcp_reference_posterior(
     thin: int = 10,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """SLCP reference posterior samples ``(n, 5)`` by random-walk Metropolis on the exact likelihood.
+    """SLCP reference posterior samples ``(n, 5)`` by random-walk Metropolis on the exact
+    likelihood.
 
     The posterior is invariant under θ₃ → -θ₃ and θ₄ → -θ₄ (only their squares enter), so
     the chains run in the orthant θ₃, θ₄ ≥ 0 (folded) and each sample's two signs are then
@@ -383,7 +416,10 @@ def slcp_reference_posterior(
         prop = state + scale * torch.randn(state.shape, generator=generator, dtype=torch.float64)
         prop[:, 2:4] = prop[:, 2:4].abs()
         lp_prop = logp(prop)
-        acc = torch.log(torch.rand(n_chains, generator=generator, dtype=torch.float64)) < lp_prop - lp_state
+        acc = (
+            torch.log(torch.rand(n_chains, generator=generator, dtype=torch.float64))
+            < lp_prop - lp_state
+        )
         state = torch.where(acc[:, None], prop, state)
         lp_state = torch.where(acc, lp_prop, lp_state)
         if it < n_warmup:

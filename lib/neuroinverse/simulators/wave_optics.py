@@ -80,7 +80,9 @@ class PupilMicroscope:
         check_positive_int(self.downsample, "downsample")
         check_positive(self.taper_width, "taper_width")
         if self.n_pixels % self.downsample:
-            raise ValueError(f"n_pixels ({self.n_pixels}) must be divisible by downsample ({self.downsample})")
+            raise ValueError(
+                f"n_pixels ({self.n_pixels}) must be divisible by downsample ({self.downsample})"
+            )
         if self.na >= self.n_immersion:
             raise ValueError(f"na ({self.na}) must be below n_immersion ({self.n_immersion})")
         if self.na / self.wavelength >= 1 / (2 * self.dx):
@@ -120,7 +122,9 @@ class PupilMicroscope:
 
     def frequencies(self, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(k_y, k_x), each (M, M), in µm⁻¹, centred on (M − 1)/2."""
-        k = (torch.arange(self.grid, dtype=torch.float64, device=device) - (self.grid - 1) / 2) * self.dk
+        k = (
+            torch.arange(self.grid, dtype=torch.float64, device=device) - (self.grid - 1) / 2
+        ) * self.dk
         return torch.meshgrid(k, k, indexing="ij")
 
     def pupil(self, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -139,7 +143,11 @@ class PupilMicroscope:
         ky, kx = self.frequencies(device)
         k2 = kx**2 + ky**2
         inside = k2 <= (self.na / self.wavelength) ** 2
-        kz = torch.where(inside, torch.sqrt(torch.clamp((self.n_immersion / self.wavelength) ** 2 - k2, min=0)), 0.0)
+        kz = torch.where(
+            inside,
+            torch.sqrt(torch.clamp((self.n_immersion / self.wavelength) ** 2 - k2, min=0)),
+            0.0,
+        )
         z = torch.tensor(self.z, dtype=torch.float64, device=device)
         return (2 * math.pi * z[:, None, None] * kz).to(dtype)
 
@@ -175,7 +183,10 @@ class PupilMicroscope:
         """Raise ``ValueError`` unless ``mask`` is a finite (M, M) real phase in radians."""
         if not isinstance(mask, torch.Tensor) or mask.shape != (self.grid, self.grid):
             shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-            raise ValueError(f"mask must be a ({self.grid}, {self.grid}) tensor (the pupil grid M × M); got {shape}")
+            raise ValueError(
+                f"mask must be a ({self.grid}, {self.grid}) tensor (the pupil grid M × M); "
+                f"got {shape}"
+            )
         if mask.is_complex():
             raise ValueError("mask must be a real phase in radians, not complex")
         return check_finite(mask, "mask")
@@ -185,7 +196,9 @@ class PupilMicroscope:
         mask = self.check_mask(mask)
         dev = mask.device
         pupil = self._constant("pupil", dev, mask.dtype)
-        phase = torch.fft.ifftshift(mask, dim=(-2, -1))[None] + self._constant("defocus", dev, mask.dtype)
+        phase = torch.fft.ifftshift(mask, dim=(-2, -1))[None] + self._constant(
+            "defocus", dev, mask.dtype
+        )
         field = torch.fft.fft2(torch.polar(pupil.expand_as(phase), phase))  # FFT2(ifftshift(U_z))
         return torch.fft.fftshift(field.real**2 + field.imag**2, dim=(-2, -1)) * self.dk**4
 
@@ -237,7 +250,12 @@ def ramps_mask(
     pupil = r <= 1
     for i, d in enumerate(defocus):
         ci = 2 * math.pi * (i + 0.5) / n
-        sector = pupil & (r > inner_radius) & (theta >= 2 * math.pi * i / n) & (theta < 2 * math.pi * (i + 1) / n)
+        sector = (
+            pupil
+            & (r > inner_radius)
+            & (theta >= 2 * math.pi * i / n)
+            & (theta < 2 * math.pi * (i + 1) / n)
+        )
         centre = (inner_radius + 1) / 2
         phi = delta * (uy * math.cos(ci) - ux * math.sin(ci))
         phi = phi + d * ((ux - centre * math.cos(ci)) ** 2 + (uy - centre * math.sin(ci)) ** 2)
@@ -247,7 +265,9 @@ def ramps_mask(
     return mask.to(torch.float32)
 
 
-def random_phase_mask(scope: PupilMicroscope, rms: float = 0.5, generator=None, device=None) -> torch.Tensor:
+def random_phase_mask(
+    scope: PupilMicroscope, rms: float = 0.5, generator=None, device=None
+) -> torch.Tensor:
     """A weak random phase, N(0, rms²) per pupil pixel inside the pupil, 0 outside; (M, M)."""
     check_positive(rms, "rms", allow_zero=True)
     noise = torch.randn(scope.grid, scope.grid, generator=generator) * rms
@@ -255,7 +275,9 @@ def random_phase_mask(scope: PupilMicroscope, rms: float = 0.5, generator=None, 
 
 
 # ---------------------------------------------------------------------- PSF measures
-def radial_profile_zero(scope: PupilMicroscope, mask: torch.Tensor, plane: int, step: float = 0.002) -> float:
+def radial_profile_zero(
+    scope: PupilMicroscope, mask: torch.Tensor, plane: int, step: float = 0.002
+) -> float:
     """Position (µm) of the first minimum of the PSF along +x, evaluated off-grid.
 
     The field is the same pupil sum as :meth:`PupilMicroscope.field_psf`, evaluated by a direct
@@ -265,7 +287,10 @@ def radial_profile_zero(scope: PupilMicroscope, mask: torch.Tensor, plane: int, 
     mask = scope.check_mask(mask)
     check_positive(step, "step")
     ky, kx = scope.frequencies()
-    u = torch.polar(scope.pupil(dtype=torch.float64), mask.double() + scope.defocus_phase(dtype=torch.float64)[plane])
+    u = torch.polar(
+        scope.pupil(dtype=torch.float64),
+        mask.double() + scope.defocus_phase(dtype=torch.float64)[plane],
+    )
     x = torch.arange(0, 4 * scope.wavelength / scope.na, step, dtype=torch.float64)
     # sum over k_y first (x-axis cut: y = 0), then a DFT over k_x
     col = u.sum(0)
@@ -295,11 +320,15 @@ def r80(psf: torch.Tensor, fraction: float = 0.8) -> torch.Tensor:
     d, h, w = psf.shape
     p = psf.detach().double().clamp(min=0).reshape(d, -1)
     p = p / p.sum(1, keepdim=True)
-    yy, xx = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij"
+    )
     yy, xx = yy.reshape(-1).to(p.device), xx.reshape(-1).to(p.device)
     cy, cx = (p * yy).sum(1), (p * xx).sum(1)
     rad = torch.sqrt((yy[None] - cy[:, None]) ** 2 + (xx[None] - cx[:, None]) ** 2)
     order = torch.argsort(rad, dim=1)
     cum = torch.cumsum(torch.gather(p, 1, order), 1)
-    k = torch.searchsorted(cum, torch.full((d, 1), fraction, dtype=cum.dtype, device=cum.device)).clamp(max=h * w - 1)
+    k = torch.searchsorted(
+        cum, torch.full((d, 1), fraction, dtype=cum.dtype, device=cum.device)
+    ).clamp(max=h * w - 1)
     return torch.gather(torch.gather(rad, 1, order), 1, k)[:, 0].float()
