@@ -168,7 +168,8 @@ print(
     f"{(test.labels == 0).mean():.2f} of the pixels are membrane"
 )
 
-fig, ax = plotting.figure(1, 3, width=10, height=3.5)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 3, width=7, height=2.7)
 ax[0, 0].imshow(test.raw[0], cmap="gray")
 ax[0, 0].set_title("raw (z-scored)")
 ax[0, 1].imshow(
@@ -182,6 +183,18 @@ for a in ax[0]:
     a.set_xlabel("x (px)")
     a.set_ylabel("y (px)")
 plotting.save(fig, "malis", "fig0_data")
+
+# %% [markdown]
+# ```{glue:figure} fig0_data
+# ---
+# name: fig-malis-data
+# alt: >-
+#   Three panels of one synthetic test image: the z-scored raw image in grey, its ground-truth
+#   cells in colour with membrane at zero, and the raw image with the membrane gaps outlined.
+# ---
+# The data. Thin dark membranes separate the cells; at the outlined gaps the image shows no
+# boundary although the ground truth still separates the cells, the error mode MALIS targets.
+# ```
 
 # %% [markdown]
 # ## C1: maximin edges from Kruskal's algorithm
@@ -363,15 +376,14 @@ print(
 )
 
 # %% [markdown]
-# ## Figure 1: a maximin path through a gap
+# ## A maximin path through a gap
 #
 # A 16x16 crop around a membrane gap of test image 0, with the warm-up network's
-# affinities. Of all pairs of pixels in *different* cells, the one with the highest maximin
-# affinity is shown: its path along the maximum spanning tree (white) crosses the gap at
-# the maximin edge (red). Raising that one edge's affinity merges the two cells at every
-# threshold below it; MALIS puts the whole pair's loss on exactly this edge.
+# affinities. Of all pairs of pixels in *different* cells, we take the one with the highest
+# maximin affinity and draw its path along the maximum spanning tree
+# ({numref}`fig-malis-maximin`).
 
-# %%
+# %% tags=["remove-output"]
 ys, xs = np.nonzero(test.gaps[0][8:-8, 8:-8])
 cy, cx = ys[len(ys) // 2] + 8, xs[len(xs) // 2] + 8
 crop = (slice(cy - 8, cy + 8), slice(cx - 8, cx + 8))
@@ -384,7 +396,7 @@ path, mm = maximin_path(a_crop, int(i), int(j))
 u, v, valid = affinity_graph(a_crop.shape[1:])
 tree = np.flatnonzero(maximum_spanning_tree(a_crop).ravel())
 
-fig, ax = plotting.figure(1, 2, width=9, height=4.2)
+fig, ax = plotting.figure(1, 2, width=7, height=3.5)
 ax[0, 0].imshow(test.raw[0][crop], cmap="gray")
 ax[0, 0].contour(test.labels[0][crop] == 0, levels=[0.5], colors="y", linewidths=0.6)
 ax[0, 0].set_title("raw crop, GT membrane (yellow)")
@@ -404,19 +416,32 @@ for a in ax[0]:
     a.set_xlabel("x (px)")
     a.set_ylabel("y (px)")
 plotting.save(fig, "malis", "fig1_maximin_path")
+
+# %% [markdown]
+# ```{glue:figure} fig1_maximin_path
+# ---
+# name: fig-malis-maximin
+# alt: >-
+#   Two panels of a 16 by 16 pixel crop: the raw image with ground-truth membrane outlined,
+#   and the warm-up network's affinities with the maximum spanning tree, one maximin path and its
+#   weakest edge marked.
+# ---
+# The path between two pixels of different cells with the highest maximin affinity crosses the
+# gap at its weakest edge, the maximin edge. Raising that one edge's affinity merges the two
+# cells at every threshold below it; MALIS puts the whole pair's loss on exactly this edge.
+# ```
+
+# %%
 print(
     f"pair of different cells with the highest maximin affinity: A* = {a_star[i, j]:.3f}, "
     f"path of {len(path)} edges"
 )
 
 # %% [markdown]
-# ## Figure 2: Rand error against the threshold
-#
-# Mean over the test images; lines are the median over seeds and the band their range.
-# The right panel is the per-edge error at θ = 0.5.
+# ## Rand error against the threshold
 
-# %%
-fig, ax = plotting.figure(1, 2, width=10, height=3.6, gridspec_kw=dict(width_ratios=[3, 1]))
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 2, width=7, height=3.2, gridspec_kw=dict(width_ratios=[3, 1]))
 a = ax[0, 0]
 for name, color in [("BCE", plotting.COLORS["baseline"]), ("MALIS", plotting.COLORS["method"])]:
     curves = np.array([re[s][name] for s in seeds])
@@ -439,12 +464,24 @@ b.set_ylabel("per-edge error at θ = 0.5")
 plotting.save(fig, "malis", "fig2_rand_error")
 
 # %% [markdown]
-# ## Figure 3: one test image
+# ```{glue:figure} fig2_rand_error
+# ---
+# name: fig-malis-rand
+# alt: >-
+#   Left, Rand error on a log scale against the threshold for BCE and MALIS fine-tuning, the
+#   warm-up checkpoint and the best raw-image threshold; right, bars of the per-edge error of the
+#   two losses at threshold 0.5.
+# ---
+# Rand error of the test segmentations against the threshold (mean over the test images; lines
+# are the median over seeds and the band their range) and, right, the per-edge error at θ = 0.5.
+# MALIS trades per-edge accuracy for fewer merges: its curve should lie lowest at its best
+# threshold even where its per-edge error is not the lowest.
+# ```
+
+# %% [markdown]
+# ## One test image
 #
-# Affinities (mean of the two channels) and connected components at each network's best
-# threshold (seed 0); single-pixel segments (membrane) are left blank. The zoom shows a
-# gap (white outline) where the BCE segmentation merges two cells and the MALIS
-# segmentation does not (if the test image has one).
+# Affinities and connected components at each network's best threshold (seed 0).
 
 # %%
 s0 = seeds[0]
@@ -462,14 +499,15 @@ shown = {
 }
 print(f"gap pixels merged across: BCE {merges['BCE'].sum()}, MALIS {merges['MALIS'].sum()}")
 
-fig, ax = plotting.figure(2, 4, width=12, height=6.4)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(2, 4, width=7, height=4.4)
 panels = [
     (test.raw[0], "raw", "gray"),
     (np.where(test.labels[0] > 0, test.labels[0] % 20 + 1, 0), "ground truth", "tab20"),
     (pred[s0]["BCE"][0].mean(0), "BCE affinities", "magma"),
     (pred[s0]["MALIS"][0].mean(0), "MALIS affinities", "magma"),
-    (shown["BCE"], f"BCE segmentation, θ={best['BCE']:.2f}", "tab20"),
-    (shown["MALIS"], f"MALIS segmentation, θ={best['MALIS']:.2f}", "tab20"),
+    (shown["BCE"], f"BCE segm., θ={best['BCE']:.2f}", "tab20"),
+    (shown["MALIS"], f"MALIS segm., θ={best['MALIS']:.2f}", "tab20"),
     (shown["BCE"][zoom], "zoom: BCE", "tab20"),
     (shown["MALIS"][zoom], "zoom: MALIS", "tab20"),
 ]
@@ -484,20 +522,29 @@ ax[0, 0].add_patch(Rectangle((zoom[1].start, zoom[0].start), 30, 30, fill=False,
 plotting.save(fig, "malis", "fig3_test_image")
 
 # %% [markdown]
-# ## Figure 4: where the MALIS weights go
-#
-# Pair counts $n^+$ and $n^-$ per pixel (summed over the two edges of each pixel) on one
-# training patch, with the warm-up network's affinities. Only maximum-spanning-tree edges
-# carry weight, and the negative weight sits on a few of them: the weakest links between
-# cells, where a leak through a gap or a thin membrane would merge them.
+# ```{glue:figure} fig3_test_image
+# ---
+# name: fig-malis-test-image
+# alt: >-
+#   Eight panels of one test image: raw, ground truth, the BCE and MALIS affinities, the two
+#   segmentations at their best thresholds, and zooms of both segmentations around one gap.
+# ---
+# Affinities (mean of the two channels) and connected components at each network's best
+# threshold; single-pixel segments (membrane) are left blank. The zoom shows a gap (white
+# outline) where the BCE segmentation merges two cells and the MALIS segmentation does not (if
+# the test image has one).
+# ```
 
-# %%
+# %% [markdown]
+# ## Where the MALIS weights go
+
+# %% tags=["remove-output"]
 raw_p, lab_p, _ = em_training_batch(
     1, (cfg.patch, cfg.patch), seed=(rt.seed, 2, 0), noise_std=cfg.noise
 )
 a_p = predict_affinities(warm, raw_p[:, 0], device=rt.device)[0]
 n_pos, n_neg = malis_counts(a_p, lab_p[0])
-fig, ax = plotting.figure(1, 3, width=10, height=3.5)
+fig, ax = plotting.figure(1, 3, width=7, height=2.6)
 ax[0, 0].imshow(raw_p[0, 0], cmap="gray")
 ax[0, 0].contour(lab_p[0] == 0, levels=[0.5], colors="y", linewidths=0.5)
 ax[0, 0].set_title("training patch, GT membrane")
@@ -513,6 +560,22 @@ for a in ax[0]:
     a.set_xlabel("x (px)")
     a.set_ylabel("y (px)")
 plotting.save(fig, "malis", "fig4_malis_weights")
+
+# %% [markdown]
+# ```{glue:figure} fig4_malis_weights
+# ---
+# name: fig-malis-weights
+# alt: >-
+#   Three panels of one training patch: the raw patch with ground-truth membrane outlined, and
+#   maps of the log number of same-cell and different-cell pixel pairs assigned to each pixel.
+# ---
+# Pair counts $n^+$ and $n^-$ per pixel (summed over the two edges of each pixel) on one
+# training patch, with the warm-up network's affinities. Only maximum-spanning-tree edges carry
+# weight, and the negative weight sits on a few of them: the weakest links between cells, where
+# a leak through a gap or a thin membrane would merge them.
+# ```
+
+# %%
 top = np.sort((n_pos + n_neg).ravel())[::-1]
 print(
     f"{(top > 0).sum()} of {a_p.size} edges carry pairs; the top 5 % of those carry "

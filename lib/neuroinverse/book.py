@@ -339,7 +339,10 @@ def stage(root: Path | None = None, *, require_executed: bool = True) -> Path:
             )
             link_chapter_mentions(reading, chapter)
             add_claims_target(
-                reading, by_stem[entry].slug, scorecard_link="../" * depth + "scorecard.md"
+                reading,
+                by_stem[entry].slug,
+                scorecard_link="../" * depth + "scorecard.md",
+                claims_page="../" * depth + "claims.md",
             )
             (src / f"{entry}.ipynb").write_text(json.dumps(reading, indent=1, ensure_ascii=False))
         elif (root / f"{entry}.md").exists():

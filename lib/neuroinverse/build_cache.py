@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .chapters import CHAPTERS, Chapter
+from .recorded import hash_sources
 from .runtime import check_profile, cpu_model, repo_root
 
 __all__ = [
@@ -77,12 +78,7 @@ def chapter_key(
     def add(label: str, data: bytes) -> None:
         h.update(label.encode() + b"\0" + len(data).to_bytes(8, "little") + data)
 
-    add("chapter", (root / chapter.source).read_bytes())
-    lib = root / "lib" / "neuroinverse"
-    for path in sorted(lib.rglob("*.py")):
-        add(f"lib/{path.relative_to(lib).as_posix()}", path.read_bytes())
-    registry = root / "data" / "registry"
-    add("data/registry", registry.read_bytes() if registry.exists() else b"")
+    hash_sources(h, chapter, root)
     settings = dict(
         profile=profile, seed=int(seed), device=device, smoke=bool(smoke), cpu=cpu_model()
     )

@@ -3,6 +3,19 @@
 ``apply_style()`` sets the book's matplotlib defaults (sizes, colours, no top/right spines);
 ``figure()`` makes a figure in that style; ``save(fig, slug, name)`` writes a PNG under
 ``_build/figures/<slug>/`` and checks that every axes that shows data has labelled axes.
+
+Inside a notebook, ``save`` also shows the saved PNG (150 dpi) and glues it under ``name``, so
+that the chapter's Markdown places it as a numbered figure with a caption and alt text::
+
+    ```{glue:figure} fig1_maximin_path
+    :name: fig-malis-maximin
+    :alt: What the figure shows, in words, for a reader who cannot see it.
+
+    What to see in the figure.
+    ```
+
+The figure's code cell carries the tag ``remove-output`` so that the book shows the figure
+once, where the directive is; a reader running the notebook sees it under the cell.
 """
 
 from __future__ import annotations
@@ -84,10 +97,31 @@ class SavedFigure(type(Path())):
 
 
 def save(fig, slug: str, name: str, directory: Path | str | None = None) -> SavedFigure:
-    """Check labels and write ``<directory or _build/figures/slug>/<name>.png``; return its path."""
+    """Check labels, write ``<directory or _build/figures/slug>/<name>.png`` and close ``fig``.
+
+    In a notebook the PNG is shown and glued as ``name`` (see the module docstring); the
+    returned path shows nothing when it ends a cell.
+    """
     check_labels(fig)
     out = Path(directory) if directory is not None else output_root() / "figures" / slug
     out.mkdir(parents=True, exist_ok=True)
     path = SavedFigure(out / f"{name}.png")
     fig.savefig(path)
+    _glue_in_notebook(name, path)
+    plt.close(fig)
     return path
+
+
+def _glue_in_notebook(name: str, path: Path) -> None:
+    """Show the PNG at ``path`` and glue it as ``name`` when running inside an IPython kernel."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the book's dependencies
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        return
+    from IPython.display import Image
+    from myst_nb import glue
+
+    glue(name, Image(data=path.read_bytes(), format="png"), display=True)

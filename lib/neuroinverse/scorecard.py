@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .chapters import CHAPTERS, PARTS
+from .recorded import RecordedRun, recorded_runs
 from .results import FULL_ONLY, HELD, INCONCLUSIVE, NOT_IMPLEMENTED, NOT_REPRODUCED, scorecard_rows
 
 __all__ = [
@@ -49,7 +50,9 @@ def claims_label(slug: str) -> str:
     return f"claims-{slug}"
 
 
-def add_claims_target(nb: dict, slug: str, *, scorecard_link: str = "scorecard.md") -> bool:
+def add_claims_target(
+    nb: dict, slug: str, *, scorecard_link: str = "scorecard.md", claims_page: str = "claims.md"
+) -> bool:
     """Put a target before the cell that prints the claims table, so the scorecard can
     link to it."""
     cells = nb.get("cells", [])
@@ -59,7 +62,8 @@ def add_claims_target(nb: dict, slug: str, *, scorecard_link: str = "scorecard.m
         if cell.get("cell_type") == "code" and "res.table(timings=False)" in src:
             text = (
                 f"({claims_label(slug)})=\n**The claims as this run measured them** "
-                f"(every chapter's: the [scorecard]({scorecard_link})):"
+                f"([how to read them]({claims_page}); every chapter's: the "
+                f"[scorecard]({scorecard_link})):"
             )
             cells.insert(i, {"cell_type": "markdown", "metadata": {}, "source": text})
             return True
@@ -113,8 +117,52 @@ def _doc(slug: str) -> str:
     return ch.notebook[: -len(".ipynb")]
 
 
-def scorecard_page(results_directory: Path | None = None, *, chart: str | None = CHART) -> str:
-    """The Markdown of the scorecard page (``chart``: the image file next to it, or ``None``)."""
+def _recorded_section(runs: dict[str, RecordedRun]) -> list[str]:
+    out = [
+        "## Recorded full-profile runs",
+        "",
+        "The `full` profile runs each chapter at the paper's scale on a GPU, once, on a lent "
+        "machine; its results are committed under `recorded/full/` with the hardware, date and "
+        "commit (`neuroinverse run <chapter> --profile full --record`). A run is *stale* when the "
+        "chapter or the library changed after it was measured: its verdicts are then those of "
+        "older code.",
+        "",
+    ]
+    if not runs:
+        return out + ["No chapter has a recorded full-profile run yet.", ""]
+    out += ["| chapter | measured on | when | commit | status |", "|---|---|---|---|---|"]
+    for run in runs.values():
+        status = "{bdg-warning}`stale`" if run.stale else "{bdg-primary}`current`"
+        out.append(
+            f"| [{run.slug}]({_doc(run.slug)}) | {run.measured_on} | {run.measured_at} | "
+            f"`{run.commit}` | {status} |"
+        )
+    return out + [""]
+
+
+def _full_cell(run: RecordedRun | None, claim: str) -> str:
+    """The recorded full-profile verdict of ``claim``, or a dash."""
+    if run is None or claim not in run.verdicts:
+        return "–"
+    verdict = run.verdicts[claim]
+    value = run.measured[claim]
+    shown = "" if value != value else f"{value:.3g} "  # NaN: nothing measured
+    badge = VERDICT_BADGES.get(verdict, "bdg-light")
+    stale = " (stale)" if run.stale else ""
+    return f"{shown}{{{badge}}}`{verdict}`{stale}"
+
+
+def scorecard_page(
+    results_directory: Path | None = None,
+    *,
+    chart: str | None = CHART,
+    recorded: dict[str, RecordedRun] | None = None,
+) -> str:
+    """The Markdown of the scorecard page (``chart``: the image file next to it, or ``None``).
+
+    ``recorded`` defaults to the runs under ``recorded/full`` (:func:`recorded_runs`).
+    """
+    runs = recorded_runs() if recorded is None else recorded
     rows = scorecard_rows(results_directory)
     counts = _counts(rows)
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
@@ -175,10 +223,13 @@ def scorecard_page(results_directory: Path | None = None, *, chart: str | None =
         "## Every claim",
         "",
         "Each claim links to the claims table of its chapter; the control column is the value of a "
-        'deliberately wrong answer under the same rule ("exact": the rule needs none).',
+        'deliberately wrong answer under the same rule ("exact": the rule needs none). The last '
+        "column is the recorded full-profile run, where there is one (see below for where and "
+        "when it was measured).",
         "",
-        "| chapter | claim | statement | paper | ours | control | rule | profile | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| chapter | claim | statement | paper | ours | control | rule | profile | verdict "
+        "| full (recorded) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         claim = (
@@ -196,5 +247,8 @@ def scorecard_page(results_directory: Path | None = None, *, chart: str | None =
             r["control"],
             esc(r["rule"]),
         ]
-        out.append("| " + " | ".join(cells + [r["profile"], f"{{{badge}}}`{r['verdict']}`"]) + " |")
+        full = _full_cell(runs.get(r["chapter"]), r["claim"])
+        verdict = f"{{{badge}}}`{r['verdict']}`"
+        out.append("| " + " | ".join(cells + [r["profile"], verdict, full]) + " |")
+    out += [""] + _recorded_section(runs)
     return "\n".join(out) + "\n"

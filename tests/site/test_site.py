@@ -1,7 +1,7 @@
 """The built HTML book, served locally and opened in headless Chromium (Debian's package).
 
 Every page of the TOC answers 200, every image loads (``naturalWidth > 0``), chapter pages
-have figures, the console shows no errors but the three that Jupyter Book 1.x itself emits,
+have figures, each numbered, captioned, with alt text and sized to the column, the console shows no errors but the three that Jupyter Book 1.x itself emits,
 and the scorecard has a row per chapter.
 """
 
@@ -118,6 +118,7 @@ def test_page(entry, server, browser):
         if entry in CHAPTER_PAGES:
             figures = [i for i in images if "/_images/" in i["src"] or i["src"].startswith("data:")]
             assert figures, f"chapter page {entry} shows no figure"
+            _check_figures(page, entry)
         if page.locator(".math").count():
             # MathJax (served with the book) typesets every equation.
             page.wait_for_function(
@@ -128,6 +129,41 @@ def test_page(entry, server, browser):
         assert not unexpected, f"console errors on {entry}: {unexpected}"
     finally:
         page.close()
+
+
+#: An alt text that is a file name or a path, as Jupyter writes for an uncaptioned output.
+_PATHLIKE_ALT = re.compile(r"(^|/)[\w.-]+\.(png|svg|jpe?g)$|^_build/|/_images/", re.I)
+
+
+def _check_figures(page, entry: str) -> None:
+    """Every figure image of a chapter sits in a numbered, captioned figure with real alt text,
+    and is designed for the column: drawn at 90 % or more of its size at 96 px per inch, so its
+    text is as large as the author set it (a 7-inch figure fills the column at 1280 px)."""
+    shown = page.eval_on_selector_all(
+        "main img",
+        """els => els.filter(e => (e.currentSrc || e.src).includes('/_images/')
+                                 || (e.currentSrc || e.src).startsWith('data:'))
+                    .map(e => {
+                        const fig = e.closest('figure');
+                        const cap = fig && fig.querySelector('figcaption');
+                        return {src: (e.currentSrc || e.src).slice(-60), alt: e.getAttribute('alt') || '',
+                                caption: cap ? cap.innerText.trim() : '',
+                                number: cap ? (cap.querySelector('.caption-number') || {}).innerText || '' : '',
+                                natural: e.naturalWidth, drawn: e.getBoundingClientRect().width};
+                    })""",
+    )
+    for img in shown:
+        where = f"{entry}: figure {img['src']}"
+        assert img["caption"], f"{where} has no caption (use a glue:figure directive)"
+        assert re.match(r"Fig\.\s*\d+", img["number"]), f"{where} is not numbered: {img['number']!r}"
+        alt = img["alt"].strip()
+        assert len(alt) >= 20 and not _PATHLIKE_ALT.search(alt), f"{where} has no real alt text: {alt!r}"
+        if img["natural"] > 0 and img["drawn"] > 0:
+            design_in = img["natural"] / 150  # the figures are saved at 150 dpi
+            assert img["drawn"] / design_in >= 0.9 * 96, (
+                f"{where} is {design_in:.1f} in wide and drawn at {img['drawn']:.0f} px: "
+                "make it 7 in wide (the column) so that its text stays legible"
+            )
 
 
 def test_scorecard_has_a_row_per_chapter(server, browser):
@@ -195,6 +231,10 @@ def test_chapter_page_opens_with_its_results_and_shows_no_test_markers(entry):
     assert article < box < html.index("<h2", article), f"{entry}.html: the results box is not before the first section"
     for bad in ("Claim(", "NBVAL_", "{glue"):
         assert bad not in html, f"{entry}.html contains {bad!r}"
+    table = html.index('id="claims-')
+    assert "claims.html" in html[table : table + 2000], (
+        f"{entry}.html: its claims table does not link to how to read them"
+    )
     notebook = entry + ".ipynb"
     assert f"labpath={notebook.replace('/', '%2F')}" in html, f"{entry}.html has no Binder link to {notebook}"
     assert "/blob/" in html and f"{entry}.py" in html, f"{entry}.html has no link to its .py source"

@@ -79,3 +79,34 @@ def test_figures_are_saved_at_150_dpi_or_more():
 
     apply_style()
     assert mpl.rcParams["savefig.dpi"] >= 150
+
+
+def test_save_in_a_kernel_glues_the_saved_png_and_closes_the_figure(tmp_path, monkeypatch):
+    """In a notebook the saved 150-dpi PNG is shown and glued under the figure's name (for the
+    chapter's glue:figure directive); outside one nothing is glued."""
+    import IPython
+    import matplotlib.pyplot as plt
+    import myst_nb
+
+    glued = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, obj, display=True: glued.append((name, obj, display)))
+    fig, ax = plotting.figure(1, 1, width=7, height=2)
+    ax[0, 0].plot([0, 1], [0, 1])
+    ax[0, 0].set_xlabel("x (a.u.)")
+    ax[0, 0].set_ylabel("y (a.u.)")
+    plotting.save(fig, "t", "outside", directory=tmp_path)
+    assert glued == [] and not plt.fignum_exists(fig.number)
+
+    class Kernel:
+        kernel = object()
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Kernel())
+    fig, ax = plotting.figure(1, 1, width=7, height=2)
+    ax[0, 0].plot([0, 1], [0, 1])
+    ax[0, 0].set_xlabel("x (a.u.)")
+    ax[0, 0].set_ylabel("y (a.u.)")
+    path = plotting.save(fig, "t", "inside", directory=tmp_path)
+    (name, image, display), = glued
+    assert name == "inside" and display and image.data == path.read_bytes()
+    assert image.data[16:20] == (1050).to_bytes(4, "big")  # 7 in at 150 dpi
+    assert not plt.fignum_exists(fig.number)

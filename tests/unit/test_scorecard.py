@@ -52,6 +52,7 @@ def test_claims_target_goes_before_the_claims_table():
             {"cell_type": "code", "source": "print(res.table(timings=False))"},
         ]
     }
-    assert add_claims_target(nb, "apt", scorecard_link="../../scorecard.md")
+    assert add_claims_target(nb, "apt", scorecard_link="../../scorecard.md", claims_page="../../claims.md")
+    assert "[how to read them](../../claims.md)" in nb["cells"][1]["source"]
     assert nb["cells"][1]["source"].startswith("(claims-apt)=") and "../../scorecard.md" in nb["cells"][1]["source"]
     assert not add_claims_target({"cells": []}, "apt")
