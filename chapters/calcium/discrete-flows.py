@@ -237,18 +237,14 @@ print(
 print("median K* by T:", {T: int(k.median()) for T, k in kstar.items()})
 
 # %% [markdown]
-# ## Figure 1: the iterations at work
+# ## The iterations at work
 #
-# One sequence (the one that needed the most iterations). Row $k$ shows which frames of
-# $s^{(k)}$ agree with the sequential sample; the dashed line is the guarantee (frames up to
-# $k+1$ are always right). Most frames are right from the start; a few corrections travel a
-# short way forward and the iteration stops, here after {glue:text}`k_worst` iterations, where the
-# guarantee alone would allow up to $T-1$.
+# {numref}`fig-discrete-flows-iterations` follows the iterates of one sequence.
 
-# %%
+# %% tags=["remove-output"]
 worst = int(fp.iterations.argmax())
 agree = (fp.trajectory[:, worst] == seq[worst]).cpu().numpy()
-fig, ax = plotting.figure(1, 1, width=8, height=2.6)
+fig, ax = plotting.figure(1, 1, width=7, height=2.6)
 a0 = ax[0, 0]
 a0.imshow(agree, aspect="auto", interpolation="nearest", cmap="RdYlGn", vmin=0, vmax=1)
 a0.plot(
@@ -261,21 +257,35 @@ a0.plot(
 a0.set_xlim(0, cfg.c1_frames - 1)
 a0.set_xlabel("frame t")
 a0.set_ylabel("iteration k")
-a0.set_title(
-    f"s⁽ᵏ⁾ agrees with the sequential sample (green) or not (red); K* = {int(fp.iterations[worst])}"
-)
+a0.set_title("s⁽ᵏ⁾ agrees with the sequential sample (green) or not (red)")
 a0.legend(loc="lower right")
 plotting.save(fig, "discrete-flows", "fig1_iterations")
 
 # %% [markdown]
-# ## Figure 2: iterations against sequence length
-#
-# Left: the distribution of $K^*$ at $T=1000$. Right: median and 99th percentile of $K^*$
-# against $T$, with the $T$ dependent steps of the sequential sampler for reference.
+# ```{glue:figure} fig1_iterations
+# ---
+# name: fig-discrete-flows-iterations
+# alt: >-
+#   A map of iteration k (rows, from 0 at the top) against frame t (columns): green where the
+#   iterate agrees with the sequential sample, red where not, with a dashed line marking the
+#   frames the theory guarantees.
+# ---
+# One sequence (the one that needed the most iterations). Row $k$ shows which frames of
+# $s^{(k)}$ agree with the sequential sample; the dashed line is the guarantee (frames up to
+# $k+1$ are always right). Most frames are right from the start; a few corrections travel a
+# short way forward and the iteration stops, here after {glue:text}`k_worst` iterations, where
+# the guarantee alone would allow up to $T-1$.
+# ```
 
-# %%
+# %% [markdown]
+# ## Iterations against sequence length
+#
+# {numref}`fig-discrete-flows-iterations-vs-t` shows how many iterations the fixed point needs
+# as the sequences grow longer.
+
+# %% tags=["remove-output"]
 Ts = np.array(sorted(kstar))
-fig, ax = plotting.figure(1, 2, width=8, height=2.9)
+fig, ax = plotting.figure(1, 2, width=7, height=2.9)
 ax[0, 0].hist(k1000.numpy(), bins=np.arange(k1000.max() + 2) - 0.5, color=plotting.COLORS["method"])
 ax[0, 0].set_xlabel("iterations to the fixed point K*")
 ax[0, 0].set_ylabel("sequences (of 256)")
@@ -297,17 +307,28 @@ ax[0, 1].legend()
 plotting.save(fig, "discrete-flows", "fig2_iterations_vs_T")
 
 # %% [markdown]
-# ## Figure 3: wall time of the two samplers
+# ```{glue:figure} fig2_iterations_vs_T
+# ---
+# name: fig-discrete-flows-iterations-vs-t
+# alt: >-
+#   Left: a histogram of the number of iterations to the fixed point over 256 sequences of 1000
+#   frames. Right: log-log plot of dependent steps against sequence length, with the median and
+#   99th percentile of the iterations and the sequential sampler's T steps as a dashed line.
+# ---
+# Left: the distribution of $K^*$ at $T=1000$ (at most {glue:text}`k1000_max` iterations).
+# Right: median and 99th percentile of $K^*$ against $T$, with the $T$ dependent steps of the
+# sequential sampler for reference: the iterations barely grow with $T$.
+# ```
+
+# %% [markdown]
+# ## Wall time of the two samplers
 #
-# A batch of 32 sequences, drawn by the sequential loop over frames and by the fixed-point
-# iteration, median of three runs, on this machine's CPU (one thread at the ci profile) and on
-# the GPU when the chapter runs on one. The speed-up is the ratio of the two. Timings are
-# machine-dependent and are not a pass/fail claim here: the chapter's speed claim C3a counts
-# dependent steps (work), and the timing target for two CPU cores is measured by
-# `benchmarks/discrete_flows.py`.
+# {numref}`fig-discrete-flows-timing` times both samplers. Timings are machine-dependent and are
+# not a pass/fail claim here: the chapter's speed claim C3a counts dependent steps (work), and
+# the timing target for two CPU cores is measured by `benchmarks/discrete_flows.py`.
 
 
-# %%
+# %% tags=["remove-output"]
 def sampler_times(n_frames, dev):
     g = rt.generator(40)
     logits, k = example_ar_posterior(32, n_frames, generator=g)
@@ -345,6 +366,20 @@ ax[0, 0].set_xlabel("sequence length T (frames)")
 ax[0, 0].set_ylabel("wall time for 32 sequences (s)")
 ax[0, 0].legend()
 plotting.save(fig, "discrete-flows", "fig3_timing")
+
+# %% [markdown]
+# ```{glue:figure} fig3_timing
+# ---
+# name: fig-discrete-flows-timing
+# alt: >-
+#   Log-log plot of wall time in seconds for 32 sequences against sequence length in frames, one
+#   line of markers each for the sequential sampler and the fixed-point iteration, per device.
+# ---
+# A batch of 32 sequences, drawn by the sequential loop over frames and by the fixed-point
+# iteration, median of three runs, on this machine's CPU (one thread at the ci profile) and on
+# the GPU when the chapter runs on one. The speed-up is the ratio of the two
+# ({glue:text}`cpu_speedup:.1f` on the CPU at the longest sequences in this run).
+# ```
 
 # %% tags=["nbval-ignore-output"]
 for (dev_type, T), (t_seq, t_fp, _) in timing.items():
@@ -516,16 +551,12 @@ for name in samples:
     )
 
 # %% [markdown]
-# ## Figure 4: posterior samples around ambiguous events
+# ## Posterior samples around ambiguous events
 #
-# Around the first pair of frames where the factorised posterior is unsure of both (shaded), on
-# a held-out trace: the fluorescence and the true spikes (top), then 20 samples of each
-# posterior, one per row. The factorised posterior draws the two frames independently
-# (sometimes both, sometimes neither); in the AR posterior a spike in one frame changes the
-# probability of one in the next through the learned kernel $V$ (printed above; a negative
-# $V_1$ makes it unlikely).
+# {numref}`fig-discrete-flows-rasters` draws samples of both posteriors where the spike times are
+# ambiguous.
 
-# %%
+# %% tags=["remove-output"]
 trace, t_amb = (int(x) for x in pairs[0]) if len(pairs) else (0, 1000)
 win = np.arange(max(t_amb - 25, 0), min(t_amb + 27, cfg.n_frames))
 extent = [(win[0] - 0.5) / FRAME_RATE, (win[-1] + 0.5) / FRAME_RATE, 20.5, 0.5]
@@ -568,14 +599,28 @@ ax[2, 0].set_xlabel("time (s); shaded: the two ambiguous frames")
 plotting.save(fig, "discrete-flows", "fig4_rasters")
 
 # %% [markdown]
-# ## Figure 5: calibration of spike counts
-#
-# For 10-frame windows (167 ms) grouped by their true spike count: the fraction whose true
-# count lies in the central 90% interval of the 256 sampled counts (numbers of windows in
-# brackets). A calibrated posterior covers about 90% or more (the interval of a discrete count
-# is conservative).
+# ```{glue:figure} fig4_rasters
+# ---
+# name: fig-discrete-flows-rasters
+# alt: >-
+#   Three stacked panels sharing a time axis in seconds: a held-out fluorescence trace with true
+#   spike ticks, then 20 samples of the factorised and 20 of the autoregressive posterior as
+#   spike rasters, one row per sample, with the two ambiguous frames shaded.
+# ---
+# Around the first pair of frames where the factorised posterior is unsure of both (shaded), on
+# a held-out trace: the fluorescence and the true spikes (top), then 20 samples of each
+# posterior, one per row. The factorised posterior draws the two frames independently
+# (sometimes both, sometimes neither); in the AR posterior a spike in one frame changes the
+# probability of one in the next through the learned kernel $V$ (printed above; a negative
+# $V_1$ makes it unlikely).
+# ```
 
-# %%
+# %% [markdown]
+# ## Calibration of spike counts
+#
+# {numref}`fig-discrete-flows-calibration` checks the posteriors' uncertainty about spike counts.
+
+# %% tags=["remove-output"]
 counts = sorted(set(coverage["factorised"]) | set(coverage["autoregressive"]))
 counts = [c for c in counts if coverage["factorised"].get(c, (0, 0))[1] >= 5]
 fig, ax = plotting.figure(1, 1, width=5, height=3.0)
@@ -597,6 +642,21 @@ ax[0, 0].set_xlabel("true spikes in the window (windows)")
 ax[0, 0].set_ylabel("fraction covered")
 ax[0, 0].legend(loc="lower left")
 plotting.save(fig, "discrete-flows", "fig5_calibration")
+
+# %% [markdown]
+# ```{glue:figure} fig5_calibration
+# ---
+# name: fig-discrete-flows-calibration
+# alt: >-
+#   Grouped bar chart: for each true spike count in a 10-frame window, the fraction of windows
+#   covered by the central 90% interval, for the factorised and the autoregressive posterior,
+#   with a dashed line at 0.9.
+# ---
+# For 10-frame windows (167 ms) grouped by their true spike count: the fraction whose true
+# count lies in the central 90% interval of the 256 sampled counts (numbers of windows in
+# brackets). A calibrated posterior covers about 90% or more (the interval of a discrete count
+# is conservative).
+# ```
 
 # %% [markdown]
 # ## Part C: connectivity between cells
@@ -729,13 +789,11 @@ else:
     print(f"the factorised and sequential arms are skipped at the {rt.profile} profile")
 
 # %% [markdown]
-# ## Figure 6: estimated against true connectivity
+# ## Estimated against true connectivity
 #
-# Every off-diagonal entry $W_{ij}$ (input from cell $j$ to cell $i$): the VAE with the AR
-# posterior, the two-stage baseline and the oracle GLM on the true spikes (and, at full, the
-# factorised posterior). Absent connections sit at $W=0$.
+# {numref}`fig-discrete-flows-connectivity` compares the estimated couplings with the true ones.
 
-# %%
+# %% tags=["remove-output"]
 estimates = {
     "AR posterior (VAE)": w_ar,
     "two-stage (OASIS + GLM)": w_two_stage,
@@ -753,6 +811,20 @@ ax[0, 0].set_xlabel("true coupling W_ij (log-odds)")
 ax[0, 0].set_ylabel("estimated coupling (log-odds)")
 ax[0, 0].legend(fontsize=7)
 plotting.save(fig, "discrete-flows", "fig6_connectivity")
+
+# %% [markdown]
+# ```{glue:figure} fig6_connectivity
+# ---
+# name: fig-discrete-flows-connectivity
+# alt: >-
+#   Scatter plot of estimated against true coupling in log-odds, one point per off-diagonal pair
+#   of cells and one colour per method, with the identity line.
+# ---
+# Every off-diagonal entry $W_{ij}$ (input from cell $j$ to cell $i$): the VAE with the AR
+# posterior, the two-stage baseline and the oracle GLM on the true spikes (and, at full, the
+# factorised posterior). Absent connections sit at $W=0$; points on the identity line are
+# estimated exactly.
+# ```
 
 
 # %%

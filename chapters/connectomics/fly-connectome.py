@@ -171,11 +171,9 @@ print(
 print(f"compiling all types at R = 15 took {t_compile:.2f} s")
 
 # %% [markdown]
-# The inputs of a T4a cell by offset: Mi1 and Tm3 excite it at and next to its own column;
-# Mi4 and Mi9 inhibit it from opposite sides of the horizontal axis, the axis of its
-# preferred direction. The marker area is the mean synapse count.
+# The inputs of a T4a cell by offset ({numref}`fig-fly-connectome-t4a-filters`).
 
-# %%
+# %% tags=["remove-output"]
 fig, axs = plotting.figure(1, 1, width=6.5, height=4.5)
 ax = axs[0, 0]
 hx = HexLattice(4)
@@ -203,6 +201,20 @@ ax.set_aspect("equal")
 ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, markerscale=0.4)
 ax.set_title("presynaptic columns of the T4a cell at (0, 0)")
 plotting.save(fig, "fly-connectome", "t4a_filters")
+
+# %% [markdown]
+# ```{glue:figure} t4a_filters
+# ---
+# name: fig-fly-connectome-t4a-filters
+# alt: >-
+#   A hexagonal lattice of columns in lattice units, with coloured dots at the columns that send
+#   Mi1, Tm3, Mi4 and Mi9 synapses to the T4a cell at the centre; dot area grows with the
+#   synapse count.
+# ---
+# The presynaptic columns of the T4a cell at (0, 0), one colour per input type, the marker area
+# the mean synapse count. Mi1 and Tm3 excite it at and next to its own column; Mi4 and Mi9
+# inhibit it from opposite sides of the horizontal axis, the axis of its preferred direction.
+# ```
 
 # %% [markdown]
 # ## The untrained connectome network and its spatial controls
@@ -330,19 +342,19 @@ for k, p in polarity.items():
 # %% [markdown]
 # ## Tuning curves
 #
-# Peak response against edge direction for T4a-d, each curve scaled to its own maximum, with
-# the known preferred directions as arrows; the Hassenstein-Reichardt correlator (two
-# half-detectors on neighbouring columns, low-pass 50 ms) is the idealised reference.
+# The response of each T4 subtype to edges moving in 12 directions, for the untrained
+# connectome network, the trained networks and an idealised reference
+# ({numref}`fig-fly-connectome-tuning`).
 
-# %%
+# %% tags=["remove-output"]
 show = {
     "connectome": "method",
     "trained": "baseline",
     "random trained": "baseline2",
     "Reichardt": "reference",
 }
-fig, axes = plotting.figure(1, 4, width=11.0, height=3.2, subplot_kw=dict(projection="polar"))
-axes = axes[0]
+fig, axes = plotting.figure(2, 2, width=7, height=5.6, subplot_kw=dict(projection="polar"))
+axes = axes.ravel()
 theta = np.deg2rad(np.r_[ANGLES, ANGLES[0]])
 for j, (ax, t) in enumerate(zip(axes, T4_TYPES, strict=True)):
     for k, role in show.items():
@@ -353,18 +365,37 @@ for j, (ax, t) in enumerate(zip(axes, T4_TYPES, strict=True)):
                                 headwidth=6))  # fmt: skip
     ax.set_title(t)
     ax.set_xlabel("edge direction (deg)")
-    ax.set_ylabel("peak / max")
+    ax.set_ylabel("peak / max", labelpad=24)
     ax.set_yticklabels([])
-axes[0].legend(loc="upper left", bbox_to_anchor=(-0.45, 1.25), fontsize=7)
+    ax.set_thetagrids([0, 90, 180, 270])
+    ax.tick_params(labelsize=8)
+fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=4, fontsize=8)
 plotting.save(fig, "fly-connectome", "t4_tuning")
 
 # %% [markdown]
-# Direction-selectivity index and preferred-direction error per subtype and network.
+# ```{glue:figure} t4_tuning
+# ---
+# name: fig-fly-connectome-tuning
+# alt: >-
+#   Four polar plots, one per T4 subtype a to d, of the peak response against edge direction for
+#   the untrained connectome network, the trained network, the trained network with random
+#   connectivity and the Reichardt correlator, with a black arrow at the known preferred
+#   direction.
+# ---
+# Peak response against edge direction for T4a-d, each curve scaled to its own maximum, with the
+# known preferred directions as arrows; the Hassenstein-Reichardt correlator (two half-detectors
+# on neighbouring columns, low-pass 50 ms) is the idealised reference. The untrained connectome
+# network's preferred directions here are {glue:text}`c1_pd`.
+# ```
 
-# %%
+# %% [markdown]
+# The same responses summarised per subtype and network, with the spatial controls
+# ({numref}`fig-fly-connectome-dsi`).
+
+# %% tags=["remove-output"]
 conds = ["connectome", "collapse", "rotate", "trained", "random trained"]
 roles = ["method", "data", "reference", "baseline", "baseline2"]
-fig, ((a1, a2),) = plotting.figure(1, 2, width=10.0, height=3.4)
+fig, ((a1, a2),) = plotting.figure(1, 2, width=7, height=3.0)
 w = 0.16
 for i, (c, role) in enumerate(zip(conds, roles, strict=True)):
     xs = np.arange(4) + (i - 2) * w
@@ -375,17 +406,31 @@ for a, lab in ((a1, "DSI"), (a2, "PD error (deg)")):
     a.set_xlabel("T4 subtype")
     a.set_ylabel(lab)
 a2.axhline(30, color=plotting.COLORS["truth"], lw=0.8, ls="--")
-a1.legend(fontsize=7)
+fig.legend(*a1.get_legend_handles_labels(), loc="outside upper center", ncol=5, fontsize=7)
 plotting.save(fig, "fly-connectome", "dsi_pd_error")
 
 # %% [markdown]
-# Training loss (flow in units of the largest speed; always predicting zero scores
-# {glue:text}`zero_loss:.3f`), and
-# the untrained connectome network's central Mi1, Mi4, Mi9 and T4a voltages for an edge
-# moving in T4a's preferred direction (180°) and the opposite one.
+# ```{glue:figure} dsi_pd_error
+# ---
+# name: fig-fly-connectome-dsi
+# alt: >-
+#   Two grouped bar charts over the subtypes T4a to T4d, five bars per subtype (untrained
+#   connectome, collapse and rotate controls, trained, random trained): left the
+#   direction-selectivity index, right the preferred-direction error in degrees with a dashed
+#   line at 30 degrees.
+# ---
+# Direction-selectivity index (left) and preferred-direction error (right) per subtype and
+# network; the dashed line marks 30°. The controls rewire only the inputs of T4a-d: collapse
+# moves every offset to the T4 cell's own column, rotate turns each input filter by a random
+# multiple of 60°.
+# ```
 
-# %%
-fig, ((a1, a2),) = plotting.figure(1, 2, width=10.0, height=3.4)
+# %% [markdown]
+# The training runs, and inside the untrained network
+# ({numref}`fig-fly-connectome-training`).
+
+# %% tags=["remove-output"]
+fig, ((a1, a2),) = plotting.figure(1, 2, width=7, height=3.0)
 for (label, s), h in histories.items():
     role = "method" if label == "trained" else "baseline2"
     a1.plot(h.steps, h.loss, color=plotting.COLORS[role], lw=0.8, label=f"{label} (seed {s})")
@@ -402,8 +447,23 @@ for k, (t, role) in enumerate(
     a2.plot(tt, tr_v[0, :, k] - tr_v[0, 0, k], color=plotting.COLORS[role], ls=":", label=f"{t} ND")
 a2.set_xlabel("time from edge onset (s)")
 a2.set_ylabel("V − V(settled)")
-a2.legend(fontsize=6, ncol=2)
+a2.legend(fontsize=7, ncol=2, loc="center right", bbox_to_anchor=(1, 0.62))
 plotting.save(fig, "fly-connectome", "training_and_traces")
+
+# %% [markdown]
+# ```{glue:figure} training_and_traces
+# ---
+# name: fig-fly-connectome-training
+# alt: >-
+#   Left, the decoding loss against the training step for the trained and the random trained
+#   network; right, voltage traces of the central Mi1, Mi4, Mi9 and T4a cells against time from
+#   edge onset, solid for the preferred and dotted for the null direction.
+# ---
+# Left: training loss (flow in units of the largest speed; always predicting zero scores
+# {glue:text}`zero_loss:.3f`). Right: the untrained connectome network's central Mi1, Mi4, Mi9
+# and T4a voltages, relative to their settled values, for an edge moving in T4a's preferred
+# direction (180°, PD) and the opposite one (ND).
+# ```
 
 # %% [markdown]
 # ## Claims

@@ -407,14 +407,12 @@ for _d, _name in ((HIGH_DENSITY, "hi"), (cfg.densities[-1], "max")):
 # {glue:text}`max_ji_classical:.3f` at {glue:text}`high_density_max:g` /µm²).
 
 # %% [markdown]
-# ## Figure 1: a simulated window and the network's output
+# ## A simulated window and the network's output
 #
-# Top: frames $t-1, t, t+1$ of a test sequence at 2 emitters/µm² (photon units), with the
-# labelled emitters of each frame (circles) and DECODE's localisations in frame $t$ (crosses).
-# Below: the output maps for frame $t$ (colour scale from the minimum to the maximum given in
-# each title).
+# One test window and what the network makes of its middle frame
+# ({numref}`fig-decode-window`).
 
-# %%
+# %% tags=["remove-output"]
 ex_out = predict(nets["DECODE"], example.frames)
 ex_loc = post_process(ex_out, scales=scales)
 maps = [
@@ -425,7 +423,7 @@ maps = [
     ("σ_x (px)", ex_out["sigma"][1, 1]),
     ("background (× bg_max)", ex_out["bg"][1, 0]),
 ]
-fig, ax = plotting.figure(3, 3, width=8, height=8)
+fig, ax = plotting.figure(3, 3, width=7, height=7.4)
 for t in range(3):
     a = ax[0, t]
     a.imshow(example.frames[0, t].cpu(), cmap="gray")
@@ -447,14 +445,27 @@ for i, (title, img) in enumerate(maps):
 plotting.save(fig, "decode", "fig1_window_and_outputs")
 
 # %% [markdown]
-# ## Figure 2: accuracy against density
-#
-# Jaccard index, lateral efficiency and lateral RMSE (true positives only) against the density
-# of visible emitters, for DECODE, the single-frame ablation and the classical fitter, each on
-# the same test frames. Matching is one-to-one per frame within 250 nm (optimal assignment).
+# ```{glue:figure} fig1_window_and_outputs
+# ---
+# name: fig-decode-window
+# alt: >-
+#   A three-by-three grid of images. Top row: frames t−1, t and t+1 of a simulated test sequence,
+#   circles on the labelled emitters and crosses on DECODE's localisations in frame t. The two
+#   rows below: six output maps of the network for frame t.
+# ---
+# Top: frames $t-1, t, t+1$ of a test sequence at 2 emitters/µm² (photon units), with the
+# labelled emitters of each frame (circles) and DECODE's localisations in frame $t$ (crosses).
+# Below: the output maps for frame $t$: detection probability, mean sub-pixel offsets, photons,
+# predicted σ and background (colour scale from the minimum to the maximum given in each title).
+# ```
 
-# %%
-fig, ax = plotting.figure(1, 3, width=9, height=2.8)
+# %% [markdown]
+# ## Accuracy against density
+#
+# The three methods on the same test frames at each density ({numref}`fig-decode-density`).
+
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 3, width=7, height=2.6)
 style = {
     "DECODE": ("o-", plotting.COLORS["method"]),
     "DECODE single": ("s--", plotting.COLORS["baseline2"]),
@@ -469,16 +480,31 @@ for m, by_d in scores.items():
 for a, lab in zip(ax[0], ("Jaccard index", "efficiency E_lat", "RMSE_lat (nm)"), strict=True):
     a.set_xlabel("density (emitters / µm²)")
     a.set_ylabel(lab)
-ax[0, 0].legend()
+ax[0, 0].legend(fontsize=7)
 plotting.save(fig, "decode", "fig2_density")
 
 # %% [markdown]
-# ## Figure 3: temporal context at low SNR (claim C3)
-#
-# On the low-SNR set (1.5 emitters/µm², N ≈ 800 photons, b ≈ 40 photons/px, τ = 3), the
-# precision–recall curves obtained by sweeping the detection threshold, and the test loss.
+# ```{glue:figure} fig2_density
+# ---
+# name: fig-decode-density
+# alt: >-
+#   Three line plots against emitter density for DECODE, the single-frame ablation and the
+#   classical fitter: left the Jaccard index, middle the lateral efficiency, right the lateral
+#   RMSE in nanometres.
+# ---
+# Jaccard index, lateral efficiency and lateral RMSE (true positives only) against the density
+# of visible emitters, for DECODE, the single-frame ablation and the classical fitter, each on
+# the same test frames; matching is one-to-one per frame within 250 nm (optimal assignment).
+# DECODE's Jaccard index is the higher of the two main methods at {glue:text}`decode_ahead_at`.
+# ```
 
-# %%
+# %% [markdown]
+# ## Temporal context at low SNR (claim C3)
+#
+# On a low-SNR set, the three-frame network against the single-frame ablation
+# ({numref}`fig-decode-context`), and the test loss of both.
+
+# %% tags=["remove-output"]
 low_out = {m: predict(nets[m], low_test.frames) for m in ("DECODE", "DECODE single")}
 low_loc = {m: post_process(o, scales=scales) for m, o in low_out.items()}
 low_scores = {m: localisation_scores(loc, low_test.labels) for m, loc in low_loc.items()}
@@ -512,6 +538,20 @@ ax[0, 0].set_ylabel("precision")
 ax[0, 0].legend()
 plotting.save(fig, "decode", "fig3_temporal_context")
 
+# %% [markdown]
+# ```{glue:figure} fig3_temporal_context
+# ---
+# name: fig-decode-context
+# alt: >-
+#   Precision against recall for the three-frame DECODE network and the single-frame ablation,
+#   one point per detection threshold, with each network's Jaccard index in the legend.
+# ---
+# Precision–recall curves on the low-SNR set (1.5 emitters/µm², N ≈ 800 photons, b ≈ 40
+# photons/px, τ = 3), obtained by sweeping the detection threshold. At the default threshold the
+# Jaccard index is {glue:text}`c3_three_ji:.3f` with three frames and
+# {glue:text}`c3_single_ji:.3f` with one.
+# ```
+
 # %% tags=["nbval-check-output"]
 for m, s in low_scores.items():
     print(
@@ -520,18 +560,14 @@ for m, s in low_scores.items():
     )
 
 # %% [markdown]
-# ## Figure 4: calibrated uncertainties (claim C4) and PSF self-calibration (claim C6)
+# ## Calibrated uncertainties (claim C4) and PSF self-calibration (claim C6)
 #
-# Left: true positives of DECODE on all main-regime test sets, binned by their predicted
-# lateral σ; the empirical RMSE of each bin against its RMS predicted σ (per axis).
-# Middle: z-scores $\Delta x/\hat\sigma_x$ and $\Delta y/\hat\sigma_y$ against a standard normal.
-#
-# Right: the preprint's idea of fitting the generative model to unlabelled data, in its
-# simplest verifiable form. Frames are simulated with a PSF 25 % wider ($\sigma_0$ = 1.25 px)
-# than the network was trained on; DECODE's detections (positions, photons) and background
-# are frozen, and $\sigma_0$ (with a global photon scale and per-frame backgrounds as
-# nuisances) is fitted by minimising the Poisson negative log-likelihood of the frames with
-# L-BFGS.
+# The predicted σ against the errors it should describe, and the preprint's idea of fitting the
+# generative model to unlabelled data, in its simplest verifiable form: frames are simulated
+# with a PSF 25 % wider ($\sigma_0$ = 1.25 px) than the network was trained on; DECODE's
+# detections (positions, photons) and background are frozen, and $\sigma_0$ (with a global
+# photon scale and per-frame backgrounds as nuisances) is fitted by minimising the Poisson
+# negative log-likelihood of the frames with L-BFGS ({numref}`fig-decode-calibration`).
 
 # %%
 pooled_pred = EmitterTable.concat([locs["DECODE"][d] for d in cfg.densities])
@@ -552,7 +588,8 @@ c6_det = post_process(c6_out, scales=scales)
     )
 )
 
-fig, ax = plotting.figure(1, 3, width=9.5, height=3.0)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 3, width=7, height=2.7)
 lim = [0, 1.1 * max(cal["bin_sigma"].max(), cal["bin_rmse"].max())]
 ax[0, 0].plot(lim, lim, color="0.6", lw=0.8, label="identity")
 ax[0, 0].plot(
@@ -560,7 +597,7 @@ ax[0, 0].plot(
 )
 ax[0, 0].set_xlabel("predicted σ per axis (nm)")
 ax[0, 0].set_ylabel("empirical RMSE per axis (nm)")
-ax[0, 0].legend()
+ax[0, 0].legend(fontsize=7)
 grid = np.linspace(-4, 4, 200)
 ax[0, 1].hist(
     np.concatenate([cal["z_x"], cal["z_y"]]),
@@ -579,7 +616,8 @@ ax[0, 1].plot(
 )
 ax[0, 1].set_xlabel("z-score")
 ax[0, 1].set_ylabel("density")
-ax[0, 1].legend()
+ax[0, 1].set_ylim(0, 0.55)
+ax[0, 1].legend(fontsize=7, loc="upper left")
 ax[0, 2].plot(
     np.arange(len(sigma_trace)),
     sigma_trace,
@@ -592,8 +630,25 @@ ax[0, 2].axhline(1.25, color=plotting.COLORS["truth"], ls="--", label="true σ0"
 ax[0, 2].axhline(1.0, color="0.6", ls=":", label="training σ0")
 ax[0, 2].set_xlabel("likelihood evaluation")
 ax[0, 2].set_ylabel("σ0 (px)")
-ax[0, 2].legend()
+ax[0, 2].legend(fontsize=7)
 plotting.save(fig, "decode", "fig4_calibration")
+
+# %% [markdown]
+# ```{glue:figure} fig4_calibration
+# ---
+# name: fig-decode-calibration
+# alt: >-
+#   Left, empirical RMSE against predicted σ per bin of true positives, with the identity line;
+#   middle, a histogram of z-scores with the standard normal density; right, the fitted PSF width
+#   σ0 against the likelihood evaluation, with lines at the true and the training width.
+# ---
+# Left: DECODE's true positives on all main-regime test sets, binned by their predicted lateral
+# σ; the empirical RMSE of each bin against its RMS predicted σ (per axis), on the identity line
+# if σ is calibrated. Middle: z-scores $\Delta x/\hat\sigma_x$ and $\Delta y/\hat\sigma_y$
+# against a standard normal; the core follows it (robust SD {glue:text}`robust_sd_x:.2f` in x,
+# {glue:text}`robust_sd_y:.2f` in y) with heavier tails. Right: the PSF width fitted to frames
+# simulated with a wider PSF ends at {glue:text}`C6_ours:.3f` of the true width.
+# ```
 
 # %% [markdown]
 # ### Why are the z-scores too wide?
@@ -697,14 +752,12 @@ glue("high_density_max", cfg.densities[-1], display=False)
 # reference code. C4 below is judged, as before, on the peak-pixel σ over all true positives.
 
 # %% [markdown]
-# ## Figure 5: a rendered super-resolution image
+# ## A rendered super-resolution image
 #
-# Fluorophores on a ring and two crossing filaments (binding sites 10 nm apart), 1.5
-# emitters/µm² visible per frame; every localisation of the sequence is rendered as a
-# Gaussian of 15 nm on a 12.5 nm grid. The ground truth is the labelled emitters rendered the
-# same way.
+# A structure of a ring and two crossing filaments, imaged as a blinking sequence and rendered
+# from each method's localisations ({numref}`fig-decode-super-resolution`).
 
-# %%
+# %% tags=["remove-output"]
 t_sites = np.linspace(0, 2 * np.pi, 600)
 H_, W_ = cfg.test_shape
 ring = np.stack([W_ / 2 + 0.3 * W_ * np.cos(t_sites), H_ / 2 + 0.3 * H_ * np.sin(t_sites)], 1)
@@ -718,13 +771,28 @@ sr = {
     "DECODE": post_process(predict(nets["DECODE"], sr_set.frames), scales=scales),
     "classical": classical(sr_set.frames),
 }
-fig, ax = plotting.figure(1, 3, width=9, height=3.2)
+fig, ax = plotting.figure(1, 3, width=7, height=2.8)
 for a, (name, tab) in zip(ax[0], sr.items(), strict=True):
     img = render_localisations(tab, shape=cfg.test_shape, upsample=8, sigma_nm=15.0)
     a.imshow(img.numpy(), cmap="magma", vmax=float(np.quantile(img.numpy(), 0.995)))
-    a.set_title(f"{name} ({len(tab)} localisations)")
+    a.set_title(f"{name}\n({len(tab)} localisations)", fontsize=9)
     a.axis("off")
 plotting.save(fig, "decode", "fig5_super_resolution")
+
+# %% [markdown]
+# ```{glue:figure} fig5_super_resolution
+# ---
+# name: fig-decode-super-resolution
+# alt: >-
+#   Three rendered super-resolution images side by side, a ring crossed by two filaments: the
+#   labelled emitters, DECODE's localisations and the classical fitter's, each titled with its
+#   number of localisations.
+# ---
+# Fluorophores on a ring and two crossing filaments (binding sites 10 nm apart), 1.5
+# emitters/µm² visible per frame; every localisation of the sequence is rendered as a Gaussian
+# of 15 nm on a 12.5 nm grid, and the ground truth is the labelled emitters rendered the same
+# way. Compare how sharply each method renders the ring and the crossings, where emitters crowd.
+# ```
 
 # %% [markdown]
 # ## Controls
@@ -1066,17 +1134,18 @@ res.glue(
 # {glue:text}`c3_noctx_ji:.3f` without, {glue:text}`c3_single_ji:.3f` single-frame; C3a:
 # {glue:text}`C3a_verdict`). At the default threshold the gain in Jaccard index comes from the
 # larger, better-trained two-stage network rather than from temporal context; context does
-# lower the test loss and shows in the precision–recall curves of Figure 3. Earlier versions of
-# this chapter reported C3a as held because they lacked this control.
+# lower the test loss and shows in the precision–recall curves of
+# {numref}`fig-decode-context`. Earlier versions of this chapter reported C3a as held because
+# they lacked this control.
 #
 # **Uncertainties (C4).** Pooled over all densities the z-scores' standard deviation is
-# {glue:text}`C4a_ours:.2f` (x, C4a: {glue:text}`C4a_verdict`) and {glue:text}`C4b_ours:.2f`
-# (y, C4b: {glue:text}`C4b_verdict`) against the band [0.7, 1.4]; the core follows N(0, 1)
-# (robust SD {glue:text}`robust_sd_x:.2f` and {glue:text}`robust_sd_y:.2f`; Figure 4), and the
-# table after Figure 4 locates the excess in crowded frames. The training budget (600 steps of
-# a 17 k parameter network on a CPU, where the reference trains for hours on a GPU) is the
-# likely cause; the full profile checks the stricter thresholds with the reference-size
-# network. Predicted σ does rank the errors (C4c: Spearman {glue:text}`C4c_ours:.2f` against
+# {glue:text}`C4a_ours:.2f` (x, C4a: {glue:text}`C4a_verdict`) and {glue:text}`C4b_ours:.2f` (y,
+# C4b: {glue:text}`C4b_verdict`) against the band [0.7, 1.4]; the core follows N(0, 1) (robust SD
+# {glue:text}`robust_sd_x:.2f` and {glue:text}`robust_sd_y:.2f`; {numref}`fig-decode-calibration`),
+# and the table after that figure locates the excess in crowded frames. The training budget (600
+# steps of a 17 k parameter network on a CPU, where the reference trains for hours on a GPU) is the
+# likely cause; the full profile checks the stricter thresholds with the reference-size network.
+# Predicted σ does rank the errors (C4c: Spearman {glue:text}`C4c_ours:.2f` against
 # {glue:text}`C4c_control:.3f` for shuffled σ; {glue:text}`C4c_verdict`).
 #
 # **Counts and self-calibration (C5, C6).** The expected count $\sum_k p_k$ is

@@ -209,29 +209,31 @@ print("r80 (camera px) ramps:", np.round(r80_ramps, 1).tolist())
 # "DefocusedRamps" initialisation: the outer pupil cut into six sectors, each with a linear
 # phase ramp that shifts its sub-image sideways by `shift` (a quarter of the field) and its
 # own defocus, so that the PSF is six displaced views focused at different depths, non-local
-# and different at $+z$ and $-z$. The right-hand columns show the PSF stack in xy at four
-# depths and in xz (through the centre row, square root of intensity).
+# and different at $+z$ and $-z$ ({numref}`fig-fouriernet-encoder`).
 
-# %%
+# %% tags=["remove-output"]
 show_planes = np.linspace(0, scope.n_planes - 1, 4).round().astype(int)
 extent_xy = [-H / 2 * scope.camera_pixel, H / 2 * scope.camera_pixel] * 2
 
 
 def draw_encoder(masks):
-    fig, ax = plotting.figure(len(masks), 6, width=9.0, height=1.6 * len(masks))
+    fig, ax = plotting.figure(len(masks), 6, width=7, height=1.75 * len(masks))
     for r, (name, m) in enumerate(masks.items()):
         psf = scope.psf_stack(m).detach()
         c = scope.grid // 2
         rad = int(np.ceil(scope.na / scope.wavelength / scope.dk)) + 2
         ax[r, 0].imshow(m[c - rad : c + rad, c - rad : c + rad].numpy(), cmap="twilight")
-        ax[r, 0].set_title(f"{name}: phase (rad)", fontsize=7)
+        ax[r, 0].set_title(f"{name}\nphase (rad)", fontsize=7)
         ax[r, 0].set_xlabel("k_x (pupil px)")
         ax[r, 0].set_ylabel("k_y (pupil px)")
         for j, p in enumerate(show_planes):
             ax[r, j + 1].imshow(psf[p].sqrt().numpy(), cmap="magma", extent=extent_xy)
             ax[r, j + 1].set_title(f"z = {scope.z[p]:.1f} µm", fontsize=7)
             ax[r, j + 1].set_xlabel("x (µm)")
-            ax[r, j + 1].set_ylabel("y (µm)")
+            if j == 0:
+                ax[r, j + 1].set_ylabel("y (µm)")
+            else:
+                ax[r, j + 1].tick_params(labelleft=False)
         ax[r, 5].imshow(
             psf[:, H // 2].sqrt().numpy(),
             cmap="magma",
@@ -241,10 +243,30 @@ def draw_encoder(masks):
         ax[r, 5].set_title("xz (centre row)", fontsize=7)
         ax[r, 5].set_xlabel("x (µm)")
         ax[r, 5].set_ylabel("z (µm)")
+        for a in ax[r]:
+            a.locator_params(nbins=3)
+            a.tick_params(labelsize=7)
+            a.xaxis.label.set_size(8)
+            a.yaxis.label.set_size(8)
     return fig
 
 
-plotting.save(draw_encoder({"flat": m_flat, "ramps": m_ramps}), "fouriernet", "fig1_encoder")
+fig = draw_encoder({"flat": m_flat, "ramps": m_ramps})
+plotting.save(fig, "fouriernet", "fig1_encoder")
+
+# %% [markdown]
+# ```{glue:figure} fig1_encoder
+# ---
+# name: fig-fouriernet-encoder
+# alt: >-
+#   Two rows of six panels, one row per mask (flat, ramps): the pupil phase, the PSF in xy at four
+#   depths, and the PSF in xz through the centre row.
+# ---
+# The two fixed encoders. Left, the pupil phase of each mask; then the PSF stack in xy at four
+# depths and in xz (through the centre row; square root of intensity throughout). The flat PSF
+# is compact in focus and the same at $+z$ and $-z$; the ramps PSF spreads into six displaced
+# views whose pattern differs between $+z$ and $-z$.
+# ```
 
 # %% [markdown]
 # ## Volumes and camera frames
@@ -254,25 +276,41 @@ plotting.save(draw_encoder({"flat": m_flat, "ramps": m_ramps}), "fouriernet", "f
 # depth, log-normal brightness) with a 4-pixel empty margin, three thin random-walk neurites
 # at 0.3 × the nuclei's brightness, and a background of 0.01. Each unit of brightness emits
 # `PHOTONS` photons; the camera adds shot noise (the paper's reparameterised Gaussian,
-# $c + \sqrt{c}\,\varepsilon$, clamped at 0), fresh at every training step.
+# $c + \sqrt{c}\,\varepsilon$, clamped at 0), fresh at every training step
+# ({numref}`fig-fouriernet-data`).
 
-# %%
+# %% tags=["remove-output"]
 bank = sparse_volumes(cfg.bank, (scope.n_planes, H, H), generator=rt.generator(1))
 test = sparse_volumes(cfg.n_test, (scope.n_planes, H, H), generator=rt.generator(2))
 frames_example = {
     name: image_volume(test[:1] * PHOTONS, scope.psf_stack(m))[0]
     for name, m in (("flat", m_flat), ("ramps", m_ramps))
 }
-fig, ax = plotting.figure(1, 3, width=7.5, height=2.4)
+fig, ax = plotting.figure(1, 3, width=7, height=2.7)
 ax[0, 0].imshow(test[0].amax(0).numpy(), cmap="gray", extent=extent_xy)
-ax[0, 0].set_title("volume: max projection over z", fontsize=8)
+ax[0, 0].set_title("volume:\nmax projection over z", fontsize=8)
 for a, (name, fr) in zip(ax[0, 1:], frames_example.items(), strict=True):
     a.imshow(fr.numpy(), cmap="gray", extent=extent_xy)
-    a.set_title(f"noiseless frame, {name} mask (peak {float(fr.max()):.0f} photons/px)", fontsize=7)
+    a.set_title(
+        f"noiseless frame, {name} mask\n(peak {float(fr.max()):.0f} photons/px)", fontsize=8
+    )
 for a in ax[0]:
     a.set_xlabel("x (µm)")
     a.set_ylabel("y (µm)")
 plotting.save(fig, "fouriernet", "fig2_data")
+
+# %% [markdown]
+# ```{glue:figure} fig2_data
+# ---
+# name: fig-fouriernet-data
+# alt: >-
+#   Three grey-scale images in micrometres: the maximum projection over depth of one test
+#   volume, and its noiseless camera frames through the flat and the ramps masks.
+# ---
+# One test volume and what the camera records of it. The flat mask gives a blurred copy of the
+# projection; the ramps mask superimposes displaced views, so the frame no longer looks like the
+# volume and a decoder has to undo a non-local PSF.
+# ```
 
 # %% tags=["nbval-check-output"]
 print(
@@ -397,19 +435,19 @@ for name, w in wiener.items():
     print(f"Wiener, {name:17s} NMSE {w['nmse']:.3f}  corr {w['corr']:.3f}  (mu = {w['mu']:.0e})")
 
 # %% [markdown]
-# ## Figure: reconstructions (the analogue of the paper's Fig. 2)
+# ## Reconstructions (the analogue of the paper's Fig. 2)
 #
-# One test volume as max projections along z (xy) and along y (xz), the truth beside the
-# FourierNet and U-Net reconstructions through the same ramps mask.
+# One test volume, the truth beside the decoders' reconstructions
+# ({numref}`fig-fouriernet-reconstructions`).
 
-# %%
+# %% tags=["remove-output"]
 show = {
     "truth": test,
     "FN ramps": recs["FN ramps"],
     "U-Net ramps": recs["U-Net ramps"],
     "FN joint": recs["FN joint"],
 }
-fig, ax = plotting.figure(2, len(show), width=8.0, height=4.0)
+fig, ax = plotting.figure(2, len(show), width=7, height=3.9)
 for j, (name, vol) in enumerate(show.items()):
     ax[0, j].imshow(vol[0].amax(0).numpy(), cmap="gray", extent=extent_xy)
     ax[0, j].set_title(name, fontsize=8)
@@ -423,14 +461,39 @@ for j, (name, vol) in enumerate(show.items()):
     )
     ax[1, j].set_xlabel("x (µm)")
     ax[1, j].set_ylabel("z (µm)")
+    if j > 0:
+        for a in ax[:, j]:
+            a.set_ylabel("")
+            a.tick_params(labelleft=False)
+for a in ax.ravel():
+    a.locator_params(nbins=3)
 plotting.save(fig, "fouriernet", "fig3_reconstructions")
 
 # %% [markdown]
-# ## Figure: scores per run, training curves and the optimised mask
+# ```{glue:figure} fig3_reconstructions
+# ---
+# name: fig-fouriernet-reconstructions
+# alt: >-
+#   Two rows of four grey-scale panels: the true test volume and the reconstructions of the
+#   FourierNet and the U-Net through the ramps mask and of the jointly trained FourierNet, as
+#   maximum projections along z (top) and along y (bottom).
+# ---
+# One test volume as maximum projections along z (xy, top) and along y (xz, bottom), the truth
+# beside the reconstructions of the FourierNet and the U-Net through the same ramps mask and of
+# the FourierNet trained jointly with its mask. Compare how each places the objects in depth in
+# the bottom row.
+# ```
 
-# %%
+# %% [markdown]
+# ## Scores per run, training curves and the optimised mask
+#
+# The test scores and training curves of every run ({numref}`fig-fouriernet-scores`), and the
+# mask before and after joint optimisation ({numref}`fig-fouriernet-joint-masks`).
+
+# %% tags=["remove-output"]
 names = list(scores)
-fig, ax = plotting.figure(1, 3, width=9.0, height=3.0)
+fig, ax = plotting.figure(1, 3, width=7, height=2.9, gridspec_kw=dict(width_ratios=[1, 1, 1.2]))
+ax[0, 1].sharey(ax[0, 0])
 colors = [
     plotting.COLORS["method"] if n.startswith("FN") else plotting.COLORS["baseline"] for n in names
 ]
@@ -438,34 +501,65 @@ ax[0, 0].barh(names, [scores[n]["nmse"] for n in names], color=colors)
 ax[0, 0].axvline(
     wiener["ramps"]["nmse"], color=plotting.COLORS["reference"], ls="--", label="Wiener, ramps"
 )
-ax[0, 0].set_xlabel("test NMSE (lower is better)")
+ax[0, 0].set_xlabel("test NMSE\n(lower is better)")
 ax[0, 0].set_ylabel("run")
-ax[0, 0].legend(fontsize=7)
+ax[0, 0].legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1), borderaxespad=0)
 ax[0, 1].barh(names, [scores[n]["corr"] for n in names], color=colors)
 ax[0, 1].axvline(
     wiener["ramps"]["corr"], color=plotting.COLORS["reference"], ls="--", label="Wiener, ramps"
 )
-ax[0, 1].set_xlabel("test correlation (higher is better)")
-ax[0, 1].set_ylabel("run")
-for n in names:
+ax[0, 1].set_xlabel("test correlation\n(higher is better)")
+ax[0, 1].tick_params(labelleft=False)
+for k, n in enumerate(names):
     loss = np.convolve(runs[n]["hist"].loss, np.ones(20) / 20, mode="valid")
     ax[0, 2].plot(
         loss,
         color=plotting.COLORS["method" if n.startswith("FN") else "baseline"],
+        ls=("-", "--", ":", "-.")[k % 4],
         alpha=0.8,
         label=n,
     )
 ax[0, 2].set_xlabel("training step")
 ax[0, 2].set_ylabel("training loss (20-step mean)")
-ax[0, 2].legend(fontsize=6)
+ax[0, 2].legend(fontsize=7)
 plotting.save(fig, "fouriernet", "fig4_scores")
 
+# %% [markdown]
+# ```{glue:figure} fig4_scores
+# ---
+# name: fig-fouriernet-scores
+# alt: >-
+#   Left and middle, horizontal bars of the test NMSE and the test correlation per run, with a
+#   dashed line for the Wiener baseline through the ramps mask; right, the training loss of each
+#   run against the training step.
+# ---
+# Test NMSE and correlation per run (FourierNets in orange, U-Nets in blue; dashed: the Wiener
+# inverse of the ramps PSF stack) and the training loss (20-step running mean). Through the ramps
+# mask the FourierNet reaches an NMSE of {glue:text}`nmse_fn:.3f`, the U-Net
+# {glue:text}`nmse_unet:.3f` and the Wiener inverse {glue:text}`nmse_wiener:.3f`.
+# ```
+
+# %% tags=["remove-output"]
 joint_runs = [n for n in runs if "joint" in n]
 fig = draw_encoder(
     {f"{n}: start": runs[n]["snaps"][0][1] for n in joint_runs[:1]}
     | {n: runs[n]["mask"] for n in joint_runs}
 )
 plotting.save(fig, "fouriernet", "fig5_joint_masks")
+
+# %% [markdown]
+# ```{glue:figure} fig5_joint_masks
+# ---
+# name: fig-fouriernet-joint-masks
+# alt: >-
+#   Rows of six panels, as in the encoder figure: the pupil phase, the PSF in xy at four depths and
+#   the PSF in xz, first for the mask at the start of joint training, then for each jointly
+#   optimised mask.
+# ---
+# The mask before (top row) and after joint optimisation with the decoder, drawn as in
+# {numref}`fig-fouriernet-encoder`. Joint training starts from the ramps mask; compare how far
+# the optimised PSF stays spread over the field.
+# ```
 
 # %% [markdown]
 # ## Claims

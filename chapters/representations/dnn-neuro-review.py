@@ -219,6 +219,7 @@ for name, net in (
 #
 # How reliable is the importance itself? The control of C1 measures it on one half of the test
 # images and asks how well that predicts it on the other half: an ideal predictor of importance.
+# {numref}`fig-dnn-neuro-review-selectivity` sets the two against each other.
 
 # %%
 L = cfg.ablation_layer - 1  # 0-based hidden-layer index
@@ -246,16 +247,35 @@ abl_mem = single_unit_ablation(memorising, L, data.x_test, data.y_test)
 live = ~sel.dead
 rho_si_acc = spearmanr(sel.index[live], abl.delta_accuracy[live]).statistic
 
-fig, ax = plotting.figure(1, 2, width=7.5, height=3.0)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 2, width=7, height=3.0)
 ax[0, 0].scatter(sel.index[live], abl.delta_loss[live], s=8, color=plotting.COLORS["method"])
 ax[0, 0].set_xlabel("class selectivity index")
 ax[0, 0].set_ylabel("Δ test loss on ablation (nats)")
-ax[0, 0].set_title(f"hidden layer {cfg.ablation_layer}: Spearman ρ = {rho_si.statistic:.2f}")
+ax[0, 0].set_title(
+    f"hidden layer {cfg.ablation_layer}: Spearman ρ = {rho_si.statistic:.2f}", fontsize=9
+)
 ax[0, 1].hist(sel.index[live], bins=20, color=plotting.COLORS["data"])
 ax[0, 1].set_xlabel("class selectivity index")
 ax[0, 1].set_ylabel("number of units")
-ax[0, 1].set_title(f"{int(sel.dead.sum())} dead units not shown")
+ax[0, 1].set_title(f"{int(sel.dead.sum())} dead units not shown", fontsize=9)
 plotting.save(fig, "dnn-neuro-review", "fig1_selectivity_ablation")
+
+# %% [markdown]
+# ```{glue:figure} fig1_selectivity_ablation
+# ---
+# name: fig-dnn-neuro-review-selectivity
+# alt: >-
+#   Left, a scatter of the change in test loss when one unit is silenced against the unit's class
+#   selectivity index, one point per live unit of one hidden layer; right, a histogram of the
+#   selectivity indices of the live units.
+# ---
+# Class selectivity against importance in one hidden layer: the change of the test loss when a
+# single unit is silenced, against the unit's selectivity index (left; Spearman
+# ρ = {glue:text}`rho_si:.2f`, while the importance measured on one half of the test images
+# predicts that on the other half with ρ = {glue:text}`rho_half:.2f`), and the distribution of
+# the selectivity indices (right). Dead units are left out of both panels.
+# ```
 
 # %% tags=["nbval-check-output"]
 print(f"hidden layer {cfg.ablation_layer}: {live.sum()} live units, {sel.dead.sum()} dead")
@@ -283,7 +303,7 @@ print(
 # accuracy. The memorising network gets the same random ablations, and so does the driver, a
 # second clean network. Two further orders serve as controls: **most important first** (by the
 # single-unit Δloss above), and the selectivity orders with the selectivity indices shuffled
-# among the live units.
+# among the live units ({numref}`fig-dnn-neuro-review-ablation`).
 
 
 # %%
@@ -335,6 +355,7 @@ i_half = cfg.fractions.index(0.5)
 gap = curves["least selective first"][1:] - curves["most selective first"][1:]
 frac = np.array(cfg.fractions)
 
+# %% tags=["remove-output"]
 fig, ax = plotting.figure(1, 1, width=5.5, height=3.4)
 shown = {
     "random": ("data", "o-"),
@@ -348,8 +369,24 @@ for name, (col, style) in shown.items():
 ax[0, 0].axvline(0.5, color="0.8", lw=0.8)
 ax[0, 0].set_xlabel(f"fraction of the units of hidden layer {cfg.ablation_layer} silenced")
 ax[0, 0].set_ylabel("test accuracy / intact accuracy")
-ax[0, 0].legend()
+ax[0, 0].legend(fontsize=7)
 plotting.save(fig, "dnn-neuro-review", "fig2_ablation_curves")
+
+# %% [markdown]
+# ```{glue:figure} fig2_ablation_curves
+# ---
+# name: fig-dnn-neuro-review-ablation
+# alt: >-
+#   Test accuracy relative to the intact network against the fraction of one hidden layer's
+#   units silenced, one line per ablation order (random, random among live units, most and least
+#   selective first) and one for the memorising network under random ablation.
+# ---
+# Cumulative ablation: test accuracy, divided by the intact accuracy, as a growing fraction of
+# the layer's units is silenced in each order; the grey line marks half the units. With half the
+# units silenced, most-selective-first keeps {glue:text}`half_most:.3f` of the accuracy, random
+# ablation {glue:text}`half_random:.3f` and random ablation of live units only
+# {glue:text}`half_random_live:.3f`.
+# ```
 
 # %% tags=["nbval-check-output"]
 print("fraction silenced:", list(cfg.fractions))
@@ -423,7 +460,8 @@ print(
 # *half* the recording; the Spearman–Brown step $\rho = 2r_{1/2}/(1+r_{1/2})$ gives that of the
 # whole, and a perfect, noise-free model would reach $\sqrt\rho$ (the attenuation ceiling, drawn
 # as a band). The permutation null (stimulus labels shuffled, `n_permutations` times) is printed
-# for the population against layer $k^*$.
+# for the population against layer $k^*$. {numref}`fig-dnn-neuro-review-rdms` shows the RDMs,
+# {numref}`fig-dnn-neuro-review-rsa` their comparison layer by layer.
 
 # %%
 stim = np.arange(len(data.x_train), len(data.x_train) + cfg.rsa_stimuli)
@@ -444,14 +482,35 @@ null = rsa_permutation_null(
 pos = {s: i for i, s in enumerate(stim)}
 order = [pos[s] for s in by_class]
 panels = [("population", rdms["population"])] + [(f"model h{k}", model_rdms[k]) for k in model_rdms]
-panels.append(("untrained-driven population", rdms["untrained"]))
-fig, ax = plotting.figure(1, len(panels), width=1.6 * len(panels), height=1.9)
-for a, (name, m) in zip(ax[0], panels, strict=True):
+panels.append(("untrained-driven\npopulation", rdms["untrained"]))
+
+# %% tags=["remove-output"]
+ncols = min(len(panels), 6)
+nrows = -(-len(panels) // ncols)
+fig, ax = plotting.figure(nrows, ncols, width=7, height=1.6 * nrows)
+for a in ax.ravel():
+    a.set_axis_off()
+for a, (name, m) in zip(ax.ravel(), panels, strict=False):
     a.imshow(m[np.ix_(order, order)], cmap="viridis", vmin=0, vmax=np.quantile(m, 0.95))
     a.set_title(name, fontsize=8)
-    a.set_axis_off()
 plotting.save(fig, "dnn-neuro-review", "fig3a_rdms")
 
+# %% [markdown]
+# ```{glue:figure} fig3a_rdms
+# ---
+# name: fig-dnn-neuro-review-rdms
+# alt: >-
+#   A row of square colour-coded dissimilarity matrices over the held-out test images, sorted by
+#   class: the recorded population, each hidden layer of the model, and the population driven by
+#   the untrained network.
+# ---
+# Representational dissimilarity matrices ($1 - $ Pearson correlation between the responses to
+# two images) over the held-out test images sorted by class, for the simulated population, each
+# hidden layer of the model and the population driven by the untrained network. Dark blocks on
+# the diagonal are classes whose images evoke similar responses.
+# ```
+
+# %% tags=["remove-output"]
 fig, ax = plotting.figure(1, 1, width=5, height=3.6)
 layers = np.arange(1, n_hidden + 1)
 for (name, col), dx in zip(
@@ -473,6 +532,22 @@ ax[0, 0].set_ylabel("RSA (Spearman of RDMs)")
 ax[0, 0].set_ylim(0, 1.05)
 ax[0, 0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7)
 plotting.save(fig, "dnn-neuro-review", "fig3b_rsa_layers")
+
+# %% [markdown]
+# ```{glue:figure} fig3b_rsa_layers
+# ---
+# name: fig-dnn-neuro-review-rsa
+# alt: >-
+#   Grouped bars of the RSA score against the model's hidden layer for three simulated
+#   populations (driven by layer k-star, by the untrained network, by the next layer), with a grey
+#   band for the noise ceiling.
+# ---
+# RSA (Spearman correlation of the RDMs) between each population and each model hidden layer;
+# the grey band runs from the split-half reliability to the attenuation ceiling. The population
+# driven by layer $k^*$ reaches {glue:text}`rsa_pop:.3f` at that layer and
+# {glue:text}`rsa_other:.3f` at the best other layer ({glue:text}`rsa_other_layer`); the
+# untrained-driven population reaches {glue:text}`rsa_untrained:.3f` at layer $k^*$.
+# ```
 
 # %% tags=["nbval-check-output"]
 for name, v in rsa.items():
@@ -498,7 +573,8 @@ for n_t, c in ((cfg.n_trials, ceil), (cfg.few_trials, ceil_short)):
 # The invariance demonstration compares model layer $k^*$ with itself after mixing its units by a
 # random rotation $Q$ and by a random Gaussian matrix $G$ (entries $\mathcal N(0, 1/\text{units})$,
 # invertible): a representation defined only up to such a map is the same representation, yet
-# unit-by-unit matching (each unit's best $|r|$ with any unit of the other) no longer sees it.
+# unit-by-unit matching (each unit's best $|r|$ with any unit of the other) no longer sees it
+# ({numref}`fig-dnn-neuro-review-svcca`).
 
 # %%
 fit_idx = np.arange(cfg.svcca_fit)
@@ -527,7 +603,8 @@ invariance = {
     for name, m in mixed.items()
 }
 
-fig, ax = plotting.figure(1, 2, width=7.5, height=3.4)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 2, width=7, height=3.4)
 for name, col in (
     ("population", "method"),
     ("untrained", "baseline"),
@@ -537,7 +614,7 @@ for name, col in (
 ax[0, 0].set_xticks(layers)
 ax[0, 0].set_xlabel("model hidden layer")
 ax[0, 0].set_ylabel("held-out mean SVCCA correlation")
-ax[0, 0].legend()
+ax[0, 0].legend(fontsize=7)
 xs = np.arange(len(mixed))
 for j, (metric, col) in enumerate(
     (("svcca", "method"), ("cka", "baseline"), ("unit_match", "baseline2"))
@@ -550,11 +627,27 @@ for j, (metric, col) in enumerate(
         label=metric,
     )
 ax[0, 1].set_xticks(xs, list(mixed))
-ax[0, 1].set_xlabel(f"map applied to the units of model layer {K}")
+ax[0, 1].set_xlabel(f"map applied to the units\nof model layer {K}")
 ax[0, 1].set_ylabel("similarity to the unmixed layer")
 ax[0, 1].set_ylim(0, 1.05)
-ax[0, 1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
+ax[0, 1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=7)
 plotting.save(fig, "dnn-neuro-review", "fig4_svcca")
+
+# %% [markdown]
+# ```{glue:figure} fig4_svcca
+# ---
+# name: fig-dnn-neuro-review-svcca
+# alt: >-
+#   Left, the held-out mean SVCCA correlation against the model's hidden layer for three
+#   simulated populations; right, grouped bars of SVCCA, linear CKA and unit matching between
+#   model layer k-star and itself after a rotation, after a Gaussian mixing matrix, and unmixed.
+# ---
+# Left: held-out mean SVCCA correlation between each population and each model hidden layer.
+# Right: model layer $k^*$ compared with itself after its units are mixed by a random rotation
+# $Q$ or a random Gaussian matrix $G$ (and unmixed), by SVCCA, linear CKA and unit-by-unit
+# matching. Linear CKA stays at {glue:text}`cka_rot:.3f` under the rotation, while unit matching
+# drops.
+# ```
 
 # %% tags=["nbval-check-output"]
 for name, v in svc.items():
@@ -618,17 +711,20 @@ if rt.profile == "full":
         )
         for t in cfg.trial_sweep
     ]
-    fig, ax = plotting.figure(1, 3, width=9, height=3.0)
+
+# %% tags=["remove-output"]
+if rt.profile == "full":
+    fig, ax = plotting.figure(1, 3, width=7, height=3.0)
     for p, c in full["noise_curves"].items():
         ax[0, 0].plot(frac, c, "o-", label=f"label noise {p:.2f}")
-    ax[0, 0].set_xlabel("fraction of units silenced (random)")
+    ax[0, 0].set_xlabel("fraction of units\nsilenced (random)")
     ax[0, 0].set_ylabel("test accuracy / intact accuracy")
-    ax[0, 0].legend()
+    ax[0, 0].legend(fontsize=7)
     for kind, v in full["cka"].items():
         ax[0, 1].plot(layers, v, "o-", label=kind)
     ax[0, 1].set_xlabel("hidden layer")
-    ax[0, 1].set_ylabel("linear CKA between seeds (test images)")
-    ax[0, 1].legend()
+    ax[0, 1].set_ylabel("linear CKA between seeds\n(test images)")
+    ax[0, 1].legend(fontsize=7)
     ax[0, 2].plot(cfg.neuron_sweep, full["neuron_sweep"], "o-", label="neurons (10 trials)")
     ax[0, 2].plot(
         cfg.trial_sweep, full["trial_sweep"], "s-", label=f"trials ({cfg.n_neurons} neurons)"
@@ -636,8 +732,31 @@ if rt.profile == "full":
     ax[0, 2].set_xscale("log")
     ax[0, 2].set_xlabel("neurons or trials")
     ax[0, 2].set_ylabel(f"RSA with model layer {K}")
-    ax[0, 2].legend()
-    plotting.save(fig, "dnn-neuro-review", "fig5_full")
+    ax[0, 2].legend(fontsize=7)
+else:  # a placeholder, so that the figure and its number exist at every profile
+    fig, ax = plotting.figure(1, 1, width=7, height=0.6)
+    ax[0, 0].set_axis_off()
+    ax[0, 0].text(0.5, 0.5, f"drawn at the full profile only (this run: {rt.profile})", ha="center")
+plotting.save(fig, "dnn-neuro-review", "fig5_full")
+
+# %% [markdown]
+# ```{glue:figure} fig5_full
+# ---
+# name: fig-dnn-neuro-review-full
+# alt: >-
+#   At the full profile, three panels: test accuracy against the fraction of units silenced at
+#   random for networks trained with several label-noise fractions; linear CKA between seeds
+#   against the hidden layer for clean and memorising networks; RSA with model layer k-star
+#   against the number of neurons or trials. At other profiles, a line of text saying so.
+# ---
+# Full profile only. Left: random cumulative ablation for networks trained with label noise
+# (Morcos 2018). Middle: linear CKA between networks of five seeds, layer by layer, for clean and
+# memorising networks. Right: RSA with model layer $k^*$ as the recorded population grows and as
+# trials are added.
+# ```
+
+# %%
+if rt.profile == "full":
     print(
         "Spearman(SI, Δloss) per layer:",
         [round(float(r[2].statistic), 3) for r in full["rho_layers"]],

@@ -199,12 +199,25 @@ def trained(labels, epochs, init_seed, desc):
     return net
 
 
-fig, ax = plotting.figure(1, 10, width=7.5, height=1.0)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 10, width=7, height=1.0)
 for c in range(10):
     ax[0, c].imshow(data.x_train[data.y_train == c][0].reshape(8, 8), cmap="gray_r")
     ax[0, c].set_axis_off()
-    ax[0, c].set_title(f"class {c}")
+    ax[0, c].set_title(f"class {c}", fontsize=8)
 plotting.save(fig, "intrinsic-dimension", "fig0_digits")
+
+# %% [markdown]
+# ```{glue:figure} fig0_digits
+# ---
+# name: fig-intrinsic-dimension-digits
+# alt: >-
+#   A row of ten small grey-scale 8 by 8 pixel images, the first training image of each digit
+#   class from 0 to 9.
+# ---
+# The data: the first training image of each of the ten classes of the scikit-learn digits
+# (8 × 8 pixels, dark is high intensity).
+# ```
 
 # %%
 s0 = cfg.noise_seeds[0]
@@ -238,12 +251,10 @@ for name, net in nets.items():
     )
 
 # %% [markdown]
-# ## Figure 1: the TwoNN fit
+# ## The TwoNN fit
 #
-# $-\log(1-F_\mathrm{emp})$ against $\log\mu$ for the input pixels and for the last hidden layer
-# of the trained network. The line through the origin is fitted to the 90 % smallest $\mu$;
-# the discarded 10 % are shaded. Points with $r_1 = 0$ (duplicates) and $r_2 = r_1$ (ties, frequent
-# on integer pixels) are removed first, as in the paper's code.
+# The estimator as the papers draw it, on the input pixels and on the last hidden layer of the
+# trained network ({numref}`fig-intrinsic-dimension-twonn`).
 
 # %%
 acts = {name: layer_activations(net, data.x_train) for name, net in nets.items()}
@@ -255,7 +266,8 @@ fits = {
     "last hidden layer": two_nn(acts["trained"][-2], drop_duplicates=True),
 }
 
-fig, ax = plotting.figure(1, 2, width=7.5, height=3.0)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 2, width=7, height=3.2)
 for a, (name, f) in zip(ax[0], fits.items(), strict=True):
     y_all = -np.log1p(-np.arange(1, f.n_points + 1) / f.n_points)
     a.plot(f.log_mu[:-1], y_all[:-1], ".", ms=2, color=plotting.COLORS["data"], label="points")
@@ -270,18 +282,33 @@ for a, (name, f) in zip(ax[0], fits.items(), strict=True):
     a.set_xlabel("log μ = log(r₂ / r₁)")
     a.set_ylabel("−log(1 − F_emp(μ))")
     a.set_title(
-        f"{name} ({f.n_points} points; {f.n_ties} ties, {f.n_duplicates} duplicates removed)",
+        f"{name}\n({f.n_points} points; {f.n_ties} ties, {f.n_duplicates} duplicates removed)",
         fontsize=8,
     )
-    a.legend(loc="upper left")
+    a.legend(loc="upper left", fontsize=7)
 plotting.save(fig, "intrinsic-dimension", "fig1_twonn_fit")
 
 # %% [markdown]
-# ## Figure 2: ID against depth (claims C1–C4, C6)
+# ```{glue:figure} fig1_twonn_fit
+# ---
+# name: fig-intrinsic-dimension-twonn
+# alt: >-
+#   Two scatter plots of minus log one minus the empirical distribution function against log μ,
+#   the ratio of second to first neighbour distance, for the input pixels (left) and the last
+#   hidden layer (right), each with a fitted line through the origin and a shaded discarded
+#   range.
+# ---
+# $-\log(1-F_\mathrm{emp})$ against $\log\mu$ for the input pixels and for the last hidden layer
+# of the trained network. The line through the origin is fitted to the 90 % smallest $\mu$ and
+# its slope is the ID; the discarded 10 % are shaded. Points with $r_1 = 0$ (duplicates) and
+# $r_2 = r_1$ (ties, frequent on integer pixels) are removed first, as in the paper's code.
+# ```
+
+# %% [markdown]
+# ## ID against depth (claims C1–C4, C6)
 #
-# The TwoNN ID of every layer, at the same $N$ = 1400 training images, for the trained,
-# untrained and random-label networks; right, PCA's linear dimension (90 % of the variance)
-# of the same layers. The logits (10 units) are shown but are not a hidden layer.
+# The nonlinear and the linear dimension of every layer, for the three networks
+# ({numref}`fig-intrinsic-dimension-depth`).
 
 # %%
 ids = {name: dimension_profile(a) for name, a in acts.items()}
@@ -289,20 +316,37 @@ pcas = {name: np.array([pca_dimension(x) for x in a]) for name, a in acts.items(
 widths = np.array([a.shape[1] for a in acts["trained"]])
 styles = {"trained": "method", "untrained": "baseline", "random labels": "baseline2"}
 
-fig, ax = plotting.figure(1, 2, width=7.5, height=3.0)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 2, width=7, height=3.2)
 for name, col in styles.items():
     ax[0, 0].plot(depth, ids[name], "o-", color=plotting.COLORS[col], label=name)
     ax[0, 1].semilogy(depth, pcas[name], "o-", color=plotting.COLORS[col], label=name)
 ax[0, 1].semilogy(
     depth, ids["trained"], "o:", color=plotting.COLORS["method"], alpha=0.5, label="trained, TwoNN"
 )
-ax[0, 0].set_xlabel("relative depth (layer / number of layers)")
+ax[0, 0].set_xlabel("relative depth\n(layer / number of layers)")
 ax[0, 0].set_ylabel("TwoNN intrinsic dimension")
-ax[0, 1].set_xlabel("relative depth (layer / number of layers)")
-ax[0, 1].set_ylabel("PCA-ID (components for 90 % variance)")
-ax[0, 0].legend()
-ax[0, 1].legend()
+ax[0, 1].set_xlabel("relative depth\n(layer / number of layers)")
+ax[0, 1].set_ylabel("PCA-ID (components for 90 % var.)")
+ax[0, 0].legend(fontsize=7)
+ax[0, 1].legend(fontsize=7)
 plotting.save(fig, "intrinsic-dimension", "fig2_id_depth")
+
+# %% [markdown]
+# ```{glue:figure} fig2_id_depth
+# ---
+# name: fig-intrinsic-dimension-depth
+# alt: >-
+#   Left, the TwoNN intrinsic dimension against relative depth for the trained, untrained and
+#   random-label networks; right, on a log scale, the number of principal components for 90 % of
+#   the variance against relative depth for the same networks, with the trained network's TwoNN
+#   ID dotted for comparison.
+# ---
+# The TwoNN ID of every layer, at the same $N$ = 1400 training images, for the trained,
+# untrained and random-label networks (left); right, PCA's linear dimension (90 % of the
+# variance) of the same layers. The logits (10 units) are shown but are not a hidden layer. The
+# trained network's hidden layers have IDs of {glue:text}`hidden_ids`.
+# ```
 
 # %% tags=["nbval-check-output"]
 print("layer:        ", ["input", *[f"h{k}" for k in range(1, n_layers - 1)], "logits"])
@@ -312,11 +356,12 @@ for name in acts:
     print(f"{'':16s} PCA  ", pcas[name].tolist())
 
 # %% [markdown]
-# ## Figure 3: ID against test accuracy over the label-noise sweep (claim C5)
+# ## ID against test accuracy over the label-noise sweep (claim C5)
 #
 # For each network of the sweep: its test accuracy, the ID of hidden layer `c5_layer` and the
-# mean ID over its hidden layers (on the 1400 training images with their true pixels; the
-# networks differ only in the labels they were trained on).
+# mean ID over its hidden layers, on the 1400 training images with their true pixels; the
+# networks differ only in the labels they were trained on
+# ({numref}`fig-intrinsic-dimension-accuracy`).
 
 # %%
 sweep_acc = np.array([evaluate(net, data.x_test, data.y_test)[0] for net in sweep.values()])
@@ -335,7 +380,8 @@ rho_p_ctrl = spearmanr(sweep_p, untrained_ids[:, hidden].mean(1)).statistic
 r_last = pearsonr(sweep_ids[:, n_layers - 2], 1 - sweep_acc).statistic
 r_last_ctrl = pearsonr(untrained_ids[:, n_layers - 2], 1 - sweep_acc).statistic
 
-fig, ax = plotting.figure(1, 2, width=7.5, height=3.0)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 2, width=7, height=3.0)
 ax[0, 0].scatter(sweep_acc, sweep_ids[:, L5], color=plotting.COLORS["method"])
 for p, a_, i_ in zip(sweep_p, sweep_acc, sweep_ids[:, L5], strict=True):
     ax[0, 0].annotate(f"p={p:.1f}", (a_, i_), textcoords="offset points", xytext=(4, 2), fontsize=7)
@@ -357,8 +403,24 @@ ax[0, 1].scatter(
 ax[0, 1].set_xlabel("label-noise fraction p")
 ax[0, 1].set_ylabel("mean TwoNN ID over hidden layers")
 ax[0, 1].set_title(f"Spearman ρ = {rho_p:.2f}")
-ax[0, 1].legend()
+ax[0, 1].legend(fontsize=7)
 plotting.save(fig, "intrinsic-dimension", "fig3_id_accuracy")
+
+# %% [markdown]
+# ```{glue:figure} fig3_id_accuracy
+# ---
+# name: fig-intrinsic-dimension-accuracy
+# alt: >-
+#   Left, a scatter of the TwoNN ID of one hidden layer against test accuracy, one point per
+#   network of the label-noise sweep labelled with its noise fraction p; right, the mean
+#   hidden-layer ID against p for the networks trained on noisy labels and for untrained
+#   control networks.
+# ---
+# Left: the ID of hidden layer `c5_layer` against test accuracy over the label-noise sweep (each
+# point labelled with its noise fraction $p$). Right: the mean ID over the hidden layers against
+# $p$, beside untrained networks from other seeds as the control. Each title gives the Spearman
+# correlation of its panel.
+# ```
 
 # %% tags=["nbval-check-output"]
 for (p, s), acc, row in zip(sweep, sweep_acc, sweep_ids, strict=True):
@@ -370,12 +432,10 @@ print(f"Spearman(test accuracy, ID of h{L5}) = {rho_acc:.3f}; untrained control 
 print(f"Spearman(p, mean hidden ID) = {rho_p:.3f}; untrained control {rho_p_ctrl:.3f}")
 
 # %% [markdown]
-# ## Figure 4: block analysis (scale dependence)
+# ## Block analysis (scale dependence)
 #
 # The ID depends on the scale at which the manifold is probed: the points are cut into $b$
-# disjoint random blocks and TwoNN runs on each (mean ± sd over blocks against the points per
-# block). A trustworthy estimate sits on a plateau; with fewer points the estimate falls, so
-# layers are always compared at the same $N$.
+# disjoint random blocks and TwoNN runs on each ({numref}`fig-intrinsic-dimension-blocks`).
 
 # %%
 block_layers = range(n_layers - 1) if cfg.block_every_layer else (0, n_layers - 2)
@@ -384,6 +444,7 @@ blocks = {
     for k in block_layers
 }
 
+# %% tags=["remove-output"]
 fig, ax = plotting.figure(1, 1, width=5, height=3.0)
 for k, b in blocks.items():
     label = "input" if k == 0 else f"hidden {k}"
@@ -391,8 +452,23 @@ for k, b in blocks.items():
 ax[0, 0].set_xscale("log")
 ax[0, 0].set_xlabel("points per block (N / b)")
 ax[0, 0].set_ylabel("TwoNN ID (mean ± sd over blocks)")
-ax[0, 0].legend()
+ax[0, 0].legend(fontsize=7)
 plotting.save(fig, "intrinsic-dimension", "fig4_block_analysis")
+
+# %% [markdown]
+# ```{glue:figure} fig4_block_analysis
+# ---
+# name: fig-intrinsic-dimension-blocks
+# alt: >-
+#   TwoNN ID, mean and standard deviation over blocks, against the number of points per block on
+#   a log scale, one line per layer of the trained network.
+# ---
+# Block analysis of the trained network: TwoNN ID (mean ± sd over $b$ disjoint random blocks)
+# against the points per block. A trustworthy estimate sits on a plateau; with fewer points the
+# estimate falls (the input from {glue:text}`block_input_all:.1f` with all points to
+# {glue:text}`block_input_fewest:.1f` in the smallest blocks), so layers are always compared at
+# the same $N$.
+# ```
 
 # %% tags=["nbval-check-output"]
 for k, b in blocks.items():

@@ -205,9 +205,9 @@ def fit(
 # %% [markdown]
 # ## Work that starts now, on the second core
 #
-# On the CPU the two-moons runs of the last seed, one of the two MAF runs of Figure 4 and the
-# Gaussian task do not depend on anything below, so they start here in a background process
-# on the second core
+# On the CPU the two-moons runs of the last seed, one of the two MAF runs of
+# {numref}`fig-apt-leakage` and the Gaussian task do not depend on anything below, so they
+# start here in a background process on the second core
 # (`neuroinverse.runtime.background`: one thread and explicit seeds, so the numbers are
 # exactly those of a run in this kernel); the two-moons section below explains the arms and
 # collects the results. Every arm may take `max_steps` gradient steps per round of a
@@ -242,14 +242,14 @@ def all_arms(R, N, s, x_o):
 
 
 def leak_run(combined):
-    """APT with the affine MAF of Figure 4, with or without the combined loss."""
+    """APT with the affine MAF of the leakage figure, with or without the combined loss."""
     method = APT(combined_loss=combined)
     return fit(
         tm_prior, two_moons, TWO_MOONS_X_O, method, R0, N0, seed=cfg.seeds[0], flow=cfg.leak_flow
     )
 
 
-# On the CPU the last seed and one of the two MAF runs of Figure 4 (leakage) train in a
+# On the CPU the last seed and one of the two MAF runs of the leakage figure train in a
 # background process on the second core (one thread, explicit seeds: the numbers are those
 # of a run here); the C2STs queue there after them.
 in_bg = (
@@ -300,7 +300,7 @@ gl_job = background(gaussian_task) if on_cpu else None
 # prior box (each cell's mass averaged over $4\times4$ points), sampled by cell with uniform
 # jitter inside the cell.
 
-# %%
+# %% tags=["remove-output"]
 tm_ref = [
     two_moons_reference_posterior(x, cfg.n_post, generator=rt.generator(30 + i))
     for i, x in enumerate(tm_obs)
@@ -319,7 +319,7 @@ tm_ref_2 = two_moons_reference_posterior(TWO_MOONS_X_O, cfg.c2st_n, generator=rt
 demo_theta = tm_prior.sample(2000, generator=rt.generator(23))
 demo_x = two_moons(demo_theta, generator=rt.generator(24))
 
-fig, ax = plotting.figure(1, 2, width=7.5, height=3.2)
+fig, ax = plotting.figure(1, 2, width=7, height=3.2)
 ax[0, 0].scatter(
     demo_x[:, 0],
     demo_x[:, 1],
@@ -341,6 +341,20 @@ ax[0, 1].set_ylabel("θ₂")
 ax[0, 1].set_title("reference posterior (grid)")
 ax[0, 1].legend(loc="lower left")
 plotting.save(fig, "apt", "fig0_two_moons_data")
+
+# %% [markdown]
+# ```{glue:figure} fig0_two_moons_data
+# ---
+# name: fig-apt-two-moons-data
+# alt: >-
+#   Left: scatter of simulated two-dimensional data for parameters drawn from the prior, with the
+#   observation marked by a star. Right: filled contours of the reference posterior density over
+#   the two parameters, with the true parameter marked by a star.
+# ---
+# The two-moons task. Left: data simulated from prior draws form a crescent; the observation
+# $x_o$ (star) is observation 1 of sbibm. Right: its reference posterior on the grid, two thin
+# crescents, with θ* (star).
+# ```
 
 # %% [markdown]
 # ## APT, NPE, SNPE-B and rejection ABC on two moons (claims A2, A3)
@@ -488,19 +502,18 @@ for key in [(budget0, cfg.seeds[0], 0, m) for m in ARMS]:
     )
 
 # %% [markdown]
-# ## Figure 1: the two-moons posterior, round by round
+# ## The two-moons posterior, round by round
 #
-# Reference (grid) in grey; samples of NPE (1000 prior simulations) and of APT after each of
-# its rounds (250 simulations per round), seed 0.
+# {numref}`fig-apt-posteriors` follows APT's posterior over its rounds, beside NPE's.
 
-# %%
+# %% tags=["remove-output"]
 panels = [("NPE, 1 × 1000", tm_runs[(budget0, cfg.seeds[0], 0, "npe")].round_samples[-1])] + [
     (f"APT round {k + 1} ({(k + 1) * cfg.tm_budgets[0][1]} sims)", smp)
     for k, smp in enumerate(apt0.round_samples)
 ]
 ncol = 3
 nrow = math.ceil(len(panels) / ncol)
-fig, ax = plotting.figure(nrow, ncol, width=8, height=2.7 * nrow, sharex=True, sharey=True)
+fig, ax = plotting.figure(nrow, ncol, width=7, height=2.5 * nrow, sharex=True, sharey=True)
 for a, (title, smp) in zip(ax.ravel(), panels, strict=False):
     a.contour(
         grid_axis,
@@ -527,18 +540,34 @@ for a in ax[:, 0]:
     a.set_ylabel("θ₂")
 for a in ax.ravel()[len(panels) :]:
     a.set_visible(False)
+for k in range(len(panels), nrow * ncol):  # x ticks on the panel above an empty slot
+    if k >= ncol:
+        ax[k // ncol - 1, k % ncol].tick_params(labelbottom=True)
+        ax[k // ncol - 1, k % ncol].set_xlabel("θ₁")
 plotting.save(fig, "apt", "fig1_posteriors")
 
 # %% [markdown]
-# ## Figure 2: posterior quality per arm
-#
-# KL$(p_\mathrm{ref}\,\|\,q)$ (left, log scale) and the HPD-95 mass (right) of every arm and
-# seed at 1000 simulations, observation 1 of sbibm. Our KL and HPD values have no counterpart
-# in the sbibm benchmark, whose C2ST used $10^4$ against $10^4$ samples; we do not set our
-# numbers beside its table.
+# ```{glue:figure} fig1_posteriors
+# ---
+# name: fig-apt-posteriors
+# alt: >-
+#   A grid of square panels over the two parameters, each with grey contour lines of the
+#   reference posterior, a star at the true parameter and a cloud of posterior samples: NPE with
+#   1000 simulations first, then APT after each of its rounds.
+# ---
+# Reference (grid) in grey; samples of NPE (1000 prior simulations, blue) and of APT after
+# each of its rounds (250 simulations per round, orange), seed 0.
+# ```
 
-# %%
-fig, ax = plotting.figure(1, 2, width=8, height=3.2)
+# %% [markdown]
+# ## Posterior quality per arm
+#
+# {numref}`fig-apt-quality-per-arm` scores every arm against the reference posterior. Our KL and
+# HPD values have no counterpart in the sbibm benchmark, whose C2ST used $10^4$ against $10^4$
+# samples; we do not set our numbers beside its table.
+
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 2, width=7, height=3.4)
 names = list(ARMS)
 styles = {
     "apt": ("o", "method"),
@@ -568,6 +597,22 @@ ax[0, 1].set_xlabel("arm (3 seeds each)")
 ax[0, 0].set_ylabel("KL(p_ref ‖ q) (nats)")
 ax[0, 1].set_ylabel("fraction of samples in ref. HPD-95")
 plotting.save(fig, "apt", "fig2_quality_per_arm")
+
+# %% [markdown]
+# ```{glue:figure} fig2_quality_per_arm
+# ---
+# name: fig-apt-quality-per-arm
+# alt: >-
+#   Two dot plots with one column of markers per arm, one marker per seed. Left: KL divergence
+#   from the reference to the estimate in nats on a log scale. Right: fraction of samples inside
+#   the reference's 95% HPD region, with rejection ABC and a jittered reference added and
+#   horizontal lines at 0.95 and at the A2b threshold.
+# ---
+# KL$(p_\mathrm{ref}\,\|\,q)$ (left, log scale; lower is better) and the HPD-95 mass (right;
+# 0.95, dotted, for a perfect posterior) of every arm and seed at 1000 simulations, observation
+# 1 of sbibm. Median KL: APT {glue:text}`kl_apt:.2f`, NPE {glue:text}`kl_npe:.2f`, SNPE-B
+# {glue:text}`kl_snpeb:.2f` nats.
+# ```
 
 # %% [markdown]
 # ## A Gaussian task with an analytic posterior (claims A1, A4)
@@ -617,14 +662,12 @@ print(
 )
 
 # %% [markdown]
-# ## Figure 3: APT corrects the proposal, naive maximum likelihood does not
+# ## APT corrects the proposal, naive maximum likelihood does not
 #
-# Gaussian task ($d$ = `gl_dim`): posterior standard deviation of the estimate divided by
-# the true one, per round (mean over dimensions, the bars span the dimensions). The naive
-# estimator fits the proposal posterior, which narrows with every round; the dashed line is
-# its value $\sqrt{2/(r+1)}$ after round $r$ if every round were fitted exactly.
+# {numref}`fig-apt-gaussian-std` compares the widths of the two estimates with the analytic
+# posterior's.
 
-# %%
+# %% tags=["remove-output"]
 fig, ax = plotting.figure(1, 1, width=5, height=3.2)
 a = ax[0, 0]
 rounds_axis = np.arange(1, cfg.gl_rounds + 1)
@@ -656,20 +699,29 @@ a.legend()
 plotting.save(fig, "apt", "fig3_gaussian_std")
 
 # %% [markdown]
-# ## Figure 4: leakage
+# ```{glue:figure} fig3_gaussian_std
+# ---
+# name: fig-apt-gaussian-std
+# alt: >-
+#   Estimated over true posterior standard deviation against the round, with min-to-max error
+#   bars, for APT and for naive multi-round maximum likelihood, plus a dashed theory curve, a
+#   line at 1 and a shaded band for claim A1.
+# ---
+# Gaussian task ($d$ = `gl_dim`): posterior standard deviation of the estimate divided by the
+# true one, per round (mean over dimensions, the bars span the dimensions). The naive estimator
+# fits the proposal posterior, which narrows with every round; the dashed line is its value
+# $\sqrt{2/(r+1)}$ after round $r$ if every round were fitted exactly.
+# ```
+
+# %% [markdown]
+# ## Leakage
 #
 # With a bounded prior the atomic loss only fixes $q$ up to its mass *inside* the prior box;
 # mass outside is never penalised. The book samples proposals from $q(\cdot\mid x_o)$ and
-# rejects those outside the box (warning below 10 % acceptance). Here: the fraction of
-# $q(\cdot\mid x_o)$ outside the box after each round on two moons (seed 0), for the spline flow
-# (NSF) used above and, since leakage depends on the density family, for APT with an affine MAF
-# (3 transforms × 2 × 32), with and without sbi's "combined loss" (the maximum-likelihood term
-# on the prior-drawn simulations added); these two runs were trained in the two-moons cell
-# above. After the last round the NSF leaves {glue:text}`leak_nsf:.1f` % of $q(\cdot\mid x_o)$
-# outside the box, the MAF {glue:text}`leak_maf:.1f` % and the MAF with the combined loss
-# {glue:text}`leak_maf_combined:.1f` %.
+# rejects those outside the box (warning below 10 % acceptance). {numref}`fig-apt-leakage`
+# measures the mass outside.
 
-# %%
+# %% tags=["remove-output"]
 leak["APT, NSF"], leak["SNPE-B, NSF"] = apt0, snpeb0
 fig, ax = plotting.figure(1, 1, width=5, height=3.2)
 a = ax[0, 0]
@@ -688,6 +740,24 @@ a.set_xlabel("round")
 a.set_ylabel("mass of q(θ | x_o) outside the prior (%)")
 a.legend()
 plotting.save(fig, "apt", "fig4_leakage")
+
+# %% [markdown]
+# ```{glue:figure} fig4_leakage
+# ---
+# name: fig-apt-leakage
+# alt: >-
+#   Percentage of the posterior estimate's mass outside the prior box against the round on two
+#   moons, one line of markers each for APT with the spline flow, SNPE-B with the spline flow,
+#   and APT with an affine MAF with and without the combined loss.
+# ---
+# The fraction of $q(\cdot\mid x_o)$ outside the box after each round on two moons (seed 0), for
+# the spline flow (NSF) used above and, since leakage depends on the density family, for APT
+# with an affine MAF (3 transforms × 2 × 32), with and without sbi's "combined loss" (the
+# maximum-likelihood term on the prior-drawn simulations added); these two runs were trained in
+# the two-moons cell above. After the last round the NSF leaves {glue:text}`leak_nsf:.1f` % of
+# $q(\cdot\mid x_o)$ outside the box, the MAF {glue:text}`leak_maf:.1f` % and the MAF with the
+# combined loss {glue:text}`leak_maf_combined:.1f` %.
+# ```
 
 # %% tags=["nbval-check-output"]
 print("leakage per round (%), and the proposal acceptance rate of the last round:")
@@ -941,16 +1011,16 @@ res.glue(
 #
 # The verdicts and numbers below are this run's (the rules and controls are in the table above).
 #
-# **Correcting the proposal (A1, Figure 3).** After the last round APT's per-dimension std
-# ratios lie between {glue:text}`A1a_ours:.2f` and {glue:text}`A1b_ours:.2f` and its largest
-# mean error is {glue:text}`A1c_ours:.2f` true standard deviations (A1a: {glue:text}`A1a_verdict`,
-# A1b: {glue:text}`A1b_verdict`, A1c: {glue:text}`A1c_verdict`), while the naive estimator's
-# ratio goes from {glue:text}`naive_first:.2f` after round 1 to {glue:text}`A1d_ours:.2f` of the
-# true width after the last (A1d: {glue:text}`A1d_verdict`; APT ends at
-# {glue:text}`A1d_control:.2f`). A1b's control is the naive estimator's widest dimension, at
-# {glue:text}`A1b_control:.2f`: the dimension that narrows least. Whenever it stays inside the
-# band ([0.8, 1.25] at `ci`) a rule on the largest ratio alone accepts the naive estimator too,
-# and A1b is inconclusive.
+# **Correcting the proposal (A1, {numref}`fig-apt-gaussian-std`).** After the last round APT's
+# per-dimension std ratios lie between {glue:text}`A1a_ours:.2f` and {glue:text}`A1b_ours:.2f`
+# and its largest mean error is {glue:text}`A1c_ours:.2f` true standard deviations (A1a:
+# {glue:text}`A1a_verdict`, A1b: {glue:text}`A1b_verdict`, A1c: {glue:text}`A1c_verdict`),
+# while the naive estimator's ratio goes from {glue:text}`naive_first:.2f` after round 1 to
+# {glue:text}`A1d_ours:.2f` of the true width after the last (A1d: {glue:text}`A1d_verdict`;
+# APT ends at {glue:text}`A1d_control:.2f`). A1b's control is the naive estimator's widest
+# dimension, at {glue:text}`A1b_control:.2f`: the dimension that narrows least. Whenever it stays
+# inside the band ([0.8, 1.25] at `ci`) a rule on the largest ratio alone accepts the naive
+# estimator too, and A1b is inconclusive.
 #
 # **APT against NPE (A2a).** At 1000 simulations APT's median KL to the two-moons reference is
 # {glue:text}`kl_apt:.2f` nats and that of NPE with the same gradient-step budget

@@ -188,12 +188,12 @@ print(
 # no MCMC; the library also has a slice sampler for higher dimensions.
 
 # %% [markdown]
-# ## Figure 1: a 1-D illustration
+# ## A 1-D illustration
 #
 # The prototype's toy problem: $\theta\sim U(-2,2)$, $x\mid\theta\sim N(\theta, 0.1)$,
 # $x_o=0.5$; the posterior is a truncated Gaussian. Five members are trained on 5 prior
-# simulations, then 6 rounds add 3 points each by $\alpha_\text{post}$. The panels show the
-# state of the ensemble when rounds 1, 3 and 6 were acquired.
+# simulations, then 6 rounds add 3 points each by $\alpha_\text{post}$;
+# {numref}`fig-emulators-toy-acquisition` shows the ensemble along the way.
 
 # %%
 toy_prior, toy_x_o = gaussian_1d_prior(), torch.tensor([GAUSSIAN_1D_X_O])
@@ -233,9 +233,9 @@ toy = run_active_learning(
 )
 toy_true = (gaussian_1d_log_likelihood(toy_theta, toy_x_o).exp() / 4).numpy()
 
-# %%
+# %% tags=["remove-output"]
 th = toy_theta[:, 0].numpy()
-fig, ax = plotting.figure(2, 3, width=9, height=4.6, sharex=True)
+fig, ax = plotting.figure(2, 3, width=7, height=5.0, sharex=True)
 for col, r in enumerate((1, 3, 6)):
     snap = toy.snapshots[r - 1]
     a = ax[0, col]
@@ -272,13 +272,32 @@ for col, r in enumerate((1, 3, 6)):
         np.full(cfg.toy["batch_size"], 1.05),
         "v",
         color=plotting.COLORS["truth"],
-        label=f"acquired in round {r}",
+        label="acquired in that round",
     )
     b.set_xlabel("θ")
     b.set_ylabel("acquisition / max")
-ax[0, 0].legend(loc="upper left")
-ax[1, 0].legend(loc="upper left")
+handles, labels = [], []
+for a_ in ax[:, 0]:  # one legend for both rows, above the panels
+    h_, l_ = a_.get_legend_handles_labels()
+    handles, labels = handles + h_, labels + l_
+fig.legend(handles, labels, loc="outside upper center", ncol=3, fontsize=7)
 plotting.save(fig, "emulators", "fig1_toy_acquisition")
+
+# %% [markdown]
+# ```{glue:figure} fig1_toy_acquisition
+# ---
+# name: fig-emulators-toy-acquisition
+# alt: >-
+#   Two rows of three panels against θ, before rounds 1, 3 and 6. Top: each ensemble member's
+#   prior times likelihood, the true curve dashed, and ticks for the parameters simulated so far.
+#   Bottom: the two acquisition functions scaled to their maxima, with triangles at the points
+#   acquired in that round.
+# ---
+# The 1-D toy with five ensemble members, before rounds 1, 3 and 6. Top: the members' prior ×
+# likelihood against the truth (dashed); their spread is the ensemble's uncertainty.
+# Bottom: $\alpha_\text{post}$ and $\alpha_\text{info}$ (each scaled to its maximum) and
+# the points $\alpha_\text{post}$ acquired in that round.
+# ```
 
 # %% [markdown]
 # ## Two moons
@@ -321,7 +340,8 @@ demo_theta = prior.sample(500, generator=rt.generator(4))
 demo_x = two_moons(demo_theta, generator=rt.generator(4))
 print(f"the reference 95 % HPD region covers {100 * hpd_area:.2f} % of the prior box")
 
-fig, ax = plotting.figure(1, 2, width=7.5, height=3.4)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(1, 2, width=7, height=3.4)
 ax[0, 0].scatter(
     demo_x[:, 0], demo_x[:, 1], s=3, c=demo_theta[:, 0] + demo_theta[:, 1], cmap="coolwarm"
 )
@@ -337,6 +357,20 @@ ax[0, 1].set_xlabel("θ₁")
 ax[0, 1].set_ylabel("θ₂")
 ax[0, 1].set_title("reference posterior samples")
 plotting.save(fig, "emulators", "two_moons_data")
+
+# %% [markdown]
+# ```{glue:figure} two_moons_data
+# ---
+# name: fig-emulators-two-moons-data
+# alt: >-
+#   Left: scatter of 500 simulated data points in the plane, coloured by the sum of the two
+#   parameters, with the observation marked by a star. Right: samples of the reference posterior
+#   over the two parameters, forming two thin crescents.
+# ---
+# The two-moons task. Left: 500 simulations from the prior, coloured by $\theta_1+\theta_2$,
+# and the observation $x_o$ (star). Right: samples of the reference posterior for $x_o$: two thin
+# crescents that cover a small part of the prior box.
+# ```
 
 # %% [markdown]
 # ### Active learning against random acquisition
@@ -495,14 +529,12 @@ for n_sims in cfg.abc_sims:
 print(f"emulator, α_post, seed {rt.seed}: {c2st_emulator}")
 
 # %% [markdown]
-# ## Figure 2: the emulated posterior, round by round
+# ## The emulated posterior, round by round
 #
-# Seed 0, $\alpha_\text{post}$ acquisition. Each panel shows the emulated posterior after
-# that round's training, with the parameters simulated in that round (round 0: the prior
-# design) and the reference's 95 % highest-density region as a contour.
+# {numref}`fig-emulators-rounds` follows the emulated posterior over the rounds of one seed.
 
-# %%
-fig, ax = plotting.figure(2, 4, width=10, height=5.2, sharex=True, sharey=True)
+# %% tags=["remove-output"]
+fig, ax = plotting.figure(2, 4, width=7, height=4.0, sharex=True, sharey=True)
 for k, a in enumerate(ax.ravel()):
     if k == 0:
         a.imshow(ref_dens.T, origin="lower", extent=(-1, 1, -1, 1), cmap="Greys")
@@ -526,7 +558,10 @@ for k, a in enumerate(ax.ravel()):
             color=plotting.COLORS["method"],
             ms=3,
         )
-        a.set_title(f"round {r}: {int((post0.round <= r).sum())} simulations")
+        a.set_title(f"round {r} ({int((post0.round <= r).sum())} sims)", fontsize=8)
+    a.set_xticks([-1, 0, 1])
+    a.set_yticks([-1, 0, 1])
+ax[0, 0].set_title("reference", fontsize=8)
 for a in ax[-1]:
     a.set_xlabel("θ₁")
 for a in ax[:, 0]:
@@ -534,14 +569,27 @@ for a in ax[:, 0]:
 plotting.save(fig, "emulators", "fig2_rounds")
 
 # %% [markdown]
-# ## Figure 3: posterior quality against the number of simulations
-#
-# Seed 0: the exact grid KL divergence to the reference for the three acquisition rules after
-# the rounds whose posterior was kept (every round for $\alpha_\text{post}$; at `ci` only
-# round 0, shared by all rules, and the last round for the others), and rejection ABC at its
-# (larger) budgets.
+# ```{glue:figure} fig2_rounds
+# ---
+# name: fig-emulators-rounds
+# alt: >-
+#   Eight square panels over the two parameters: the reference posterior, then the emulated
+#   posterior density in grey after rounds 0 to 6, each with the reference's 95% HPD region as a
+#   contour and the parameters simulated in that round as dots.
+# ---
+# Seed 0, $\alpha_\text{post}$ acquisition. Each panel shows the emulated posterior after that
+# round's training (panel titles: the total number of simulations), with the parameters
+# simulated in that round (round 0: the prior design) and the reference's 95 % highest-density
+# region as a contour.
+# ```
 
-# %%
+# %% [markdown]
+# ## Posterior quality against the number of simulations
+#
+# {numref}`fig-emulators-kl` compares the acquisition rules and rejection ABC by the
+# divergence to the reference.
+
+# %% tags=["remove-output"]
 curve = {
     acq: [
         (int((runs[acq, rt.seed].round <= r).sum()), ref_coarse.kl_to(GridDensity(*snap)))
@@ -565,6 +613,21 @@ a.set_xlabel("number of simulations")
 a.set_ylabel("KL(p_ref ‖ q) (nats)")
 a.legend()
 plotting.save(fig, "emulators", "fig3_kl")
+
+# %% [markdown]
+# ```{glue:figure} fig3_kl
+# ---
+# name: fig-emulators-kl
+# alt: >-
+#   Log-log plot of the KL divergence from the reference in nats against the number of
+#   simulations: lines of markers for the emulator with three acquisition rules and squares for
+#   rejection ABC.
+# ---
+# Seed 0: the exact grid KL divergence to the reference for the three acquisition rules after
+# the rounds whose posterior was kept (every round for $\alpha_\text{post}$; at `ci` only
+# round 0, shared by all rules, and the last round for the others), and rejection ABC at its
+# (larger) budgets.
+# ```
 
 # %% [markdown]
 # ## Where the acquisitions go (E3)
@@ -620,16 +683,14 @@ print(
 )
 
 # %% [markdown]
-# ## Figure 4: the ensemble's disagreement flags its errors (E4)
+# ## The ensemble's disagreement flags its errors (E4)
 #
-# Where the error matters: on the reference's grid cells inside its 99 % HPD region, the
-# standard deviation across members of $\log q_m(x_o\mid\theta)$ against the absolute error
-# of the ensemble-mean log likelihood, $|\log\bar q(x_o\mid\theta)-\log p(x_o\mid\theta)|$,
-# with the analytic two-moons likelihood (seed 0, $\alpha_\text{post}$, after the last round).
-# The control shuffles the standard deviations across these cells: an uncertainty estimate
+# Where the error matters: on the reference's grid cells inside its 99 % HPD region,
+# {numref}`fig-emulators-std-vs-error` sets the members' disagreement against the ensemble's
+# error. The control shuffles the standard deviations across these cells: an uncertainty estimate
 # that carries no information about where the errors are.
 
-# %%
+# %% tags=["remove-output"]
 e4_mask = torch.as_tensor(ref_grid.density >= ref_grid.hpd_level(0.99)).reshape(-1)
 e4_theta = ref_cells[e4_mask].float()
 with torch.no_grad():
@@ -645,8 +706,23 @@ fig, ax = plotting.figure(1, 1, width=4.5, height=3.4)
 ax[0, 0].loglog(e4_std, e4_err, ".", ms=2, alpha=0.4, color=plotting.COLORS["method"])
 ax[0, 0].set_xlabel("ensemble std of log q_m(x_o|θ) (nats)")
 ax[0, 0].set_ylabel("|log q̄(x_o|θ) − log p(x_o|θ)| (nats)")
-ax[0, 0].set_title(f"{len(e4_std)} cells in the 99 % HPD region: Spearman ρ = {rho_e4:.2f}")
+ax[0, 0].set_title("cells in the reference's 99 % HPD region")
 plotting.save(fig, "emulators", "fig4_std_vs_error")
+
+# %% [markdown]
+# ```{glue:figure} fig4_std_vs_error
+# ---
+# name: fig-emulators-std-vs-error
+# alt: >-
+#   Log-log scatter, one point per grid cell, of the absolute error of the ensemble-mean log
+#   likelihood in nats against the standard deviation of the members' log likelihoods in nats.
+# ---
+# On the {glue:text}`e4_cells` grid cells inside the reference's 99 % HPD region: the standard
+# deviation across members of $\log q_m(x_o\mid\theta)$ against the absolute error of the
+# ensemble-mean log likelihood, $|\log\bar q(x_o\mid\theta)-\log p(x_o\mid\theta)|$, with
+# the analytic two-moons likelihood (seed 0, $\alpha_\text{post}$, after the last round).
+# Spearman's ρ is {glue:text}`E4_ours:.2f`.
+# ```
 
 # %% tags=["nbval-check-output"]
 print(

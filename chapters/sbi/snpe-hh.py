@@ -259,14 +259,14 @@ print("x_o (z-scored):", np.round(x_o.numpy(), 2).tolist())
 print("3 prior draws:", np.round(model.natural(prior_theta).numpy(), 2).tolist())
 
 # %% [markdown]
-# ## Figure 1: traces
+# ## Traces
 #
-# The observed trace at θ* and three traces from prior draws, with the injected current.
+# {numref}`fig-snpe-hh-traces` shows the data: the observed trace and traces from the prior.
 
-# %%
+# %% tags=["remove-output"]
 t_ms = obs_traces.t.numpy()
 fig, ax = plotting.figure(
-    2, 1, width=7.5, height=4.4, sharex=True, gridspec_kw=dict(height_ratios=[4, 1])
+    2, 1, width=7, height=4.4, sharex=True, gridspec_kw=dict(height_ratios=[4, 1])
 )
 ax[0, 0].plot(
     t_ms, obs_traces.voltage[0].cpu(), color=plotting.COLORS["truth"], lw=0.9, label="observed (θ*)"
@@ -280,11 +280,25 @@ for i, c in enumerate(["#1f77b4", "#2ca02c", "#9467bd"]):
         label=f"prior draw {i + 1} (offset −{130 * (i + 1)} mV)",
     )
 ax[0, 0].set_ylabel("membrane potential (mV)")
-ax[0, 0].legend(loc="upper right", fontsize=7)
+ax[0, 0].set_ylim(None, ax[0, 0].get_ylim()[1] + 110)  # room for the legend above the traces
+ax[0, 0].legend(loc="upper center", ncol=2, fontsize=7)
 ax[1, 0].plot(t_ms, obs_traces.current.cpu(), color=plotting.COLORS["data"])
 ax[1, 0].set_ylabel("I (µA/cm²)")
 ax[1, 0].set_xlabel("time (ms)")
 plotting.save(fig, "snpe-hh", "fig1_traces")
+
+# %% [markdown]
+# ```{glue:figure} fig1_traces
+# ---
+# name: fig-snpe-hh-traces
+# alt: >-
+#   Two stacked panels against time in ms. Top: membrane potential of the observed trace and of
+#   three prior draws, each offset downwards by 130 mV more. Bottom: the injected current step.
+# ---
+# The observed trace at θ* and three traces from prior draws (offset for legibility), with the
+# injected current below. Draws from the prior behave unlike the observation; the posterior
+# must single out parameters that reproduce its regular spiking.
+# ```
 
 # %% [markdown]
 # ## SNPE-B on the HH neuron, and the single-round baseline (claim C2)
@@ -370,16 +384,15 @@ for r, w in zip(multi.rounds, round_width, strict=True):
 # 1/α times the round's mean raw weight.
 
 # %% [markdown]
-# ## Figure 2: posterior marginals per round
+# ## Posterior marginals per round
 #
-# Marginals of $q(\theta\mid x_o)$ after each round of SNPE-B (draws inside the prior box),
-# the single-round posterior, θ* (black) and the prior range as the axis limits.
+# {numref}`fig-snpe-hh-marginals` shows how the posterior changes from round to round.
 
-# %%
+# %% tags=["remove-output"]
 names = model.names
 ncol = min(model.dim, 4)
 nrow = int(np.ceil(model.dim / ncol))
-fig, ax = plotting.figure(nrow, ncol, width=2.3 * ncol, height=2.2 * nrow)
+fig, ax = plotting.figure(nrow, ncol, width=min(7, 2.3 * ncol), height=2.2 * nrow)
 cmap = plotting.plt.get_cmap("Reds")
 for j in range(model.dim):
     a = ax[j // ncol, j % ncol]
@@ -409,8 +422,24 @@ for j in range(model.dim):
     a.set_ylabel("density")
 for j in range(model.dim, nrow * ncol):
     ax[j // ncol, j % ncol].axis("off")
-ax[0, 0].legend(fontsize=6)
+ax[0, 0].legend(fontsize=7)
 plotting.save(fig, "snpe-hh", "fig2_marginals")
+
+# %% [markdown]
+# ```{glue:figure} fig2_marginals
+# ---
+# name: fig-snpe-hh-marginals
+# alt: >-
+#   One panel per parameter: step histograms of posterior density against the parameter value
+#   after each SNPE-B round (shades of red) and for the single-round posterior (dashed blue),
+#   with a black vertical line at the true value; the axis spans the prior range.
+# ---
+# Marginals of $q(\theta\mid x_o)$ after each round of SNPE-B (draws inside the prior box), the
+# single-round posterior, θ* (black) and the prior range as the axis limits. The mean marginal
+# sd relative to the prior's is {glue:text}`width_round1:.3f`, {glue:text}`width_round2:.3f` and
+# {glue:text}`width_round3:.3f` after rounds 1–3, and {glue:text}`width_single:.3f` for the
+# single round.
+# ```
 
 # %% [markdown]
 # ## Posterior predictive check (claim C3)
@@ -497,15 +526,14 @@ print(
 )
 
 # %% [markdown]
-# ## Figure 2b: traces from posterior draws
+# ## Traces from posterior draws
 #
-# The observed trace and the traces of three draws from the SNPE-B posterior (new noise),
-# offset for legibility, over the same stimulus as Figure 1.
+# {numref}`fig-snpe-hh-posterior-traces` simulates draws from the SNPE-B posterior.
 
-# %%
+# %% tags=["remove-output"]
 pp_theta = multi.posterior_samples(3, generator=rt.generator(35))
 pp_traces = sim.traces(pp_theta, generator=rt.generator(36))
-fig, ax = plotting.figure(1, 1, width=7.5, height=3.8)
+fig, ax = plotting.figure(1, 1, width=7, height=3.8)
 ax[0, 0].plot(
     t_ms, obs_traces.voltage[0].cpu(), color=plotting.COLORS["truth"], lw=0.9, label="observed (θ*)"
 )
@@ -519,8 +547,24 @@ for i, c in enumerate(["#d62728", "#ff7f0e", "#8c564b"]):
     )
 ax[0, 0].set_xlabel("time (ms)")
 ax[0, 0].set_ylabel("membrane potential (mV)")
-ax[0, 0].legend(loc="upper right", fontsize=7)
+ax[0, 0].set_ylim(None, ax[0, 0].get_ylim()[1] + 110)  # room for the legend above the traces
+ax[0, 0].legend(loc="upper center", ncol=2, fontsize=7)
 plotting.save(fig, "snpe-hh", "fig2b_posterior_traces")
+
+# %% [markdown]
+# ```{glue:figure} fig2b_posterior_traces
+# ---
+# name: fig-snpe-hh-posterior-traces
+# alt: >-
+#   Membrane potential against time in ms: the observed trace and three traces simulated from
+#   posterior draws, each offset downwards by 130 mV more.
+# ---
+# The observed trace and the traces of three draws from the SNPE-B posterior (new noise), offset
+# for legibility, over the same stimulus as {numref}`fig-snpe-hh-traces`. Claim C3 below compares
+# their features with the observation's.
+# ```
+
+# %%
 print("posterior draws (natural units):", np.round(model.natural(pp_theta).numpy(), 2).tolist())
 
 # %% [markdown]
@@ -625,12 +669,11 @@ for k in toy_arms:
     )
 
 # %% [markdown]
-# ## Figure 3: the toy posterior after round 2
+# ## The toy posterior after round 2
 #
-# First seed; solid: with the continual-learning KL (delfi), dashed: with the KL to the
-# zero-mean weight prior.
+# {numref}`fig-snpe-hh-toy` compares the round-2 estimates of the toy posterior with the truth.
 
-# %%
+# %% tags=["remove-output"]
 grid = torch.linspace(-2.5, 5.0, 600)[:, None]
 fig, ax = plotting.figure(1, 1, width=5.5, height=3.2)
 a = ax[0, 0]
@@ -661,6 +704,21 @@ a.legend()
 plotting.save(fig, "snpe-hh", "fig3_toy")
 
 # %% [markdown]
+# ```{glue:figure} fig3_toy
+# ---
+# name: fig-snpe-hh-toy
+# alt: >-
+#   Density against θ: the true Gaussian posterior as a thick black line and four round-2
+#   estimates, weighted and unweighted, each with and without the continual-learning KL.
+# ---
+# The toy's round-2 posterior, first seed; solid: with the continual-learning KL (delfi),
+# dashed: with the KL to the zero-mean weight prior. In theory the importance-weighted
+# estimates (orange) match the true posterior and the unweighted ones (blue) are narrower
+# (posterior × proposal / prior); the last section discusses why the solid unweighted curve,
+# pinned near round 1 by the continual-learning KL, can stay close to the truth.
+# ```
+
+# %% [markdown]
 # ## Simulator failures: the autapse model (claim C4)
 #
 # A rate unit with self-excitation J and time constant τ grows at rate (J − 1)/τ and so
@@ -687,15 +745,18 @@ for k, v in bad_pct.items():
     )
 
 # %% [markdown]
-# ## Figure 4: failed simulations per round and posterior predictive traces
+# ## Failed simulations per round and posterior predictive traces
+#
+# {numref}`fig-snpe-hh-autapse` shows how often the autapse simulations fail, and what the
+# posterior predicts.
 
-# %%
+# %% tags=["remove-output"]
 aut_obs = aut_sim.traces(AUTAPSE_THETA_STAR[None], generator=rt.generator(41))
 aut_pp = aut_sim.traces(
     aut_runs["classifier"].posterior_samples(3, generator=rt.generator(43)),
     generator=rt.generator(44),
 )
-fig, ax = plotting.figure(1, 2, width=8, height=3.0)
+fig, ax = plotting.figure(1, 2, width=7, height=3.0)
 rounds = np.arange(1, cfg.aut_rounds + 1)
 ax[0, 0].plot(
     rounds, bad_pct["resample"], "o-", color=plotting.COLORS["baseline"], label="resampling only"
@@ -704,6 +765,7 @@ ax[0, 0].plot(
     rounds, bad_pct["classifier"], "s-", color=plotting.COLORS["method"], label="failure classifier"
 )
 ax[0, 0].set_ylim(0, max(55, float(max(v.max() for v in bad_pct.values())) + 5))
+ax[0, 0].set_xticks(rounds)
 ax[0, 0].set_xlabel("round")
 ax[0, 0].set_ylabel("bad simulations (%)")
 ax[0, 0].legend()
@@ -724,6 +786,21 @@ ax[0, 1].set_xlabel("time (ms)")
 ax[0, 1].set_ylabel("rate y(t) (a.u.)")
 ax[0, 1].legend(fontsize=7)
 plotting.save(fig, "snpe-hh", "fig4_autapse")
+
+# %% [markdown]
+# ```{glue:figure} fig4_autapse
+# ---
+# name: fig-snpe-hh-autapse
+# alt: >-
+#   Left: percentage of failed simulations against the round, for resampling only and for the
+#   failure classifier. Right: rate against time in ms for the observed autapse trace and three
+#   posterior predictive traces.
+# ---
+# Left: failed autapse simulations per round; in rounds 3–5 the failure classifier leaves
+# {glue:text}`c4_classifier_pct:.1f` % of them against {glue:text}`c4_resample_pct:.1f` % with
+# resampling only. Right: the observed trace at θ* and three traces simulated from the
+# classifier run's posterior.
+# ```
 
 # %% [markdown]
 # ## Full profile: learned summary features (claim C6)

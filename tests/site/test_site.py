@@ -1,8 +1,9 @@
 """The built HTML book, served locally and opened in headless Chromium (Debian's package).
 
 Every page of the TOC answers 200, every image loads (``naturalWidth > 0``), chapter pages
-have figures, each numbered, captioned, with alt text and sized to the column, the console shows no errors but the three that Jupyter Book 1.x itself emits,
-and the scorecard has a row per chapter.
+have figures, each numbered, captioned, with alt text and sized to the column, the console
+shows no errors but the three that Jupyter Book 1.x itself emits, and the scorecard has a
+row per chapter.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def test_save_in_a_kernel_glues_the_saved_png_and_closes_the_figure(tmp_path, mo
     ax[0, 0].set_xlabel("x (a.u.)")
     ax[0, 0].set_ylabel("y (a.u.)")
     path = plotting.save(fig, "t", "inside", directory=tmp_path)
-    (name, image, display), = glued
+    ((name, image, display),) = glued
     assert name == "inside" and display and image.data == path.read_bytes()
     assert image.data[16:20] == (1050).to_bytes(4, "big")  # 7 in at 150 dpi
     assert not plt.fignum_exists(fig.number)

@@ -72,14 +72,28 @@ def test_scorecard_shows_recorded_verdicts_beside_ci_with_where_and_when(monkeyp
     from neuroinverse import scorecard
 
     rows = [
-        dict(chapter=SLUG, claim=c, statement="s", paper="p", ours="–", control="–", rule="≥ 0.5", profile="full",
-             verdict="full only")
+        dict(
+            chapter=SLUG,
+            claim=c,
+            statement="s",
+            paper="p",
+            ours="–",
+            control="–",
+            rule="≥ 0.5",
+            profile="full",
+            verdict="full only",
+        )
         for c in ("C1", "C7")
     ]
     monkeypatch.setattr(scorecard, "scorecard_rows", lambda directory=None: rows)
     run = recorded.RecordedRun(
-        slug=SLUG, measured_on="NVIDIA H200 (cuda)", measured_at="2026-12-02 17:00 UTC", commit="abc123",
-        stale=True, verdicts={"C1": "held", "C7": "not reproduced"}, measured={"C1": 0.9, "C7": 0.2},
+        slug=SLUG,
+        measured_on="NVIDIA H200 (cuda)",
+        measured_at="2026-12-02 17:00 UTC",
+        commit="abc123",
+        stale=True,
+        verdicts={"C1": "held", "C7": "not reproduced"},
+        measured={"C1": 0.9, "C7": 0.2},
     )
     page = scorecard.scorecard_page(chart=None, recorded={SLUG: run})
     lines = [ln for ln in page.splitlines() if ln.startswith(f"| {SLUG} |")]
