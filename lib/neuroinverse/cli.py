@@ -12,6 +12,8 @@ Examples::
     neuroinverse build --no-execute                 # build from _build/executed as it is
     neuroinverse status --json                      # recorded claims and verdicts
     neuroinverse readme [--check]                   # README's scorecard block from a ci run
+    neuroinverse segment RAW.zarr OUT.zarr --workers 2 --block 64,256,256 [--model unet.pt]
+                                                    # blockwise segmentation on Dask
 """
 
 from __future__ import annotations
@@ -51,6 +53,17 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--timeout", type=float, default=None, help="per-cell time limit in seconds (default 3600)"
     )
+    r.add_argument(
+        "--record",
+        action="store_true",
+        help="with --profile full: keep the results under recorded/full/ with the hardware, date "
+        "and commit, for the scorecard (commit that file)",
+    )
+
+    rec = sub.add_parser(
+        "record", help="keep a finished full-profile run's results under recorded/full/"
+    )
+    rec.add_argument("slug", help="chapter slug, e.g. deepspike")
 
     b = sub.add_parser("build", help="run the chapters that changed and build the HTML book")
     profile_arg(b)
@@ -79,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("readme", help="rewrite the README's scorecard block from the ci results")
     m.add_argument("--check", action="store_true", help="only check; exit 1 if the README is stale")
+
+    g = sub.add_parser(
+        "segment",
+        add_help=False,
+        help="segment a zarr volume block by block on Dask (--workers, --block, --thresholds, "
+        "--overwrite; `neuroinverse segment --help` for all)",
+    )
+    g.add_argument("segment_args", nargs=argparse.REMAINDER)  # parsed by the command itself
     return p
 
 
@@ -102,6 +123,10 @@ def _run(args) -> int:
             raise ValueError(
                 f"--smoke runs the full profile's code at the ci sizes; use it with "
                 f"--profile full (got --profile {args.profile})"
+            )
+        if args.record and (args.profile != "full" or args.smoke):
+            raise ValueError(
+                "--record keeps full-profile results: use it with --profile full, without --smoke"
             )
     except ValueError as err:
         return _usage_error(str(err))
@@ -127,6 +152,19 @@ def _run(args) -> int:
         return 1
     peak = _record_run(chapter, args, run.wall_s)
     print(f"{chapter.slug}: done in {run.wall_s:.1f} s wall{peak} -> {run.output}")
+    if args.record:
+        return _record(args)
+    return 0
+
+
+def _record(args) -> int:
+    from .recorded import record_results
+
+    try:
+        path = record_results(args.slug)
+    except (ValueError, FileNotFoundError) as err:
+        return _usage_error(str(err))
+    print(f"{args.slug}: full-profile results recorded in {path} (commit it)")
     return 0
 
 
@@ -258,10 +296,31 @@ def _readme(args) -> int:
     return 0
 
 
+def _segment(args) -> int:
+    """``neuroinverse segment``: the segmentation package's own command, run as a module
+    (``python -m neuroinverse.segmentation.blockwise_cli``) so that the core imports no domain
+    package, as ``run`` executes chapters in their own process."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "neuroinverse.segmentation.blockwise_cli", *args.segment_args]
+    return subprocess.call(cmd)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neuroinverse`` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["segment"]:  # all of its arguments, --help included, go to the command
+        return _segment(argparse.Namespace(segment_args=argv[1:]))
     args = _parser().parse_args(argv)
-    return {"run": _run, "build": _build, "status": _status, "readme": _readme}[args.command](args)
+    commands = {
+        "run": _run,
+        "record": _record,
+        "build": _build,
+        "status": _status,
+        "readme": _readme,
+        "segment": _segment,
+    }
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

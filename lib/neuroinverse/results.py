@@ -47,6 +47,7 @@ from .runtime import (
 )
 
 __all__ = [
+    "glue_values",
     "Claim",
     "ChapterResults",
     "ClaimsNotHeld",
@@ -193,6 +194,18 @@ class Claim:
         return HELD
 
 
+def glue_values(**values: float | str) -> None:
+    """Make ``values`` available to a chapter's Markdown as ``{glue:text}`name```, once each.
+
+    For numbers measured after the claims were glued (:meth:`ChapterResults.glue` glues the
+    claims; calling it twice would glue them twice). Needs ``myst-nb``.
+    """
+    from myst_nb import glue
+
+    for name, value in values.items():
+        glue(name, value, display=False)
+
+
 @dataclass
 class ChapterResults:
     """The claims of one chapter run, with the profile they were measured at.
@@ -247,8 +260,7 @@ class ChapterResults:
                 glue(f"{c.id}_ours", float(c.measured), display=False)
             if c.control is not None:
                 glue(f"{c.id}_control", float(c.control), display=False)
-        for name, value in extra.items():
-            glue(name, value, display=False)
+        glue_values(**extra)
 
     def verdicts(self) -> dict[str, str]:
         return {c.id: c.verdict(self.runtime.profile) for c in self.claims}

@@ -189,10 +189,16 @@ def test_scorecard_has_a_row_per_chapter(server, browser):
             assert c.slug in {r[0] for r in claims["rows"]}, f"no scorecard row for {c.slug}"
             # every claim row links to the claims table of its chapter
             assert any(h and h.endswith(f"#claims-{c.slug}") for h in claims["links"]), c.slug
-        verdicts = {r[-1] for r in claims["rows"]}
+        assert claims["head"][-1] == "full (recorded)", claims["head"]
+        col = claims["head"].index("verdict")
+        verdicts = {r[col] for r in claims["rows"]}
         assert verdicts <= {"held", "inconclusive", "not reproduced", "full only", "not implemented", "not run"}
         assert "not run" not in verdicts, "the book was built without running every chapter"
-        assert claims["badges"] == len(claims["rows"]), "every verdict is a coloured badge"
+        recorded = sum(r[-1] != "–" for r in claims["rows"])  # recorded full runs have badges too
+        assert claims["badges"] == len(claims["rows"]) + recorded, "every verdict is a coloured badge"
+        assert any(t["head"][:2] == ["chapter", "measured on"] for t in tables) or (
+            "No chapter has a recorded full-profile run yet." in page.content()
+        ), "the scorecard says where and when the recorded full runs were measured"
         alt = page.eval_on_selector("img[src*='scorecard_verdicts']", "i => i.alt")
         assert "chapter" in alt, "the verdict chart needs alt text"
         # a claim link lands on the chapter's claims table

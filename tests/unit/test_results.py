@@ -227,3 +227,14 @@ def test_smoke_run_does_not_judge_verdicts():
     res.check()  # a smoke run's verdicts mean nothing: not raised
     with pytest.raises(ValueError, match="control"):  # but a missing control is still refused
         res.add(Claim("F2", "no control", paper="x", op=">=", threshold=1.0, profiles=("full",), measured=1.0))
+
+
+def test_glue_values_glue_each_name_once_without_the_claims(monkeypatch):
+    import myst_nb
+
+    from neuroinverse.results import glue_values
+
+    glued = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.append((name, value, display)))
+    glue_values(a=1.5, b="x")
+    assert glued == [("a", 1.5, False), ("b", "x", False)]

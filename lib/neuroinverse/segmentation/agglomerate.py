@@ -51,6 +51,7 @@ __all__ = [
     "seeded_threshold_components",
     "region_graph",
     "agglomerate",
+    "agglomerate_graph",
     "threshold_components",
 ]
 
@@ -351,7 +352,7 @@ def agglomerate(
     Returns:
         The :class:`Agglomeration` (one segmentation per sorted threshold).
     """
-    q = _check_quantile(quantile)
+    _check_quantile(quantile)  # before the region graph is built
     thr = np.sort(np.asarray(thresholds, dtype=np.float64).ravel())
     if thr.size == 0 or not np.all(np.isfinite(thr)):
         raise ValueError(
@@ -359,6 +360,35 @@ def agglomerate(
         )
     graph = region_graph(fragments, affinities)
     frag = _check_fragments(fragments)
+    thr, maps, merges = agglomerate_graph(graph, thresholds=thr, quantile=quantile)
+    return Agglomeration(fragments=frag, thresholds=thr, maps=maps, merge_scores=merges)
+
+
+def agglomerate_graph(
+    graph: RegionGraph, *, thresholds, quantile: str = "median"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The merge loop of :func:`agglomerate` on a region graph, without the volume.
+
+    Used by :func:`agglomerate` on the graph of a whole volume and by the blockwise path on
+    the graph assembled from blocks (:mod:`neuroinverse.segmentation.blockwise_graph`): a heap
+    of ``(score, stamp, u, v)`` with stamps in pair order (ties broken the same way), sorted
+    boundary lists pooled after each merge.
+
+    Args:
+        graph: the :class:`RegionGraph` (:func:`region_graph` or the blockwise assembly).
+        thresholds: score thresholds (sorted here; finite, non-empty).
+        quantile: a key of :data:`QUANTILES`.
+
+    Returns:
+        ``(thresholds, maps, merge_scores)``: the sorted ``(T,)`` thresholds, the ``(T, F + 1)``
+        int64 fragment → segment maps, and the ``(M,)`` scores in merge order.
+    """
+    q = _check_quantile(quantile)
+    thr = np.sort(np.asarray(thresholds, dtype=np.float64).ravel())
+    if thr.size == 0 or not np.all(np.isfinite(thr)):
+        raise ValueError(
+            f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}"
+        )
     n = graph.n_fragments
     parent = np.arange(n + 1)
     # adjacency: region -> {neighbour: sorted affinity array}; heap of (score, stamp, u, v)
@@ -414,7 +444,7 @@ def agglomerate(
             heapq.heappush(heap, (_score(vals, q), counter, key[0], key[1]))
             counter += 1
         nbrs[v] = {}
-    return Agglomeration(fragments=frag, thresholds=thr, maps=maps, merge_scores=np.asarray(merges))
+    return thr, maps, np.asarray(merges)
 
 
 def _check_thresholds(thresholds) -> np.ndarray:
