@@ -113,6 +113,11 @@ benchmark-all: benchmark
 	$(PY) benchmarks/decode_throughput.py
 	$(PY) benchmarks/malis_scaling.py
 	$(PY) benchmarks/mala_throughput.py
+	$(PY) benchmarks/plds_estep.py
+	$(PY) benchmarks/agglomeration_vs_waterz.py
+	$(PY) benchmarks/pssr_throughput.py
+	$(PY) benchmarks/active_sem_dpp.py
+	$(PY) benchmarks/blockwise.py
 
 clean:
 	rm -rf _build

@@ -4,7 +4,7 @@ One step = the O(p n^2) loss on ``--batch`` time points, its backward pass and a
 (``neuroinverse.inference.time_step``). FLOPs are counted by ``torch.utils.flop_counter`` and
 peak tensor bytes by the book's dispatch-mode tracker, both on the ``meta`` device
 (``step_work``); on CUDA the allocator's peak (``torch.cuda.max_memory_allocated``) is shown
-too. The log-log slopes against p are the card's scaling claim (work slope in [0.8, 1.2]).
+too. The log-log slopes against p are the stitching chapter's claim C5 (work slope in [0.8, 1.2]).
 
     python benchmarks/stitching_scaling.py [--p 1000 10000 100000] [--n 10] [--steps 20] [--device cpu]
 

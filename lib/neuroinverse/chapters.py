@@ -67,6 +67,13 @@ CHAPTERS: tuple[Chapter, ...] = (
         source="chapters/dynamics/stitching.py",
     ),
     Chapter(
+        slug="nonstationary-plds",
+        part=PARTS[1],
+        title="Slow trial-to-trial drift in a Poisson LDS (N-PLDS)",
+        paper="Park, Bohner & Macke, NIPS 2015",
+        source="chapters/dynamics/nonstationary-plds.py",
+    ),
+    Chapter(
         slug="snpe-hh",
         part=PARTS[2],
         title="Sequential neural posterior estimation for a Hodgkin-Huxley neuron (SNPE-B)",
@@ -93,6 +100,20 @@ CHAPTERS: tuple[Chapter, ...] = (
         title="Deep single-molecule localisation with temporal context (DECODE)",
         paper="Speiser et al., Nature Methods 2021",
         source="chapters/microscopy/decode.py",
+    ),
+    Chapter(
+        slug="pssr",
+        part=PARTS[3],
+        title="Point-scanning super-resolution with crappified training pairs (PSSR)",
+        paper="Fang et al., Nature Methods 2021",
+        source="chapters/microscopy/pssr.py",
+    ),
+    Chapter(
+        slug="active-sem",
+        part=PARTS[3],
+        title="Learning-guided SEM with active acquisition",
+        paper="Mi et al., MICCAI 2020",
+        source="chapters/microscopy/active-sem.py",
     ),
     Chapter(
         slug="fouriernet",

@@ -49,6 +49,8 @@ EXPECTED_NOT_REPRODUCED: dict[str, set[str]] = {
     "dnn-neuro-review": {"C1a", "C1b", "C4a", "C6a", "C6c"},
     "fly-connectome": {"C1b", "C3a", "C3b", "C3c", "C4"},
     "fouriernet": {"C1a", "C2"},
+    "nonstationary-plds": {"C4a"},
+    "active-sem": {"C1", "C2b", "C3"},
 }
 
 

@@ -6,6 +6,10 @@
   next.
 * :mod:`~neuroinverse.inference.active_learning`: Active learning with emulator networks: the loop,
   and posterior samples from the ensemble.
+* :mod:`~neuroinverse.inference.active_sem`: Learning-guided SEM: error targets, fusion, time
+  accounting and the speed-up at equal quality.
+* :mod:`~neuroinverse.inference.active_sem_training`: Training and running the two networks of
+  learning-guided SEM: membrane detector D and error predictor E.
 * :mod:`~neuroinverse.inference.calcium_models`: The generative calcium models of DeepSpike: p_θ(f |
   s), linear, saturating and with spines.
 * :mod:`~neuroinverse.inference.connectivity`: Connectivity between imaged cells: a learnable
@@ -31,8 +35,20 @@
   (SNPE-C), SNPE-B and naive SNPE.
 * :mod:`~neuroinverse.inference.npe_methods`: The sequential NPE methods as small objects: APT's
   atomic loss, naive SNPE, pooled SNPE-B.
+* :mod:`~neuroinverse.inference.nplds`: The hierarchical part of the nonstationary PLDS: a
+  Gaussian-process prior over trials on the per-trial latent offsets h_r, its Laplace posterior and
+  its hyper-parameters.
+* :mod:`~neuroinverse.inference.nsls`: Dynamics that drift across trials (NSLS): a Gaussian-process
+  prior over trials on every entry of a per-trial dynamics matrix A^(r), its posterior from the
+  E-step's moments, and the EM fit.
 * :mod:`~neuroinverse.inference.plds`: Poisson linear dynamical system: the Laplace E-step, batched
   over trials, by block-tridiagonal Newton.
+* :mod:`~neuroinverse.inference.plds_em`: Fitting Poisson linear dynamical systems to many trials:
+  the M-steps, the (VB)EM loop and its variants, and held-out trial prediction.
+* :mod:`~neuroinverse.inference.pssr`: Point-scanning super-resolution (PSSR): crappified training
+  pairs, training and restoration.
+* :mod:`~neuroinverse.inference.rescan_policies`: Rescan policies of learning-guided SEM: which
+  pixels a second, slow pass revisits.
 * :mod:`~neuroinverse.inference.smlm_fitting`: Classical SMLM fitting: local-maximum detection plus
   per-spot Gaussian maximum likelihood.
 * :mod:`~neuroinverse.inference.snapshot_reconstruction`: Snapshot 3-D reconstruction: the high-pass
@@ -72,6 +88,29 @@ from .active_learning import (
     ActiveLearningResult,
     posterior_samples,
     run_active_learning,
+)
+from .active_sem import (
+    SpeedUp,
+    average_dwell,
+    components_hit,
+    dwell_scans,
+    equal_quality_dwell,
+    error_target,
+    fuse_rescan,
+    pixel_auroc,
+    segment_error_target,
+    segmentation_arand,
+    segmentation_vi,
+    slow_equivalent_speedup,
+    speedup_at_equal_quality,
+)
+from .active_sem_training import (
+    error_batches,
+    fit_pixel_classifier,
+    membrane_batches,
+    predict_maps,
+    random_crops,
+    segment_and_score,
 )
 from .calcium_models import (
     LinearCalciumModel,
@@ -165,11 +204,70 @@ from .npe_methods import (
     npe_method,
     sample_atom_indices,
 )
+from .nplds import (
+    GP_JITTER,
+    LOG_SIGMA2_GRID,
+    LOG_TAU2_GRID,
+    NO_COUPLING_LOG_TAU2,
+    HyperSelection,
+    TimescaleInit,
+    gp_kl,
+    laplace_h,
+    predict_h,
+    select_hyperparameters,
+    timescale_from_trial_means,
+    trial_kernel,
+    update_h_and_hyper,
+)
+from .nsls import (
+    A_JITTER,
+    LOG_SIGMA2_A_GRID,
+    NSLSFit,
+    dynamics_statistics,
+    fit_nsls,
+    gp_dynamics_posterior,
+    slow_coefficients,
+    update_dynamics_gp,
+)
 from .plds import (
     LaplacePosterior,
+    block_tridiagonal_covariances,
     block_tridiagonal_solve,
     check_counts,
     laplace_estep,
+    prior_mean_trajectory,
+)
+from .plds_em import (
+    ARD_GRID,
+    MODELS,
+    PLDSFit,
+    PLDSParams,
+    check_plds_data,
+    fit_plds,
+    heldout_error,
+    offset_statistics,
+    poisson_glm_trial_means,
+    simulate_trial_means,
+    update_dynamics,
+    update_loadings,
+)
+from .pssr import (
+    pssr_batch,
+    restore,
+    restore_movie,
+    stack_movie,
+    train_pssr,
+)
+from .rescan_policies import (
+    POLICIES,
+    greedy_kdpp,
+    grid_rescan,
+    random_rescan,
+    rescan_budget,
+    rescan_masks,
+    topk_rescan,
+    wdpp_rescan,
+    window_budgets,
 )
 from .smlm_fitting import (
     GaussianFit,
@@ -246,6 +344,25 @@ __all__ = [
     "posterior_samples",
     "ActiveLearningResult",
     "run_active_learning",
+    "error_target",
+    "segment_error_target",
+    "fuse_rescan",
+    "average_dwell",
+    "SpeedUp",
+    "equal_quality_dwell",
+    "speedup_at_equal_quality",
+    "slow_equivalent_speedup",
+    "segmentation_vi",
+    "segmentation_arand",
+    "pixel_auroc",
+    "components_hit",
+    "dwell_scans",
+    "random_crops",
+    "membrane_batches",
+    "error_batches",
+    "fit_pixel_classifier",
+    "predict_maps",
+    "segment_and_score",
     "bernoulli_log_prob",
     "ar1_calcium",
     "gaussian_log_likelihood",
@@ -312,10 +429,59 @@ __all__ = [
     "sample_atom_indices",
     "apt_atomic_loss",
     "log_mixture_proposal",
+    "GP_JITTER",
+    "LOG_SIGMA2_GRID",
+    "LOG_TAU2_GRID",
+    "NO_COUPLING_LOG_TAU2",
+    "trial_kernel",
+    "laplace_h",
+    "HyperSelection",
+    "gp_kl",
+    "select_hyperparameters",
+    "predict_h",
+    "update_h_and_hyper",
+    "TimescaleInit",
+    "timescale_from_trial_means",
+    "A_JITTER",
+    "LOG_SIGMA2_A_GRID",
+    "dynamics_statistics",
+    "gp_dynamics_posterior",
+    "update_dynamics_gp",
+    "NSLSFit",
+    "fit_nsls",
+    "slow_coefficients",
     "LaplacePosterior",
     "check_counts",
     "block_tridiagonal_solve",
+    "block_tridiagonal_covariances",
+    "prior_mean_trajectory",
     "laplace_estep",
+    "MODELS",
+    "ARD_GRID",
+    "PLDSParams",
+    "PLDSFit",
+    "check_plds_data",
+    "update_dynamics",
+    "update_loadings",
+    "offset_statistics",
+    "fit_plds",
+    "simulate_trial_means",
+    "heldout_error",
+    "poisson_glm_trial_means",
+    "pssr_batch",
+    "train_pssr",
+    "restore",
+    "restore_movie",
+    "stack_movie",
+    "rescan_budget",
+    "random_rescan",
+    "grid_rescan",
+    "topk_rescan",
+    "greedy_kdpp",
+    "window_budgets",
+    "wdpp_rescan",
+    "POLICIES",
+    "rescan_masks",
     "detect_spots",
     "extract_rois",
     "fit_gaussian_mle",

@@ -4,6 +4,8 @@
   true coupling and detection AUC.
 * :mod:`~neuroinverse.metrics.direction`: Direction selectivity of tuning curves: preferred
   direction, DSI and angular errors.
+* :mod:`~neuroinverse.metrics.image`: Image-restoration metrics: PSNR and SSIM with the PSSR
+  normalisation, Fourier ring correlation, and a SQUIRREL-style error map.
 * :mod:`~neuroinverse.metrics.lds`: Scores of fitted linear dynamical systems: subspace angles,
   matched eigenvalues, covariance correlation.
 * :mod:`~neuroinverse.metrics.localisation`: Localisation metrics of the SMLM challenge: matching,
@@ -30,11 +32,23 @@ from .direction import (
     direction_selectivity,
     polarity_agreement,
 )
+from .image import (
+    SquirrelResult,
+    frc,
+    frc_cutoff,
+    pssr_normalise,
+    pssr_psnr,
+    pssr_ssim,
+    squirrel_error_map,
+)
 from .lds import (
+    autocovariance_split,
     eigenvalue_error,
     match_eigenvalues,
     pearson_r,
     subspace_error,
+    trial_mean_log_rates,
+    variance_split,
 )
 from .localisation import (
     LocalisationScores,
@@ -91,10 +105,20 @@ __all__ = [
     "direction_selectivity",
     "angular_error",
     "polarity_agreement",
+    "pssr_normalise",
+    "pssr_psnr",
+    "pssr_ssim",
+    "frc",
+    "frc_cutoff",
+    "SquirrelResult",
+    "squirrel_error_map",
     "subspace_error",
     "eigenvalue_error",
     "match_eigenvalues",
     "pearson_r",
+    "trial_mean_log_rates",
+    "variance_split",
+    "autocovariance_split",
     "Matching",
     "LocalisationScores",
     "match_localisations",

@@ -2,6 +2,12 @@
 
 * :mod:`~neuroinverse.segmentation.agglomerate`: From affinities to segmentations: watershed
   fragments, region graph, quantile agglomeration.
+* :mod:`~neuroinverse.segmentation.blockwise`: Blockwise segmentation of volumes larger than memory,
+  on Dask: predict, fragment, merge.
+* :mod:`~neuroinverse.segmentation.blockwise_blocks`: One block's work in the blockwise path: the
+  block grid, the input check, the four block tasks.
+* :mod:`~neuroinverse.segmentation.blockwise_graph`: The region graph of a volume assembled from
+  blocks, and quantile merging on a region graph.
 * :mod:`~neuroinverse.segmentation.evaluation`: Scoring affinities: Rand error over thresholds,
   per-edge error, and the raw-threshold baseline.
 * :mod:`~neuroinverse.segmentation.kruskal`: Kruskal's algorithm with union-find on affinity graphs:
@@ -12,6 +18,8 @@
   per-pair losses, and the training losses.
 * :mod:`~neuroinverse.segmentation.malis_reference`: Brute-force references for MALIS and the checks
   of the fast counts against them.
+* :mod:`~neuroinverse.segmentation.membranes`: Cells from a 2-D membrane-probability map: connected
+  interiors, grown over the membranes.
 * :mod:`~neuroinverse.segmentation.training`: Training and prediction of affinity networks with a
   per-edge loss, MALIS, or both.
 
@@ -23,12 +31,37 @@ from .agglomerate import (
     Agglomeration,
     RegionGraph,
     agglomerate,
+    agglomerate_graph,
     boundary_map,
     predict_volume_affinities,
     region_graph,
     seeded_threshold_components,
     threshold_components,
     watershed_fragments,
+)
+from .blockwise import (
+    BlockwiseSegmentation,
+    open_segmentation,
+    predict_blockwise,
+    segment_blockwise,
+    summary,
+    write_volume,
+)
+from .blockwise_blocks import (
+    BlockGrid,
+    block_done,
+    block_record,
+    edges_block,
+    fragment_block,
+    mark_block,
+    open_input,
+    predict_block,
+    relabel_block,
+    write_atomic,
+)
+from .blockwise_graph import (
+    assemble_region_graph,
+    block_edges,
 )
 from .evaluation import (
     edge_error,
@@ -67,6 +100,9 @@ from .malis_reference import (
     maximin_affinity_bruteforce,
     misclassified_pairs,
 )
+from .membranes import (
+    segment_membrane_map,
+)
 from .training import (
     branch_training,
     fit_affinity_net,
@@ -84,7 +120,26 @@ __all__ = [
     "seeded_threshold_components",
     "region_graph",
     "agglomerate",
+    "agglomerate_graph",
     "threshold_components",
+    "BlockwiseSegmentation",
+    "write_volume",
+    "open_segmentation",
+    "predict_blockwise",
+    "segment_blockwise",
+    "summary",
+    "BlockGrid",
+    "open_input",
+    "block_record",
+    "block_done",
+    "mark_block",
+    "write_atomic",
+    "predict_block",
+    "fragment_block",
+    "edges_block",
+    "relabel_block",
+    "block_edges",
+    "assemble_region_graph",
     "rand_error_curve",
     "edge_error",
     "raw_threshold_rand_errors",
@@ -112,6 +167,7 @@ __all__ = [
     "malis_work_bruteforce",
     "misclassified_pairs",
     "count_checks",
+    "segment_membrane_map",
     "fit_affinity_net",
     "malis_gradient_scale",
     "branch_training",

@@ -6,8 +6,12 @@
   fluorescence, with the true parameters.
 * :mod:`~neuroinverse.simulators.coupled_calcium`: Coupled spiking cells imaged with calcium: a GLM
   spike prior with synaptic connectivity.
+* :mod:`~neuroinverse.simulators.crappify`: PSSR "crappifiers": high-resolution images degraded into
+  low-resolution training inputs (torch).
 * :mod:`~neuroinverse.simulators.em`: Synthetic 2-D electron-microscopy "membrane images" with
   ground-truth segmentations.
+* :mod:`~neuroinverse.simulators.em_tissue`: Synthetic high-resolution EM of neural tissue:
+  membranes, mitochondria, vesicles, stain grain.
 * :mod:`~neuroinverse.simulators.fly_connectome`: Compile the fly optic-lobe type-level connectome
   into a sparse neuron graph on a hex lattice.
 * :mod:`~neuroinverse.simulators.hexlattice`: Hexagonal lattice of visual columns and stimuli drawn
@@ -24,6 +28,8 @@
   observation, Poisson LDS with slow drift.
 * :mod:`~neuroinverse.simulators.neuropil`: Synthetic anisotropic 3-D neuropil: serial-section EM
   volumes of touching neurites with labels.
+* :mod:`~neuroinverse.simulators.point_scan`: A point-scanning acquisition model (SEM, confocal):
+  probe blur, pixel size, dwell, shot noise.
 * :mod:`~neuroinverse.simulators.priors`: Priors for simulation-based inference.
 * :mod:`~neuroinverse.simulators.smlm`: Single-molecule localisation microscopy (SMLM) simulator:
   blinking, PSF, camera.
@@ -35,6 +41,8 @@
   a PSF stack onto one camera frame.
 * :mod:`~neuroinverse.simulators.toy`: Toy simulators for simulation-based inference, each with its
   exact answer beside it.
+* :mod:`~neuroinverse.simulators.tubules`: Synthetic fluorescence time-lapse of moving tubular
+  objects (mitochondria-like), for multi-frame restoration.
 * :mod:`~neuroinverse.simulators.wave_optics`: Scalar wave optics of a programmable-pupil
   microscope: phase masks, defocus and PSF stacks.
 
@@ -72,6 +80,11 @@ from .coupled_calcium import (
     sample_coupling,
     simulate_coupled,
 )
+from .crappify import (
+    CRAPPIFIERS,
+    crappify,
+    frame_stack,
+)
 from .em import (
     EMImages,
     em_test_set,
@@ -79,6 +92,11 @@ from .em import (
     gap_merge_mask,
     simulate_em_image,
     simulate_em_images,
+)
+from .em_tissue import (
+    EMTissue,
+    em_tissue,
+    em_tissue_batch,
 )
 from .fly_connectome import (
     T4_SUBCIRCUIT,
@@ -132,6 +150,7 @@ from .lds import (
     PoissonLDSData,
     lagged_covariances_true,
     missing_at_random_mask,
+    poisson_lds_inputs,
     random_lds,
     simulate_lds,
     simulate_poisson_lds,
@@ -145,6 +164,16 @@ from .neuropil import (
     random_training_crop,
     simulate_neuropil,
     training_ground_truth,
+)
+from .point_scan import (
+    downsample,
+    downsample_torch,
+    gaussian_blur,
+    gaussian_blur_torch,
+    point_scan,
+    point_scan_torch,
+    upsample,
+    upsample_torch,
 )
 from .priors import (
     BoxUniform,
@@ -195,6 +224,11 @@ from .toy import (
     two_moons_prior,
     two_moons_reference_posterior,
 )
+from .tubules import (
+    TubuleMovie,
+    tubule_movie,
+    tubule_movies,
+)
 from .wave_optics import (
     PupilMicroscope,
     airy_first_zero,
@@ -231,12 +265,18 @@ __all__ = [
     "sample_coupled_params",
     "simulate_coupled",
     "coupled_log_prior",
+    "CRAPPIFIERS",
+    "crappify",
+    "frame_stack",
     "EMImages",
     "simulate_em_image",
     "simulate_em_images",
     "em_test_set",
     "em_training_batch",
     "gap_merge_mask",
+    "EMTissue",
+    "em_tissue",
+    "em_tissue_batch",
     "T4_SUBCIRCUIT",
     "T4_TYPES",
     "NeuronGraph",
@@ -279,6 +319,7 @@ __all__ = [
     "subpopulation_mask",
     "missing_at_random_mask",
     "PoissonLDSData",
+    "poisson_lds_inputs",
     "simulate_poisson_lds",
     "NEUROPIL_SIZES",
     "NeuropilVolume",
@@ -287,6 +328,14 @@ __all__ = [
     "grow_boundary",
     "training_ground_truth",
     "random_training_crop",
+    "point_scan",
+    "downsample",
+    "upsample",
+    "gaussian_blur",
+    "point_scan_torch",
+    "downsample_torch",
+    "upsample_torch",
+    "gaussian_blur_torch",
     "BoxUniform",
     "GaussianPrior",
     "SMLMBatch",
@@ -324,6 +373,9 @@ __all__ = [
     "slcp_distractors",
     "slcp_log_likelihood",
     "slcp_reference_posterior",
+    "TubuleMovie",
+    "tubule_movie",
+    "tubule_movies",
     "PupilMicroscope",
     "flat_mask",
     "ramps_mask",

@@ -5,8 +5,10 @@ Both simulators return the truth beside the data. The Gaussian generator follows
 parameter recipe of Nonnenmacher, Turaga & Macke (NIPS 2017): eigenvalues in slow complex
 pairs, a whitened latent space (stationary covariance Pi = I), rows of C scaled so every
 neuron has unit variance with a chosen noise-to-signal ratio. The Poisson generator is the
-simulation of Park, Bohner & Macke (NIPS 2015, Fig. 2): a 4-d latent AR process, two neuron
-groups whose trial-wise offset h drifts slowly across trials as a sum of Gaussian bumps.
+simulation of Park, Bohner & Macke (NIPS 2015, Fig. 2) with the values of the authors' code: a
+4-d latent process (two input-driven, two slow AR dimensions), two neuron groups whose
+trial-wise latent offset h drifts slowly across trials as a Gaussian bump (up for one group,
+down for the other).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "subpopulation_mask",
     "missing_at_random_mask",
     "PoissonLDSData",
+    "poisson_lds_inputs",
     "simulate_poisson_lds",
 ]
 
@@ -186,7 +189,13 @@ def missing_at_random_mask(p: int, T: int, missing: float, *, seed: int = 0) -> 
 
 @dataclass(frozen=True)
 class PoissonLDSData:
-    """Spike counts ``y`` (R, T, p) with log rates ``z`` = C(x + h_r) + d; truth beside them."""
+    """Spike counts ``y`` (R, T, p) with log rates ``z`` = C(x + h_r) + d; truth beside them.
+
+    ``A`` is the dynamics of the first trial; ``A_trials`` (R, k, k) holds every trial's (all
+    equal unless the AR coefficient drifts, ``ar_drift``). Inputs ``u`` (T, m) are the same in
+    every trial and enter as ``B u_t``; ``x0``, ``V0`` and ``Q`` are the initial mean, initial
+    covariance and innovation covariance.
+    """
 
     y: np.ndarray
     z: np.ndarray
@@ -196,6 +205,23 @@ class PoissonLDSData:
     C: np.ndarray
     d: np.ndarray
     groups: np.ndarray  # (p,) group label of each neuron
+    B: np.ndarray | None = None  # (k, m)
+    u: np.ndarray | None = None  # (T, m)
+    Q: np.ndarray | None = None
+    V0: np.ndarray | None = None
+    x0: np.ndarray | None = None
+    A_trials: np.ndarray | None = None  # (R, k, k)
+
+
+def poisson_lds_inputs(T: int = 200) -> np.ndarray:
+    """The inputs of Park, Bohner & Macke's Fig. 2: u_t = 0.4 [cos phi_t, sin phi_t] w_t with
+    phi_t = 4 pi t / 100 (t = 1..T) and a window w_t = 1 on bins T/4 + 1 .. 3T/4 (bins 51-150
+    of 200), else 0. Returns (T, 2)."""
+    T = check_positive_int(T, "T")
+    t = np.arange(1, T + 1)
+    phi = 4 * np.pi * t / 100
+    w = ((t > T // 4) & (t <= 3 * T // 4)).astype(float)
+    return 0.4 * np.stack([np.cos(phi), np.sin(phi)], 1) * w[:, None]
 
 
 def simulate_poisson_lds(
@@ -205,15 +231,31 @@ def simulate_poisson_lds(
     k: int = 4,
     *,
     a: float = 0.9,
-    bump_sd: float = 12.5,
+    bump_sd: float | None = None,
+    bump_height: float = 12.0,
+    ar_drift: tuple[float, float] | None = None,
+    slow_loading: float = 0.1 / 3,
     seed: int = 0,
 ) -> PoissonLDSData:
-    """Poisson LDS over trials with slow trial-to-trial drift of the latent offset.
+    """The simulation of Park, Bohner & Macke (NIPS 2015), Fig. 2: a Poisson LDS over trials whose
+    latent offset h_r drifts slowly from trial to trial.
 
-    x_t = a x_{t-1} + N(0, (1 - a^2) I) within each trial; h_r (k) is constant within trial r
-    and drifts across trials as a Gaussian bump of SD ``bump_sd`` trials (rising for the first
-    half of the latents, falling for the second). C is block-structured so that neuron group g
-    loads on latent pair g; d = -1.4.
+    At the defaults (100 trials of 200 bins, p = 40, k = 4) these are the values of the authors'
+    ``generate_data.m``: A = diag(0, 0, a, a) with a = 0.9; B = [[5, 0], [0, 6], [0, 0], [0, 0]];
+    x_1 = B u_1 + N(0, I), x_t = A x_{t-1} + B u_t + N(0, I); neurons of group 0 (the first p/2)
+    load 0.1 on latent 0 and 0.1/3 on latent 2, group 1 loads 0.1 on latent 1 and 0.1/3 on
+    latent 3; d = -2.2 (group 0), -1.2 (group 1). The offsets: g(r) is a Gaussian bump over
+    trials r = 1..R, centre R/4, SD ``bump_sd`` (default R/8), peak ``bump_height``; h_0 = h_2
+    = g(r) and h_1 = h_3 = -g(R + 1 - r). So the trial-mean log rate of group 0 rises from -2.2
+    to -0.6 around trial 25 and that of group 1 falls from -1.2 to -2.8 around trial 76.
+    Counts: y ~ Poisson(exp(C (x + h_r) + d)).
+
+    Other k: latent j belongs to group j % 2 and is input-driven (j < 2, rows of B) or slow
+    (j >= 2, AR coefficient ``a``, loading 0.1/3); even j carry +g, odd j the reversed -g.
+    ``ar_drift=(a_first, a_last)`` lets the AR coefficient of the slow latents change linearly
+    across trials (the non-stationary dynamics of the arXiv version, arXiv:1410.3111).
+    ``slow_loading`` (default 0.1/3, the paper's) is the loading of the slow latents on their
+    group's neurons; a larger value makes the slow dynamics visible in the counts.
     """
     n_trials = check_positive_int(n_trials, "n_trials")
     T = check_positive_int(T, "T")
@@ -221,27 +263,53 @@ def simulate_poisson_lds(
     k = check_positive_int(k, "k", minimum=2)
     if k > p:
         raise ValueError(f"latent dimension k={k} must not exceed the population size p={p}")
+    check_range(a, "a", -1.0, 1.0, low_open=True, high_open=True)
+    check_range(slow_loading, "slow_loading", 0.0, np.inf)
+    R = n_trials
     rng = np.random.default_rng(seed)
     groups = (np.arange(p) >= p // 2).astype(int)
-    C = 0.3 * np.abs(rng.standard_normal((p, k)))
-    half = k // 2
-    C[groups == 0, half:] = 0.0
-    C[groups == 1, :half] = 0.0
-    d = np.full(p, -1.4)
-    r = np.arange(n_trials)
-    up = 2.0 * np.exp(-0.5 * ((r - 0.75 * n_trials) / bump_sd) ** 2)
-    down = -2.0 * np.exp(-0.5 * ((r - 0.3 * n_trials) / bump_sd) ** 2)
-    h = np.zeros((n_trials, k))
-    h[:, :half] = up[:, None] / np.maximum(C[groups == 0, :half].sum(1).mean(), 1e-9) / half * 0.5
-    h[:, half:] = (
-        down[:, None] / np.maximum(C[groups == 1, half:].sum(1).mean(), 1e-9) / (k - half) * 0.5
-    )
-    A = a * np.eye(k)
-    x = np.empty((n_trials, T, k))
-    x[:, 0] = rng.standard_normal((n_trials, k))
-    noise = rng.standard_normal((n_trials, T, k)) * np.sqrt(1 - a**2)
+    lat = np.arange(k)
+    C = np.zeros((p, k))
+    for j in lat:
+        C[groups == j % 2, j] = 0.1 if j < 2 else slow_loading
+    d = np.where(groups == 0, -2.2, -1.2)
+    B = np.zeros((k, 2))
+    B[0, 0], B[1, 1] = 5.0, 6.0
+    slow = np.where(lat >= 2, 1.0, 0.0)
+    if ar_drift is None:
+        coef = np.full(R, float(a))
+    else:
+        for i, v in enumerate(ar_drift):
+            check_range(v, f"ar_drift[{i}]", -1.0, 1.0, low_open=True, high_open=True)
+        coef = np.linspace(ar_drift[0], ar_drift[1], R)
+    A_trials = coef[:, None, None] * np.diag(slow)[None]
+    u = poisson_lds_inputs(T)
+    sd = R / 8 if bump_sd is None else check_range(bump_sd, "bump_sd", 0.0, np.inf, low_open=True)
+    r = np.arange(1, R + 1)
+    g = bump_height * np.exp(-((r - R / 4) ** 2) / (2 * sd**2))
+    g_rev = g[::-1]
+    h = np.where(lat % 2 == 0, g[:, None], -g_rev[:, None])
+    Bu = u @ B.T  # (T, k)
+    x = np.empty((R, T, k))
+    xi = rng.standard_normal((R, T, k))
+    x[:, 0] = Bu[0] + xi[:, 0]
     for t in range(1, T):
-        x[:, t] = x[:, t - 1] @ A.T + noise[:, t]
+        x[:, t] = np.einsum("rij,rj->ri", A_trials, x[:, t - 1]) + Bu[t] + xi[:, t]
     z = (x + h[:, None, :]) @ C.T + d
     y = rng.poisson(np.exp(z))
-    return PoissonLDSData(y=y, z=z, x=x, h=h, A=A, C=C, d=d, groups=groups)
+    return PoissonLDSData(
+        y=y,
+        z=z,
+        x=x,
+        h=h,
+        A=A_trials[0].copy(),
+        C=C,
+        d=d,
+        groups=groups,
+        B=B,
+        u=u,
+        Q=np.eye(k),
+        V0=np.eye(k),
+        x0=np.zeros(k),
+        A_trials=A_trials,
+    )
