@@ -41,8 +41,8 @@
 # not at all; the N-PLDS keeps the two apart and can interpolate the offset to a trial it has
 # not seen.
 #
-# **What the paper claims** (its Fig. 2 simulation and Figs. 3–4 on V1 data; the card of this
-# chapter makes them checkable): the N-PLDS recovers the slow modulation of the trial-mean log
+# **What the paper claims** (its Fig. 2 simulation and Figs. 3–4 on V1 data; the claims
+# below make them checkable): the N-PLDS recovers the slow modulation of the trial-mean log
 # rates (C1); it predicts held-out trials better than the stationary PLDS and than the same
 # model without coupling between trials (C2); the learned GP time scale is of the order of the
 # true drift's (C3); the across-trial share of the log-rate variance is reproduced (C5). C4 is a
