@@ -93,10 +93,10 @@ from neuroinverse.inference import (
     poisson_glm_trial_means,
     predict_h,
     prior_mean_trajectory,
+    refit_offsets,
     simulate_trial_means,
     slow_coefficients,
     timescale_from_trial_means,
-    update_h_and_hyper,
 )
 from neuroinverse.metrics import (
     autocovariance_split,
@@ -514,13 +514,9 @@ print(f"N-PLDS / PLDS {ratio_plds:.3f}; N-PLDS / no coupling {ratio_nc:.3f}")
 
 # %%
 def offsets_only(fit, trials, tau2, n_rounds):
-    """Re-run the offset updates alone (q(h), m_h, grid) on a fitted model's statistics."""
+    """The timescale the offset updates alone reach from ``tau2`` on a fitted model."""
     Y, base = offset_statistics(data.y[train], fit.posterior, fit.params.C, fit.params.d)
-    m_h, s2, t2 = torch.zeros(fit.params.k, dtype=torch.float64), 10.0, tau2
-    for _ in range(n_rounds):
-        _, _, m_h, hyper = update_h_and_hyper(Y, base, fit.params.C, m_h, trials, s2, t2)
-        s2, t2 = hyper.sigma2, hyper.tau2
-    return t2
+    return refit_offsets(Y, base, fit.params.C, trials, tau2=tau2, n_rounds=n_rounds)[1].tau2
 
 
 tau_learned = float(np.sqrt(nplds.tau2))

@@ -81,7 +81,15 @@ from skimage import data as skdata
 
 from neuroinverse import plotting
 from neuroinverse.inference import restore, restore_movie, stack_movie, train_pssr
-from neuroinverse.metrics import frc, frc_cutoff, pssr_psnr, pssr_ssim, squirrel_error_map
+from neuroinverse.metrics import (
+    frc,
+    frc_cutoff,
+    pssr_psnr,
+    pssr_ssim,
+    roughness,
+    squirrel_error_map,
+    temporal_flicker,
+)
 from neuroinverse.models import LRResUNet, PSSRUNet
 from neuroinverse.results import ChapterResults, Claim
 from neuroinverse.runtime import setup
@@ -447,10 +455,6 @@ blank = np.full((1, S, S), 0.62)
 lr_blank = point_scan(blank[0], **EM_SCAN, generator=scan_rng)[None]
 
 
-def roughness(img):
-    return float(np.abs(img - img.mean()).mean())
-
-
 rough = {
     "HR tissue (for scale)": float(np.mean([roughness(x) for x in em_test])),
     "bilinear": roughness(upsample(lr_blank, FACTOR, order=1)),
@@ -481,10 +485,6 @@ models["fluo-5"], hists["fluo-5"] = train(movies, "fluo_ag_sp", 5, 6, cfg.fluo_s
 t_fluo = time.perf_counter() - t0
 
 
-def flicker(pred, truth):
-    return float(np.abs(np.diff(pred, axis=0) - np.diff(truth, axis=0)).mean())
-
-
 mf = {k: {"psnr": [], "flicker": []} for k in ("bilinear", "rolling 5", "1-frame", "5-frame")}
 mf["5-frame, one frame ×5"] = {"psnr": [], "flicker": []}
 mf_frames = {}
@@ -499,7 +499,7 @@ for m_lr, m_hr in zip(movie_lr, movies_test, strict=True):
     }
     for k, o in outs.items():
         mf[k]["psnr"].append([pssr_psnr(o[t], m_hr[t]) for t in range(len(m_hr))])
-        mf[k]["flicker"].append(flicker(o, m_hr))
+        mf[k]["flicker"].append(temporal_flicker(o, m_hr))
     mf_frames.setdefault("outs", outs)
 for v in mf.values():
     v["psnr"] = np.array(v["psnr"])  # (movies, frames)

@@ -336,3 +336,19 @@ def test_covariance_split_metrics():
     assert trial_mean_log_rates(z, np.array([0, 0, 1, 1])).shape == (30, 2)
     with pytest.raises(ValueError, match="z contains NaN"):
         variance_split(np.full((2, 3, 4), np.nan))
+
+
+def test_refit_offsets_is_the_offset_update_repeated_from_a_zero_mean():
+    from neuroinverse.inference import refit_offsets, update_h_and_hyper
+
+    Y, base, C = _offset_problem(R=12)
+    trials = np.arange(1, 13)
+    m_h, hyper = refit_offsets(Y, base, C, trials, tau2=4.0, n_rounds=2)
+    m, s2, t2 = torch.zeros(C.shape[1], dtype=F64), 10.0, 4.0
+    for _ in range(2):
+        _, _, m, h = update_h_and_hyper(Y, base, C, m, trials, s2, t2)
+        s2, t2 = h.sigma2, h.tau2
+    torch.testing.assert_close(m_h, m)
+    assert (hyper.sigma2, hyper.tau2) == (s2, t2)
+    with pytest.raises(ValueError, match="n_rounds"):
+        refit_offsets(Y, base, C, trials, tau2=4.0, n_rounds=0)

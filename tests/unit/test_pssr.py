@@ -141,3 +141,19 @@ def test_squirrel_recovers_blur_scale_and_offset():
     assert r.rse < 1e-8 and r.rsp == pytest.approx(1.0) and r.error_map.shape == (64, 64)
     worse = squirrel_error_map(sr + 0.1 * rng.standard_normal(sr.shape), ref)
     assert worse.rse > r.rse and worse.rsp < r.rsp
+
+
+def test_roughness_and_temporal_flicker_on_analytic_cases():
+    from neuroinverse.metrics import roughness, temporal_flicker
+
+    assert roughness(np.full((8, 8), 0.3)) == 0.0
+    assert roughness(np.array([[0.0, 1.0], [0.0, 1.0]])) == pytest.approx(0.5)
+    truth = np.stack([np.full((4, 4), t / 10) for t in range(5)])  # brightening by 0.1 per frame
+    assert temporal_flicker(truth + 0.2, truth) == pytest.approx(0.0, abs=1e-12)  # an offset does not flicker
+    noisy = truth.copy()
+    noisy[2] += 0.3  # one frame off by 0.3: two frame-to-frame changes off by 0.3 of four
+    assert temporal_flicker(noisy, truth) == pytest.approx(0.15)
+    with pytest.raises(ValueError, match="movies"):
+        temporal_flicker(truth[0], truth[0])
+    with pytest.raises(ValueError, match="finite"):
+        roughness(np.array([np.nan]))

@@ -39,7 +39,9 @@ from .image import (
     pssr_normalise,
     pssr_psnr,
     pssr_ssim,
+    roughness,
     squirrel_error_map,
+    temporal_flicker,
 )
 from .lds import (
     autocovariance_split,
@@ -112,6 +114,8 @@ __all__ = [
     "frc_cutoff",
     "SquirrelResult",
     "squirrel_error_map",
+    "roughness",
+    "temporal_flicker",
     "subspace_error",
     "eigenvalue_error",
     "match_eigenvalues",

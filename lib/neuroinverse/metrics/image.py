@@ -34,6 +34,8 @@ __all__ = [
     "frc_cutoff",
     "SquirrelResult",
     "squirrel_error_map",
+    "roughness",
+    "temporal_flicker",
 ]
 
 
@@ -138,3 +140,25 @@ def squirrel_error_map(
     rse, s, gain, offset, q, fit = best
     rsp = float(np.corrcoef(q.ravel(), g.ravel())[0, 1]) if q.std() > 0 else 0.0
     return SquirrelResult(np.abs(g - fit), rse, rsp, float(s), float(gain), float(offset))
+
+
+def roughness(image) -> float:
+    """Mean absolute deviation from the image's own mean: how far a restoration of a blank
+    field strays from flat (Fang et al., Nature Methods 2021, the hallucination check)."""
+    x = np.asarray(image, dtype=np.float64)
+    if x.size == 0 or not np.isfinite(x).all():
+        raise ValueError("image must be a non-empty finite array")
+    return float(np.abs(x - x.mean()).mean())
+
+
+def temporal_flicker(pred, truth) -> float:
+    """Mean absolute error of the frame-to-frame changes of a movie, ``(T, H, W)``: how much a
+    restoration flickers beyond the true motion (the multi-frame PSSR comparison)."""
+    p, g = np.asarray(pred, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    if p.ndim != 3 or p.shape != g.shape or p.shape[0] < 2:
+        raise ValueError(
+            f"pred and truth must be movies (T >= 2, H, W) of one shape; got {p.shape}, {g.shape}"
+        )
+    if not (np.isfinite(p).all() and np.isfinite(g).all()):
+        raise ValueError("pred and truth must be finite")
+    return float(np.abs(np.diff(p, axis=0) - np.diff(g, axis=0)).mean())
