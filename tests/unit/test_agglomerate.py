@@ -5,9 +5,13 @@ import pytest
 
 from neuroinverse.labels import affinities_from_labels
 from neuroinverse.segmentation import (
+    RegionGraph,
     agglomerate,
+    agglomerate_graph,
     boundary_map,
+    pair_histograms,
     predict_volume_affinities,
+    quantise,
     region_graph,
     seeded_threshold_components,
     threshold_components,
@@ -30,6 +34,77 @@ def test_region_graph_collects_the_boundary_affinities():
     g = region_graph(frag, aff)
     assert g.n_fragments == 2 and g.pairs.tolist() == [[1, 2]]
     assert g.edge_values(0).tolist() == BOUNDARY
+
+
+def test_region_graph_histograms_count_every_boundary_edge():
+    frag, aff = two_regions()
+    aff[2, 0, :, 1] = [0.1, 0.2, 0.2, 0.8, 0.2]
+    g = region_graph(frag, aff)
+    assert g.values.tolist() == [0.1, 0.2, 0.8] and g.counts.tolist() == [1, 3, 1]
+    assert g.edge_values(0).tolist() == [0.1, 0.2, 0.2, 0.2, 0.8]
+    q = region_graph(frag, aff, bins=3)  # levels 0, 0.5, 1: 0.1 and 0.2 round to 0, 0.8 to 1
+    assert q.values.tolist() == [0, 2] and q.values.dtype == np.uint16 and q.counts.tolist() == [4, 1]
+    assert q.edge_values(0).tolist() == [0.0, 0.0, 0.0, 0.0, 1.0]
+    assert (
+        q.counts.dtype == np.uint32
+        and q.bins == 3
+        and q.nbytes == sum(a.nbytes for a in (q.pairs, q.offsets, q.values, q.counts))
+    )
+
+
+def test_quantise_keeps_uint8_levels_and_bounds_each_histogram():
+    levels = np.arange(256) / 255
+    assert np.array_equal(quantise(levels, 256), levels)
+    assert np.array_equal(quantise(levels, None), levels)
+    assert quantise([0.24, 0.26, 0.74, 0.76], 3).tolist() == [0.0, 0.5, 0.5, 1.0]
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        quantise([0.5, 1.2], 256)
+    rng = np.random.default_rng(0)
+    aff = rng.uniform(0, 1, size=(3, 4, 24, 24))
+    frag = watershed_fragments(aff)
+    exact, coarse = region_graph(frag, aff), region_graph(frag, aff, bins=8)
+    assert np.array_equal(exact.pairs, coarse.pairs)
+    edges = [np.add.reduceat(g.counts, g.offsets[:-1]) for g in (exact, coarse)]
+    assert np.array_equal(*edges)  # the same boundary edges per pair
+    assert np.diff(coarse.offsets).max() <= 8 < np.diff(exact.offsets).max()
+    for k in range(0, len(exact.pairs), 7):  # the quantised list is the exact one, rounded
+        assert np.array_equal(coarse.edge_values(k), np.sort(quantise(exact.edge_values(k), 8)))
+
+
+def test_uint8_affinities_agglomerate_the_same_with_256_bins():
+    rng = np.random.default_rng(2)
+    aff = np.round(rng.uniform(0, 1, size=(3, 4, 24, 24)) * 255) / 255
+    frag = watershed_fragments(aff)
+    thr = np.linspace(0.1, 0.9, 5)
+    for q in ("median", "p25", "mean"):
+        a = agglomerate(aff, frag, thresholds=thr, quantile=q)
+        b = agglomerate(aff, frag, thresholds=thr, quantile=q, bins=256)
+        assert np.array_equal(a.maps, b.maps)
+    # few levels do change the result (the check above could fail)
+    c = agglomerate(aff, frag, thresholds=thr, quantile="median", bins=3)
+    assert not np.array_equal(c.maps, agglomerate(aff, frag, thresholds=thr, quantile="median").maps)
+
+
+@pytest.mark.parametrize("quantile", ["median", "p10", "p90", "min", "max", "mean"])
+def test_histogram_score_is_the_order_statistic_of_the_repeated_list(quantile):
+    rng = np.random.default_rng(5)
+    for _ in range(20):  # one pair with a random histogram: its merge score is 1 - Q(list)
+        vals = np.sort(rng.choice(np.arange(64) / 63, size=rng.integers(1, 6), replace=False))
+        cnt = rng.integers(1, 5, size=vals.size)
+        g = RegionGraph(2, np.array([[1, 2]]), np.array([0, vals.size]), vals, cnt)
+        _, _, scores = agglomerate_graph(g, thresholds=[2.0], quantile=quantile)
+        full = np.repeat(vals, cnt)
+        q = {"median": 0.5, "p10": 0.1, "p90": 0.9, "min": 0.0, "max": 1.0}.get(quantile)
+        want = 1 - (full.mean() if q is None else full[int(np.floor(q * (full.size - 1)))])
+        assert scores[0] == pytest.approx(want, abs=1e-12)
+
+
+def test_pair_histograms_sum_counts_of_equal_entries():
+    u, v, val, cnt = pair_histograms([3, 1, 1, 3, 1], [4, 2, 2, 4, 2], [0.5, 0.2, 0.2, 0.5, 0.1], [1, 2, 3, 4, 5])
+    assert u.tolist() == [1, 1, 3] and v.tolist() == [2, 2, 4]
+    assert val.tolist() == [0.1, 0.2, 0.5] and cnt.tolist() == [5, 5, 5]
+    with pytest.raises(ValueError, match="same length"):
+        pair_histograms([1], [2, 3], [0.5])
 
 
 @pytest.mark.parametrize(
@@ -158,6 +233,9 @@ def test_bad_input():
         threshold_components(aff[:2], thresholds=[0.5])
     with pytest.raises(ValueError, match="thresholds"):
         agglomerate(aff, frag, thresholds=[])
+    for bins in (1, 2.5, True, 70000):
+        with pytest.raises(ValueError, match="bins"):
+            agglomerate(aff, frag, thresholds=[0.5], bins=bins)
 
 
 def test_seeded_components_leave_no_boundary_singletons():

@@ -7,7 +7,7 @@
 * :mod:`~neuroinverse.segmentation.blockwise_blocks`: One block's work in the blockwise path: the
   block grid, the input check, the four block tasks.
 * :mod:`~neuroinverse.segmentation.blockwise_graph`: The region graph of a volume assembled from
-  blocks, and quantile merging on a region graph.
+  blocks: one histogram per fragment pair.
 * :mod:`~neuroinverse.segmentation.evaluation`: Scoring affinities: Rand error over thresholds,
   per-edge error, and the raw-threshold baseline.
 * :mod:`~neuroinverse.segmentation.kruskal`: Kruskal's algorithm with union-find on affinity graphs:
@@ -33,7 +33,9 @@ from .agglomerate import (
     agglomerate,
     agglomerate_graph,
     boundary_map,
+    pair_histograms,
     predict_volume_affinities,
+    quantise,
     region_graph,
     seeded_threshold_components,
     threshold_components,
@@ -115,6 +117,8 @@ __all__ = [
     "predict_volume_affinities",
     "RegionGraph",
     "Agglomeration",
+    "quantise",
+    "pair_histograms",
     "boundary_map",
     "watershed_fragments",
     "seeded_threshold_components",

@@ -10,15 +10,22 @@ Sec. 3 (the ``waterz`` semantics), in a simple form (the book's ``mala`` chapter
    (:func:`skimage.segmentation.watershed`), per section (2-D) or in 3-D. The paper's
    zwatershed-style steepest-ascent fragments are not re-implemented.
 2. :func:`region_graph`: every affinity edge whose two voxels lie in different fragments adds
-   its affinity to the fragment pair's list (vectorised with ``np.unique`` on pair keys).
+   its affinity to the fragment pair's histogram (:func:`pair_histograms`: the distinct
+   values on the pair's boundary with their counts, vectorised with one ``np.lexsort``).
+   With ``bins=None`` the values are the affinities themselves (the histogram is the sorted
+   list, run-length coded, and the quantile exact); with ``bins=B`` they are first rounded
+   to the ``B`` levels ``k / (B − 1)`` and stored as uint16 ``k`` with a uint32 count (6
+   bytes an entry), so a pair's histogram never holds more than ``B`` entries whatever the
+   size of its boundary, as waterz's 256-bin histograms (for affinities stored as
+   ``uint8 / 255``, ``bins=256`` loses nothing).
 3. :func:`agglomerate`: hierarchical merging with a priority queue (``heapq``). The score of
    two adjacent regions is ``1 − Q({a_e})``, a quantile (or the mean) of **all** affinities
    on their current shared boundary; the lowest score is merged while it is below the
-   threshold; the boundary lists of parallel edges are combined and rescored after each
-   merge (scores need not grow monotonically, so stale heap entries are skipped). The
-   quantile is exact (an order statistic of the pooled list), not waterz's 256-bin
-   histogram; waterz's ``InitWithMax`` initialisation is not used. One pass produces the
-   segmentations of a whole sorted threshold sweep.
+   threshold; the histograms of parallel edges are added and rescored after each merge
+   (scores need not grow monotonically, so stale heap entries are skipped). The quantile
+   is an order statistic of the pooled (exact or quantised) values; waterz's
+   ``InitWithMax`` initialisation is not used. One pass produces the segmentations of a
+   whole sorted threshold sweep.
 4. :func:`threshold_components`: the baseline, connected components of the graph of edges
    with affinity above a threshold, for a sweep of thresholds (one call of
    :func:`neuroinverse.labels.connected_components` per threshold).
@@ -46,6 +53,8 @@ __all__ = [
     "predict_volume_affinities",
     "RegionGraph",
     "Agglomeration",
+    "quantise",
+    "pair_histograms",
     "boundary_map",
     "watershed_fragments",
     "seeded_threshold_components",
@@ -229,23 +238,125 @@ def watershed_fragments(
 
 @dataclass
 class RegionGraph:
-    """Fragment adjacency with the affinities of every boundary edge.
+    """Fragment adjacency with the histogram of the boundary affinities of every pair.
 
     Attributes:
         n_fragments: ``F``; fragment ids are ``1..F``.
         pairs: ``(P, 2)`` int64 adjacent fragment pairs ``u < v``, sorted.
-        offsets: ``(P + 1,)`` int64; pair ``k``'s affinities are
-            ``values[offsets[k]:offsets[k+1]]``.
-        values: ``(E,)`` float64 boundary affinities, sorted within each pair.
+        offsets: ``(P + 1,)`` int64; pair ``k``'s histogram is entries
+            ``offsets[k]:offsets[k+1]`` of ``values`` and ``counts``.
+        values: ``(K,)`` the distinct boundary values of each pair, increasing within the
+            pair, as :meth:`encode` stores them: float64 affinities when ``bins`` is None,
+            else uint16 levels ``k`` that stand for the affinity ``k / (bins − 1)``.
+        counts: ``(K,)`` unsigned number of boundary edges that carry each value.
+        bins: ``None`` for exact values, else the number of quantisation levels.
     """
 
     n_fragments: int
     pairs: np.ndarray
     offsets: np.ndarray
     values: np.ndarray
+    counts: np.ndarray
+    bins: int | None = None
+
+    def histogram(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pair ``k``'s ``(values, counts)`` as stored (levels if ``bins`` is set)."""
+        sl = slice(self.offsets[k], self.offsets[k + 1])
+        return self.values[sl], self.counts[sl]
+
+    def affinities(self, values) -> np.ndarray:
+        """Stored ``values`` as float64 affinities (:meth:`encode` undone)."""
+        v = np.asarray(values)
+        return v.astype(np.float64) if self.bins is None else v / (self.bins - 1)
 
     def edge_values(self, k: int) -> np.ndarray:
-        return self.values[self.offsets[k] : self.offsets[k + 1]]
+        """Pair ``k``'s boundary affinities as one sorted list (each value repeated)."""
+        values, counts = self.histogram(k)
+        return np.repeat(self.affinities(values), counts.astype(np.int64))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the table's arrays."""
+        return sum(a.nbytes for a in (self.pairs, self.offsets, self.values, self.counts))
+
+    @staticmethod
+    def encode(values, bins: int | None) -> np.ndarray:
+        """Affinities in [0, 1] as the table stores them: float64 (``bins`` None) or the
+        uint16 level ``rint(a · (bins − 1))``, whose affinity is :func:`quantise`'s."""
+        v = np.asarray(values, dtype=np.float64)
+        b = RegionGraph.check_bins(bins)
+        if b is None:
+            return v
+        if v.size and not (v.min() >= 0.0 and v.max() <= 1.0):  # NaN fails both
+            raise ValueError("affinities must lie in [0, 1] (no NaN) to be quantised")
+        return np.rint(v * (b - 1)).astype(np.uint16)
+
+    @staticmethod
+    def check_bins(bins) -> int | None:
+        """``bins`` checked: None (exact values) or an integer in [2, 65536]."""
+        if bins is None:
+            return None
+        if (
+            isinstance(bins, bool)
+            or not isinstance(bins, (int, np.integer))
+            or not 2 <= bins <= 65536
+        ):
+            raise ValueError(f"bins must be None (exact) or an integer in [2, 65536]; got {bins!r}")
+        return int(bins)
+
+    @classmethod
+    def from_histograms(cls, n_fragments, u, v, values, counts, bins=None) -> RegionGraph:
+        """The graph of ``F = n_fragments`` fragments from :func:`pair_histograms`' output."""
+        new = np.ones(u.size, bool)
+        new[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+        start = np.flatnonzero(new)
+        return cls(
+            n_fragments=int(n_fragments),
+            pairs=np.stack([u[start], v[start]], axis=1).reshape(-1, 2),
+            offsets=np.append(start, u.size).astype(np.int64),
+            values=values,
+            counts=counts,
+            bins=cls.check_bins(bins),
+        )
+
+
+def quantise(values, bins: int | None) -> np.ndarray:
+    """Affinities in [0, 1] rounded to the ``bins`` levels ``k / (bins − 1)`` (float64;
+    unchanged if ``bins`` is None): the affinities a quantised :class:`RegionGraph` stands
+    for. With ``bins=256``, values already of the form ``k / 255`` are kept."""
+    b = RegionGraph.check_bins(bins)
+    v = RegionGraph.encode(values, b)
+    return v if b is None else v / (b - 1)
+
+
+def pair_histograms(u, v, values, counts=None) -> tuple[np.ndarray, ...]:
+    """Sum a list of weighted boundary values into one histogram per fragment pair.
+
+    Args:
+        u, v: ``(E,)`` fragment ids of each entry, ``u < v``.
+        values: ``(E,)`` values as :meth:`RegionGraph.encode` gives them (dtype kept).
+        counts: ``(E,)`` integer weights; default 1 each (uint32, one per boundary edge).
+
+    Returns:
+        ``(u, v, values, counts)``, one entry per distinct ``(u, v, value)``, sorted by
+        ``u``, then ``v``, then ``value``, with the counts summed.
+    """
+    u = np.asarray(u, dtype=np.int64).ravel()
+    v = np.asarray(v, dtype=np.int64).ravel()
+    val = np.asarray(values).ravel()
+    cnt = np.ones(u.size, np.uint32) if counts is None else np.asarray(counts).ravel()
+    if not u.size == v.size == val.size == cnt.size:
+        raise ValueError(
+            f"u, v, values and counts must have the same length; got {u.size}, {v.size}, "
+            f"{val.size}, {cnt.size}"
+        )
+    order = np.lexsort((val, v, u))
+    u, v, val, cnt = u[order], v[order], val[order], cnt[order]
+    new = np.ones(u.size, bool)
+    new[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1]) | (val[1:] != val[:-1])
+    start = np.flatnonzero(new)
+    total = np.add.reduceat(cnt, start, dtype=cnt.dtype) if start.size else cnt[:0]
+    return u[start], v[start], val[start], total
 
 
 def _check_fragments(fragments, shape=None) -> np.ndarray:
@@ -264,16 +375,20 @@ def _check_fragments(fragments, shape=None) -> np.ndarray:
     return frag.astype(np.int64, copy=False)
 
 
-def region_graph(fragments, affinities) -> RegionGraph:
-    """Collect, for each pair of adjacent fragments, the affinities of the edges between them.
+def region_graph(fragments, affinities, *, bins: int | None = None) -> RegionGraph:
+    """Histogram, for each pair of adjacent fragments, the affinities of the edges between them.
 
     Args:
         fragments: ``(Z, Y, X)`` integer ids ``≥ 1``.
         affinities: ``(3, Z, Y, X)`` in [0, 1] (see the module docstring for the convention).
+        bins: ``None`` keeps every distinct affinity (exact quantiles); an integer quantises
+            them to that many levels first (:func:`quantise`), which bounds each pair's
+            histogram by ``bins`` entries.
 
     Returns:
         The :class:`RegionGraph`.
     """
+    bins = RegionGraph.check_bins(bins)
     aff = _check_volume_affinities(affinities)
     frag = _check_fragments(fragments, aff.shape[1:])
     n = int(frag.max()) if frag.size else 0
@@ -284,22 +399,49 @@ def region_graph(fragments, affinities) -> RegionGraph:
         cut = fa != fb
         us.append(np.minimum(fa[cut], fb[cut]))
         vs.append(np.maximum(fa[cut], fb[cut]))
-        vals.append(aff[d][a][cut])
-    u, v, val = np.concatenate(us), np.concatenate(vs), np.concatenate(vals)
-    key = u * (n + 1) + v
-    order = np.lexsort((val, key))
-    key, val = key[order], val[order]
-    uniq, start = np.unique(key, return_index=True)
-    offsets = np.append(start, key.size).astype(np.int64)
-    pairs = np.stack([uniq // (n + 1), uniq % (n + 1)], axis=1).astype(np.int64)
-    return RegionGraph(n_fragments=n, pairs=pairs, offsets=offsets, values=val)
+        vals.append(RegionGraph.encode(aff[d][a][cut], bins))
+    hist = pair_histograms(np.concatenate(us), np.concatenate(vs), np.concatenate(vals))
+    return RegionGraph.from_histograms(n, *hist, bins)
 
 
-def _score(sorted_values: np.ndarray, q: float | None) -> float:
-    """``1 − Q_q`` of a sorted list: the order statistic at ``floor(q·(n−1))``, or ``1 − mean``."""
+def _score(values: np.ndarray, counts: np.ndarray, q: float | None, bins: int | None) -> float:
+    """``1 − Q_q`` of a histogram: the order statistic at ``floor(q·(n−1))`` of the ``n``
+    pooled values, or ``1 −`` their mean (levels divided by ``bins − 1`` when quantised)."""
     if q is None:
-        return 1.0 - float(sorted_values.mean())
-    return 1.0 - float(sorted_values[int(np.floor(q * (sorted_values.size - 1)))])
+        m = float(np.dot(values.astype(np.float64), counts) / counts.sum())
+    else:
+        cum = np.cumsum(counts)
+        m = float(values[np.searchsorted(cum, int(np.floor(q * (cum[-1] - 1))), side="right")])
+    return 1.0 - (m if bins is None else m / (bins - 1))
+
+
+def _scores(graph: RegionGraph, q: float | None) -> np.ndarray:
+    """:func:`_score` of every pair of ``graph`` at once (the same order statistics)."""
+    if len(graph.pairs) == 0:
+        return np.zeros(0)
+    start = graph.offsets[:-1]
+    if q is None:
+        total = np.add.reduceat(graph.counts.astype(np.int64), start)
+        m = np.add.reduceat(graph.values.astype(np.float64) * graph.counts, start) / total
+    else:
+        cum = np.cumsum(graph.counts, dtype=np.int64)
+        base = np.where(start > 0, cum[np.maximum(start - 1, 0)], 0)
+        total = cum[graph.offsets[1:] - 1] - base
+        idx = np.floor(q * (total - 1)).astype(np.int64)
+        m = graph.values[np.searchsorted(cum, base + idx, side="right")].astype(np.float64)
+    return 1.0 - (m if graph.bins is None else m / (graph.bins - 1))
+
+
+def _pool(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]):
+    """The sum of two histograms ``(values, counts)``."""
+    val = np.concatenate([a[0], b[0]])
+    cnt = np.concatenate([a[1], b[1]]).astype(np.int64)  # merged regions: no overflow
+    order = np.argsort(val, kind="stable")
+    val, cnt = val[order], cnt[order]
+    new = np.ones(val.size, bool)
+    new[1:] = val[1:] != val[:-1]
+    start = np.flatnonzero(new)
+    return val[start], np.add.reduceat(cnt, start)
 
 
 @dataclass
@@ -334,6 +476,7 @@ def agglomerate(
     *,
     thresholds,
     quantile: str = "median",
+    bins: int | None = None,
 ) -> Agglomeration:
     """Merge fragments greedily by a quantile of their boundary affinities (Funke et al., Sec. 3).
 
@@ -341,13 +484,15 @@ def agglomerate(
     (:data:`QUANTILES`: ``"median"``, ``"p75"``, ``"mean"``, ...). The region pair of lowest
     score is merged while that score is ``< t``; after a merge the boundary affinities of
     parallel edges are pooled and rescored. Thresholds are processed in increasing order,
-    continuing from the previous one, so the whole sweep is one merge run.
+    continuing from the previous one, so the whole sweep is one merge run. With ``bins`` the
+    affinities are quantised first (:func:`region_graph`), as the blockwise path does.
 
     Args:
         affinities: ``(3, Z, Y, X)`` in [0, 1].
         fragments: ``(Z, Y, X)`` integer fragment ids ``1..F`` (e.g. :func:`watershed_fragments`).
         thresholds: score thresholds (any order; they are sorted; finite).
         quantile: name of the boundary statistic, a key of :data:`QUANTILES`.
+        bins: ``None`` for exact quantiles, or the number of quantisation levels.
 
     Returns:
         The :class:`Agglomeration` (one segmentation per sorted threshold).
@@ -358,7 +503,7 @@ def agglomerate(
         raise ValueError(
             f"thresholds must be a non-empty sequence of finite numbers; got {thresholds!r}"
         )
-    graph = region_graph(fragments, affinities)
+    graph = region_graph(fragments, affinities, bins=bins)
     frag = _check_fragments(fragments)
     thr, maps, merges = agglomerate_graph(graph, thresholds=thr, quantile=quantile)
     return Agglomeration(fragments=frag, thresholds=thr, maps=maps, merge_scores=merges)
@@ -371,8 +516,8 @@ def agglomerate_graph(
 
     Used by :func:`agglomerate` on the graph of a whole volume and by the blockwise path on
     the graph assembled from blocks (:mod:`neuroinverse.segmentation.blockwise_graph`): a heap
-    of ``(score, stamp, u, v)`` with stamps in pair order (ties broken the same way), sorted
-    boundary lists pooled after each merge.
+    of ``(score, stamp, u, v)`` with stamps in pair order (ties broken the same way), the
+    histograms of parallel edges summed after each merge.
 
     Args:
         graph: the :class:`RegionGraph` (:func:`region_graph` or the blockwise assembly).
@@ -391,18 +536,25 @@ def agglomerate_graph(
         )
     n = graph.n_fragments
     parent = np.arange(n + 1)
-    # adjacency: region -> {neighbour: sorted affinity array}; heap of (score, stamp, u, v)
-    nbrs: list[dict[int, np.ndarray]] = [dict() for _ in range(n + 1)]
+    # adjacency: region -> {neighbour: h}, h the pair's index in the graph until the pair is
+    # pooled, then its (values, counts); heap of (score, stamp, u, v)
+    nbrs: list[dict[int, int | tuple[np.ndarray, np.ndarray]]] = [dict() for _ in range(n + 1)]
     stamp: dict[tuple[int, int], int] = {}
-    heap: list[tuple[float, int, int, int]] = []
-    counter = 0
-    for k, (u, v) in enumerate(graph.pairs.tolist()):
-        vals = graph.edge_values(k)
-        nbrs[u][v] = vals
-        nbrs[v][u] = vals
-        stamp[(u, v)] = counter
-        heap.append((_score(vals, q), counter, u, v))
-        counter += 1
+    first = _scores(graph, q)
+    u0, v0 = graph.pairs[:, 0].tolist(), graph.pairs[:, 1].tolist()
+    for k, (u, v) in enumerate(zip(u0, v0, strict=True)):
+        nbrs[u][v] = k
+        nbrs[v][u] = k
+        stamp[(u, v)] = k
+    heap = list(zip(first.tolist(), range(len(u0)), u0, v0, strict=True))
+    counter = len(u0)
+
+    def score(h) -> float:
+        return float(first[h]) if isinstance(h, int) else _score(*h, q, graph.bins)
+
+    def histogram(h):
+        return graph.histogram(h) if isinstance(h, int) else h
+
     heapq.heapify(heap)
 
     def roots() -> np.ndarray:
@@ -432,16 +584,16 @@ def agglomerate_graph(
         parent[v] = u
         del nbrs[u][v]
         del nbrs[v][u]
-        for w, vals in nbrs[v].items():
+        for w, hist in nbrs[v].items():
             del nbrs[w][v]
             stamp.pop((min(v, w), max(v, w)), None)
             if w in nbrs[u]:
-                vals = np.sort(np.concatenate([nbrs[u][w], vals]), kind="stable")
-            nbrs[u][w] = vals
-            nbrs[w][u] = vals
+                hist = _pool(histogram(nbrs[u][w]), histogram(hist))
+            nbrs[u][w] = hist
+            nbrs[w][u] = hist
             key = (min(u, w), max(u, w))
             stamp[key] = counter
-            heapq.heappush(heap, (_score(vals, q), counter, key[0], key[1]))
+            heapq.heappush(heap, (score(hist), counter, key[0], key[1]))
             counter += 1
         nbrs[v] = {}
     return thr, maps, np.asarray(merges)

@@ -15,16 +15,23 @@ already has, e.g. through ``dask-jobqueue`` on SLURM; there is no scheduler of o
    made globally unique by adding the count of the blocks before (ids ``1..F``).
    Fragments never cross a block face, so they differ from the whole-volume watershed's
    near the faces: the blockwise fragments are what they are.
-3. **region graph**: each block's edges, including those across its low faces
-   (:func:`~neuroinverse.segmentation.blockwise_graph.block_edges`), saved per block and
-   assembled into the same :class:`~neuroinverse.segmentation.RegionGraph` that
-   :func:`~neuroinverse.segmentation.region_graph` gives for the whole volume.
+3. **region graph**: each block's edges, including those across its low faces, counted
+   into one histogram of quantised affinities per fragment pair
+   (:func:`~neuroinverse.segmentation.blockwise_graph.block_edges`; ``bins`` levels, 256 by
+   default as in waterz), saved per block and sorted into the same
+   :class:`~neuroinverse.segmentation.RegionGraph` that
+   :func:`~neuroinverse.segmentation.region_graph` gives for the whole volume with the same
+   ``bins``. A pair's histogram has at most ``bins`` entries, so the table grows with the
+   number of fragment pairs (the volume over the fragments' size), not with the voxels
+   (``benchmarks/blockwise.py`` measures it). ``bins=None`` keeps exact quantiles, at the
+   price of a table that grows with the boundary area.
 4. **agglomeration** in one process on that graph
-   (:func:`~neuroinverse.segmentation.agglomerate_graph`, the book's exact
-   quantile merging), then **relabelling** block by block into ``segmentation``
-   ``(T, Z, Y, X)``, one volume per threshold. On the same fragments and affinities the
-   result equals ``agglomerate(affinities, fragments, ...)`` at every threshold, label ids
-   included (the statement the tests check; it is not a claim about the whole-volume
+   (:func:`~neuroinverse.segmentation.agglomerate_graph`, the book's quantile merging),
+   written to ``fragment_map`` ``(T, F + 1)``; then **relabelling** block by block into
+   ``segmentation`` ``(T, Z, Y, X)``, one volume per threshold, each block reading only its
+   own fragments' columns of the map. On the same fragments and affinities the result
+   equals ``agglomerate(affinities, fragments, ..., bins=bins)`` at every threshold, label
+   ids included (the statement the tests check; it is not a claim about the whole-volume
    watershed's fragments).
 
 Restarts: every finished block leaves a record under ``OUT.zarr/.blockwise/<stage>/``
@@ -46,16 +53,17 @@ import numpy as np
 import torch
 
 from .._checks import check_choice
-from .agglomerate import QUANTILES, agglomerate_graph
+from .agglomerate import QUANTILES, RegionGraph, agglomerate_graph
 from .blockwise_blocks import (
     WORK,
     BlockGrid,
+    block_done,
     edges_block,
     fragment_block,
+    mark_block,
     open_input,
     predict_block,
     relabel_block,
-    write_atomic,
 )
 from .blockwise_graph import assemble_region_graph
 
@@ -74,8 +82,8 @@ class BlockwiseSegmentation:
     """What :func:`segment_blockwise` did.
 
     Attributes:
-        path: the output zarr group (arrays ``fragments``, ``segmentation`` and, when the
-            input was raw, ``affinities``).
+        path: the output zarr group (arrays ``fragments``, ``fragment_map``,
+            ``segmentation`` and, when the input was raw, ``affinities``).
         thresholds: ``(T,)`` sorted thresholds; ``segmentation[t]`` belongs to ``thresholds[t]``.
         maps: ``(T, F + 1)`` fragment → segment maps (``agglomerate(...).maps``).
         n_fragments: ``F``.
@@ -83,6 +91,9 @@ class BlockwiseSegmentation:
         computed: per stage, the blocks computed in this run (the others were recorded
             by an earlier run and skipped).
         seconds: wall time per stage.
+        graph: the region graph's size: fragment ``pairs``, histogram ``entries``, boundary
+            ``edges`` and the table's ``bytes`` (empty if the agglomeration was recorded by
+            an earlier run).
     """
 
     path: Path
@@ -92,6 +103,7 @@ class BlockwiseSegmentation:
     n_blocks: int
     computed: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    graph: dict[str, int] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- zarr helpers
@@ -112,10 +124,11 @@ def write_volume(path, array, *, chunks, overwrite: bool = False) -> Path:
 
 def open_segmentation(path, name: str = "segmentation"):
     """An output's array as a lazy ``dask.array``: ``"segmentation"`` ``(T, Z, Y, X)``,
-    ``"fragments"`` ``(Z, Y, X)`` or ``"affinities"`` ``(3, Z, Y, X)``."""
+    ``"fragments"`` ``(Z, Y, X)``, ``"fragment_map"`` ``(T, F + 1)`` or ``"affinities"``
+    ``(3, Z, Y, X)``."""
     import dask.array as da
 
-    check_choice(name, "name", ("segmentation", "fragments", "affinities"))
+    check_choice(name, "name", ("segmentation", "fragments", "fragment_map", "affinities"))
     return da.from_zarr(str(Path(path) / name))
 
 
@@ -242,6 +255,7 @@ def segment_blockwise(
     block=(64, 256, 256),
     thresholds=(0.5,),
     quantile: str = "median",
+    bins: int | None = 256,
     model: torch.nn.Module | None = None,
     client=None,
     workers: int = 2,
@@ -262,6 +276,9 @@ def segment_blockwise(
             multiple of its down-sampling.
         thresholds: agglomeration score thresholds; one segmentation per sorted threshold.
         quantile: boundary statistic, a key of :data:`~neuroinverse.segmentation.QUANTILES`.
+        bins: affinity levels of the per-pair histograms (:func:`~neuroinverse.segmentation.
+            quantise`); ``None`` keeps exact quantiles (the table then grows with the
+            boundary area).
         model: a valid-convolution 3-D :class:`~neuroinverse.models.UNet` with 3 outputs.
         client: a ``distributed.Client``; default: a ``LocalCluster`` of ``workers``
             single-threaded worker processes, closed at the end.
@@ -278,6 +295,7 @@ def segment_blockwise(
         The :class:`BlockwiseSegmentation`.
     """
     check_choice(quantile, "quantile", sorted(QUANTILES))
+    bins = RegionGraph.check_bins(bins)
     thr = np.sort(np.asarray(thresholds, dtype=np.float64).ravel())
     if thr.size == 0 or not np.all(np.isfinite(thr)):
         raise ValueError(f"thresholds must be non-empty and finite; got {thresholds!r}")
@@ -297,6 +315,7 @@ def segment_blockwise(
         block=list(grid.block),
         thresholds=thr.tolist(),
         quantile=quantile,
+        bins=bins,
         watershed=dict(watershed or {}),
     )
     _, group = _prepare_output(out, params, overwrite)
@@ -324,24 +343,33 @@ def segment_blockwise(
         offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         computed = _run_stage(
             client, "edges", edges_block, retries=retries, progress=progress,
-            offsets=offsets, **common,
+            offsets=offsets, bins=bins, **common,
         )  # fmt: skip
         result.computed["fragments"] = int(sum(computed))
         result.seconds["fragments"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         n = int(np.sum(counts))
-        saved = out / WORK / "agglomeration.npz"
-        if saved.exists():
-            maps = np.load(saved)["maps"]
+        if block_done(out, "agglomerate", 0):
+            maps = np.asarray(group["fragment_map"][...]).astype(np.int64)
         else:
-            graph = assemble_region_graph(_load_edges(out, grid), n)
+            graph = assemble_region_graph(_load_edges(out, grid), n, bins=bins)
+            result.graph = dict(
+                pairs=len(graph.pairs), entries=int(graph.values.size),
+                edges=int(graph.counts.sum()), bytes=graph.nbytes,
+            )  # fmt: skip
             _, maps, _ = agglomerate_graph(graph, thresholds=thr, quantile=quantile)
-            write_atomic(saved, lambda p: np.savez(open(p, "wb"), maps=maps))
+            fmap = group.create_array(
+                "fragment_map", shape=maps.shape, dtype="uint64", overwrite=True,
+                chunks=(maps.shape[0], max(1, min(maps.shape[1], 1 << 18))),
+            )  # fmt: skip
+            fmap[...] = maps.astype(np.uint64)
+            mark_block(out, "agglomerate", 0, result.graph)
         result.seconds["agglomerate"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         computed = _run_stage(
             client, "relabel", relabel_block, retries=retries, progress=progress,
-            out=str(out), grid=grid, maps=maps, hook=hook,
+            out=str(out), grid=grid, offsets=offsets, counts=np.asarray(counts, np.int64),
+            hook=hook,
         )  # fmt: skip
         result.computed["relabel"] = int(sum(computed))
         result.seconds["relabel"] = time.perf_counter() - t0
@@ -358,7 +386,7 @@ def segment_blockwise(
 def _load_edges(out: Path, grid: BlockGrid):
     for i in range(grid.n_blocks):
         with np.load(out / WORK / "edges" / f"{i}.npz") as f:
-            yield f["u"], f["v"], f["values"]
+            yield f["u"], f["v"], f["values"], f["counts"]
 
 
 def summary(result: BlockwiseSegmentation) -> dict:

@@ -179,7 +179,7 @@ def fragment_block(i, *, out, affinities, grid, watershed, hook):
     return int(ids.size)
 
 
-def edges_block(i, *, out, affinities, grid, offsets, hook):
+def edges_block(i, *, out, affinities, grid, offsets, bins, hook):
     out = Path(out)
     if block_done(out, "edges", i):
         return 0
@@ -198,17 +198,20 @@ def edges_block(i, *, out, affinities, grid, offsets, hook):
             face[d] = slice(sl[d].start - 1, sl[d].start)
             faces[d] = np.asarray(local[tuple(face)]).astype(np.int64) + int(offsets[j])
     aff = np.asarray(zarr.open_array(str(affinities), mode="r")[(slice(None), *sl)])
-    u, v, val = block_edges(frag, aff, faces)
+    u, v, val, cnt = block_edges(frag, aff, faces, bins=bins)
     zarr.open_array(str(out / "fragments"), mode="r+")[sl] = frag.astype(np.uint64)
     write_atomic(
         out / WORK / "edges" / f"{i}.npz",
-        lambda p: np.savez(open(p, "wb"), u=u, v=v, values=val),
+        lambda p: np.savez(open(p, "wb"), u=u, v=v, values=val, counts=cnt),
     )
-    mark_block(out, "edges", i, {"edges": int(u.size)})
+    mark_block(out, "edges", i, {"entries": int(u.size), "edges": int(cnt.sum())})
     return 1
 
 
-def relabel_block(i, *, out, grid, maps, hook):
+def relabel_block(i, *, out, grid, offsets, counts, hook):
+    """Segment ids of block ``i`` at every threshold; reads only the columns of
+    ``fragment_map`` of the block's own fragments (ids ``offsets[i] + 1 ..
+    offsets[i] + counts[i]``), so a worker never holds the whole map."""
     out = Path(out)
     if block_done(out, "relabel", i):
         return 0
@@ -217,9 +220,11 @@ def relabel_block(i, *, out, grid, maps, hook):
     import zarr
 
     sl = grid.slices(i)
+    lo = int(offsets[i]) + 1
+    fmap = np.asarray(
+        zarr.open_array(str(out / "fragment_map"), mode="r")[:, lo : lo + int(counts[i])]
+    )
     frag = np.asarray(zarr.open_array(str(out / "fragments"), mode="r")[sl]).astype(np.int64)
-    zarr.open_array(str(out / "segmentation"), mode="r+")[(slice(None), *sl)] = maps[
-        :, frag
-    ].astype(np.uint64)
+    zarr.open_array(str(out / "segmentation"), mode="r+")[(slice(None), *sl)] = fmap[:, frag - lo]
     mark_block(out, "relabel", i)
     return 1

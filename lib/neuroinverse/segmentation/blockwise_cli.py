@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         help="agglomeration thresholds, comma separated (default 0.5)",
     )  # fmt: skip
     p.add_argument("--quantile", default="median", help="boundary statistic (default median)")
+    p.add_argument(
+        "--bins", type=int, default=256,
+        help="affinity levels of each fragment pair's histogram (default 256); 0 keeps exact "
+        "quantiles, with a table that grows with the boundary area",
+    )  # fmt: skip
     p.add_argument("--model", default=None, help="U-Net file from torch.save(model, path)")
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
     p.add_argument(
@@ -110,8 +115,8 @@ def segment_main(argv: list[str] | None = None) -> int:
             )
         result = segment_blockwise(
             args.input, args.output, block=args.block, thresholds=args.thresholds,
-            quantile=args.quantile, model=model, client=client, workers=args.workers,
-            overwrite=args.overwrite, progress=not args.no_progress,
+            quantile=args.quantile, bins=args.bins or None, model=model, client=client,
+            workers=args.workers, overwrite=args.overwrite, progress=not args.no_progress,
         )  # fmt: skip
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"neuroinverse segment: error: {err}", file=sys.stderr)
