@@ -1,7 +1,8 @@
 """Blockwise segmentation on Dask: seconds per megavoxel and peak memory per worker.
 
 Against the number of workers (1, 2), the block size and the volume size, on affinity volumes
-written to zarr block by block (never held whole). Peak memory per worker is the high-water
+written to zarr block by block (never held whole), up to a volume several times larger than one
+worker's memory limit. Peak memory per worker is the high-water
 mark of each worker process's resident set (``VmHWM`` in ``/proc/self/status``, reset through
 ``/proc/self/clear_refs`` when the run starts; ``ru_maxrss`` would not do: Linux keeps it
 across ``exec``, so a spawned worker would report its parent's peak), in a fresh LocalCluster
@@ -9,13 +10,14 @@ per run; the driver's own peak (it holds the region graph and runs the agglomera
 reported separately, measured the same way. Usage::
 
     .venv/bin/python benchmarks/blockwise.py                     # the sizes in results/blockwise.md
-    .venv/bin/python benchmarks/blockwise.py --shapes 64,512,512 --memory-limit 1GiB
+    .venv/bin/python benchmarks/blockwise.py --shapes 64,512,512 --memory-limit 1GiB --bins 0
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -23,8 +25,10 @@ from pathlib import Path
 import numpy as np
 
 
-def write_affinities(path: Path, shape, chunk, seed=0):
-    """Cells of ~12 voxels in xy, membranes with low affinity, noise; written chunk by chunk."""
+def write_affinities(path: Path, shape, chunk, cell=32, seed=0):
+    """Cells of about ``cell`` voxels across in xy (walls every ``cell`` rows and ``cell + 1``
+    columns, shifted every 8 sections), membranes with low affinity, noise; written chunk by
+    chunk."""
     import zarr
 
     z = zarr.create_array(str(path), shape=(3, *shape), chunks=(3, *chunk), dtype="float32")
@@ -34,7 +38,7 @@ def write_affinities(path: Path, shape, chunk, seed=0):
             for x0 in range(0, shape[2], chunk[2]):
                 sl = tuple(slice(a, min(a + c, s)) for a, c, s in zip((z0, y0, x0), chunk, shape, strict=True))
                 zz, yy, xx = np.meshgrid(*[np.arange(s.start, s.stop) for s in sl], indexing="ij")
-                wall_y = (yy % 12 == 0) | ((xx + 5 * (zz // 8)) % 13 == 0)
+                wall_y = (yy % cell == 0) | ((xx + 5 * (zz // 8)) % (cell + 1) == 0)
                 a = np.where(wall_y, 0.15, 0.85)[None].repeat(3, 0)
                 a = np.clip(a + 0.1 * rng.standard_normal(a.shape), 0, 1).astype(np.float32)
                 z[(slice(None), *sl)] = a
@@ -55,20 +59,22 @@ def peak_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def run(shape, block, workers, memory_limit, tmp):
+def run(shape, block, workers, memory_limit, tmp, bins, cell):
     from distributed import Client, LocalCluster
 
     from neuroinverse.segmentation import segment_blockwise
 
-    src = tmp / f"aff_{'x'.join(map(str, shape))}.zarr"
+    src = tmp / f"aff_{'x'.join(map(str, shape))}_{cell}.zarr"
     if not src.exists():
-        write_affinities(src, shape, block)
-    out = tmp / f"out_{workers}_{'x'.join(map(str, block))}_{'x'.join(map(str, shape))}.zarr"
+        write_affinities(src, shape, block, cell=cell)
+    out = tmp / "out.zarr"
     with Client(LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit)) as client:
         client.run(reset_peak)
         reset_peak()
         t0 = time.perf_counter()
-        r = segment_blockwise(src, out, block=block, thresholds=(0.3, 0.5, 0.7), client=client, progress=True)
+        r = segment_blockwise(
+            src, out, block=block, thresholds=(0.3, 0.5, 0.7), bins=bins, client=client, progress=True, overwrite=True
+        )
         wall = time.perf_counter() - t0
         peaks = client.run(peak_mib)
         driver = peak_mib()
@@ -84,15 +90,24 @@ def run(shape, block, workers, memory_limit, tmp):
         peak_worker_mib=max(peaks.values()),
         driver_mib=driver,
         fragments=r.n_fragments,
+        bins=bins or "exact",
+        pairs=r.graph["pairs"],
+        edges=r.graph["edges"],
+        entries=r.graph["entries"],
+        table_mib=r.graph["bytes"] / 2**20,
+        merge_s=r.seconds["agglomerate"],
+        cell=cell,
     )
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--shapes", nargs="+", default=["32,256,256", "64,512,512"])
-    p.add_argument("--blocks", nargs="+", default=["32,256,256", "32,128,128"])
+    p.add_argument("--shapes", nargs="+", default=["32,512,512", "64,1024,1024", "128,1024,2048"])
+    p.add_argument("--blocks", nargs="+", default=["32,256,256"])
+    p.add_argument("--bins", nargs="+", type=int, default=[256], help="0: exact quantiles")
+    p.add_argument("--cells", nargs="+", type=int, default=[32], help="cell width in voxels (xy)")
     p.add_argument("--workers", nargs="+", type=int, default=[1, 2])
-    p.add_argument("--memory-limit", default="768MiB", help="per worker (a worker's imports alone take ~0.4 GiB)")
+    p.add_argument("--memory-limit", default="1GiB", help="per worker (a worker's imports alone take ~0.4 GiB)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "blockwise.md"))
     args = p.parse_args()
     rows = []
@@ -100,10 +115,14 @@ def main():
         for s in args.shapes:
             for b in args.blocks:
                 for w in args.workers:
-                    shape = tuple(map(int, s.split(",")))
-                    block = tuple(map(int, b.split(",")))
-                    rows.append(run(shape, block, w, args.memory_limit, Path(tmp)))
-                    print(rows[-1], flush=True)
+                    for bins in args.bins:
+                        for cell in args.cells:
+                            shape = tuple(map(int, s.split(",")))
+                            block = tuple(map(int, b.split(",")))
+                            rows.append(run(shape, block, w, args.memory_limit, Path(tmp), bins or None, cell))
+                            print(rows[-1], flush=True)
+            for f in Path(tmp).glob("aff_*.zarr"):  # one input at a time on disk
+                shutil.rmtree(f)
     head = [
         "# Blockwise segmentation on Dask (benchmarks/blockwise.py)",
         "",
@@ -114,24 +133,25 @@ def main():
         "high-water mark during the run (VmHWM, reset at its start); a worker's imports alone take "
         "about 0.4 GiB.",
         "",
-        "| volume | Mvx | affinities (MiB) | block | blocks | workers | s / Mvx | peak per worker (MiB) "
-        "| driver peak (MiB) | fragments |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| volume | Mvx | affinities (MiB) | cell | block | blocks | workers | bins | s / Mvx | merge (s) "
+        "| peak per worker (MiB) | driver peak (MiB) | fragments | pairs | boundary edges | histogram entries "
+        "| table (MiB) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     body = [
-        f"| {r['shape']} | {r['mvx']:.1f} | {r['aff_mib']:.0f} | {r['block']} | {r['blocks']} | {r['workers']} "
-        f"| {r['s_per_mvx']:.2f} | {r['peak_worker_mib']:.0f} | {r['driver_mib']:.0f} | {r['fragments']} |"
+        f"| {r['shape']} | {r['mvx']:.1f} | {r['aff_mib']:.0f} | {r['cell']} | {r['block']} | {r['blocks']} "
+        f"| {r['workers']} | {r['bins']} | {r['s_per_mvx']:.2f} | {r['merge_s']:.1f} | {r['peak_worker_mib']:.0f} "
+        f"| {r['driver_mib']:.0f} "
+        f"| {r['fragments']} | {r['pairs']} | {r['edges']} | {r['entries']} | {r['table_mib']:.1f} |"
         for r in rows
     ]
     tail = [
         "",
-        "The workers never hold more than a block with its context, so their peak does not grow with the "
-        "volume. The driver does: it holds the region graph with every boundary affinity (kept so that the "
-        "quantile is exact and the result equals the in-memory agglomeration) and runs the merge loop, so its "
-        "peak grows with the number of boundary voxels, about linearly with the volume. That table does not "
-        "fit in one machine's memory for volumes of 10^11 voxels; per-pair statistics of fixed size (a "
-        "histogram of quantised affinities per fragment pair, as waterz keeps) would, at the price of a "
-        "quantised quantile.",
+        "Workers hold one block with its context at a time (and read only their own fragments' columns of "
+        "the fragment map), so their peak depends on the block, not on the volume. The driver holds the "
+        "region graph, one histogram of at most `bins` entries per fragment pair, and runs the merge loop: "
+        "its memory grows with the number of fragment pairs, i.e. with the volume divided by the fragments' "
+        "size, not with the voxels themselves.",
     ]
     text = "\n".join(head + body + tail) + "\n"
     print(text)
